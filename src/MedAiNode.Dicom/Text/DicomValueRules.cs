@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace MedAiNode.Dicom;
+
+/// <summary>PS3.5 6.2 rules for string values: character repertoire, length and format. Applied when a value is set.</summary>
+public static partial class DicomValueRules
+{
+    [GeneratedRegex(@"^[0-9]+(\.[0-9]+)*$")] private static partial Regex UidPattern();
+    [GeneratedRegex(@"^ *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)? *$")] private static partial Regex DsPattern();
+    [GeneratedRegex(@"^ *[+-]?[0-9]+ *$")] private static partial Regex IsPattern();
+    [GeneratedRegex(@"^[0-9]{3}[DWMY]$")] private static partial Regex AsPattern();
+    [GeneratedRegex(@"^[A-Z0-9_ ]*$")] private static partial Regex CsPattern();
+    [GeneratedRegex(@"^([0-9]{8})?(-([0-9]{8})?)?$")] private static partial Regex DaPattern();
+    [GeneratedRegex(@"^([0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?)?(-([0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?)?)? *$")] private static partial Regex TmPattern();
+    [GeneratedRegex(@"^[0-9]{4}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?)?)?)?([+-][0-9]{4})?( *-.*)? *$")] private static partial Regex DtPattern();
+
+    /// <summary>Returns null when the single value is valid for the VR, else the reason it is not.</summary>
+    public static string? Check(DicomVR vr, string value)
+    {
+        if (value.Length == 0) return null;
+        if (vr.MaxLength > 0 && vr != DicomVR.PN && value.Length > vr.MaxLength)
+            return $"value of {value.Length} characters exceeds the maximum of {vr.MaxLength}";
+        if (vr.AllowsMultipleValues && value.Contains('\\'))
+            return "a single value may not contain a backslash";
+        switch (vr.Code)
+        {
+            case "UI":
+                if (!UidPattern().IsMatch(value)) return $"'{value}' is not a UID (digits and dots)";
+                foreach (var part in value.Split('.'))
+                    if (part.Length > 1 && part[0] == '0') return $"UID component '{part}' has a leading zero";
+                break;
+            case "DS":
+                if (!DsPattern().IsMatch(value)) return $"'{value}' is not a decimal string";
+                break;
+            case "IS":
+                if (!IsPattern().IsMatch(value) || !long.TryParse(value, NumberStyles.AllowLeadingSign | NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out var l)
+                    || l < int.MinValue || l > int.MaxValue)
+                    return $"'{value}' is not an integer string in [-2^31, 2^31-1]";
+                break;
+            case "AS":
+                if (!AsPattern().IsMatch(value)) return $"'{value}' is not an age string (nnnD/W/M/Y)";
+                break;
+            case "CS":
+                if (!CsPattern().IsMatch(value)) return $"'{value}' has characters other than A-Z, 0-9, space and underscore";
+                break;
+            case "DA":
+                if (!DaPattern().IsMatch(value)) return $"'{value}' is not a date (YYYYMMDD)";
+                break;
+            case "TM":
+                if (!TmPattern().IsMatch(value)) return $"'{value}' is not a time (HHMMSS.FFFFFF)";
+                break;
+            case "DT":
+                if (!DtPattern().IsMatch(value)) return $"'{value}' is not a date-time (YYYYMMDDHHMMSS.FFFFFF&ZZXX)";
+                break;
+            case "AE":
+                if (value.Trim().Length == 0) return "an AE title may not be all spaces";
+                if (value.Any(c => c < 0x20 || c > 0x7E || c == '\\')) return "an AE title has only printable ASCII";
+                break;
+            case "PN":
+                var groups = value.Split('=');
+                if (groups.Length > 3) return "a person name has at most three component groups";
+                foreach (var g in groups)
+                {
+                    if (g.Length > 64) return "a person name component group exceeds 64 characters";
+                    if (g.Split('^').Length > 5) return "a person name has at most five components";
+                }
+                break;
+        }
+        if (vr is { IsCharacterSetSensitive: false } && vr.IsString && vr != DicomVR.UR)
+            foreach (var c in value)
+                if (c < 0x20 && c != 0 || c > 0x7E) return $"character U+{(int)c:X4} is not in the default repertoire required by {vr}";
+        if (vr == DicomVR.SH || vr == DicomVR.LO || vr == DicomVR.UC || vr == DicomVR.PN)
+            foreach (var c in value)
+                if (c is '\r' or '\n' or '\f') return "control characters are not allowed in " + vr;
+        return null;
+    }
+}

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+
+namespace MedAiNode.Dicom.Tests;
+
+/// <summary>Where the shared real data lives (../shared/data beside the repository) and helpers to run the peer tools.</summary>
+public static class TestData
+{
+    public static string RepoRoot { get; } = FindRoot();
+
+    private static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "MedAiNode.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("MedAiNode.sln not found above the test binaries.");
+    }
+
+    public static string SharedData
+    {
+        get
+        {
+            var env = Environment.GetEnvironmentVariable("MEDAINODE_SHARED_DATA");
+            var path = !string.IsNullOrEmpty(env) ? env : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "data"));
+            if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"Shared test data not found at {path} (set MEDAINODE_SHARED_DATA).");
+            return path;
+        }
+    }
+
+    public static string Path_(params string[] parts) => Path.Combine([SharedData, .. parts]);
+
+    /// <summary>Every DICOM file under ct/, compressed/ and seg-sr/.</summary>
+    public static IEnumerable<string> AllDicomFiles() =>
+        new[] { "ct", "compressed", "seg-sr" }
+            .SelectMany(d => Directory.EnumerateFiles(Path.Combine(SharedData, d), "*.dcm", SearchOption.AllDirectories))
+            .OrderBy(p => p, StringComparer.Ordinal);
+
+    public static IEnumerable<object[]> AllDicomFilesData() =>
+        AllDicomFiles().Select(p => new object[] { Path.GetRelativePath(SharedData, p) });
+
+    public static string TempDir(string name)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "medainode-tests", name + "-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+}
+
+public sealed record ToolResult(int ExitCode, string StdOut, string StdErr);
+
+public static class Tool
+{
+    /// <summary>Runs a peer program. A missing program fails the test with the apt package to install.</summary>
+    public static ToolResult Run(string program, IEnumerable<string> args, string? stdin = null, int timeoutMs = 120_000)
+    {
+        var psi = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = stdin is not null,
+            UseShellExecute = false,
+        };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["TCP_NODELAY"] = "1";
+        Process p;
+        try
+        {
+            p = Process.Start(psi)!;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"'{program}' is not installed; run scripts/test.sh, which installs the peers (dcmtk, dicom3tools, python3-pydicom).", e);
+        }
+        using (p)
+        {
+            var so = p.StandardOutput.ReadToEndAsync();
+            var se = p.StandardError.ReadToEndAsync();
+            if (stdin is not null)
+            {
+                p.StandardInput.Write(stdin);
+                p.StandardInput.Close();
+            }
+            if (!p.WaitForExit(timeoutMs))
+            {
+                p.Kill(true);
+                throw new TimeoutException($"{program} did not finish within {timeoutMs} ms");
+            }
+            return new ToolResult(p.ExitCode, so.Result, se.Result);
+        }
+    }
+
+    public static ToolResult Python(string script, params string[] args) =>
+        Run("/usr/bin/python3", new[] { "-c", script }.Concat(args));
+}
