@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace MedAiNode.Dicom.Tests;
+namespace MedAiNode.Testing;
 
 /// <summary>Where the shared real data lives (../shared/data beside the repository) and helpers to run the peer tools.</summary>
 public static class TestData

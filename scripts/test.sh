@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine: installs the real peers the interop tests talk to
+# (only what is missing), then runs every test project. Used by README and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(dcmtk dicom3tools python3-pydicom python3-numpy libopenjp2-7 libcharls2 libgdcm-tools orthanc orthanc-dicomweb postgresql nodejs npm curl)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "Installing missing packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian starts Orthanc and PostgreSQL as system services on install; tests start their own on loopback ports.
+
+export TCP_NODELAY=1
+export MEDAINODE_SHARED_DATA="${MEDAINODE_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
+
+dotnet build MedAiNode.sln -c Release -v q -nologo
+dotnet test MedAiNode.sln -c Release --no-build -nologo --logger "console;verbosity=normal" "$@"

@@ -1,0 +1,1 @@
+namespace MedAiNode.Dicom.Codecs;
