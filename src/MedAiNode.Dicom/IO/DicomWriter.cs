@@ -6,13 +6,16 @@ namespace MedAiNode.Dicom.IO;
 public sealed class DicomWriteOptions
 {
     public static DicomWriteOptions Default { get; } = new();
-    /// <summary>Group length elements (gggg,0000) other than File Meta's: recalculated when present (as DCMTK does), or dropped.</summary>
-    public bool RemoveGroupLengths { get; init; }
+    /// <summary>Group length elements (gggg,0000) other than File Meta's: recalculated when present (as DCMTK does), kept as read, or dropped.</summary>
+    public GroupLengthPolicy GroupLengths { get; init; } = GroupLengthPolicy.Recalculate;
+    internal bool RemoveGroupLengths => GroupLengths == GroupLengthPolicy.Remove;
     /// <summary>Write every sequence and item with explicit lengths, ignoring how they were read.</summary>
     public bool ForceDefinedLengths { get; init; }
     /// <summary>fsync the file before Save returns.</summary>
     public bool FlushToDisk { get; init; }
 }
+
+public enum GroupLengthPolicy { Recalculate, Keep, Remove }
 
 /// <summary>Encodes a dataset in a transfer syntax (PS3.5 section 7). Sequences and items keep the length style they were read with.</summary>
 public sealed class DicomWriter
@@ -49,6 +52,11 @@ public sealed class DicomWriter
             if (a.Tag.Element == 0)
             {
                 if (_options.RemoveGroupLengths) continue;
+                if (_options.GroupLengths == GroupLengthPolicy.Keep && a is DicomElement { Length: 4 })
+                {
+                    WriteAttribute(a);
+                    continue;
+                }
                 var group = a.Tag.Group;
                 var len = ds.Where(x => x.Tag.Group == group && x.Tag.Element != 0).Sum(x => EncodedLength(x));
                 WriteHeader(a.Tag, DicomVR.UL, 4);
