@@ -82,6 +82,8 @@ public sealed class DicomCharacterSet
     /// <summary>The values of Specific Character Set as they were given.</summary>
     public IReadOnlyList<string> Values { get; }
     public bool UsesCodeExtensions => _extensions;
+    /// <summary>A defined term we do not know, read from a file; its text is decoded as the default repertoire (Latin-1 leniency).</summary>
+    public string? UnknownTerm { get; private init; }
 
     public static DicomCharacterSet FromValues(IReadOnlyList<string> values)
     {
@@ -95,7 +97,10 @@ public sealed class DicomCharacterSet
                 // Some writers put "ISO_IR 100" where "ISO 2022 IR 100" is meant, or the reverse.
                 var alt = v.StartsWith("ISO_IR ", StringComparison.Ordinal) ? "ISO 2022 IR " + v[7..] : v.Replace("ISO 2022 IR ", "ISO_IR ");
                 if (!Terms.TryGetValue(alt, out term))
-                    throw new NotSupportedException($"Specific Character Set '{v}' is not supported.");
+                {
+                    // Like DCMTK: an unknown term must not make the file unreadable; text falls back to the default repertoire.
+                    return new DicomCharacterSet(values.ToArray(), [Terms[""]]) { UnknownTerm = v };
+                }
             }
             if (i == 0 && v.Length == 0) term = Terms["ISO 2022 IR 6"];
             terms[i] = term;
