@@ -13,7 +13,7 @@ using System.Reflection;
 [assembly: System.Reflection.AssemblyCompanyAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyConfigurationAttribute("Debug")]
 [assembly: System.Reflection.AssemblyFileVersionAttribute("1.0.0.0")]
-[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+77c2a9e790fec54d5f545008e02e4d8a334f9940")]
+[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+c2f14cee37497aea3bce5065f3cf5f24b3cd09f9")]
 [assembly: System.Reflection.AssemblyProductAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyTitleAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyVersionAttribute("1.0.0.0")]

@@ -1,0 +1,46 @@
+using MedAiNode.Dicom;
+using Microsoft.Extensions.Options;
+
+namespace MedAiNode.Worker.Configuration;
+
+/// <summary>Section "Dicom": identity of the objects this node creates.</summary>
+public sealed class DicomOptions
+{
+    public const string Section = "Dicom";
+    /// <summary>Root for the UIDs of SEG/SR we create; empty gives 2.25 UUID-derived UIDs.</summary>
+    public string UidRoot { get; set; } = "";
+}
+
+/// <summary>Section "Http": where the dashboard, health, metrics and API listen.</summary>
+public sealed class HttpOptions
+{
+    public const string Section = "Http";
+    public string Urls { get; set; } = "http://127.0.0.1:8080";
+}
+
+/// <summary>Checks options at start so a mistake is reported with the key that holds it, before anything listens.</summary>
+internal sealed class NodeOptionsValidator : IValidateOptions<DicomOptions>, IValidateOptions<HttpOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DicomOptions o)
+    {
+        if (string.IsNullOrWhiteSpace(o.UidRoot)) return ValidateOptionsResult.Success;
+        try
+        {
+            _ = new DicomUidGenerator(o.UidRoot);
+            return ValidateOptionsResult.Success;
+        }
+        catch (ArgumentException e)
+        {
+            return ValidateOptionsResult.Fail($"{DicomOptions.Section}:{nameof(DicomOptions.UidRoot)}: {e.Message} (value '{o.UidRoot}')");
+        }
+    }
+
+    public ValidateOptionsResult Validate(string? name, HttpOptions o)
+    {
+        var failures = new List<string>();
+        foreach (var url in o.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
+                failures.Add($"{HttpOptions.Section}:{nameof(HttpOptions.Urls)}: '{url}' is not an http(s) URL");
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,93 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+
+namespace MedAiNode.Worker.Tests;
+
+/// <summary>The medainode executable as an operator runs it.</summary>
+public class CommandLineTests
+{
+    private static string Exe => Path.Combine(AppContext.BaseDirectory, "medainode.dll");
+
+    private static ToolResult Medainode(params string[] args) => Tool.Run("dotnet", new[] { Exe }.Concat(args));
+
+    [Fact]
+    public void Dump_prints_a_tree_with_keywords_and_values()
+    {
+        var r = Medainode("dump", TestData.Path_("seg-sr", "highdicom", "ct_image.dcm"));
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("(0002,0010) UI [1.2.840.10008.1.2.1]", r.StdOut);
+        Assert.Contains("(0028,0010) US [128]  # 2, Rows", r.StdOut);
+        Assert.Contains("(7FE0,0010) OW (32768 bytes)", r.StdOut);
+        Assert.Contains("# Dataset (Explicit VR Little Endian)", r.StdOut);
+        Assert.Contains("PixelData", r.StdOut);
+    }
+
+    [Fact]
+    public void Dump_json_is_dicom_json_with_pixel_data_as_bulk_data_uri()
+    {
+        var path = TestData.Path_("ct", "philips-phantom-5mm", "I10.dcm");
+        var r = Medainode("dump", path, "--json");
+        Assert.Equal(0, r.ExitCode);
+        var json = JsonNode.Parse(r.StdOut)!;
+        Assert.Equal("CT", json["00080060"]!["Value"]![0]!.GetValue<string>());
+        Assert.EndsWith("#7FE00010", json["7FE00010"]!["BulkDataURI"]!.GetValue<string>());
+        Assert.Null(json["7FE00010"]!["InlineBinary"]);
+    }
+
+    [Fact]
+    public void Dump_of_a_bad_file_fails_with_a_clear_message()
+    {
+        var bad = Path.Combine(TestData.TempDir("cli"), "bad.dcm");
+        File.WriteAllBytes(bad, File.ReadAllBytes(TestData.Path_("seg-sr", "highdicom", "ct_image.dcm"))[..700]);
+        var r = Medainode("dump", bad);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("bad.dcm", r.StdErr);
+        Assert.Contains("offset", r.StdErr);
+    }
+
+    [Fact]
+    public async Task Serve_answers_health_and_refuses_bad_configuration_naming_the_key()
+    {
+        var bad = Medainode("serve", "--Dicom:UidRoot=1.2.03");
+        Assert.Equal(3, bad.ExitCode);
+        Assert.Contains("Dicom:UidRoot", bad.StdErr);
+
+        var port = FreePort();
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Exe);
+        psi.ArgumentList.Add($"--Http:Urls=http://127.0.0.1:{port}");
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            using var http = new HttpClient();
+            for (var i = 0; i < 100; i++)
+            {
+                try
+                {
+                    var body = await http.GetStringAsync($"http://127.0.0.1:{port}/health/live");
+                    Assert.Contains("live", body);
+                    return;
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(200);
+                }
+            }
+            Assert.Fail("service did not answer /health/live within 20 s");
+        }
+        finally
+        {
+            p.Kill(true);
+        }
+    }
+
+    private static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+}
