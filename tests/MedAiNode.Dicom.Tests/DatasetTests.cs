@@ -177,3 +177,71 @@ public class DatasetTests
         for (var i = 0; i < ep.NumberOfFrames; i++) Assert.Equal(ep.FrameSize, ep.GetFrame(i).Length);
     }
 }
+
+public class EncapsulatedPixelDataTests
+{
+    private static DicomDataset ThreeFrames(bool basicOffsets, bool extendedOffsets, bool splitFragments)
+    {
+        var frames = new[] { new byte[] { 0xFF, 0xD8, 1, 1 }, new byte[] { 0xFF, 0xD8, 2, 2, 2, 2 }, new byte[] { 0xFF, 0xD8, 3, 3 } };
+        var ds = new DicomDataset()
+            .Set(DicomTags.SOPInstanceUID, "1.2.3")
+            .Set(DicomTags.Rows, (ushort)2).Set(DicomTags.Columns, (ushort)2)
+            .Set(DicomTags.BitsAllocated, (ushort)8).Set(DicomTags.SamplesPerPixel, (ushort)1)
+            .Set(DicomTags.NumberOfFrames, DicomVR.IS, 3);
+        var seq = new DicomFragmentSequence(DicomTags.PixelData, DicomVR.OB);
+        var offsets = new List<ulong>();
+        var lengths = new List<ulong>();
+        ulong pos = 0;
+        foreach (var f in frames)
+        {
+            offsets.Add(pos);
+            lengths.Add((ulong)f.Length);
+            if (splitFragments)
+            {
+                seq.Fragments.Add(new MemoryByteBuffer(f[..2]));
+                seq.Fragments.Add(new MemoryByteBuffer(f[2..]));
+                pos += (ulong)(8 + 2 + 8 + f.Length - 2);
+            }
+            else
+            {
+                seq.Fragments.Add(new MemoryByteBuffer(f));
+                pos += (ulong)(8 + f.Length);
+            }
+        }
+        if (basicOffsets)
+            seq.OffsetTable = new MemoryByteBuffer(offsets.SelectMany(o => BitConverter.GetBytes((uint)o)).ToArray());
+        if (extendedOffsets)
+        {
+            ds.Set(DicomTags.ExtendedOffsetTable, DicomVR.OV, offsets.ToArray());
+            ds.Set(DicomTags.ExtendedOffsetTableLengths, DicomVR.OV, lengths.ToArray());
+        }
+        ds.Add(seq);
+        return ds;
+    }
+
+    [Theory]
+    [InlineData(true, false, true)]
+    [InlineData(false, true, true)]
+    [InlineData(false, false, true)]
+    [InlineData(false, false, false)]
+    public void Frames_come_back_through_basic_or_extended_offset_tables_or_markers(bool bot, bool eot, bool split)
+    {
+        var ds = ThreeFrames(bot, eot, split);
+        var file = new DicomFile(ds, DicomTransferSyntax.JPEGBaseline8Bit);
+        var back = MedAiNode.Dicom.IO.DicomFile.Read(new MemoryStream(file.ToBytes()));
+        Assert.Equal(DicomTransferSyntax.JPEGBaseline8Bit, back.TransferSyntax);
+        var px = new DicomPixelData(back.Dataset, back.TransferSyntax);
+        Assert.Equal(new byte[] { 0xFF, 0xD8, 1, 1 }, px.GetFrame(0).ToArray());
+        Assert.Equal(new byte[] { 0xFF, 0xD8, 2, 2, 2, 2 }, px.GetFrame(1).ToArray());
+        Assert.Equal(new byte[] { 0xFF, 0xD8, 3, 3 }, px.GetFrame(2).ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => px.GetFrame(3));
+    }
+
+    [Fact]
+    public void Writing_compressed_pixel_data_as_another_syntax_needs_a_transcoder()
+    {
+        var file = new DicomFile(ThreeFrames(true, false, false), DicomTransferSyntax.JPEGBaseline8Bit);
+        var e = Assert.Throws<InvalidOperationException>(() => file.ToBytes(DicomTransferSyntax.ExplicitVRLittleEndian));
+        Assert.Contains("transcoder", e.Message);
+    }
+}

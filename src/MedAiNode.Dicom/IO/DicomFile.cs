@@ -48,7 +48,7 @@ public sealed class DicomFile
     private static DicomFile ReadCore(Stream stream, DicomReadOptions options, string? path)
     {
         var start = stream.CanSeek ? stream.Position : 0;
-        var input = new DicomInput(stream, start);
+        using var input = new DicomInput(stream, start);
         byte[]? preamble = null;
         var head = input.Peek(132);
         if (head.Length == 132 && head[128] == 'D' && head[129] == 'I' && head[130] == 'C' && head[131] == 'M')
@@ -87,14 +87,21 @@ public sealed class DicomFile
         {
             // The inflater reads from the stream's current position, which the buffered input has run ahead of.
             var rest = new MemoryStream(input.ReadToEnd());
-            dataInput = new DicomInput(DicomReader.Inflate(rest), 0);
+            dataInput = new DicomInput(DicomReader.Inflate(rest), 0); // not pooled: lives only for this read
             lazyPath = null;
         }
         dataInput.BigEndian = ts.IsBigEndian;
         var reader = new DicomReader(dataInput, ts.IsExplicitVR, options, lazyPath);
         reader.DetectVRFromData();
         Func<DicomTag, bool>? stop = options.StopBeforePixelData ? t => t.Value >= DicomTags.PixelData.Value : null;
-        reader.ReadDataset(file.Dataset, -1, 0, false, stop);
+        try
+        {
+            reader.ReadDataset(file.Dataset, -1, 0, false, stop);
+        }
+        finally
+        {
+            if (!ReferenceEquals(dataInput, input)) dataInput.Dispose();
+        }
         return file;
     }
 

@@ -13,7 +13,7 @@ using System.Reflection;
 [assembly: System.Reflection.AssemblyCompanyAttribute("MedAiNode.Dicom.Tests")]
 [assembly: System.Reflection.AssemblyConfigurationAttribute("Debug")]
 [assembly: System.Reflection.AssemblyFileVersionAttribute("1.0.0.0")]
-[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+77c2a9e790fec54d5f545008e02e4d8a334f9940")]
+[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+fb9c3c748f7e3ca81917c6209142f5a30149151f")]
 [assembly: System.Reflection.AssemblyProductAttribute("MedAiNode.Dicom.Tests")]
 [assembly: System.Reflection.AssemblyTitleAttribute("MedAiNode.Dicom.Tests")]
 [assembly: System.Reflection.AssemblyVersionAttribute("1.0.0.0")]
