@@ -1,0 +1,251 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.IO;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MedAiNode.Store;
+
+/// <summary>
+/// The local study store: one folder per study and series, one Part 10 file per instance, and a study.json index
+/// beside them. Files arrive complete and fsynced (the SCP or WADO-RS wrote them); the store moves them into place.
+/// Anything it cannot file is quarantined with its reason, never deleted.
+/// </summary>
+public sealed class StudyStore
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
+    private readonly StudyStoreOptions _options;
+    private readonly ILogger _log;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, StudyRecord> _studies = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, object> _locks = new(StringComparer.Ordinal);
+
+    public StudyStore(StudyStoreOptions options, ILogger<StudyStore>? log = null, TimeProvider? time = null)
+    {
+        _options = options;
+        _log = (ILogger?)log ?? NullLogger.Instance;
+        _time = time ?? TimeProvider.System;
+        Root = Path.GetFullPath(options.Root);
+        StudiesRoot = Path.Combine(Root, "studies");
+        QuarantineRoot = Path.Combine(Root, "quarantine");
+        IncomingRoot = Path.Combine(Root, "incoming");
+        Directory.CreateDirectory(StudiesRoot);
+        Directory.CreateDirectory(QuarantineRoot);
+        Directory.CreateDirectory(IncomingRoot);
+        Load();
+    }
+
+    public string Root { get; }
+    public string StudiesRoot { get; }
+    public string QuarantineRoot { get; }
+    /// <summary>Where writers put partial files; same file system as the store, so the final move is a rename.</summary>
+    public string IncomingRoot { get; }
+
+    /// <summary>Raised after an instance is filed (used for metrics and for re-analysis of late arrivals).</summary>
+    public event Action<StoredInstance>? InstanceStored;
+
+    private object LockFor(string studyUid) => _locks.GetOrAdd(studyUid, _ => new object());
+
+    /// <summary>Files a complete Part 10 file (moved, not copied). A file whose header cannot be read, or that lacks
+    /// the UIDs a store needs, is quarantined and the returned error says why.</summary>
+    public StoredInstance Store(string partFile, string callingAeTitle)
+    {
+        DicomDataset header;
+        try
+        {
+            header = DicomFile.Open(partFile, new DicomReadOptions { StopBeforePixelData = true }).Dataset;
+        }
+        catch (DicomFormatException e)
+        {
+            Quarantine(partFile, "unreadable DICOM: " + e.Message);
+            throw new StoreRejectedException("unreadable DICOM: " + e.Message, e);
+        }
+        var study = header.GetString(DicomTags.StudyInstanceUID);
+        var series = header.GetString(DicomTags.SeriesInstanceUID);
+        var sop = header.GetString(DicomTags.SOPInstanceUID);
+        foreach (var (name, uid) in new[] { ("StudyInstanceUID", study), ("SeriesInstanceUID", series), ("SOPInstanceUID", sop) })
+        {
+            if (string.IsNullOrEmpty(uid) || DicomValueRules.Check(DicomVR.UI, uid) is not null)
+            {
+                var reason = $"{name} is missing or not a valid UID";
+                Quarantine(partFile, reason);
+                throw new StoreRejectedException(reason);
+            }
+        }
+
+        var dir = Path.Combine(StudiesRoot, study!, series!);
+        Directory.CreateDirectory(dir);
+        var target = Path.Combine(dir, sop + ".dcm");
+        var now = _time.GetUtcNow();
+        StoredInstance stored;
+        lock (LockFor(study!))
+        {
+            var replaced = File.Exists(target);
+            File.Move(partFile, target, overwrite: true); // a duplicate SOP Instance UID replaces the earlier copy
+            var record = _studies.GetOrAdd(study!, uid => new StudyRecord { StudyInstanceUid = uid, FirstArrival = now });
+            if (!replaced)
+            {
+                record.InstanceCount++;
+                if (!record.Series.TryGetValue(series!, out var s))
+                    record.Series[series!] = s = new SeriesRecord { SeriesInstanceUid = series!, Modality = header.GetString(DicomTags.Modality) ?? "" };
+                s.InstanceCount++;
+            }
+            record.LastArrival = now;
+            if (!record.CallingAeTitles.Contains(callingAeTitle)) record.CallingAeTitles.Add(callingAeTitle);
+            if (IsStat(header, callingAeTitle)) record.Priority = "stat";
+            if (record.State is not StudyState.Receiving)
+            {
+                // A late arrival: analyse again only if it can change what was analysed (the job compares fingerprints).
+                if (record.State is StudyState.Analysed or StudyState.Delivered or StudyState.Failed or StudyState.Complete)
+                {
+                    _log.LogInformation("Late instance {SopInstanceUid} for study {StudyInstanceUid} in state {State}: study reopened", sop, study, record.State);
+                    record.State = StudyState.Receiving;
+                }
+            }
+            Save(record);
+            stored = new StoredInstance(study!, series!, sop!, target, replaced);
+        }
+        InstanceStored?.Invoke(stored);
+        return stored;
+    }
+
+    private bool IsStat(DicomDataset header, string callingAe) =>
+        _options.StatCallingAeTitles.Contains(callingAe, StringComparer.Ordinal)
+        || header.GetString(DicomTags.StudyPriorityID) is { Length: > 0 } p && _options.StatStudyPriorities.Contains(p, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Moves a file aside with a text file that says why; the data is kept for a person to look at.</summary>
+    public string Quarantine(string file, string reason)
+    {
+        var name = $"{_time.GetUtcNow():yyyyMMddTHHmmssfff}-{Guid.NewGuid():N}";
+        var target = Path.Combine(QuarantineRoot, name + ".dcm");
+        File.Move(file, target);
+        File.WriteAllText(Path.Combine(QuarantineRoot, name + ".reason.txt"), reason + Environment.NewLine);
+        _log.LogWarning("Quarantined {File}: {Reason}", Path.GetFileName(target), reason);
+        return target;
+    }
+
+    public StudyRecord? Get(string studyUid) => _studies.TryGetValue(studyUid, out var r) ? Snapshot(r) : null;
+
+    public IReadOnlyList<StudyRecord> List() => _studies.Values.Select(Snapshot).OrderBy(r => r.FirstArrival).ToList();
+
+    private StudyRecord Snapshot(StudyRecord r)
+    {
+        lock (LockFor(r.StudyInstanceUid)) return r.Copy();
+    }
+
+    /// <summary>Studies whose quiet period has passed are marked Complete and returned, once each.</summary>
+    public IReadOnlyList<StudyRecord> TakeCompleted()
+    {
+        var now = _time.GetUtcNow();
+        var result = new List<StudyRecord>();
+        foreach (var r in _studies.Values)
+        {
+            lock (LockFor(r.StudyInstanceUid))
+            {
+                if (r.State != StudyState.Receiving) continue;
+                var quiet = r.CallingAeTitles.Select(ae => _options.QuietPeriodByCallingAe.TryGetValue(ae, out var q) ? q : _options.QuietPeriod)
+                    .DefaultIfEmpty(_options.QuietPeriod).Max();
+                if (now - r.LastArrival < quiet) continue;
+                r.State = StudyState.Complete;
+                Save(r);
+                result.Add(r.Copy());
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Moves a study to a new state (with the reason for a failure), unless a late arrival reopened it meanwhile.</summary>
+    public bool TryTransition(string studyUid, StudyState from, StudyState to, string? reason = null, Action<StudyRecord>? update = null)
+    {
+        if (!_studies.TryGetValue(studyUid, out var r)) return false;
+        lock (LockFor(studyUid))
+        {
+            if (r.State != from) return false;
+            r.State = to;
+            r.Reason = reason;
+            if (to == StudyState.Analysing) r.Attempts++;
+            update?.Invoke(r);
+            Save(r);
+            return true;
+        }
+    }
+
+    /// <summary>Studies a previous run left unfinished (queued, analysing, or analysed but not delivered): re-enqueued at start.</summary>
+    public IReadOnlyList<StudyRecord> Unfinished() =>
+        List().Where(r => r.State is StudyState.Complete or StudyState.Queued or StudyState.Analysing or StudyState.Analysed).ToList();
+
+    public IEnumerable<string> InstancePaths(string studyUid, string? seriesUid = null)
+    {
+        var dir = Path.Combine(StudiesRoot, studyUid);
+        if (!Directory.Exists(dir)) return [];
+        var dirs = seriesUid is null ? Directory.GetDirectories(dir) : [Path.Combine(dir, seriesUid)];
+        return dirs.Where(Directory.Exists).SelectMany(d => Directory.EnumerateFiles(d, "*.dcm")).OrderBy(p => p, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>SHA-256 over the sorted SOP Instance UIDs of a series: equal fingerprints mean the same input.</summary>
+    public string Fingerprint(string studyUid, string seriesUid)
+    {
+        var names = InstancePaths(studyUid, seriesUid).Select(Path.GetFileNameWithoutExtension).OrderBy(n => n, StringComparer.Ordinal);
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(string.Join("\n", names))));
+    }
+
+    private void Save(StudyRecord r)
+    {
+        r.UpdatedAt = _time.GetUtcNow();
+        var dir = Path.Combine(StudiesRoot, r.StudyInstanceUid);
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, "study.json");
+        var tmp = path + ".tmp";
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            JsonSerializer.Serialize(fs, r, Json);
+            fs.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>Rebuilds the index at start: from each study.json, or from the files when a crash left none.</summary>
+    private void Load()
+    {
+        foreach (var dir in Directory.EnumerateDirectories(StudiesRoot))
+        {
+            var uid = Path.GetFileName(dir);
+            StudyRecord? record = null;
+            var path = Path.Combine(dir, "study.json");
+            if (File.Exists(path))
+            {
+                try { record = JsonSerializer.Deserialize<StudyRecord>(File.ReadAllText(path), Json); }
+                catch (JsonException e) { _log.LogWarning("Index of study {StudyInstanceUid} unreadable ({Error}); rebuilt from its files", uid, e.Message); }
+            }
+            record ??= new StudyRecord { StudyInstanceUid = uid, FirstArrival = _time.GetUtcNow(), LastArrival = _time.GetUtcNow() };
+            // The files are the truth: counts are recomputed, so an instance filed just before a crash is never lost.
+            record.Series.Clear();
+            record.InstanceCount = 0;
+            foreach (var seriesDir in Directory.EnumerateDirectories(dir))
+            {
+                var files = Directory.GetFiles(seriesDir, "*.dcm");
+                if (files.Length == 0) continue;
+                string modality = "";
+                try { modality = DicomFile.Open(files[0], new DicomReadOptions { StopBeforePixelData = true }).Dataset.GetString(DicomTags.Modality) ?? ""; }
+                catch (DicomFormatException) { }
+                record.Series[Path.GetFileName(seriesDir)] = new SeriesRecord { SeriesInstanceUid = Path.GetFileName(seriesDir), Modality = modality, InstanceCount = files.Length };
+                record.InstanceCount += files.Length;
+            }
+            _studies[uid] = record;
+        }
+        foreach (var stale in Directory.EnumerateFiles(IncomingRoot))
+        {
+            // Partial files of associations that ended mid-transfer: their senders never got Success.
+            try { File.Delete(stale); } catch (IOException) { }
+        }
+    }
+}
+
+public sealed class StoreRejectedException : Exception
+{
+    public StoreRejectedException(string message, Exception? inner = null) : base(message, inner) { }
+}

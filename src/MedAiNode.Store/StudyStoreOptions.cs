@@ -1,0 +1,25 @@
+namespace MedAiNode.Store;
+
+/// <summary>Section "Store".</summary>
+public sealed class StudyStoreOptions
+{
+    public const string Section = "Store";
+    /// <summary>Folder holding studies/, quarantine/ and the outbox; relative paths are from the working directory.</summary>
+    public string Root { get; set; } = "data";
+    /// <summary>A study is complete after this long without a new instance.</summary>
+    public TimeSpan QuietPeriod { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Per calling AE title quiet periods (a modality that pauses between series may need longer).</summary>
+    public Dictionary<string, TimeSpan> QuietPeriodByCallingAe { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>Calling AE titles whose studies go to the "stat" queue.</summary>
+    public List<string> StatCallingAeTitles { get; set; } = new();
+    /// <summary>StudyPriorityID (0032,000C) values that make a study "stat" (e.g. HIGH).</summary>
+    public List<string> StatStudyPriorities { get; set; } = new() { "HIGH" };
+
+    public IEnumerable<string> Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Root)) yield return $"{Section}:{nameof(Root)} must name a folder";
+        if (QuietPeriod < TimeSpan.Zero || QuietPeriod > TimeSpan.FromDays(1)) yield return $"{Section}:{nameof(QuietPeriod)} must be between 0 and 1 day (was {QuietPeriod})";
+        foreach (var (ae, q) in QuietPeriodByCallingAe)
+            if (q < TimeSpan.Zero || q > TimeSpan.FromDays(1)) yield return $"{Section}:{nameof(QuietPeriodByCallingAe)}:{ae} must be between 0 and 1 day (was {q})";
+    }
+}

@@ -1,0 +1,163 @@
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.IO;
+
+namespace MedAiNode.Store.Tests;
+
+internal sealed class ManualClock : TimeProvider
+{
+    public DateTimeOffset Now { get; set; } = new(2026, 11, 25, 8, 0, 0, TimeSpan.Zero);
+    public override DateTimeOffset GetUtcNow() => Now;
+}
+
+public class StudyStoreTests
+{
+    private readonly string _root = TestData.TempDir("store");
+    private readonly ManualClock _clock = new();
+
+    private StudyStore NewStore(Action<StudyStoreOptions>? configure = null)
+    {
+        var o = new StudyStoreOptions { Root = _root, QuietPeriod = TimeSpan.FromSeconds(30) };
+        configure?.Invoke(o);
+        return new StudyStore(o, null, _clock);
+    }
+
+    /// <summary>A copy of a real slice in the incoming folder, as the SCP leaves it.</summary>
+    private string Incoming(StudyStore store, string source, Action<DicomDataset>? edit = null)
+    {
+        var file = DicomFile.Open(source);
+        edit?.Invoke(file.Dataset);
+        var path = Path.Combine(store.IncomingRoot, Guid.NewGuid().ToString("N") + ".part");
+        file.Save(path);
+        return path;
+    }
+
+    private static string Philips(int n) => TestData.Path_("ct", "philips-phantom-5mm", $"I{n * 10}.dcm");
+
+    [Fact]
+    public void Instances_are_filed_by_study_and_series_and_duplicates_replace()
+    {
+        var store = NewStore();
+        var a = store.Store(Incoming(store, Philips(1)), "SCANNER1");
+        var b = store.Store(Incoming(store, Philips(2)), "SCANNER1");
+        var again = store.Store(Incoming(store, Philips(1)), "SCANNER1");
+        Assert.True(File.Exists(a.Path));
+        Assert.EndsWith(Path.Combine(a.StudyInstanceUid, a.SeriesInstanceUid, a.SopInstanceUid + ".dcm"), a.Path);
+        Assert.False(a.ReplacedExisting);
+        Assert.True(again.ReplacedExisting);
+        var record = store.Get(a.StudyInstanceUid)!;
+        Assert.Equal(2, record.InstanceCount);
+        Assert.Equal("CT", record.Series[a.SeriesInstanceUid].Modality);
+        Assert.Equal(new[] { "SCANNER1" }, record.CallingAeTitles);
+        Assert.Equal(2, store.InstancePaths(a.StudyInstanceUid).Count());
+        Assert.Empty(Directory.GetFiles(store.IncomingRoot));
+    }
+
+    [Fact]
+    public void Bad_files_are_quarantined_with_their_reason_and_nothing_is_lost()
+    {
+        var store = NewStore();
+        var garbage = Path.Combine(store.IncomingRoot, "x.part");
+        File.WriteAllBytes(garbage, File.ReadAllBytes(Philips(1))[..605]);
+        var e = Assert.Throws<StoreRejectedException>(() => store.Store(garbage, "SCANNER1"));
+        Assert.Contains("unreadable", e.Message);
+        var noUid = Incoming(store, Philips(1), ds => ds.Remove(DicomTags.SeriesInstanceUID));
+        Assert.Throws<StoreRejectedException>(() => store.Store(noUid, "SCANNER1"));
+
+        var kept = Directory.GetFiles(store.QuarantineRoot, "*.dcm");
+        var reasons = Directory.GetFiles(store.QuarantineRoot, "*.reason.txt").Select(File.ReadAllText).ToList();
+        Assert.Equal(2, kept.Length);
+        Assert.Contains(reasons, r => r.Contains("SeriesInstanceUID"));
+        Assert.Contains(reasons, r => r.Contains("unreadable"));
+        Assert.Empty(store.List());
+    }
+
+    [Fact]
+    public void A_study_completes_after_its_quiet_period_once_with_per_ae_overrides()
+    {
+        var store = NewStore(o => o.QuietPeriodByCallingAe["SLOWCT"] = TimeSpan.FromMinutes(2));
+        var s = store.Store(Incoming(store, Philips(1)), "SCANNER1");
+        _clock.Now += TimeSpan.FromSeconds(29);
+        Assert.Empty(store.TakeCompleted());
+        _clock.Now += TimeSpan.FromSeconds(2);
+        var done = Assert.Single(store.TakeCompleted());
+        Assert.Equal(s.StudyInstanceUid, done.StudyInstanceUid);
+        Assert.Empty(store.TakeCompleted());
+
+        var slow = store.Store(Incoming(store, Philips(3), ds => ds.Set(DicomTags.StudyInstanceUID, "1.2.826.0.1.3680043.10.9.1")), "SLOWCT");
+        _clock.Now += TimeSpan.FromSeconds(90);
+        Assert.Empty(store.TakeCompleted());
+        _clock.Now += TimeSpan.FromSeconds(31);
+        Assert.Equal(slow.StudyInstanceUid, Assert.Single(store.TakeCompleted()).StudyInstanceUid);
+    }
+
+    [Fact]
+    public void Stat_priority_comes_from_calling_ae_or_study_priority()
+    {
+        var store = NewStore(o => o.StatCallingAeTitles.Add("ER_CT"));
+        var er = store.Store(Incoming(store, Philips(1)), "ER_CT");
+        Assert.Equal("stat", store.Get(er.StudyInstanceUid)!.Priority);
+        var high = store.Store(Incoming(store, Philips(2), ds => ds.Set(DicomTags.StudyInstanceUID, "1.2.826.0.1.3680043.10.9.2").Set(DicomTags.StudyPriorityID, "HIGH")), "SCANNER1");
+        Assert.Equal("stat", store.Get(high.StudyInstanceUid)!.Priority);
+        var routine = store.Store(Incoming(store, Philips(3), ds => ds.Set(DicomTags.StudyInstanceUID, "1.2.826.0.1.3680043.10.9.3")), "SCANNER1");
+        Assert.Equal("routine", store.Get(routine.StudyInstanceUid)!.Priority);
+    }
+
+    [Fact]
+    public void Late_arrival_reopens_an_analysed_study_and_changes_its_fingerprint()
+    {
+        var store = NewStore();
+        var s = store.Store(Incoming(store, Philips(1)), "SCANNER1");
+        _clock.Now += TimeSpan.FromMinutes(1);
+        store.TakeCompleted();
+        var fp = store.Fingerprint(s.StudyInstanceUid, s.SeriesInstanceUid);
+        Assert.True(store.TryTransition(s.StudyInstanceUid, StudyState.Complete, StudyState.Analysing));
+        Assert.True(store.TryTransition(s.StudyInstanceUid, StudyState.Analysing, StudyState.Delivered, update: r => r.AnalysedFingerprint = fp));
+        Assert.False(store.TryTransition(s.StudyInstanceUid, StudyState.Analysing, StudyState.Failed));
+
+        store.Store(Incoming(store, Philips(2)), "SCANNER1");
+        var r = store.Get(s.StudyInstanceUid)!;
+        Assert.Equal(StudyState.Receiving, r.State);
+        Assert.NotEqual(fp, store.Fingerprint(s.StudyInstanceUid, s.SeriesInstanceUid));
+        Assert.Equal(fp, r.AnalysedFingerprint);
+    }
+
+    [Fact]
+    public void A_restart_rebuilds_the_index_from_the_files_and_drops_partial_transfers()
+    {
+        var store = NewStore();
+        var a = store.Store(Incoming(store, Philips(1)), "SCANNER1");
+        store.Store(Incoming(store, Philips(2)), "SCANNER1");
+        _clock.Now += TimeSpan.FromMinutes(1);
+        store.TakeCompleted();
+        store.TryTransition(a.StudyInstanceUid, StudyState.Complete, StudyState.Analysing);
+        // A crash: the index of the study is lost and a half-written transfer is left behind.
+        File.Delete(Path.Combine(store.StudiesRoot, a.StudyInstanceUid, "study.json"));
+        File.WriteAllBytes(Path.Combine(store.IncomingRoot, "half.part"), new byte[100]);
+
+        var reopened = NewStore();
+        var r = reopened.Get(a.StudyInstanceUid)!;
+        Assert.Equal(2, r.InstanceCount);
+        Assert.Equal(StudyState.Receiving, r.State); // analysed again after its quiet period: nothing that got Success is lost
+        Assert.Empty(Directory.GetFiles(reopened.IncomingRoot));
+
+        // With its index intact, a study left mid-analysis is reported as unfinished.
+        var store2 = NewStore();
+        store2.TakeCompleted();
+        _clock.Now += TimeSpan.FromMinutes(1);
+        store2.TakeCompleted();
+        store2.TryTransition(a.StudyInstanceUid, StudyState.Complete, StudyState.Analysing);
+        var third = NewStore();
+        Assert.Contains(third.Unfinished(), x => x.StudyInstanceUid == a.StudyInstanceUid && x.State == StudyState.Analysing);
+    }
+
+    [Fact]
+    public void Options_are_validated_with_the_key_named()
+    {
+        var o = new StudyStoreOptions { Root = "", QuietPeriod = TimeSpan.FromDays(2) };
+        o.QuietPeriodByCallingAe["X"] = TimeSpan.FromSeconds(-1);
+        var errors = o.Validate().ToList();
+        Assert.Contains(errors, e => e.StartsWith("Store:Root"));
+        Assert.Contains(errors, e => e.StartsWith("Store:QuietPeriod "));
+        Assert.Contains(errors, e => e.StartsWith("Store:QuietPeriodByCallingAe:X"));
+    }
+}
