@@ -1,0 +1,135 @@
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.IO;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MedAiNode.Export;
+
+/// <summary>A result waiting for delivery: one Part 10 file in the outbox.</summary>
+public sealed record OutboxItem(string StudyInstanceUid, string SopInstanceUid, string SopClassUid, string Path);
+
+/// <summary>A place results are delivered to (a PACS over STOW-RS or C-STORE). Delivery of the same SOP Instance UIDs
+/// again must be harmless: PACS replace an instance they already hold.</summary>
+public interface IResultDestination
+{
+    string Name { get; }
+    /// <summary>Sends the items; returns the ones the destination accepted. Throws for transient failures (retried later).</summary>
+    Task<IReadOnlyCollection<string>> DeliverAsync(IReadOnlyList<OutboxItem> items, CancellationToken ct);
+}
+
+/// <summary>
+/// Results are written here before any delivery, so a PACS outage delays them and loses nothing. Layout:
+/// outbox/&lt;StudyUID&gt;/&lt;SOPUID&gt;.dcm, and outbox/&lt;StudyUID&gt;/delivered/&lt;destination&gt;/&lt;SOPUID&gt; markers once a
+/// destination has accepted an instance, so a retry sends only what is missing, with the same UIDs.
+/// </summary>
+public sealed class Outbox
+{
+    private readonly ILogger _log;
+
+    public Outbox(string root, ILogger<Outbox>? log = null)
+    {
+        Root = Path.GetFullPath(root);
+        Directory.CreateDirectory(Root);
+        _log = (ILogger?)log ?? NullLogger.Instance;
+    }
+
+    public string Root { get; }
+
+    /// <summary>Writes a result file (fsynced, then renamed into place); the same SOP Instance UID overwrites the earlier copy.</summary>
+    public OutboxItem Put(DicomFile file)
+    {
+        var study = file.Dataset.GetString(DicomTags.StudyInstanceUID) ?? throw new ArgumentException("Result has no StudyInstanceUID.");
+        var sop = file.Dataset.GetString(DicomTags.SOPInstanceUID) ?? throw new ArgumentException("Result has no SOPInstanceUID.");
+        var cls = file.Dataset.GetString(DicomTags.SOPClassUID) ?? "";
+        var dir = Path.Combine(Root, study);
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, sop + ".dcm");
+        file.Save(path, null, new DicomWriteOptions { FlushToDisk = true });
+        return new OutboxItem(study, sop, cls, path);
+    }
+
+    public IReadOnlyList<OutboxItem> Items(string studyUid)
+    {
+        var dir = Path.Combine(Root, studyUid);
+        if (!Directory.Exists(dir)) return [];
+        return Directory.EnumerateFiles(dir, "*.dcm").OrderBy(p => p, StringComparer.Ordinal).Select(p =>
+        {
+            var ds = DicomFile.Open(p, new DicomReadOptions { StopBeforePixelData = true }).Dataset;
+            return new OutboxItem(studyUid, Path.GetFileNameWithoutExtension(p), ds.GetString(DicomTags.SOPClassUID) ?? "", p);
+        }).ToList();
+    }
+
+    public IReadOnlyList<string> Studies() =>
+        Directory.Exists(Root) ? Directory.GetDirectories(Root).Select(Path.GetFileName).OfType<string>().OrderBy(s => s, StringComparer.Ordinal).ToList() : [];
+
+    private string MarkerDir(string studyUid, string destination) => Path.Combine(Root, studyUid, "delivered", Sanitize(destination));
+
+    private static string Sanitize(string name) => string.Concat(name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
+
+    public bool IsDelivered(OutboxItem item, string destination) => File.Exists(Path.Combine(MarkerDir(item.StudyInstanceUid, destination), item.SopInstanceUid));
+
+    /// <summary>Removes results of an earlier analysis of the study (a re-analysis writes new ones) together with their markers.</summary>
+    public void Clear(string studyUid)
+    {
+        var dir = Path.Combine(Root, studyUid);
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
+    /// <summary>Delivers what each destination still lacks. Returns true when every item reached every destination;
+    /// a transient failure of one destination leaves its items pending for the next attempt and is rethrown after the others ran.</summary>
+    public async Task<bool> DeliverAsync(string studyUid, IEnumerable<IResultDestination> destinations, CancellationToken ct)
+    {
+        var items = Items(studyUid);
+        var failures = new List<Exception>();
+        var complete = true;
+        foreach (var dest in destinations)
+        {
+            var pending = items.Where(i => !IsDelivered(i, dest.Name)).ToList();
+            if (pending.Count == 0) continue;
+            try
+            {
+                var accepted = await dest.DeliverAsync(pending, ct);
+                var markers = MarkerDir(studyUid, dest.Name);
+                Directory.CreateDirectory(markers);
+                foreach (var sop in accepted) await File.WriteAllTextAsync(Path.Combine(markers, sop), DateTimeOffset.UtcNow.ToString("O"), ct);
+                if (accepted.Count < pending.Count) complete = false;
+                _log.LogInformation("Delivered {Accepted}/{Pending} results of study {StudyInstanceUid} to {Destination}", accepted.Count, pending.Count, studyUid, dest.Name);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                complete = false;
+                failures.Add(e);
+                _log.LogWarning("Delivery of study {StudyInstanceUid} to {Destination} failed: {Error}", studyUid, dest.Name, e.Message);
+            }
+        }
+        if (failures.Count > 0) throw new AggregateException($"Delivery of study {studyUid} failed for {failures.Count} destination(s)", failures);
+        return complete;
+    }
+}
+
+/// <summary>A destination that copies results into a folder (the embedded default: results appear on disk even with no PACS configured).</summary>
+public sealed class FolderDestination : IResultDestination
+{
+    private readonly string _folder;
+
+    public FolderDestination(string name, string folder)
+    {
+        Name = name;
+        _folder = Path.GetFullPath(folder);
+    }
+
+    public string Name { get; }
+
+    public Task<IReadOnlyCollection<string>> DeliverAsync(IReadOnlyList<OutboxItem> items, CancellationToken ct)
+    {
+        var done = new List<string>();
+        foreach (var item in items)
+        {
+            var dir = Path.Combine(_folder, item.StudyInstanceUid);
+            Directory.CreateDirectory(dir);
+            File.Copy(item.Path, Path.Combine(dir, item.SopInstanceUid + ".dcm"), overwrite: true);
+            done.Add(item.SopInstanceUid);
+        }
+        return Task.FromResult<IReadOnlyCollection<string>>(done);
+    }
+}
