@@ -1,12 +1,21 @@
+using Hangfire;
+using Hangfire.InMemory;
+using Hangfire.PostgreSql;
+using MedAiNode.Export;
+using MedAiNode.Store;
 using MedAiNode.Worker.Configuration;
+using MedAiNode.Worker.Intake;
+using MedAiNode.Worker.Jobs;
+using MedAiNode.Worker.Observability;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 
 namespace MedAiNode.Worker;
 
-/// <summary>Builds and runs the service host. The intake, job and export services join here as their layers land.</summary>
+/// <summary>Builds and runs the service host: store, job queues, intake, delivery, health, metrics and the small API.</summary>
 internal static class ServiceHost
 {
-    public static WebApplication Build(string[] args)
+    public static WebApplication Build(string[] args, Action<IServiceCollection>? overrides = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -17,18 +26,78 @@ internal static class ServiceHost
         builder.Configuration.AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true);
         builder.Configuration.AddEnvironmentVariables("MedAiNode__");
         builder.Configuration.AddCommandLine(args);
+        var config = builder.Configuration;
+        var services = builder.Services;
 
-        builder.Services.AddSingleton<NodeOptionsValidator>();
-        builder.Services.AddSingleton<IValidateOptions<DicomOptions>>(sp => sp.GetRequiredService<NodeOptionsValidator>());
-        builder.Services.AddSingleton<IValidateOptions<HttpOptions>>(sp => sp.GetRequiredService<NodeOptionsValidator>());
-        builder.Services.AddOptions<DicomOptions>().Bind(builder.Configuration.GetSection(DicomOptions.Section)).ValidateOnStart();
-        builder.Services.AddOptions<HttpOptions>().Bind(builder.Configuration.GetSection(HttpOptions.Section)).ValidateOnStart();
+        services.AddSingleton<NodeOptionsValidator>();
+        services.AddSingleton<IValidateOptions<DicomOptions>>(sp => sp.GetRequiredService<NodeOptionsValidator>());
+        services.AddSingleton<IValidateOptions<HttpOptions>>(sp => sp.GetRequiredService<NodeOptionsValidator>());
+        services.AddValidatedOptions<DicomOptions>(config, DicomOptions.Section);
+        services.AddValidatedOptions<HttpOptions>(config, HttpOptions.Section);
+        services.AddValidatedOptions<StudyStoreOptions>(config, StudyStoreOptions.Section, o => o.Validate());
+        services.AddValidatedOptions<JobsOptions>(config, JobsOptions.Section, o => o.Validate());
+        services.AddValidatedOptions<OutboxOptions>(config, OutboxOptions.Section);
 
-        var http = builder.Configuration.GetSection(HttpOptions.Section).Get<HttpOptions>() ?? new HttpOptions();
+        var storeOptions = config.GetSection(StudyStoreOptions.Section).Get<StudyStoreOptions>() ?? new StudyStoreOptions();
+        var jobs = config.GetSection(JobsOptions.Section).Get<JobsOptions>() ?? new JobsOptions();
+        var outboxOptions = config.GetSection(OutboxOptions.Section).Get<OutboxOptions>() ?? new OutboxOptions();
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new StudyStore(sp.GetRequiredService<IOptions<StudyStoreOptions>>().Value, sp.GetRequiredService<ILogger<StudyStore>>()));
+        var storeRoot = Path.GetFullPath(storeOptions.Root);
+        services.AddSingleton(sp => new Outbox(Path.Combine(storeRoot, outboxOptions.Folder), sp.GetRequiredService<ILogger<Outbox>>()));
+        if (!string.IsNullOrWhiteSpace(outboxOptions.ResultsFolder))
+            services.AddSingleton<IResultDestination>(new FolderDestination("results-folder", Path.Combine(storeRoot, outboxOptions.ResultsFolder)));
+        services.AddSingleton<NodeMetrics>();
+        services.AddSingleton<StudyJobs>();
+        services.AddSingleton<CompletionMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<CompletionMonitor>());
+        PipelineRegistration.Add(services, config);
+        overrides?.Invoke(services);
+
+        services.AddHangfire(h =>
+        {
+            h.SetDataCompatibilityLevel(CompatibilityLevel.Version_180).UseSimpleAssemblyNameTypeSerializer().UseRecommendedSerializerSettings();
+            if (string.IsNullOrWhiteSpace(jobs.PostgresConnectionString)) h.UseInMemoryStorage();
+            else h.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(jobs.PostgresConnectionString));
+        });
+        // Inference and I/O run on separate workers, so a slow PACS never holds an inference slot.
+        services.AddHangfireServer(o =>
+        {
+            o.ServerName = $"{Environment.MachineName}-{Environment.ProcessId}-inference";
+            o.Queues = [StudyJobs.StatQueue, StudyJobs.RoutineQueue];
+            o.WorkerCount = jobs.InferenceSlots;
+            o.SchedulePollingInterval = TimeSpan.FromSeconds(1);
+        });
+        services.AddHangfireServer(o =>
+        {
+            o.ServerName = $"{Environment.MachineName}-{Environment.ProcessId}-io";
+            o.Queues = [StudyJobs.ExportQueue];
+            o.WorkerCount = jobs.IoWorkers;
+            o.SchedulePollingInterval = TimeSpan.FromSeconds(1);
+        });
+
+        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
+        services.AddHealthChecks().AddCheck<StoreWritableCheck>("store", tags: ["ready"]);
+
+        var http = config.GetSection(HttpOptions.Section).Get<HttpOptions>() ?? new HttpOptions();
         builder.WebHost.UseUrls(http.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
         var app = builder.Build();
+        var metrics = app.Services.GetRequiredService<NodeMetrics>();
+        metrics.QueueDepthProvider = () =>
+        {
+            var monitor = JobStorage.Current.GetMonitoringApi();
+            return monitor.Queues().Sum(q => q.Length);
+        };
+        app.Services.GetRequiredService<StudyStore>().InstanceStored += _ => metrics.InstancesReceived.Add(1);
+
         app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
+        app.MapHealthChecks("/health/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        // Hangfire's default dashboard filter admits local requests only; the API below follows the same rule.
+        app.UseHangfireDashboard("/hangfire");
+        StudyApi.Map(app);
         return app;
     }
 

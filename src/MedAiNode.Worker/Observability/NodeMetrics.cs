@@ -1,0 +1,28 @@
+using System.Diagnostics.Metrics;
+
+namespace MedAiNode.Worker.Observability;
+
+/// <summary>The node's counters and histograms, exported at /metrics in Prometheus format.</summary>
+public sealed class NodeMetrics
+{
+    public const string MeterName = "MedAiNode";
+
+    public NodeMetrics(IMeterFactory factory)
+    {
+        var meter = factory.Create(MeterName);
+        InstancesReceived = meter.CreateCounter<long>("medainode.instances.received", description: "DICOM instances filed in the store");
+        StudiesCompleted = meter.CreateCounter<long>("medainode.studies.completed", description: "Studies analysed and delivered");
+        StudiesFailed = meter.CreateCounter<long>("medainode.studies.failed", description: "Studies that failed permanently");
+        ExportFailures = meter.CreateCounter<long>("medainode.export.failures", description: "Delivery attempts that failed");
+        StageDuration = meter.CreateHistogram<double>("medainode.stage.duration", unit: "s", description: "Time per pipeline stage");
+        QueueDepth = meter.CreateObservableGauge("medainode.queue.depth", () => QueueDepthProvider?.Invoke() ?? 0, description: "Jobs waiting in the queues");
+    }
+
+    public Counter<long> InstancesReceived { get; }
+    public Counter<long> StudiesCompleted { get; }
+    public Counter<long> StudiesFailed { get; }
+    public Counter<long> ExportFailures { get; }
+    public Histogram<double> StageDuration { get; }
+    public ObservableGauge<long> QueueDepth { get; }
+    public Func<long>? QueueDepthProvider { get; set; }
+}

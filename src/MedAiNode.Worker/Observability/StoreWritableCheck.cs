@@ -1,0 +1,23 @@
+using MedAiNode.Store;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace MedAiNode.Worker.Observability;
+
+/// <summary>Ready only if the store can take a file right now.</summary>
+internal sealed class StoreWritableCheck(StudyStore store) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
+    {
+        try
+        {
+            var probe = Path.Combine(store.IncomingRoot, ".health-" + Guid.NewGuid().ToString("N"));
+            File.WriteAllBytes(probe, [1]);
+            File.Delete(probe);
+            return Task.FromResult(HealthCheckResult.Healthy());
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Task.FromResult(HealthCheckResult.Unhealthy("store not writable: " + e.Message));
+        }
+    }
+}

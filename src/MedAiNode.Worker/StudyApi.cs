@@ -1,0 +1,36 @@
+using System.Net;
+using Hangfire;
+using MedAiNode.Store;
+using MedAiNode.Worker.Jobs;
+
+namespace MedAiNode.Worker;
+
+/// <summary>The small JSON API: list studies with their state, re-run a study. Local requests only, like the dashboard.</summary>
+internal static class StudyApi
+{
+    public static void Map(WebApplication app)
+    {
+        var api = app.MapGroup("/api").AddEndpointFilter(async (ctx, next) =>
+        {
+            var remote = ctx.HttpContext.Connection.RemoteIpAddress;
+            if (remote is not null && !IPAddress.IsLoopback(remote)) return Results.StatusCode(StatusCodes.Status403Forbidden);
+            return await next(ctx);
+        });
+        api.MapGet("/studies", (StudyStore store) => store.List().Select(s => new
+        {
+            s.StudyInstanceUid, state = s.State.ToString(), s.InstanceCount, s.Priority, s.FirstArrival, s.LastArrival,
+            s.AnalysedSeriesUid, s.Reason, s.Attempts,
+            series = s.Series.Values.Select(x => new { x.SeriesInstanceUid, x.Modality, x.InstanceCount }),
+        }));
+        api.MapPost("/studies/{uid}/rerun", (string uid, StudyStore store, IBackgroundJobClient jobs) =>
+        {
+            var study = store.Get(uid);
+            if (study is null) return Results.NotFound(new { error = $"study {uid} is not in the store" });
+            if (study.State is StudyState.Receiving or StudyState.Queued or StudyState.Analysing)
+                return Results.Conflict(new { error = $"study {uid} is {study.State}" });
+            store.TryTransition(uid, study.State, StudyState.Queued, "re-run requested", r => r.AnalysedFingerprint = null);
+            var id = StudyJobs.EnqueueAnalysis(jobs, study);
+            return Results.Accepted($"/api/studies/{uid}", new { jobId = id });
+        });
+    }
+}
