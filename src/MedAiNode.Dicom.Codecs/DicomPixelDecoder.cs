@@ -68,7 +68,9 @@ public static class DicomPixelDecoder
         }
     }
 
-    internal static void DecodeCodestream(DicomTransferSyntax ts, ReadOnlyMemory<byte> codestream, Span<byte> dest, in FrameLayout layout)
+    /// <summary>Decodes one frame's codestream into <paramref name="dest"/>; returns the codestream's sample precision when the
+    /// codec reports one that may differ from BitsStored (JPEG 2000), else 0.</summary>
+    internal static int DecodeCodestream(DicomTransferSyntax ts, ReadOnlyMemory<byte> codestream, Span<byte> dest, in FrameLayout layout)
     {
         switch (KindOf(ts))
         {
@@ -87,10 +89,12 @@ public static class DicomPixelDecoder
                 CharLs.Default.Decode(codestream.Span, dest, layout);
                 break;
             case CodecKind.Jpeg2000:
-                OpenJpeg.Default.Decode(codestream.Span, dest, layout);
-                break;
+                return OpenJpeg.Default.Decode(codestream.Span, dest, layout).Precision;
             default:
                 throw new DicomCodecException($"Transfer syntax {ts} cannot be decoded by this node.");
         }
+        return 0;
     }
+
+    internal static ReadOnlyMemory<byte> GetStoredFrameInternal(DicomPixelData pixelData, int frameIndex) => GetStoredFrame(pixelData, frameIndex);
 }
