@@ -39,8 +39,34 @@ internal static class JpegLossyDecoder
         {
             throw new DicomCodecException($"JPEG frame could not be decoded: {e.Message}", e);
         }
+        var maxH = decoder.GetMaximumHorizontalSampling();
+        for (var c = 0; c < layout.SamplesPerPixel; c++)
+            if (maxH == 2 * decoder.GetHorizontalSampling(c) && decoder.GetMaximumVerticalSampling() == decoder.GetVerticalSampling(c))
+                UpsampleH2V1(samples, layout.Columns, layout.Rows, layout.SamplesPerPixel, c);
         if (ConvertsToRgb(layout)) YbrToRgb(samples, (1 << precision) - 1, 1 << (precision - 1));
         JpegLossless.WriteSamples(samples, dest, layout, precision);
+    }
+
+    /// <summary>JpegLibrary replicates chroma of 4:2:2 frames (YBR_FULL_422, the common DICOM case); libjpeg, and so DCMTK and
+    /// GDCM, interpolate with a triangle filter. Do the same so our pixels match theirs.</summary>
+    private static void UpsampleH2V1(ushort[] s, int width, int height, int spp, int c)
+    {
+        var half = (width + 1) / 2;
+        var buffer = new int[half];
+        for (var y = 0; y < height; y++)
+        {
+            var row = y * width;
+            for (var i = 0; i < half; i++) buffer[i] = s[(row + 2 * i) * spp + c];
+            for (var i = 0; i < half; i++)
+            {
+                var cur = buffer[i] * 3;
+                var left = i > 0 ? buffer[i - 1] : buffer[i];
+                var right = i + 1 < half ? buffer[i + 1] : buffer[i];
+                var x = 2 * i;
+                s[(row + x) * spp + c] = (ushort)((cur + left + 1) >> 2);
+                if (x + 1 < width) s[(row + x + 1) * spp + c] = (ushort)((cur + right + 2) >> 2);
+            }
+        }
     }
 
     /// <summary>JFIF / ITU-R BT.601 full-range YCbCr to RGB (PS3.3 C.7.6.3.1.2).</summary>
