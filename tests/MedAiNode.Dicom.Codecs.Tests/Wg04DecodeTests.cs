@@ -33,8 +33,8 @@ public class Wg04DecodeTests
     }
 
     [Theory]
-    [InlineData("CT1", 50.0)]
-    [InlineData("CT2", 50.0)]
+    [InlineData("CT1", 40.0)] // measured 41.0 dB (peak = the image's dynamic range); the WG04 J2KI files are ~37:1
+    [InlineData("CT2", 40.0)] // measured 41.2 dB
     public void Jpeg2000_lossy_meets_stated_psnr(string image, double minPsnr)
     {
         var reference = PixelCompare.Frame(PixelCompare.Wg04(image + "_UNC"));
@@ -42,5 +42,11 @@ public class Wg04DecodeTests
         var psnr = PixelCompare.Psnr16(reference, decoded);
         Assert.True(psnr >= minPsnr, $"PSNR {psnr:F2} dB is below {minPsnr} dB");
         Assert.True(double.IsFinite(psnr), "J2KI decoded identical to UNC; the lossy path was not exercised");
+
+        // And exactly what GDCM decodes.
+        var raw = Path.Combine(TestData.TempDir("j2ki"), "pixels.raw");
+        var r = Tool.Run("gdcmraw", ["-i", PixelCompare.Wg04(image + "_J2KI"), "-o", raw, "-P"]);
+        Assert.True(r.ExitCode == 0, "gdcmraw failed: " + r.StdErr);
+        Assert.Equal(File.ReadAllBytes(raw), decoded);
     }
 }
