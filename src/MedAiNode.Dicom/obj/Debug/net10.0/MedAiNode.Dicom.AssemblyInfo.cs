@@ -13,7 +13,7 @@ using System.Reflection;
 [assembly: System.Reflection.AssemblyCompanyAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyConfigurationAttribute("Debug")]
 [assembly: System.Reflection.AssemblyFileVersionAttribute("1.0.0.0")]
-[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+a334ebe0f6dec5887c9b1e5c14d51fd78b85e2bc")]
+[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+c8bc249a4ace8efae90db5624f0ea320116462db")]
 [assembly: System.Reflection.AssemblyProductAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyTitleAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyVersionAttribute("1.0.0.0")]
