@@ -1,0 +1,100 @@
+using MedAiNode.Dicom.Codecs.Jpeg;
+using MedAiNode.Dicom.Codecs.Jpeg2000;
+using MedAiNode.Dicom.Codecs.JpegLs;
+using MedAiNode.Dicom.Codecs.Pixels;
+using MedAiNode.Dicom.Codecs.Rle;
+
+namespace MedAiNode.Dicom.Codecs;
+
+/// <summary>
+/// Turns one frame of pixel data, in any supported transfer syntax, into native pixels: little-endian, pixel-interleaved
+/// (planar configuration 0), BitsAllocated wide, signed samples stored in fewer bits sign-extended to the full width.
+/// </summary>
+public static class DicomPixelDecoder
+{
+    /// <summary>The frame as it would appear in native (uncompressed, little-endian) Pixel Data for the same Image Pixel module
+    /// (colour frames pixel-interleaved; YCbCr JPEG frames converted to RGB). Native transfer syntaxes are returned as they are.</summary>
+    public static byte[] DecodeFrame(DicomDataset dataset, DicomTransferSyntax transferSyntax, int frameIndex)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentNullException.ThrowIfNull(transferSyntax);
+        var pixelData = new DicomPixelData(dataset, transferSyntax);
+        if (!transferSyntax.IsEncapsulated || transferSyntax.Uid == DicomTransferSyntax.EncapsulatedUncompressed.Uid)
+            return GetStoredFrame(pixelData, frameIndex).ToArray();
+        if (!CanDecode(transferSyntax))
+            throw new DicomCodecException($"Transfer syntax {transferSyntax} cannot be decoded by this node.");
+        var layout = FrameLayout.From(dataset);
+        var codestream = GetStoredFrame(pixelData, frameIndex);
+        var dest = new byte[layout.FrameSize];
+        DecodeCodestream(transferSyntax, codestream, dest, layout);
+        return dest;
+    }
+
+    public static bool CanDecode(DicomTransferSyntax ts)
+    {
+        ArgumentNullException.ThrowIfNull(ts);
+        if (!ts.IsEncapsulated || ts.Uid == DicomTransferSyntax.EncapsulatedUncompressed.Uid) return true;
+        return KindOf(ts) switch
+        {
+            CodecKind.Rle or CodecKind.JpegLossless or CodecKind.JpegLossy => true,
+            CodecKind.Jpeg2000 => OpenJpeg.Default.IsAvailable,
+            CodecKind.JpegLs => CharLs.Default.IsAvailable,
+            _ => false,
+        };
+    }
+
+    internal enum CodecKind { None, Rle, JpegLossless, JpegLossy, JpegLs, Jpeg2000 }
+
+    internal static CodecKind KindOf(DicomTransferSyntax ts) => ts.Uid switch
+    {
+        "1.2.840.10008.1.2.5" => CodecKind.Rle,
+        "1.2.840.10008.1.2.4.57" or "1.2.840.10008.1.2.4.70" => CodecKind.JpegLossless,
+        "1.2.840.10008.1.2.4.50" or "1.2.840.10008.1.2.4.51" => CodecKind.JpegLossy,
+        "1.2.840.10008.1.2.4.80" or "1.2.840.10008.1.2.4.81" => CodecKind.JpegLs,
+        "1.2.840.10008.1.2.4.90" or "1.2.840.10008.1.2.4.91" // JPEG 2000
+            or "1.2.840.10008.1.2.4.201" or "1.2.840.10008.1.2.4.202" or "1.2.840.10008.1.2.4.203" => CodecKind.Jpeg2000, // HTJ2K
+        _ => CodecKind.None,
+    };
+
+    private static ReadOnlyMemory<byte> GetStoredFrame(DicomPixelData pixelData, int frameIndex)
+    {
+        try
+        {
+            return pixelData.GetFrame(frameIndex);
+        }
+        catch (Exception e) when (e is DicomFormatException or InvalidOperationException or ArgumentOutOfRangeException)
+        {
+            throw new DicomCodecException($"Frame {frameIndex} cannot be read: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Decodes one frame's codestream into <paramref name="dest"/>; returns the codestream's sample precision when the
+    /// codec reports one that may differ from BitsStored (JPEG 2000), else 0.</summary>
+    internal static int DecodeCodestream(DicomTransferSyntax ts, ReadOnlyMemory<byte> codestream, Span<byte> dest, in FrameLayout layout)
+    {
+        switch (KindOf(ts))
+        {
+            case CodecKind.Rle:
+                RleCodec.Decode(codestream.Span, dest, layout);
+                break;
+            case CodecKind.JpegLossless:
+                JpegLossless.Decode(codestream.Span, dest, layout);
+                break;
+            case CodecKind.JpegLossy:
+                // Some writers label lossless JPEG as baseline; the frame header says which process it really is.
+                if (JpegMarkers.FindSofMarker(codestream.Span) == 0xC3) JpegLossless.Decode(codestream.Span, dest, layout);
+                else JpegLossyDecoder.Decode(codestream, dest, layout);
+                break;
+            case CodecKind.JpegLs:
+                CharLs.Default.Decode(codestream.Span, dest, layout);
+                break;
+            case CodecKind.Jpeg2000:
+                return OpenJpeg.Default.Decode(codestream.Span, dest, layout).Precision;
+            default:
+                throw new DicomCodecException($"Transfer syntax {ts} cannot be decoded by this node.");
+        }
+        return 0;
+    }
+
+    internal static ReadOnlyMemory<byte> GetStoredFrameInternal(DicomPixelData pixelData, int frameIndex) => GetStoredFrame(pixelData, frameIndex);
+}

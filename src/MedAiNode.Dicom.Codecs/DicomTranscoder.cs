@@ -1,0 +1,144 @@
+using MedAiNode.Dicom.Codecs.Jpeg;
+using MedAiNode.Dicom.Codecs.Jpeg2000;
+using MedAiNode.Dicom.Codecs.Pixels;
+using MedAiNode.Dicom.Codecs.Rle;
+using MedAiNode.Dicom.IO;
+
+namespace MedAiNode.Dicom.Codecs;
+
+/// <summary>
+/// Rewrites a file's pixel data in another transfer syntax: decodes every frame to native, then encodes (RLE Lossless,
+/// JPEG 2000 Lossless, Encapsulated Uncompressed) or stores natively. The Image Pixel module is updated to match
+/// (planar configuration, photometric interpretation of decoded YCbCr JPEG, BitsStored of a JPEG 2000 codestream
+/// shallower than the header claims) and lossy history is recorded (PS3.3 C.7.6.1.1.5).
+/// </summary>
+public static class DicomTranscoder
+{
+    /// <summary>Returns a new DicomFile in the target syntax (decode then encode as needed); encodes RLE Lossless and JPEG 2000 Lossless.</summary>
+    public static DicomFile Transcode(DicomFile file, DicomTransferSyntax target)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(target);
+        var source = file.TransferSyntax;
+        var ds = file.Dataset.Clone();
+        var hasPixels = ds[DicomTags.PixelData] is not null;
+
+        var pixelsUnchanged = !hasPixels
+            || source.Uid == target.Uid
+            || !source.IsEncapsulated && !target.IsEncapsulated; // native to native: the writer re-encodes byte order
+        if (!pixelsUnchanged)
+        {
+            if (target.IsEncapsulated && !CanEncode(target))
+                throw new DicomCodecException($"Cannot encode {target}; this node encodes {string.Join(", ", EncodableSyntaxes().Select(t => t.Name))}.");
+            if (!DicomPixelDecoder.CanDecode(source))
+                throw new DicomCodecException($"Cannot decode {source}.");
+            Recode(ds, source, target);
+        }
+        var result = new DicomFile(ds, target) { Preamble = file.Preamble };
+        foreach (var a in file.FileMetaInfo)
+            if (a.Tag != DicomTags.TransferSyntaxUID && a.Tag != DicomTags.FileMetaInformationGroupLength) result.FileMetaInfo.Add(a);
+        return result;
+    }
+
+    public static bool CanEncode(DicomTransferSyntax ts)
+    {
+        ArgumentNullException.ThrowIfNull(ts);
+        if (!ts.IsEncapsulated || ts.Uid == DicomTransferSyntax.EncapsulatedUncompressed.Uid) return true;
+        if (ts.Uid == DicomTransferSyntax.RLELossless.Uid) return true;
+        if (ts.Uid == DicomTransferSyntax.JPEG2000Lossless.Uid) return OpenJpeg.Default.IsAvailable;
+        return false;
+    }
+
+    private static IEnumerable<DicomTransferSyntax> EncodableSyntaxes() =>
+        DicomTransferSyntax.All.Where(t => t.IsEncapsulated && CanEncode(t));
+
+    private static void Recode(DicomDataset ds, DicomTransferSyntax source, DicomTransferSyntax target)
+    {
+        var layout = FrameLayout.From(ds);
+        var pixelData = new DicomPixelData(ds, source);
+        var frames = pixelData.NumberOfFrames;
+        var frameSize = layout.FrameSize;
+        var native = new byte[(long)frameSize * frames > Array.MaxLength ? throw new DicomCodecException($"{frames} frames of {frameSize} bytes exceed one array.") : frameSize * frames];
+        var codestreamPrecision = int.MaxValue;
+        var decoded = source.IsEncapsulated && source.Uid != DicomTransferSyntax.EncapsulatedUncompressed.Uid;
+        for (var f = 0; f < frames; f++)
+        {
+            var dest = native.AsSpan(f * frameSize, frameSize);
+            if (decoded)
+            {
+                var p = DicomPixelDecoder.DecodeCodestream(source, DicomPixelDecoder.GetStoredFrameInternal(pixelData, f), dest, layout);
+                if (p > 0) codestreamPrecision = Math.Min(codestreamPrecision, p);
+            }
+            else DicomPixelDecoder.DecodeFrame(ds, source, f).CopyTo(dest);
+        }
+
+        // The dataset now describes native pixels.
+        if (layout.SamplesPerPixel > 1) ds.Set<ushort>(DicomTags.PlanarConfiguration, DicomVR.US, 0);
+        if (decoded && DicomPixelDecoder.KindOf(source) == DicomPixelDecoder.CodecKind.JpegLossy && JpegLossyDecoder.ConvertsToRgb(layout))
+            ds.Set(DicomTags.PhotometricInterpretation, "RGB");
+        if (codestreamPrecision < layout.BitsStored)
+        {
+            // A known writer quirk: BitsStored larger than the codestream's precision. Native data must say what it holds.
+            ds.Set<ushort>(DicomTags.BitsStored, DicomVR.US, (ushort)codestreamPrecision);
+            ds.Set<ushort>(DicomTags.HighBit, DicomVR.US, (ushort)(codestreamPrecision - 1));
+            layout = layout with { BitsStored = codestreamPrecision };
+        }
+        if (source.IsLossy) RecordLossyHistory(ds, source);
+        ds.Remove(DicomTags.ExtendedOffsetTable);
+        ds.Remove(DicomTags.ExtendedOffsetTableLengths);
+
+        if (!target.IsEncapsulated)
+        {
+            ds.Add(new DicomElement(DicomTags.PixelData, layout.BitsAllocated > 8 ? DicomVR.OW : DicomVR.OB, native));
+            return;
+        }
+        var encoded = new byte[frames][];
+        for (var f = 0; f < frames; f++)
+        {
+            var frame = native.AsSpan(f * frameSize, frameSize);
+            encoded[f] = target.Uid switch
+            {
+                "1.2.840.10008.1.2.5" => RleCodec.Encode(frame, layout),
+                "1.2.840.10008.1.2.4.90" => OpenJpeg.Default.EncodeLossless(frame, layout),
+                "1.2.840.10008.1.2.1.98" => frame.ToArray(),
+                _ => throw new DicomCodecException($"Cannot encode {target}."),
+            };
+        }
+        ds.Add(BuildFragments(encoded));
+    }
+
+    /// <summary>One fragment per frame with a Basic Offset Table (or an empty one when offsets would pass 4 GiB).</summary>
+    internal static DicomFragmentSequence BuildFragments(IReadOnlyList<byte[]> frames)
+    {
+        var seq = new DicomFragmentSequence(DicomTags.PixelData, DicomVR.OB);
+        var offsets = new byte[frames.Count * 4];
+        long at = 0;
+        var fits = true;
+        for (var i = 0; i < frames.Count; i++)
+        {
+            if (at > uint.MaxValue) fits = false;
+            else BitConverter.TryWriteBytes(offsets.AsSpan(i * 4), (uint)at);
+            var data = frames[i];
+            if ((data.Length & 1) == 1) Array.Resize(ref data, data.Length + 1); // fragments have even length (PS3.5 A.4)
+            seq.Fragments.Add(new MemoryByteBuffer(data));
+            at += 8 + data.Length;
+        }
+        if (fits && frames.Count > 1) seq.OffsetTable = new MemoryByteBuffer(offsets);
+        return seq;
+    }
+
+    private static void RecordLossyHistory(DicomDataset ds, DicomTransferSyntax source)
+    {
+        ds.Set(DicomTags.LossyImageCompression, "01");
+        var method = DicomPixelDecoder.KindOf(source) switch
+        {
+            DicomPixelDecoder.CodecKind.JpegLossy => "ISO_10918_1",
+            DicomPixelDecoder.CodecKind.JpegLs => "ISO_14495_1",
+            DicomPixelDecoder.CodecKind.Jpeg2000 => source.Uid.StartsWith("1.2.840.10008.1.2.4.20", StringComparison.Ordinal) ? "ISO_15444_15" : "ISO_15444_1",
+            _ => null,
+        };
+        if (method is null) return;
+        var methods = ds.GetStrings(DicomTags.LossyImageCompressionMethod);
+        if (!methods.Contains(method)) ds.Set(DicomTags.LossyImageCompressionMethod, [.. methods, method]);
+    }
+}

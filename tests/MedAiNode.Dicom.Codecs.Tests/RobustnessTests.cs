@@ -1,0 +1,133 @@
+using MedAiNode.Dicom.Codecs.Jpeg2000;
+using MedAiNode.Dicom.Codecs.JpegLs;
+using MedAiNode.Dicom.Codecs.Native;
+using MedAiNode.Dicom.Codecs.Pixels;
+using MedAiNode.Dicom.IO;
+
+namespace MedAiNode.Dicom.Codecs.Tests;
+
+/// <summary>Missing native libraries and damaged codestreams give a clear DicomCodecException, never a crash.</summary>
+public class RobustnessTests
+{
+    private static readonly FrameLayout Ct = new(512, 512, 1, 16, 16, true, 0, "MONOCHROME2");
+
+    private static byte[] Codestream(string wg04)
+    {
+        var f = DicomFile.Open(PixelCompare.Wg04(wg04));
+        return new DicomPixelData(f.Dataset, f.TransferSyntax).GetFrame(0).ToArray();
+    }
+
+    [Fact]
+    public void Missing_openjpeg_names_its_apt_package()
+    {
+        var absent = new OpenJpeg(new NativeCodecLibrary("OpenJPEG (JPEG 2000)", "libopenjp2-7", "libopenjp2-does-not-exist.so.7"));
+        Assert.False(absent.IsAvailable);
+        var e = Assert.Throws<DicomCodecException>(() => absent.Decode(Codestream("CT1_J2KR"), new byte[Ct.FrameSize], Ct));
+        Assert.Equal("libopenjp2-7", e.AptPackage);
+        Assert.Contains("apt-get install libopenjp2-7", e.Message);
+        // Asking again gives the same answer without probing, and the other codecs keep working.
+        Assert.Throws<DicomCodecException>(() => absent.EncodeLossless(new byte[Ct.FrameSize], Ct));
+        Assert.Equal(Codestream("CT1_UNC"), PixelCompare.Frame(PixelCompare.Wg04("CT1_RLE")));
+    }
+
+    [Fact]
+    public void Missing_charls_names_its_apt_package()
+    {
+        var absent = new CharLs(new NativeCodecLibrary("CharLS (JPEG-LS)", "libcharls2", "libcharls-does-not-exist.so.2"));
+        Assert.False(absent.IsAvailable);
+        var e = Assert.Throws<DicomCodecException>(() => absent.Decode(Codestream("CT1_JLSL"), new byte[Ct.FrameSize], Ct));
+        Assert.Equal("libcharls2", e.AptPackage);
+        Assert.Contains("apt-get install libcharls2", e.Message);
+    }
+
+    [Fact]
+    public void A_library_lacking_a_symbol_is_reported_as_missing()
+    {
+        // libcharls is real but has no OpenJPEG exports: the same path a too-old libopenjp2 would take.
+        var wrong = new OpenJpeg(new NativeCodecLibrary("OpenJPEG (JPEG 2000)", "libopenjp2-7", "libcharls.so.2"));
+        var e = Assert.Throws<DicomCodecException>(() => wrong.Decode(Codestream("CT1_J2KR"), new byte[Ct.FrameSize], Ct));
+        Assert.Contains("opj_", e.Message);
+        Assert.Equal("libopenjp2-7", e.AptPackage);
+    }
+
+    [Fact]
+    public void Installed_libraries_are_found()
+    {
+        Assert.True(OpenJpeg.Default.IsAvailable);
+        Assert.StartsWith("2.", OpenJpeg.Default.Version);
+        Assert.True(CharLs.Default.IsAvailable);
+        foreach (var ts in DicomTransferSyntax.All) Assert.True(DicomPixelDecoder.CanDecode(ts), ts.ToString());
+        Assert.True(DicomTranscoder.CanEncode(DicomTransferSyntax.RLELossless));
+        Assert.True(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEG2000Lossless));
+        Assert.False(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEGBaseline8Bit));
+        Assert.False(DicomPixelDecoder.CanDecode(DicomTransferSyntax.Get("1.2.840.10008.1.2.4.100"))); // MPEG2: not an image codec here
+    }
+
+    public static TheoryData<string> Compressed() => new() { "CT1_RLE", "CT1_JPLL", "CT1_JLSL", "CT1_JLSN", "CT1_J2KR", "CT1_J2KI" };
+
+    [Theory]
+    [MemberData(nameof(Compressed))]
+    public void Truncated_frames_throw_codec_exceptions(string name)
+    {
+        var file = DicomFile.Open(PixelCompare.Wg04(name));
+        var full = Codestream(name);
+        foreach (var keep in new[] { 0, 3, 40, full.Length / 3, full.Length / 2 })
+        {
+            var ds = file.Dataset.Clone();
+            var seq = new DicomFragmentSequence(DicomTags.PixelData, DicomVR.OB);
+            var cut = full[..keep];
+            if (cut.Length % 2 == 1) cut = full[..(keep + 1)];
+            seq.Fragments.Add(new MemoryByteBuffer(cut));
+            ds.Add(seq);
+            var e = Record.Exception(() => DicomPixelDecoder.DecodeFrame(ds, file.TransferSyntax, 0));
+            // OpenJPEG tolerates truncated JPEG 2000 (it decodes the layers it has), as progressive codestreams allow.
+            if (e is null) Assert.StartsWith("CT1_J2K", name);
+            else Assert.IsType<DicomCodecException>(e);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Compressed))]
+    public void Corrupted_bytes_never_crash(string name)
+    {
+        var file = DicomFile.Open(PixelCompare.Wg04(name));
+        var full = Codestream(name);
+        var rng = new Random(42);
+        for (var trial = 0; trial < 20; trial++)
+        {
+            var bad = (byte[])full.Clone();
+            for (var k = 0; k < 8; k++) bad[rng.Next(2, bad.Length)] = (byte)rng.Next(256);
+            var ds = file.Dataset.Clone();
+            var seq = new DicomFragmentSequence(DicomTags.PixelData, DicomVR.OB);
+            seq.Fragments.Add(new MemoryByteBuffer(bad));
+            ds.Add(seq);
+            var e = Record.Exception(() => DicomPixelDecoder.DecodeFrame(ds, file.TransferSyntax, 0));
+            if (e is not null) Assert.IsType<DicomCodecException>(e);
+        }
+    }
+
+    [Fact]
+    public void Frame_header_disagreeing_with_the_dataset_is_reported()
+    {
+        var file = DicomFile.Open(PixelCompare.Wg04("CT1_JPLL"));
+        var ds = file.Dataset.Clone();
+        ds.Set<ushort>(DicomTags.Rows, DicomVR.US, 256);
+        var e = Assert.Throws<DicomCodecException>(() => DicomPixelDecoder.DecodeFrame(ds, file.TransferSyntax, 0));
+        Assert.Contains("512x512", e.Message);
+    }
+
+    [Fact]
+    public void Frame_index_out_of_range_is_a_codec_error()
+    {
+        var file = DicomFile.Open(PixelCompare.Wg04("CT1_RLE"));
+        Assert.Throws<DicomCodecException>(() => DicomPixelDecoder.DecodeFrame(file.Dataset, file.TransferSyntax, 1));
+    }
+
+    [Fact]
+    public void Unsupported_target_syntax_names_what_can_be_encoded()
+    {
+        var file = DicomFile.Open(PixelCompare.Wg04("CT1_UNC"));
+        var e = Assert.Throws<DicomCodecException>(() => DicomTranscoder.Transcode(file, DicomTransferSyntax.JPEGBaseline8Bit));
+        Assert.Contains("RLE Lossless", e.Message);
+    }
+}
