@@ -90,14 +90,13 @@ public sealed class DimseCommand
     {
         var ds = new DicomDataset();
         ds.Set<uint>(DicomTags.CommandGroupLength, DicomVR.UL, 0);
-        var sopClass = request.AffectedSopClassUid;
-        if (sopClass.Length > 0) ds.Set(DicomTags.AffectedSOPClassUID, sopClass);
+        if (request.Dataset[DicomTags.AffectedSOPClassUID] is DicomElement sopClass) ds.Add(sopClass);
         ds.Set<ushort>(DicomTags.CommandField, DicomVR.US, (ushort)((ushort)request.Field | 0x8000));
         ds.Set<ushort>(DicomTags.MessageIDBeingRespondedTo, DicomVR.US, request.MessageId);
         ds.Set<ushort>(DicomTags.CommandDataSetType, DicomVR.US, hasDataSet ? (ushort)0x0000 : NoDataSet);
         ds.Set<ushort>(DicomTags.Status, DicomVR.US, status);
-        var sop = request.AffectedSopInstanceUid;
-        if (request.Field == CommandField.CStoreRequest && sop.Length > 0) ds.Set(DicomTags.AffectedSOPInstanceUID, sop);
+        // Echo the peer's UID bytes as sent: a malformed UID must still get its (error) response.
+        if (request.Field == CommandField.CStoreRequest && request.Dataset[DicomTags.AffectedSOPInstanceUID] is DicomElement sop) ds.Add(sop);
         if (!string.IsNullOrEmpty(errorComment) && status != DimseStatus.Success)
             ds.Set(DicomTags.ErrorComment, DicomVR.LO, Truncate(SafeText(errorComment), 64));
         return new DimseCommand(ds);
