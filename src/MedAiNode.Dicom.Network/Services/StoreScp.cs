@@ -1,0 +1,173 @@
+using MedAiNode.Dicom.IO;
+using MedAiNode.Dicom.Network.Dimse;
+using MedAiNode.Dicom.Network.UpperLayer;
+
+namespace MedAiNode.Dicom.Network.Services;
+
+/// <summary>
+/// Where one incoming C-STORE dataset goes: straight into a temporary Part 10 file (File Meta first, then each P-DATA
+/// fragment as it arrives), or nowhere when the request is already refused (its status decided up front).
+/// </summary>
+internal sealed class StoreSink : IDatasetSink
+{
+    private readonly FileStream? _file;
+    public string? TempPath { get; }
+    /// <summary>A status decided before the data arrived (refusal); null while the data is being written.</summary>
+    public ushort? PresetStatus { get; }
+    public string? PresetComment { get; }
+    public long DatasetBytes { get; private set; }
+
+    private StoreSink(ushort status, string comment)
+    {
+        PresetStatus = status;
+        PresetComment = comment;
+    }
+
+    private StoreSink(string tempPath, FileStream file)
+    {
+        TempPath = tempPath;
+        _file = file;
+    }
+
+    public static StoreSink Refuse(ushort status, string comment) => new(status, comment);
+
+    public static async ValueTask<StoreSink> CreateAsync(string tempDir, DimseCommand cmd, DicomTransferSyntax ts, string callingAE, CancellationToken ct)
+    {
+        var path = Path.Combine(tempDir, Guid.NewGuid().ToString("N") + ".part");
+        // Unbuffered: P-DATA fragments are already large, and the fsync below must see every byte.
+        var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.Asynchronous);
+        try
+        {
+            var meta = new DicomDataset();
+            meta.SetBytes(DicomTags.FileMetaInformationVersion, DicomVR.OB, new byte[] { 0, 1 });
+            meta.Set(DicomTags.MediaStorageSOPClassUID, cmd.AffectedSopClassUid);
+            meta.Set(DicomTags.MediaStorageSOPInstanceUID, cmd.AffectedSopInstanceUid);
+            meta.Set(DicomTags.TransferSyntaxUID, ts.Uid);
+            meta.Set(DicomTags.ImplementationClassUID, DicomFile.ImplementationClassUid);
+            meta.Set(DicomTags.ImplementationVersionName, DicomFile.ImplementationVersionName);
+            if (callingAE.Length > 0) meta.Set(DicomTags.SourceApplicationEntityTitle, callingAE);
+            using var head = new MemoryStream(512);
+            head.Write(new byte[128]);
+            head.Write("DICM"u8);
+            DicomWriter.WriteFileMeta(head, meta);
+            await fs.WriteAsync(head.GetBuffer().AsMemory(0, (int)head.Length), ct);
+            return new StoreSink(path, fs);
+        }
+        catch
+        {
+            await fs.DisposeAsync();
+            TryDelete(path);
+            throw;
+        }
+    }
+
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> fragment, CancellationToken ct)
+    {
+        if (_file is null) return; // refused: the peer still sends the data, which is dropped
+        await _file.WriteAsync(fragment, ct);
+        DatasetBytes += fragment.Length;
+    }
+
+    /// <summary>Closes the file, fsynced when asked; the data is on disk when this returns.</summary>
+    public async ValueTask CloseAsync(bool fsync)
+    {
+        if (_file is null) return;
+        if (fsync) _file.Flush(flushToDisk: true);
+        await _file.DisposeAsync();
+    }
+
+    public void Discard()
+    {
+        if (_file is null) return;
+        try { _file.Dispose(); } catch (IOException) { }
+        if (TempPath is not null) TryDelete(TempPath);
+    }
+
+    internal static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>The C-STORE SCP: checks each request, streams its dataset to disk, validates and commits it, then answers.</summary>
+public sealed class StoreScp
+{
+    private readonly IDicomStoreTarget _target;
+    private readonly bool _fsync;
+
+    public StoreScp(IDicomStoreTarget target, bool fsync = true)
+    {
+        _target = target;
+        _fsync = fsync;
+    }
+
+    /// <summary>Raised after an instance is committed (the worker queues studies from it). Exceptions are the handler's.</summary>
+    public event Action<ReceivedInstance, string>? Stored;
+
+    internal async ValueTask<IDatasetSink> BeginAsync(DimseCommand cmd, PresentationContext pc, string callingAE, CancellationToken ct)
+    {
+        var sopClass = cmd.AffectedSopClassUid;
+        var sop = cmd.AffectedSopInstanceUid;
+        if (sopClass != pc.AbstractSyntax)
+            return StoreSink.Refuse(DimseStatus.SopClassNotSupported, $"SOP class {sopClass} sent on a {pc.AbstractSyntax} context");
+        if (!FolderStoreTarget.IsSafeUid(sop))
+            return StoreSink.Refuse(DimseStatus.CannotUnderstand, "Affected SOP Instance UID is missing or not a UID");
+        if (_target.CheckCapacity() is { } full) return StoreSink.Refuse(DimseStatus.OutOfResources, full);
+        try
+        {
+            return await StoreSink.CreateAsync(_target.TempDirectory, cmd, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, ct);
+        }
+        catch (IOException e)
+        {
+            return StoreSink.Refuse(DimseStatus.OutOfResources, "cannot write: " + e.Message);
+        }
+    }
+
+    /// <summary>Called when the last fragment arrived: returns the status to answer and the stored path on success.</summary>
+    internal async ValueTask<(ushort Status, string? Comment, ReceivedInstance? Instance, string? Path)> CompleteAsync(
+        StoreSink sink, DimseCommand cmd, PresentationContext pc, string callingAE, string calledAE, CancellationToken ct)
+    {
+        if (sink.PresetStatus is { } preset) return (preset, sink.PresetComment, null, null);
+        var temp = sink.TempPath!;
+        try
+        {
+            await sink.CloseAsync(_fsync);
+            string study, series, sopClass, sop;
+            try
+            {
+                // Parses every element (large values stay in the file): undecodable data is refused, not stored.
+                var file = DicomFile.Open(temp);
+                var ds = file.Dataset;
+                study = ds.GetStringOrDefault(DicomTags.StudyInstanceUID);
+                series = ds.GetStringOrDefault(DicomTags.SeriesInstanceUID);
+                sopClass = ds.GetStringOrDefault(DicomTags.SOPClassUID);
+                sop = ds.GetStringOrDefault(DicomTags.SOPInstanceUID);
+            }
+            catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException or ArgumentException)
+            {
+                StoreSink.TryDelete(temp);
+                return (DimseStatus.CannotUnderstand, "dataset cannot be decoded: " + e.Message, null, null);
+            }
+            if (sopClass.Length > 0 && sopClass != cmd.AffectedSopClassUid)
+            {
+                StoreSink.TryDelete(temp);
+                return (DimseStatus.DataSetDoesNotMatchSopClass, $"dataset SOP class {sopClass} differs from the request's {cmd.AffectedSopClassUid}", null, null);
+            }
+            if (sop.Length > 0 && sop != cmd.AffectedSopInstanceUid)
+            {
+                StoreSink.TryDelete(temp);
+                return (DimseStatus.CannotUnderstand + 1, $"dataset SOP instance {sop} differs from the request's {cmd.AffectedSopInstanceUid}", null, null);
+            }
+            var instance = new ReceivedInstance(temp, cmd.AffectedSopClassUid, cmd.AffectedSopInstanceUid, study, series,
+                DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, calledAE, sink.DatasetBytes);
+            var path = await _target.CommitAsync(instance, ct);
+            Stored?.Invoke(instance, path);
+            return (DimseStatus.Success, null, instance, path);
+        }
+        catch (IOException e)
+        {
+            StoreSink.TryDelete(temp);
+            return (DimseStatus.OutOfResources, "cannot store: " + e.Message, null, null);
+        }
+    }
+}

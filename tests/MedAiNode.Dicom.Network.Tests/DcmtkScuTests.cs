@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using MedAiNode.Dicom.IO;
+
+namespace MedAiNode.Dicom.Network.Tests;
+
+/// <summary>DCMTK's echoscu and storescu against our SCP.</summary>
+public class DcmtkScuTests
+{
+    private static string PhantomDir => TestData.Path_("ct", "philips-phantom-5mm");
+
+    [Fact]
+    public async Task Echoscu_GetsSuccess()
+    {
+        await using var scp = new TestScp();
+        var r = Tool.Run("echoscu", ["-v", "-aec", "MEDAI", "-aet", "ECHOSCU", "127.0.0.1", scp.PortText]);
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        Assert.Contains("Received Echo Response (Success)", r.StdErr + r.StdOut);
+        Assert.Equal(1, scp.Server.AcceptedCount);
+    }
+
+    [Fact]
+    public async Task Echoscu_WrongCalledAE_IsRejectedWithReason()
+    {
+        await using var scp = new TestScp();
+        var r = Tool.Run("echoscu", ["-aec", "SOMEONEELSE", "127.0.0.1", scp.PortText]);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("Called AE Title Not Recognized", r.StdErr + r.StdOut, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Echoscu_UnknownCallingAE_IsRejectedWithReason()
+    {
+        await using var scp = new TestScp(o => o.AllowedCallingAETitles = ["PACS1"]);
+        var r = Tool.Run("echoscu", ["-aec", "MEDAI", "-aet", "INTRUDER", "127.0.0.1", scp.PortText]);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("Calling AE Title Not Recognized", r.StdErr + r.StdOut, StringComparison.OrdinalIgnoreCase);
+        var ok = Tool.Run("echoscu", ["-aec", "MEDAI", "-aet", "PACS1", "127.0.0.1", scp.PortText]);
+        Assert.True(ok.ExitCode == 0, ok.StdErr);
+    }
+
+    [Fact]
+    public async Task Echoscu_PeerAddressNotAllowed_IsRejected()
+    {
+        await using var scp = new TestScp(o => o.AllowedPeerAddresses = ["10.0.0.0/8"]);
+        var r = Tool.Run("echoscu", ["-aec", "MEDAI", "127.0.0.1", scp.PortText]);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("Association Rejected", r.StdErr + r.StdOut, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Storescu_SingleFile_IsStoredAsPart10WithFileMeta()
+    {
+        await using var scp = new TestScp();
+        var src = Directory.GetFiles(PhantomDir, "*.dcm").Order().First();
+        var r = Tool.Run("storescu", ["-aec", "MEDAI", "-aet", "MODALITY", "127.0.0.1", scp.PortText, src]);
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        var stored = Assert.Single(scp.StoredFiles());
+        var orig = DicomFile.Open(src);
+        var got = DicomFile.Open(stored);
+        var sop = orig.Dataset.GetString(DicomTags.SOPInstanceUID)!;
+        Assert.Equal(Path.Combine(scp.StoreRoot, orig.Dataset.GetString(DicomTags.StudyInstanceUID)!, orig.Dataset.GetString(DicomTags.SeriesInstanceUID)!, sop + ".dcm"), stored);
+        Assert.Equal(sop, got.FileMetaInfo.GetString(DicomTags.MediaStorageSOPInstanceUID));
+        Assert.Equal("MODALITY", got.FileMetaInfo.GetString(DicomTags.SourceApplicationEntityTitle));
+        Assert.Equal(DicomFile.ImplementationClassUid, got.FileMetaInfo.GetString(DicomTags.ImplementationClassUID));
+        Assert.Equal(orig.Dataset.GetBytes(DicomTags.PixelData).ToArray(), got.Dataset.GetBytes(DicomTags.PixelData).ToArray());
+        // DCMTK reads it back as a valid Part 10 file.
+        var dump = Tool.Run("dcmdump", ["-q", stored]);
+        Assert.True(dump.ExitCode == 0, dump.StdErr);
+        Assert.Contains("(0002,0003) UI [" + sop + "]", dump.StdOut);
+        Assert.Empty(scp.IncomingFiles());
+    }
+
+    [Fact]
+    public async Task Storescu_ImplicitOnly_FileMetaSaysImplicit()
+    {
+        await using var scp = new TestScp();
+        var src = Directory.GetFiles(PhantomDir, "*.dcm").Order().First();
+        var r = Tool.Run("storescu", ["-xi", "-aec", "MEDAI", "127.0.0.1", scp.PortText, src]);
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        var got = DicomFile.Open(Assert.Single(scp.StoredFiles()));
+        Assert.Equal(DicomTransferSyntax.ImplicitVRLittleEndian, got.TransferSyntax);
+        Assert.Equal(DicomFile.Open(src).Dataset.GetString(DicomTags.PatientID), got.Dataset.GetString(DicomTags.PatientID));
+    }
+
+    [Fact]
+    public async Task Storescu_WholeSeries_AllInstancesStored_DuplicatesReplace()
+    {
+        await using var scp = new TestScp();
+        var files = Directory.GetFiles(PhantomDir, "*.dcm");
+        var r = Tool.Run("storescu", ["-aec", "MEDAI", "127.0.0.1", scp.PortText, .. files]);
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        Assert.Equal(files.Length, scp.StoredFiles().Length);
+        // Sending again replaces each copy: still one file per SOP Instance UID.
+        var again = Tool.Run("storescu", ["-aec", "MEDAI", "127.0.0.1", scp.PortText, files[0], files[1]]);
+        Assert.True(again.ExitCode == 0, again.StdErr);
+        Assert.Equal(files.Length, scp.StoredFiles().Length);
+    }
+
+    [Fact]
+    public async Task Storescu_CompressedFile_KeepsItsTransferSyntax()
+    {
+        await using var scp = new TestScp();
+        var src = TestData.Path_("compressed", "wg04");
+        var j2k = Directory.GetFiles(src, "*", SearchOption.AllDirectories).First(p => p.Contains("J2KR", StringComparison.OrdinalIgnoreCase));
+        var r = Tool.Run("storescu", ["-aec", "MEDAI", "-xv", "127.0.0.1", scp.PortText, j2k]);
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        var got = DicomFile.Open(Assert.Single(scp.StoredFiles()));
+        Assert.Equal(DicomTransferSyntax.JPEG2000Lossless, got.TransferSyntax);
+    }
+
+    [Fact]
+    public async Task Storescu_SeveralAssociationsAtOnce()
+    {
+        await using var scp = new TestScp();
+        var files = Directory.GetFiles(PhantomDir, "*.dcm").Order().ToArray();
+        var parts = files.Chunk((files.Length + 3) / 4).ToArray();
+        var runs = parts.Select(p => Task.Run(() => Tool.Run("storescu", ["-aec", "MEDAI", "127.0.0.1", scp.PortText, .. p]))).ToArray();
+        var results = await Task.WhenAll(runs);
+        foreach (var r in results) Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        Assert.Equal(files.Length, scp.StoredFiles().Length);
+        Assert.True(scp.Server.AcceptedCount >= parts.Length);
+    }
+
+    [Fact]
+    public async Task Storescu_OverAssociationLimit_GetsLocalLimitExceeded()
+    {
+        await using var scp = new TestScp(o => o.MaxAssociations = 1);
+        // Hold the only slot with a raw connection that has not yet sent its A-ASSOCIATE-RQ.
+        using var hold = new System.Net.Sockets.TcpClient();
+        await hold.ConnectAsync("127.0.0.1", scp.Port);
+        var deadline = Stopwatch.StartNew();
+        while (scp.Server.ActiveAssociations < 1 && deadline.ElapsedMilliseconds < 2000) await Task.Delay(10);
+        var r = Tool.Run("echoscu", ["-aec", "MEDAI", "127.0.0.1", scp.PortText]);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("Local Limit Exceeded", r.StdErr + r.StdOut, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Storescu_DiskOverFillLevel_GetsA700_AndNothingIsKept()
+    {
+        await using var scp = new TestScp();
+        scp.Target.FillPercentProbe = () => 99.5;
+        var src = Directory.GetFiles(PhantomDir, "*.dcm").Order().First();
+        var r = Tool.Run("storescu", ["-v", "-aec", "MEDAI", "127.0.0.1", scp.PortText, src]);
+        Assert.True((r.StdErr + r.StdOut).Contains("Refused: OutOfResources", StringComparison.Ordinal), r.StdErr + r.StdOut);
+        Assert.Empty(scp.StoredFiles());
+        Assert.Empty(scp.IncomingFiles());
+    }
+}
