@@ -14,10 +14,13 @@ public sealed class StudyStoreOptions
     public List<string> StatCallingAeTitles { get; set; } = new();
     /// <summary>StudyPriorityID (0032,000C) values that make a study "stat" (e.g. HIGH).</summary>
     public List<string> StatStudyPriorities { get; set; } = new() { "HIGH" };
+    /// <summary>New instances are refused (C-STORE 0xA700) while the store's file system is fuller than this, in percent.</summary>
+    public double MaxFillPercent { get; set; } = 95;
 
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(Root)) yield return $"{Section}:{nameof(Root)} must name a folder";
+        if (MaxFillPercent is <= 0 or > 100) yield return $"{Section}:{nameof(MaxFillPercent)} must be in (0, 100] (was {MaxFillPercent})";
         if (QuietPeriod < TimeSpan.Zero || QuietPeriod > TimeSpan.FromDays(1)) yield return $"{Section}:{nameof(QuietPeriod)} must be between 0 and 1 day (was {QuietPeriod})";
         foreach (var (ae, q) in QuietPeriodByCallingAe)
             if (q < TimeSpan.Zero || q > TimeSpan.FromDays(1)) yield return $"{Section}:{nameof(QuietPeriodByCallingAe)}:{ae} must be between 0 and 1 day (was {q})";

@@ -37,6 +37,11 @@ internal static class ServiceHost
         services.AddValidatedOptions<StudyStoreOptions>(config, StudyStoreOptions.Section, o => o.Validate());
         services.AddValidatedOptions<JobsOptions>(config, JobsOptions.Section, o => o.Validate());
         services.AddValidatedOptions<OutboxOptions>(config, OutboxOptions.Section);
+        services.AddValidatedOptions<MedAiNode.Dicom.Network.Services.DicomServerOptions>(config, DicomOptions.Section, o =>
+        {
+            try { o.Validate(); return []; }
+            catch (MedAiNode.Dicom.Network.Services.NetworkOptionsException e) { return [e.Message]; }
+        });
 
         var storeOptions = config.GetSection(StudyStoreOptions.Section).Get<StudyStoreOptions>() ?? new StudyStoreOptions();
         var jobs = config.GetSection(JobsOptions.Section).Get<JobsOptions>() ?? new JobsOptions();
@@ -50,6 +55,8 @@ internal static class ServiceHost
             services.AddSingleton<IResultDestination>(new FolderDestination("results-folder", Path.Combine(storeRoot, outboxOptions.ResultsFolder)));
         services.AddSingleton<NodeMetrics>();
         services.AddSingleton<StudyJobs>();
+        services.AddSingleton<DicomIntakeService>();
+        services.AddHostedService(sp => sp.GetRequiredService<DicomIntakeService>());
         services.AddSingleton<CompletionMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<CompletionMonitor>());
         PipelineRegistration.Add(services, config);
@@ -78,7 +85,9 @@ internal static class ServiceHost
         });
 
         services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
-        services.AddHealthChecks().AddCheck<StoreWritableCheck>("store", tags: ["ready"]);
+        services.AddHealthChecks()
+            .AddCheck<StoreWritableCheck>("store", tags: ["ready"])
+            .AddCheck<ScpListeningCheck>("scp", tags: ["ready"]);
 
         var http = config.GetSection(HttpOptions.Section).Get<HttpOptions>() ?? new HttpOptions();
         builder.WebHost.UseUrls(http.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));

@@ -1,4 +1,5 @@
 using MedAiNode.Store;
+using MedAiNode.Worker.Intake;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace MedAiNode.Worker.Observability;
@@ -20,4 +21,11 @@ internal sealed class StoreWritableCheck(StudyStore store) : IHealthCheck
             return Task.FromResult(HealthCheckResult.Unhealthy("store not writable: " + e.Message));
         }
     }
+}
+
+/// <summary>Ready only while the DICOM SCP accepts associations.</summary>
+internal sealed class ScpListeningCheck(DicomIntakeService scp) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) =>
+        Task.FromResult(scp.IsListening ? HealthCheckResult.Healthy($"port {scp.Port}") : HealthCheckResult.Unhealthy("DICOM SCP not listening"));
 }

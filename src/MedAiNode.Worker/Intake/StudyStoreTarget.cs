@@ -1,0 +1,70 @@
+using MedAiNode.Dicom.Network.Services;
+using MedAiNode.Store;
+
+namespace MedAiNode.Worker.Intake;
+
+/// <summary>Connects the C-STORE SCP to the study store: partial files go to the store's incoming folder, complete ones are filed.</summary>
+internal sealed class StudyStoreTarget(StudyStore store, StudyStoreOptions options) : IDicomStoreTarget
+{
+    public string TempDirectory => store.IncomingRoot;
+
+    public string? CheckCapacity()
+    {
+        var d = new DriveInfo(store.Root);
+        var fill = d.TotalSize == 0 ? 0 : 100.0 * (d.TotalSize - d.AvailableFreeSpace) / d.TotalSize;
+        return fill > options.MaxFillPercent ? $"storage is {fill:0.#}% full (limit {options.MaxFillPercent:0.#}%, Store:MaxFillPercent)" : null;
+    }
+
+    public ValueTask<string> CommitAsync(ReceivedInstance instance, CancellationToken ct)
+    {
+        try
+        {
+            return ValueTask.FromResult(store.Store(instance.TempPath, instance.CallingAE).Path);
+        }
+        catch (StoreRejectedException e)
+        {
+            // Quarantined with its reason; the sender gets a failure status rather than Success.
+            throw new IOException("instance refused by the store: " + e.Message, e);
+        }
+    }
+}
+
+/// <summary>The DICOM SCP as a hosted service: listens at start, stops accepting first at shutdown and lets running transfers end.</summary>
+public sealed class DicomIntakeService : IHostedService, IAsyncDisposable
+{
+    private readonly DicomServerOptions _options;
+    private readonly StudyStore _store;
+    private readonly StudyStoreOptions _storeOptions;
+    private readonly ILogger<DicomServer> _log;
+    private DicomServer? _server;
+
+    public DicomIntakeService(Microsoft.Extensions.Options.IOptions<DicomServerOptions> options, StudyStore store,
+        Microsoft.Extensions.Options.IOptions<StudyStoreOptions> storeOptions, ILogger<DicomServer> log)
+    {
+        _options = options.Value;
+        _store = store;
+        _storeOptions = storeOptions.Value;
+        _log = log;
+    }
+
+    public int Port => _server?.Port ?? 0;
+    public bool IsListening => _server is not null && _server.Port != 0;
+
+    public Task StartAsync(CancellationToken ct)
+    {
+        if (_options.Port < 0) return Task.CompletedTask; // intake over DIMSE switched off
+        _server = new DicomServer(_options, new StudyStoreTarget(_store, _storeOptions), _log);
+        _server.Start();
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken ct)
+    {
+        if (_server is not null) await _server.StopAsync(TimeSpan.FromSeconds(10));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null) await _server.DisposeAsync();
+    }
+}

@@ -1,0 +1,72 @@
+namespace MedAiNode.Worker.Tests;
+
+/// <summary>The worker receiving from a real modality (DCMTK storescu) over DIMSE.</summary>
+public class IntakeTests
+{
+    private static string[] PhilipsSeries() =>
+        Directory.GetFiles(TestData.Path_("ct", "philips-phantom-5mm"), "*.dcm").OrderBy(f => f, StringComparer.Ordinal).ToArray();
+
+    [Fact]
+    public async Task A_series_sent_by_storescu_is_filed_and_the_study_completes_after_its_quiet_period()
+    {
+        var root = TestData.TempDir("worker");
+        await using var worker = new WorkerProcess(root);
+        await worker.StartAsync();
+        var files = PhilipsSeries();
+        var r = Tool.Run("storescu", new[] { "-aet", "CT_SCANNER", "-aec", "MEDAINODE", "127.0.0.1", worker.DicomPort.ToString() }.Concat(files));
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+
+        var study = await worker.WaitForStudyAsync(s => s["state"]!.GetValue<string>() != "Receiving", TimeSpan.FromSeconds(30));
+        Assert.Equal(files.Length, study["instanceCount"]!.GetValue<int>());
+        var stored = Directory.GetFiles(Path.Combine(root, "studies"), "*.dcm", SearchOption.AllDirectories);
+        Assert.Equal(files.Length, stored.Length);
+        // What was filed is what was sent: same dataset, byte for byte after File Meta.
+        var sent = MedAiNode.Dicom.IO.DicomFile.Open(files[0]).Dataset;
+        var uid = sent.GetString(MedAiNode.Dicom.DicomTags.SOPInstanceUID)!;
+        var filed = MedAiNode.Dicom.IO.DicomFile.Open(stored.Single(p => Path.GetFileNameWithoutExtension(p) == uid)).Dataset;
+        Assert.Equal(sent.GetBytes(MedAiNode.Dicom.DicomTags.PixelData).ToArray(), filed.GetBytes(MedAiNode.Dicom.DicomTags.PixelData).ToArray());
+
+        var metrics = await worker.Http.GetStringAsync($"http://127.0.0.1:{worker.HttpPort}/metrics");
+        Assert.Contains($"medainode_instances_received_total{{otel_scope_name=\"MedAiNode\"}} {files.Length}", metrics);
+        // Logs name UIDs, never the patient.
+        var patient = sent.GetString(MedAiNode.Dicom.DicomTags.PatientName);
+        if (!string.IsNullOrWhiteSpace(patient)) Assert.DoesNotContain(patient, worker.Output.ToString());
+    }
+
+    [Fact]
+    public async Task Killed_during_intake_keeps_every_instance_that_got_success()
+    {
+        var root = TestData.TempDir("worker-kill");
+        var files = PhilipsSeries();
+        var worker = new WorkerProcess(root);
+        await worker.StartAsync();
+        // storescu reports each success it got; kill the worker while the series is on its way.
+        var psi = new System.Diagnostics.ProcessStartInfo("storescu") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-v", "-aet", "CT_SCANNER", "-aec", "MEDAINODE", "127.0.0.1", worker.DicomPort.ToString() }.Concat(files)) psi.ArgumentList.Add(a);
+        using var scu = System.Diagnostics.Process.Start(psi)!;
+        var log = new System.Text.StringBuilder();
+        scu.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        scu.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        scu.BeginErrorReadLine();
+        scu.BeginOutputReadLine();
+        for (var i = 0; i < 200 && CountSuccess(log) < 5; i++) await Task.Delay(20);
+        worker.Kill();
+        await scu.WaitForExitAsync();
+        var acknowledged = CountSuccess(log);
+        Assert.True(acknowledged >= 1, log.ToString());
+
+        await using var restarted = new WorkerProcess(root);
+        await restarted.StartAsync();
+        var stored = Directory.GetFiles(Path.Combine(root, "studies"), "*.dcm", SearchOption.AllDirectories).Length;
+        Assert.True(stored >= acknowledged, $"{acknowledged} acknowledged, {stored} stored");
+        var study = await restarted.WaitForStudyAsync(s => s["instanceCount"]!.GetValue<int>() == stored, TimeSpan.FromSeconds(10));
+        Assert.NotNull(study);
+        Assert.Empty(Directory.GetFiles(Path.Combine(root, "incoming")));
+        await worker.DisposeAsync();
+    }
+
+    private static int CountSuccess(System.Text.StringBuilder log)
+    {
+        lock (log) return System.Text.RegularExpressions.Regex.Matches(log.ToString(), @"Received Store Response \(Success\)").Count;
+    }
+}

@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+
+namespace MedAiNode.Worker.Tests;
+
+/// <summary>A medainode service process with its own store, SCP port and HTTP port, as an operator would run it.</summary>
+public sealed class WorkerProcess : IAsyncDisposable
+{
+    private Process? _process;
+    private readonly List<string> _args;
+    public readonly System.Text.StringBuilder Output = new();
+
+    public WorkerProcess(string root, params string[] extraArgs)
+    {
+        Root = root;
+        DicomPort = FreePort();
+        HttpPort = FreePort();
+        _args =
+        [
+            Path.Combine(AppContext.BaseDirectory, "medainode.dll"), "serve",
+            $"--Store:Root={root}", $"--Dicom:Port={DicomPort}", "--Dicom:BindAddress=127.0.0.1",
+            $"--Http:Urls=http://127.0.0.1:{HttpPort}", "--Store:QuietPeriod=00:00:01", .. extraArgs,
+        ];
+    }
+
+    public string Root { get; }
+    public int DicomPort { get; }
+    public int HttpPort { get; }
+    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    public static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    public async Task StartAsync()
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root };
+        foreach (var a in _args) psi.ArgumentList.Add(a);
+        psi.Environment["TCP_NODELAY"] = "1";
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, e) => { lock (Output) Output.AppendLine(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { lock (Output) Output.AppendLine(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        for (var i = 0; i < 150; i++)
+        {
+            if (_process.HasExited) throw new InvalidOperationException("worker exited: " + Output);
+            try
+            {
+                var r = await Http.GetAsync($"http://127.0.0.1:{HttpPort}/health/ready");
+                if (r.IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException("worker not ready in 30 s: " + Output);
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, as in a crash or power loss.</summary>
+    public void Kill()
+    {
+        _process?.Kill(entireProcessTree: true);
+        _process?.WaitForExit();
+    }
+
+    public async Task<JsonArray> StudiesAsync() =>
+        JsonNode.Parse(await Http.GetStringAsync($"http://127.0.0.1:{HttpPort}/api/studies"))!.AsArray();
+
+    public async Task<JsonObject> WaitForStudyAsync(Func<JsonObject, bool> condition, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        JsonArray last = [];
+        while (sw.Elapsed < timeout)
+        {
+            last = await StudiesAsync();
+            foreach (var s in last)
+                if (s is JsonObject o && condition(o)) return o;
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"no study matched within {timeout}: {last.ToJsonString()}\n{Output}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process?.Dispose();
+        Http.Dispose();
+    }
+}
