@@ -13,7 +13,7 @@ public sealed record SegmentationOptions
     public string ContentLabel { get; init; } = "AI_SEGMENTATION";
     public string? ContentDescription { get; init; }
     /// <summary>Content Creator's Name (PN); the node itself by default.</summary>
-    public string ContentCreatorName { get; init; } = "MedAiNode";
+    public string ContentCreatorName { get; init; } = "MedAiNode^AI";
     public int InstanceNumber { get; init; } = 1;
     /// <summary>Keep (segment, slice) frames with no voxel set. Off by default: viewers and PACS get far smaller objects.</summary>
     public bool IncludeEmptyFrames { get; init; }

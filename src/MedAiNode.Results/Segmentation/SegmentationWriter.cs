@@ -205,7 +205,6 @@ public static class SegmentationWriter
         else ds.SetEmpty(DicomTags.PositionReferenceIndicator);
         CompositeHeader.SetEquipment(ds, options.Equipment);
         CompositeHeader.SetContentDateTime(ds, when);
-        ds.SetSequence(DicomTags.ReferencedPerformedProcedureStepSequence);
 
         // General Image / Segmentation Image
         ds.Set(DicomTags.ImageType, "DERIVED", "PRIMARY");
