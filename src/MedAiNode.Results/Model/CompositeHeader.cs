@@ -15,7 +15,7 @@ internal static class CompositeHeader
         DicomTags.ReferringPhysicianName, DicomTags.StudyDescription,
         DicomTags.PatientName, DicomTags.PatientID, DicomTags.IssuerOfPatientID, DicomTags.IssuerOfPatientIDQualifiersSequence,
         DicomTags.PatientBirthDate, DicomTags.PatientSex, DicomTags.PatientAge, DicomTags.PatientSize, DicomTags.PatientWeight,
-        DicomTags.PatientIdentityRemoved, DicomTags.DeidentificationMethod,
+        DicomTags.PatientIdentityRemoved, DicomTags.DeidentificationMethod, DicomTags.DeidentificationMethodCodeSequence,
         DicomTags.StudyID,
     ];
 
@@ -38,6 +38,10 @@ internal static class CompositeHeader
         }
         foreach (var tag in Type2)
             if (!target.Contains(tag)) target.SetEmpty(tag);
+        // Some de-identifiers set the flag but not the method (Type 1C); keep the flag, which matters for privacy, and say so.
+        if (target.GetString(DicomTags.PatientIdentityRemoved) == "YES" && string.IsNullOrEmpty(target.GetString(DicomTags.DeidentificationMethod))
+            && target.GetSequence(DicomTags.DeidentificationMethodCodeSequence) is not { Items.Count: > 0 })
+            target.Set(DicomTags.DeidentificationMethod, "Not recorded in the source images");
         target.Set(DicomTags.StudyInstanceUID, studyUid);
     }
 

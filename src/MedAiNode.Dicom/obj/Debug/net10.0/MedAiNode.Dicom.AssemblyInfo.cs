@@ -13,7 +13,7 @@ using System.Reflection;
 [assembly: System.Reflection.AssemblyCompanyAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyConfigurationAttribute("Debug")]
 [assembly: System.Reflection.AssemblyFileVersionAttribute("1.0.0.0")]
-[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+23ceef93bbab42443c29e83a2765f463bc80b851")]
+[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+de307a12d13f30a7ec4049397945260acde2a188")]
 [assembly: System.Reflection.AssemblyProductAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyTitleAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyVersionAttribute("1.0.0.0")]
