@@ -21,9 +21,10 @@ public readonly record struct DicomCieLab(ushort L, ushort A, ushort B)
     {
         static double Lin(byte c) { var v = c / 255.0; return v <= 0.04045 ? v / 12.92 : Math.Pow((v + 0.055) / 1.055, 2.4); }
         double rl = Lin(r), gl = Lin(g), bl = Lin(b);
-        var x = (0.4124 * rl + 0.3576 * gl + 0.1805 * bl) / 0.95047;
-        var y = 0.2126 * rl + 0.7152 * gl + 0.0722 * bl;
-        var z = (0.0193 * rl + 0.1192 * gl + 0.9505 * bl) / 1.08883;
+        // sRGB to XYZ with the full-precision matrix, whose rows sum to the D65 white point (so white maps to a* = b* = 0).
+        var x = (0.4124564 * rl + 0.3575761 * gl + 0.1804375 * bl) / 0.95047;
+        var y = 0.2126729 * rl + 0.7151522 * gl + 0.0721750 * bl;
+        var z = (0.0193339 * rl + 0.1191920 * gl + 0.9503041 * bl) / 1.08883;
         static double F(double t) => t > 216.0 / 24389 ? Math.Cbrt(t) : (24389.0 / 27 * t + 16) / 116;
         return FromLab(116 * F(y) - 16, 500 * (F(x) - F(y)), 200 * (F(y) - F(z)));
     }
