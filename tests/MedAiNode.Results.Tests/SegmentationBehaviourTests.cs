@@ -212,3 +212,29 @@ public class SegmentationBehaviourTests
 
     private static DicomFile ReadBack(SegmentationResult seg) => DicomFile.Read(new MemoryStream(seg.File.ToBytes()));
 }
+
+public class LabelScanTests
+{
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Labels_present_finds_every_value_in_runs_mixes_and_tails(int pattern)
+    {
+        var rng = new Random(pattern);
+        var map = new byte[4099];
+        for (var i = 0; i < map.Length; i++)
+            map[i] = pattern switch
+            {
+                0 => (byte)(i / 700 % 3 == 0 ? 0 : 1 + i / 700),   // long runs of one label
+                1 => (byte)rng.Next(256),                          // every kind of mix
+                _ => (byte)(i % 97 == 0 ? 200 : 0),                // sparse single voxels
+            };
+        var present = new bool[256];
+        MedAiNode.Results.Segmentation.SegmentationWriter.LabelsPresent(map, present);
+        var expected = new bool[256];
+        foreach (var b in map) expected[b] = true;
+        expected[0] = present[0]; // background is not tracked
+        Assert.Equal(expected, present);
+    }
+}

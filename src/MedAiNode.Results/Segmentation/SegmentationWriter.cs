@@ -122,9 +122,10 @@ public static class SegmentationWriter
     }
 
     /// <summary>Marks which label values occur in a slice.</summary>
-    private static void LabelsPresent(ReadOnlySpan<byte> map, bool[] present)
+    internal static void LabelsPresent(ReadOnlySpan<byte> map, bool[] present)
     {
-        // Most voxels are background; skip zero runs a vector at a time.
+        // Label maps are mostly background and otherwise long runs of one label: a vector that is all zero, or holds
+        // zero and a single label, is settled without looking at its bytes one by one.
         var i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
@@ -132,11 +133,21 @@ public static class SegmentationWriter
             {
                 var v = Vector256.Create(map.Slice(i, 32));
                 if (v == Vector256<byte>.Zero) continue;
+                var label = map[i + FirstNonZero(v)];
+                var same = Vector256.Equals(v, Vector256.Create(label)) | Vector256.Equals(v, Vector256<byte>.Zero);
+                if (same == Vector256<byte>.AllBitsSet)
+                {
+                    present[label] = true;
+                    continue;
+                }
                 for (var k = 0; k < 32; k++) present[map[i + k]] = true;
             }
         }
         for (; i < map.Length; i++) present[map[i]] = true;
     }
+
+    private static int FirstNonZero(Vector256<byte> v) =>
+        System.Numerics.BitOperations.TrailingZeroCount(~Vector256.Equals(v, Vector256<byte>.Zero).ExtractMostSignificantBits());
 
     /// <summary>Bit k of the output (LSB first, PS3.5 8.1.1) is set where map[k] == label.</summary>
     internal static void PackEquals(ReadOnlySpan<byte> map, byte label, Span<byte> bits)
@@ -294,9 +305,11 @@ public static class SegmentationWriter
         var perFrame = new DicomSequence(DicomTags.PerFrameFunctionalGroupsSequence);
         var purpose = Codes.SourceImageForProcessing.ToItem();
         var derivation = Codes.Segmentation.ToItem();
+        var positions = new string[source.Images.Count][];
         foreach (var f in frames)
         {
             var img = source.Images[f.SliceIndex];
+            var position = positions[f.SliceIndex] ??= img.ImagePositionPatient.Select(CompositeHeader.Ds).ToArray();
             var item = new DicomDataset();
             var src = Reference(img);
             src.Set(DicomTags.SpatialLocationsPreserved, "YES");
@@ -308,8 +321,7 @@ public static class SegmentationWriter
             var content = new DicomDataset();
             content.Set(DicomTags.DimensionIndexValues, DicomVR.UL, (uint)f.SegmentNumber, (uint)(f.SliceIndex + 1));
             item.SetSequence(DicomTags.FrameContentSequence, content);
-            item.SetSequence(DicomTags.PlanePositionSequence, new DicomDataset().Set(DicomTags.ImagePositionPatient, DicomVR.DS,
-                img.ImagePositionPatient.Select(CompositeHeader.Ds).ToArray()));
+            item.SetSequence(DicomTags.PlanePositionSequence, new DicomDataset().Set(DicomTags.ImagePositionPatient, DicomVR.DS, position));
             if (!sharedOrientation) item.SetSequence(DicomTags.PlaneOrientationSequence, Orientation(img));
             if (!sharedMeasures) item.SetSequence(DicomTags.PixelMeasuresSequence, PixelMeasures(img, null));
             item.SetSequence(DicomTags.SegmentIdentificationSequence,
