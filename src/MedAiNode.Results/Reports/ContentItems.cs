@@ -1,0 +1,89 @@
+using MedAiNode.Dicom;
+
+namespace MedAiNode.Results.Reports;
+
+/// <summary>Builders for SR content items (PS3.3 C.17.3), one per value type we write.</summary>
+internal static class ContentItems
+{
+    public const string Contains = "CONTAINS";
+    public const string HasConceptMod = "HAS CONCEPT MOD";
+    public const string HasObsContext = "HAS OBS CONTEXT";
+    public const string HasAcqContext = "HAS ACQ CONTEXT";
+
+    private static DicomDataset Item(string relationship, string valueType, CodedConcept? concept)
+    {
+        var item = new DicomDataset();
+        item.Set(DicomTags.RelationshipType, relationship);
+        item.Set(DicomTags.ValueType, valueType);
+        if (concept is not null) item.SetSequence(DicomTags.ConceptNameCodeSequence, concept.ToItem());
+        return item;
+    }
+
+    public static DicomDataset Container(string relationship, CodedConcept concept, string? templateId = null)
+    {
+        var item = Item(relationship, "CONTAINER", concept);
+        item.Set(DicomTags.ContinuityOfContent, "SEPARATE");
+        if (templateId is not null) item.SetSequence(DicomTags.ContentTemplateSequence, Template(templateId));
+        return item;
+    }
+
+    public static DicomDataset Template(string templateId) => new DicomDataset()
+        .Set(DicomTags.MappingResource, "DCMR")
+        .Set(DicomTags.TemplateIdentifier, templateId);
+
+    public static DicomDataset Code(string relationship, CodedConcept concept, CodedConcept value)
+    {
+        var item = Item(relationship, "CODE", concept);
+        item.SetSequence(DicomTags.ConceptCodeSequence, value.ToItem());
+        return item;
+    }
+
+    public static DicomDataset Text(string relationship, CodedConcept concept, string text)
+    {
+        var item = Item(relationship, "TEXT", concept);
+        item.Set(DicomTags.TextValue, text);
+        return item;
+    }
+
+    public static DicomDataset UidRef(string relationship, CodedConcept concept, string uid)
+    {
+        var item = Item(relationship, "UIDREF", concept);
+        item.Set(DicomTags.UID, uid);
+        return item;
+    }
+
+    public static DicomDataset Num(string relationship, CodedConcept concept, double value, CodedConcept unit)
+    {
+        var item = Item(relationship, "NUM", concept);
+        var mv = new DicomDataset();
+        mv.SetSequence(DicomTags.MeasurementUnitsCodeSequence, unit.ToItem());
+        mv.Set(DicomTags.NumericValue, DicomVR.DS, DicomDataset.FormatDecimal(value));
+        mv.Set(DicomTags.FloatingPointValue, DicomVR.FD, value); // full precision beside the 16-character DS
+        item.SetSequence(DicomTags.MeasuredValueSequence, mv);
+        return item;
+    }
+
+    public static DicomDataset Image(string relationship, CodedConcept? concept, string sopClass, string sopInstance, int? segmentNumber = null)
+    {
+        var item = Item(relationship, "IMAGE", concept);
+        var r = new DicomDataset().Set(DicomTags.ReferencedSOPClassUID, sopClass).Set(DicomTags.ReferencedSOPInstanceUID, sopInstance);
+        if (segmentNumber is { } n) r.Set<ushort>(DicomTags.ReferencedSegmentNumber, DicomVR.US, (ushort)n);
+        item.SetSequence(DicomTags.ReferencedSOPSequence, r);
+        return item;
+    }
+
+    public static DicomDataset Point3D(string relationship, CodedConcept concept, double[] xyz, string frameOfReferenceUid)
+    {
+        var item = Item(relationship, "SCOORD3D", concept);
+        item.Set(DicomTags.GraphicType, "POINT");
+        item.Set(DicomTags.GraphicData, DicomVR.FL, (float)xyz[0], (float)xyz[1], (float)xyz[2]);
+        item.Set(DicomTags.ReferencedFrameOfReferenceUID, frameOfReferenceUid);
+        return item;
+    }
+
+    public static DicomDataset AddContent(this DicomDataset parent, DicomDataset child)
+    {
+        parent.AddItem(DicomTags.ContentSequence, child);
+        return child;
+    }
+}

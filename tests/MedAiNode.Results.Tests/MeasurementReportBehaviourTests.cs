@@ -1,0 +1,113 @@
+using MedAiNode.Dicom;
+using MedAiNode.Results;
+using MedAiNode.Results.Reports;
+using MedAiNode.Results.Segmentation;
+
+namespace MedAiNode.Results.Tests;
+
+public class MeasurementReportBehaviourTests
+{
+    private static (SourceSeries Source, SegmentDescription[] Segments, SegmentationResult Seg) Setup()
+    {
+        var images = Fixtures.SyntheticSeries(5, 16, 16);
+        var source = SourceSeries.Create(images);
+        var segments = Fixtures.Segments(4);
+        var seg = SegmentationWriter.Create(source, segments, Fixtures.SyntheticLabels(images, 4), Fixtures.Algorithm, new SegmentationOptions { UidSeed = "sr-job" });
+        return (source, segments, seg);
+    }
+
+    private static IEnumerable<DicomDataset> Walk(DicomDataset ds)
+    {
+        foreach (var item in ds.GetSequence(DicomTags.ContentSequence)?.Items ?? [])
+        {
+            yield return item;
+            foreach (var child in Walk(item)) yield return child;
+        }
+    }
+
+    private static string? Concept(DicomDataset item) => CodedConcept.FromSequence(item, DicomTags.ConceptNameCodeSequence)?.Meaning;
+
+    [Fact]
+    public void Groups_reference_the_seg_segment_and_carry_units_tracking_and_algorithm()
+    {
+        var (source, segments, seg) = Setup();
+        var measurements = new List<SegmentMeasurement>
+        {
+            new() { SegmentNumber = 1, VolumeMl = 1234.5678, MeanHu = 55.44, LongestDiameterMm = 180.04 },
+            new() { SegmentNumber = 3, Laa950Percent = 12.345 },
+            new() { SegmentNumber = 4, LesionNumber = 2, VolumeMl = 0.42, CentroidMm = [1.5, -2.25, 30], Finding = new("27925004", "SCT", "Nodule") },
+        };
+        var sr = MeasurementReportWriter.Create(source, seg, segments, measurements, Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "sr-job" });
+        var ds = sr.Dataset;
+        Assert.Equal(DicomUids.Comprehensive3DSRStorage, ds.GetString(DicomTags.SOPClassUID));
+        Assert.Equal(source.StudyInstanceUid, ds.GetString(DicomTags.StudyInstanceUID));
+        var groups = Walk(ds).Where(i => Concept(i) == "Measurement Group").ToList();
+        Assert.Equal(3, groups.Count);
+
+        var g0 = Walk(groups[0]).ToList();
+        var segRef = g0.Single(i => Concept(i) == "Referenced Segment").GetSequence(DicomTags.ReferencedSOPSequence)!.Items[0];
+        Assert.Equal(seg.SopInstanceUid, segRef.GetString(DicomTags.ReferencedSOPInstanceUID));
+        Assert.Equal(1, segRef.GetValue<int>(DicomTags.ReferencedSegmentNumber));
+        Assert.Equal("Liver", g0.Single(i => Concept(i) == "Tracking Identifier").GetString(DicomTags.TextValue));
+        Assert.Equal(sr.TrackingUids[0], g0.Single(i => Concept(i) == "Tracking Unique Identifier").GetString(DicomTags.UID));
+        var volume = g0.Single(i => Concept(i) == "Volume").GetSequence(DicomTags.MeasuredValueSequence)!.Items[0];
+        Assert.Equal("1234.568", volume.GetString(DicomTags.NumericValue));
+        Assert.Equal("ml", CodedConcept.FromSequence(volume, DicomTags.MeasurementUnitsCodeSequence)!.Value);
+        var hu = g0.Single(i => Concept(i) == "Attenuation Coefficient").GetSequence(DicomTags.MeasuredValueSequence)!.Items[0];
+        Assert.Equal("[hnsf'U]", CodedConcept.FromSequence(hu, DicomTags.MeasurementUnitsCodeSequence)!.Value);
+        Assert.Equal("55.4", hu.GetString(DicomTags.NumericValue));
+        Assert.Contains(g0, i => Concept(i) == "Algorithm Name" && i.GetString(DicomTags.TextValue) == Fixtures.Algorithm.Name);
+        Assert.Contains(g0, i => Concept(i) == "Algorithm Version" && i.GetString(DicomTags.TextValue) == Fixtures.Algorithm.Version);
+
+        var g1 = Walk(groups[1]).ToList();
+        var laa = g1.Single(i => Concept(i) == Codes.LowAttenuationArea950.Meaning).GetSequence(DicomTags.MeasuredValueSequence)!.Items[0];
+        Assert.Equal("%", CodedConcept.FromSequence(laa, DicomTags.MeasurementUnitsCodeSequence)!.Value);
+        Assert.Equal("99MEDAI", ds.GetSequence(DicomTags.CodingSchemeIdentificationSequence)!.Items[0].GetString(DicomTags.CodingSchemeDesignator));
+
+        var g2 = Walk(groups[2]).ToList();
+        Assert.Equal("Nodule lesion 2", g2.Single(i => Concept(i) == "Tracking Identifier").GetString(DicomTags.TextValue));
+        Assert.Equal("Nodule", CodedConcept.FromSequence(g2.Single(i => Concept(i) == "Finding"), DicomTags.ConceptCodeSequence)!.Meaning);
+        Assert.Equal("Lung", CodedConcept.FromSequence(g2.Single(i => Concept(i) == "Finding Site"), DicomTags.ConceptCodeSequence)!.Meaning);
+        var point = g2.Single(i => i.GetString(DicomTags.ValueType) == "SCOORD3D");
+        Assert.Equal("POINT", point.GetString(DicomTags.GraphicType));
+        Assert.Equal([1.5f, -2.25f, 30f], point.GetValues<float>(DicomTags.GraphicData));
+        Assert.Equal(source.FrameOfReferenceUid, point.GetString(DicomTags.ReferencedFrameOfReferenceUID));
+
+        // Image Library lists every source image; evidence lists the sources and the SEG
+        var library = Walk(ds).Where(i => i.GetString(DicomTags.ValueType) == "IMAGE" && Concept(i) is null).ToList();
+        Assert.Equal(source.Images.Select(i => i.SopInstanceUid), library.Select(i => i.GetSequence(DicomTags.ReferencedSOPSequence)!.Items[0].GetString(DicomTags.ReferencedSOPInstanceUID)));
+        var evidence = ds.GetSequence(DicomTags.CurrentRequestedProcedureEvidenceSequence)!.Items[0].GetSequence(DicomTags.ReferencedSeriesSequence)!.Items;
+        Assert.Contains(evidence, s => s.GetString(DicomTags.SeriesInstanceUID) == seg.SeriesInstanceUid);
+        Assert.Contains(evidence, s => s.GetString(DicomTags.SeriesInstanceUID) == source.SeriesInstanceUid);
+    }
+
+    [Fact]
+    public void Same_seed_same_uids()
+    {
+        var (source, segments, seg) = Setup();
+        var m = new List<SegmentMeasurement> { new() { SegmentNumber = 2, VolumeMl = 3 } };
+        var a = MeasurementReportWriter.Create(source, seg, segments, m, Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "x" });
+        var b = MeasurementReportWriter.Create(source, seg, segments, m, Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "x" });
+        var c = MeasurementReportWriter.Create(source, seg, segments, m, Fixtures.Algorithm, new MeasurementReportOptions());
+        Assert.Equal(a.SopInstanceUid, b.SopInstanceUid);
+        Assert.Equal(a.TrackingUids, b.TrackingUids);
+        Assert.NotEqual(a.SopInstanceUid, c.SopInstanceUid);
+        Assert.NotEqual(a.TrackingUids, c.TrackingUids);
+    }
+
+    [Fact]
+    public void Bad_measurements_and_options_get_clear_errors()
+    {
+        var (source, segments, seg) = Setup();
+        var e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, [new() { SegmentNumber = 9, VolumeMl = 1 }], Fixtures.Algorithm));
+        Assert.Contains("segment 9", e.Message);
+        e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, [new() { SegmentNumber = 1, MeanHu = double.NaN }], Fixtures.Algorithm));
+        Assert.Contains("finite", e.Message);
+        e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, [new() { SegmentNumber = 1, CentroidMm = [1, 2] }], Fixtures.Algorithm));
+        Assert.Contains("3 coordinates", e.Message);
+        e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, [new() { SegmentNumber = 1 }, new() { SegmentNumber = 1 }], Fixtures.Algorithm));
+        Assert.Contains("twice", e.Message);
+        var a = Assert.Throws<ArgumentException>(() => MeasurementReportWriter.Create(source, seg, segments, [], Fixtures.Algorithm, new MeasurementReportOptions { CompletionFlag = "DONE" }));
+        Assert.Contains("Results:Report:CompletionFlag", a.Message);
+    }
+}
