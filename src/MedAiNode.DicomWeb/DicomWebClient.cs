@@ -208,6 +208,9 @@ public sealed class DicomWebClient
         }
     }
 
+    /// <summary>Raised after each instance file is in place (instances written so far); for progress and tests.</summary>
+    public Action<int>? WadoPartWritten { get; set; }
+
     private async Task WritePartAsync(MultipartRelatedSection section, string directory, WadoResult result, CancellationToken ct)
     {
         var mediaType = DicomWebMediaTypes.GetMediaType(section.ContentType);
@@ -249,6 +252,7 @@ public sealed class DicomWebClient
             var final = Path.Combine(directory, sop + ".dcm");
             File.Move(tmp, final, overwrite: true);
             result.Add(new WadoInstance(sop!, header.Dataset.GetString(DicomTags.SeriesInstanceUID), tsUid, final, length));
+            WadoPartWritten?.Invoke(result.Instances.Count);
         }
         finally
         {
@@ -372,14 +376,24 @@ public sealed class DicomWebClient
             result.BytesSent += parts.Sum(p => p.Length);
             var mediaType = response.Content.Headers.ContentType?.MediaType;
             var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-            var hasDicomBody = body.Length > 0 && mediaType is not null
-                && (mediaType.Contains("dicom+json", StringComparison.OrdinalIgnoreCase) || mediaType.Contains("dicom+xml", StringComparison.OrdinalIgnoreCase)
-                    || mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || mediaType.Equals("application/xml", StringComparison.OrdinalIgnoreCase)
-                    || mediaType.Equals("text/xml", StringComparison.OrdinalIgnoreCase));
             // PS3.18 10.5.3: 200 all stored, 202 some failed or warnings, 409 none stored; a 400 may carry the same details.
-            if (hasDicomBody && status is HttpStatusCode.OK or HttpStatusCode.Accepted or HttpStatusCode.Conflict or HttpStatusCode.BadRequest)
-                return Match(batch, StowResponse.Parse(body, mediaType), status);
-            if (status is HttpStatusCode.OK or HttpStatusCode.Accepted)
+            // Orthanc sends its 400/409 details without a Content-Type, so a body that looks like JSON or XML is read too.
+            if (status is HttpStatusCode.OK or HttpStatusCode.Accepted or HttpStatusCode.Conflict or HttpStatusCode.BadRequest
+                && LooksLikeDicomBody(body, mediaType))
+            {
+                try
+                {
+                    return Match(batch, StowResponse.Parse(body, mediaType), status);
+                }
+                catch (DicomWebProtocolException e)
+                {
+                    _log.LogWarning("DICOMweb {Pacs}: STOW-RS HTTP {Status} with an unreadable body: {Reason}", Pacs, (int)status, e.Message);
+                }
+            }
+            if (status == HttpStatusCode.Accepted)
+                return batch.Select(b => Entry(b, StowInstanceStatus.NotAcknowledged, status, null, null, null,
+                    "the PACS reported a partial store (202) without readable details; not known to be stored")).ToList();
+            if (status == HttpStatusCode.OK)
             {
                 // No body to check against: a success status without details is taken at its word.
                 return batch.Select(b => Entry(b, StowInstanceStatus.Stored, status, null, null, null, null)).ToList();
@@ -393,6 +407,15 @@ public sealed class DicomWebClient
             }
             return batch.Select(b => Entry(b, StowInstanceStatus.Failed, status, null, null, null, $"request refused: HTTP {(int)status} {response.ReasonPhrase}")).ToList();
         }
+    }
+
+    private static bool LooksLikeDicomBody(string body, string? mediaType)
+    {
+        if (body.Length == 0) return false;
+        if (mediaType is not null && (mediaType.Contains("json", StringComparison.OrdinalIgnoreCase) || mediaType.Contains("xml", StringComparison.OrdinalIgnoreCase)))
+            return true;
+        var t = body.AsSpan().TrimStart();
+        return (mediaType is null || mediaType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)) && t.Length > 0 && t[0] is '{' or '<';
     }
 
     private static StowInstanceResult Entry(StowInstance b, StowInstanceStatus st, HttpStatusCode http, ushort? failure, ushort? warning, string? url, string? message) => new()

@@ -78,11 +78,11 @@ public sealed class StandaloneDicomWebClient : IDisposable
 {
     private readonly ServiceProvider _provider;
 
-    public StandaloneDicomWebClient(DicomWebPacsOptions options, ILoggerFactory? loggers = null)
+    public StandaloneDicomWebClient(DicomWebPacsOptions options, ILoggerFactory? loggers = null, Action<IHttpClientBuilder>? customize = null)
     {
         var services = new ServiceCollection();
         if (loggers is not null) services.AddSingleton(loggers);
-        services.AddDicomWeb(options);
+        services.AddDicomWeb([options], customize is null ? null : (_, b) => customize(b));
         _provider = services.BuildServiceProvider();
         Client = _provider.GetRequiredService<IDicomWebClientFactory>().Create(options.Name);
     }
