@@ -82,7 +82,7 @@ public sealed class MultipartRelatedContent : HttpContent
                     }
                     // The declared Content-Length would otherwise be a lie and the PACS would misparse every following part.
                     if (sent != p.Length)
-                        throw new IOException($"{p.FilePath} changed size while being sent ({p.Length} bytes expected, {sent} read).");
+                        throw new MultipartSourceChangedException($"{p.FilePath} changed size while being sent ({p.Length} bytes expected, {sent} read).");
                 }
                 else await stream.WriteAsync(p.Bytes, cancellationToken).ConfigureAwait(false);
                 await stream.WriteAsync("\r\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
@@ -106,3 +106,6 @@ public sealed class MultipartRelatedContent : HttpContent
         return true;
     }
 }
+
+/// <summary>A part's file changed while it was being sent; sending it again would not help, so this is never retried.</summary>
+public sealed class MultipartSourceChangedException(string message) : IOException(message);

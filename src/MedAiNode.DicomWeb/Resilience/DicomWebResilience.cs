@@ -26,6 +26,7 @@ public static class DicomWebResilience
     /// <summary>Whether an exception from sending means the PACS was unreachable or slow rather than refusing the request.</summary>
     public static bool IsTransientException(Exception e) => e switch
     {
+        _ when e.InnerException is Multipart.MultipartSourceChangedException || e is Multipart.MultipartSourceChangedException => false,
         // A TLS failure (untrusted or mismatched certificate) will fail the same way next time.
         HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError } => false,
         HttpRequestException h when h.InnerException is AuthenticationException => false,
@@ -80,6 +81,7 @@ public static class DicomWebResilience
         var clock = time ?? TimeProvider.System;
         var pacs = options.Name;
         builder.AddTimeout(new HttpTimeoutStrategyOptions { Name = "total", Timeout = options.TotalTimeout });
+        if (options.MaxRetries > 0) // Polly refuses a retry strategy with no retries
         builder.AddRetry(new HttpRetryStrategyOptions
         {
             Name = "retry",

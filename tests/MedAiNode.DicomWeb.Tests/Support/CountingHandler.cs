@@ -30,7 +30,7 @@ public sealed class ScriptedHandler(Func<HttpRequestMessage, int, Task<HttpRespo
         var n = Interlocked.Increment(ref _calls);
         var body = request.Content is null ? null : await request.Content.ReadAsByteArrayAsync(cancellationToken);
         Seen.Enqueue((DateTime.UtcNow, request, body));
-        var response = await respond(request, n);
+        var response = await respond(request, n).WaitAsync(cancellationToken);
         response.RequestMessage ??= request;
         return response;
     }
