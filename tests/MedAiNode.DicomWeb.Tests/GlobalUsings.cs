@@ -1,2 +1,3 @@
 global using Xunit;
 global using MedAiNode.Testing;
+global using Microsoft.Extensions.DependencyInjection;

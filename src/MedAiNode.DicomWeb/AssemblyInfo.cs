@@ -1,1 +1,0 @@
-namespace MedAiNode.DicomWeb;
