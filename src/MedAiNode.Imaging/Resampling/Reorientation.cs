@@ -9,13 +9,27 @@ namespace MedAiNode.Imaging.Resampling;
 /// </summary>
 public static class Reorientation
 {
-    public static string OrientationCode(Affine a) => new([Letter(a.DirectionX), Letter(a.DirectionY), Letter(a.DirectionZ)]);
-
-    private static char Letter(Vec3 d)
+    public static string OrientationCode(Affine a)
     {
-        var ax = Math.Abs(d.X) >= Math.Abs(d.Y) && Math.Abs(d.X) >= Math.Abs(d.Z) ? 0 : Math.Abs(d.Y) >= Math.Abs(d.Z) ? 1 : 2;
-        var pos = d[ax] > 0;
-        return ax switch { 0 => pos ? 'L' : 'R', 1 => pos ? 'P' : 'A', _ => pos ? 'S' : 'I' };
+        var assign = Assign([a.DirectionX, a.DirectionY, a.DirectionZ]);
+        return new string(assign.Select(w => w.World switch { 0 => w.Sign > 0 ? 'L' : 'R', 1 => w.Sign > 0 ? 'P' : 'A', _ => w.Sign > 0 ? 'S' : 'I' }).ToArray());
+    }
+
+    /// <summary>Pairs each index axis with a distinct world axis, largest cosine first (as nibabel's io_orientation does).</summary>
+    private static (int World, int Sign)[] Assign(Vec3[] dirs)
+    {
+        var result = new (int, int)[3];
+        var axisUsed = new bool[3]; var worldUsed = new bool[3];
+        for (var round = 0; round < 3; round++)
+        {
+            int ba = -1, bw = -1; var best = -1.0;
+            for (var a = 0; a < 3; a++)
+            for (var w = 0; w < 3; w++)
+                if (!axisUsed[a] && !worldUsed[w] && Math.Abs(dirs[a][w]) > best) { best = Math.Abs(dirs[a][w]); ba = a; bw = w; }
+            axisUsed[ba] = worldUsed[bw] = true;
+            result[ba] = (bw, dirs[ba][bw] >= 0 ? 1 : -1);
+        }
+        return result;
     }
 
     /// <summary>Permutes and flips axes (no interpolation) so the index axes point as close as possible to <paramref name="code"/>.</summary>
@@ -30,7 +44,8 @@ public static class Reorientation
         if (code.Select(c => "LR".Contains(c) ? 0 : "PA".Contains(c) ? 1 : 2).Distinct().Count() != 3)
             throw new ArgumentException($"Orientation code '{code}' repeats an axis.", nameof(code));
         Vec3[] cols = [v.Affine.Col0, v.Affine.Col1, v.Affine.Col2];
-        var perm = new int[3]; var flip = new bool[3]; var used = new bool[3];
+        var assign = Assign(cols.Select(c => c.Normalized()).ToArray());
+        var perm = new int[3]; var flip = new bool[3];
         for (var outAxis = 0; outAxis < 3; outAxis++)
         {
             var (want, sign) = code[outAxis] switch
@@ -38,10 +53,8 @@ public static class Reorientation
                 'L' => (0, 1), 'R' => (0, -1), 'P' => (1, 1), 'A' => (1, -1), 'S' => (2, 1), 'I' => (2, -1),
                 _ => throw new ArgumentException($"Orientation code '{code}' has an unknown letter '{code[outAxis]}'.", nameof(code)),
             };
-            var best = -1; var bestVal = -1.0;
-            for (var s = 0; s < 3; s++)
-                if (!used[s] && Math.Abs(cols[s].Normalized()[want]) > bestVal) { best = s; bestVal = Math.Abs(cols[s].Normalized()[want]); }
-            used[best] = true; perm[outAxis] = best; flip[outAxis] = cols[best][want] * sign < 0;
+            var from = Array.FindIndex(assign, x => x.World == want);
+            perm[outAxis] = from; flip[outAxis] = assign[from].Sign != sign;
         }
         var sd = v.Dims;
         var nd = new Dims(sd[perm[0]], sd[perm[1]], sd[perm[2]]);

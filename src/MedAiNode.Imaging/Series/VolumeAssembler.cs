@@ -58,6 +58,7 @@ public static class VolumeAssembler
         }
         var normal = f0.Normal;
         frames.Sort((a, b) => a.Position.Dot(normal).CompareTo(b.Position.Dot(normal)));
+        f0 = frames[0];
         for (var i = 1; i < frames.Count; i++)
             if (Math.Abs((frames[i].Position - frames[i - 1].Position).Dot(normal)) < 1e-3)
                 throw new VolumeAssemblyException($"Two slices share one position ({frames[i - 1].SopInstanceUid}, {frames[i].SopInstanceUid}): several acquisitions or phases in one series; refusing to guess.");
@@ -115,7 +116,7 @@ public static class VolumeAssembler
         if (uniform)
         {
             var vol = new Volume(new Dims(cols, rows, frames.Count), new Affine(f0.Position, col0, col1, stackDir * meanStep));
-            Parallel.For(0, frames.Count, z => DecodeInto(frames[z], vol.Slice(z)));
+            ParallelFor(frames.Count, z => DecodeInto(frames[z], vol.Slice(z)));
             return new AssembledVolume(vol, notes) { GantryTiltDeg = tiltDeg }.WithSlices(frames, Enumerable.Range(0, frames.Count).Select(i => (double)i).ToArray());
         }
 
@@ -134,7 +135,7 @@ public static class VolumeAssembler
             DecodeInto(frames[i], d);
             return Interlocked.CompareExchange(ref decoded[i], d, null) ?? d;
         }
-        Parallel.For(0, count, z =>
+        ParallelFor(count, z =>
         {
             var pos = z * step;
             var hi = Array.BinarySearch(t, pos);
@@ -148,6 +149,13 @@ public static class VolumeAssembler
             for (var p = 0; p < planeSize; p++) dst[p] = a[p] + (b[p] - a[p]) * w;
         });
         return new AssembledVolume(output, notes) { Resampled = true, GantryTiltDeg = tiltDeg }.WithSlices(frames, t.Select(x => x / step).ToArray());
+    }
+
+    /// <summary>Parallel loop that surfaces the first real error instead of an AggregateException.</summary>
+    private static void ParallelFor(int count, Action<int> body)
+    {
+        try { Parallel.For(0, count, body); }
+        catch (AggregateException e) { System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw(); }
     }
 
     private static AssembledVolume WithSlices(this AssembledVolume a, List<FrameInfo> frames, double[] z)

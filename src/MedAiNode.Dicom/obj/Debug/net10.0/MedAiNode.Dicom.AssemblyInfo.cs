@@ -13,7 +13,7 @@ using System.Reflection;
 [assembly: System.Reflection.AssemblyCompanyAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyConfigurationAttribute("Debug")]
 [assembly: System.Reflection.AssemblyFileVersionAttribute("1.0.0.0")]
-[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+e1e05f3cfca26f1d29a166c3320ea2f6f89a4249")]
+[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+134c8edea2b38ff80e3d65d075ad637eb5d9014b")]
 [assembly: System.Reflection.AssemblyProductAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyTitleAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyVersionAttribute("1.0.0.0")]
