@@ -1,0 +1,34 @@
+"""Builds the tiny ONNX models the inference unit tests use (run with Debian's python3-onnx: /usr/bin/python3 build.py).
+
+identity2.onnx       [N,1,D,H,W] -> [N,2,D,H,W] logits (-x, x): argmax is x > 0 and channel 1 reproduces the input,
+                     so blended sliding-window output must equal the input exactly.
+identity2_fp16.onnx  the same with float16 input and output.
+sigmoid1.onnx        [N,1,D,H,W] -> [N,1,D,H,W] (x): one sigmoid channel.
+"""
+import os
+import onnx
+from onnx import helper, TensorProto
+
+here = os.path.dirname(os.path.abspath(__file__))
+shape = ["N", 1, "D", "H", "W"]
+
+
+def save(graph, name):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="medainode-fixtures")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(here, name))
+
+
+def identity2(dtype, name):
+    x = helper.make_tensor_value_info("input", dtype, shape)
+    y = helper.make_tensor_value_info("output", dtype, ["N", 2, "D", "H", "W"])
+    nodes = [helper.make_node("Neg", ["input"], ["neg"]), helper.make_node("Concat", ["neg", "input"], ["output"], axis=1)]
+    save(helper.make_graph(nodes, "identity2", [x], [y]), name)
+
+
+identity2(TensorProto.FLOAT, "identity2.onnx")
+identity2(TensorProto.FLOAT16, "identity2_fp16.onnx")
+x = helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)
+y = helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)
+save(helper.make_graph([helper.make_node("Identity", ["input"], ["output"])], "sigmoid1", [x], [y]), "sigmoid1.onnx")

@@ -1,0 +1,2 @@
+global using MedAiNode.Dicom;
+global using MedAiNode.Dicom.IO;

@@ -1,0 +1,209 @@
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Volumes;
+
+namespace MedAiNode.Imaging.Morphology;
+
+public enum Connectivity { Faces6 = 6, Full26 = 26 }
+
+/// <summary>Result of connected-component labelling: component id per voxel (0 = background) and the size of each.</summary>
+public sealed record Components(int[] Labels, long[] Sizes, Dims Dims)
+{
+    /// <summary>Number of components; ids run 1..Count, largest first.</summary>
+    public int Count => Sizes.Length - 1;
+}
+
+/// <summary>Binary morphology and connected components on masks (any non-zero byte is foreground).</summary>
+public static class BinaryMorphology
+{
+    private static readonly (int, int, int)[] N6 = [(-1, 0, 0), (1, 0, 0), (0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1)];
+    private static readonly (int, int, int)[] N26 = Enumerable.Range(0, 27).Select(i => (i % 3 - 1, i / 3 % 3 - 1, i / 9 - 1)).Where(o => o != (0, 0, 0)).ToArray();
+
+    private static (int, int, int)[] Offsets(Connectivity c) => c == Connectivity.Faces6 ? N6 : N26;
+
+    /// <summary>Labels connected foreground components, numbered by decreasing size.</summary>
+    public static Components Label(ReadOnlySpan<byte> mask, Dims d, Connectivity connectivity = Connectivity.Full26)
+    {
+        var labels = new int[d.Count];
+        var sizes = new List<long> { 0 };
+        var queue = new Queue<long>();
+        var offs = Offsets(connectivity);
+        var next = 0;
+        for (long start = 0; start < mask.Length; start++)
+        {
+            if (mask[(int)start] == 0 || labels[start] != 0) continue;
+            next++;
+            long size = 0;
+            labels[start] = next;
+            queue.Enqueue(start);
+            while (queue.Count > 0)
+            {
+                var v = queue.Dequeue();
+                size++;
+                var z = (int)(v / ((long)d.X * d.Y)); var rem = v - (long)z * d.X * d.Y; var y = (int)(rem / d.X); var x = (int)(rem - (long)y * d.X);
+                foreach (var (ox, oy, oz) in offs)
+                {
+                    int nx = x + ox, ny = y + oy, nz = z + oz;
+                    if (!d.Contains(nx, ny, nz)) continue;
+                    var ni = d.Index(nx, ny, nz);
+                    if (mask[(int)ni] == 0 || labels[ni] != 0) continue;
+                    labels[ni] = next;
+                    queue.Enqueue(ni);
+                }
+            }
+            sizes.Add(size);
+        }
+        // Renumber by size so component 1 is the largest.
+        var order = Enumerable.Range(1, next).OrderByDescending(i => sizes[i]).ToArray();
+        var remap = new int[next + 1];
+        for (var r = 0; r < order.Length; r++) remap[order[r]] = r + 1;
+        for (long i = 0; i < labels.LongLength; i++) labels[i] = remap[labels[i]];
+        var sorted = new long[next + 1];
+        for (var r = 0; r < order.Length; r++) sorted[r + 1] = sizes[order[r]];
+        return new Components(labels, sorted, d);
+    }
+
+    public static byte[] Dilate(ReadOnlySpan<byte> mask, Dims d, Connectivity c = Connectivity.Faces6, int iterations = 1)
+    {
+        var cur = mask.ToArray();
+        for (var it = 0; it < iterations; it++) cur = Step(cur, d, c, dilate: true);
+        return cur;
+    }
+
+    public static byte[] Erode(ReadOnlySpan<byte> mask, Dims d, Connectivity c = Connectivity.Faces6, int iterations = 1)
+    {
+        var cur = mask.ToArray();
+        for (var it = 0; it < iterations; it++) cur = Step(cur, d, c, dilate: false);
+        return cur;
+    }
+
+    public static byte[] Open(ReadOnlySpan<byte> mask, Dims d, Connectivity c = Connectivity.Faces6, int iterations = 1) =>
+        Dilate(Erode(mask, d, c, iterations), d, c, iterations);
+
+    public static byte[] Close(ReadOnlySpan<byte> mask, Dims d, Connectivity c = Connectivity.Faces6, int iterations = 1) =>
+        Erode(Dilate(mask, d, c, iterations), d, c, iterations);
+
+    private static byte[] Step(byte[] src, Dims d, Connectivity c, bool dilate)
+    {
+        var dst = new byte[src.Length];
+        var offs = Offsets(c);
+        // Outside the grid counts as background: erosion eats into the border, as in scipy.ndimage with border_value=0.
+        Parallel.For(0, d.Z, z =>
+        {
+            for (var y = 0; y < d.Y; y++)
+            for (var x = 0; x < d.X; x++)
+            {
+                var i = d.Index(x, y, z);
+                var on = src[i] != 0;
+                if (dilate != on)
+                {
+                    foreach (var (ox, oy, oz) in offs)
+                    {
+                        int nx = x + ox, ny = y + oy, nz = z + oz;
+                        var nOn = d.Contains(nx, ny, nz) && src[d.Index(nx, ny, nz)] != 0;
+                        if (nOn == dilate) { on = dilate; break; }
+                    }
+                }
+                dst[i] = on ? (byte)1 : (byte)0;
+            }
+        });
+        return dst;
+    }
+
+    /// <summary>Keeps only the largest component.</summary>
+    public static byte[] KeepLargest(ReadOnlySpan<byte> mask, Dims d, Connectivity c = Connectivity.Full26)
+    {
+        var comps = Label(mask, d, c);
+        var result = new byte[mask.Length];
+        if (comps.Count == 0) return result;
+        for (var i = 0; i < result.Length; i++) result[i] = comps.Labels[i] == 1 ? (byte)1 : (byte)0;
+        return result;
+    }
+
+    /// <summary>Removes components smaller than <paramref name="minVoxels"/>.</summary>
+    public static byte[] RemoveSmall(ReadOnlySpan<byte> mask, Dims d, long minVoxels, Connectivity c = Connectivity.Full26)
+    {
+        var comps = Label(mask, d, c);
+        var result = new byte[mask.Length];
+        for (var i = 0; i < result.Length; i++) result[i] = comps.Labels[i] != 0 && comps.Sizes[comps.Labels[i]] >= minVoxels ? (byte)1 : (byte)0;
+        return result;
+    }
+
+    public static byte[] MaskOf(LabelVolume v, byte label)
+    {
+        var m = new byte[v.Data.Length];
+        for (var i = 0; i < m.Length; i++) m[i] = v.Data[i] == label ? (byte)1 : (byte)0;
+        return m;
+    }
+}
+
+/// <summary>Size and position of a region in patient terms.</summary>
+public sealed record RegionStatistics(long VoxelCount, double VolumeMl, Vec3 CentroidMm, double LongestDiameterMm, double? MeanValue);
+
+public static class RegionMeasurements
+{
+    /// <summary>Measures the voxels of <paramref name="mask"/> for which <paramref name="select"/> holds.</summary>
+    public static RegionStatistics Measure<T>(VoxelVolume<T> grid, Func<long, bool> select, float[]? values = null) where T : unmanaged
+    {
+        var d = grid.Dims;
+        long n = 0; double sx = 0, sy = 0, sz = 0, sv = 0;
+        var surface = new List<Vec3>();
+        for (var z = 0; z < d.Z; z++)
+        for (var y = 0; y < d.Y; y++)
+        for (var x = 0; x < d.X; x++)
+        {
+            var i = d.Index(x, y, z);
+            if (!select(i)) continue;
+            n++; sx += x; sy += y; sz += z;
+            if (values is not null) sv += values[i];
+            var onSurface = x == 0 || y == 0 || z == 0 || x == d.X - 1 || y == d.Y - 1 || z == d.Z - 1
+                || !select(i - 1) || !select(i + 1) || !select(i - d.X) || !select(i + d.X) || !select(i - (long)d.X * d.Y) || !select(i + (long)d.X * d.Y);
+            if (onSurface) surface.Add(grid.IndexToPatient(x, y, z));
+        }
+        if (n == 0) return new RegionStatistics(0, 0, default, 0, null);
+        var centroid = grid.IndexToPatient(sx / n, sy / n, sz / n);
+        return new RegionStatistics(n, n * grid.VoxelVolumeMm3 / 1000.0, centroid, LongestDiameter(surface), values is null ? null : sv / n);
+    }
+
+    public static RegionStatistics Measure(LabelVolume labels, byte label, float[]? values = null) =>
+        Measure(labels, i => labels.Data[i] == label, values);
+
+    /// <summary>Largest distance between two voxel centres (the farthest pair always lies on the surface).</summary>
+    public static double LongestDiameter(List<Vec3> points)
+    {
+        if (points.Count < 2) return 0;
+        // Prune to candidates that are extreme along many directions, then compare all pairs among them.
+        var candidates = points;
+        if (points.Count > 3000)
+        {
+            var set = new HashSet<int>();
+            var rng = new Random(17);
+            for (var k = 0; k < 400; k++)
+            {
+                var dir = new Vec3(rng.NextDouble() * 2 - 1, rng.NextDouble() * 2 - 1, rng.NextDouble() * 2 - 1);
+                int lo = 0, hi = 0; double min = double.MaxValue, max = double.MinValue;
+                for (var i = 0; i < points.Count; i++)
+                {
+                    var p = points[i].Dot(dir);
+                    if (p < min) { min = p; lo = i; }
+                    if (p > max) { max = p; hi = i; }
+                }
+                set.Add(lo); set.Add(hi);
+            }
+            candidates = set.Select(i => points[i]).ToList();
+            // Refine: the farthest point from each candidate over all points.
+            var extra = new List<Vec3>();
+            foreach (var c in candidates.Take(64))
+            {
+                var best = 0.0; var bp = c;
+                foreach (var p in points) { var l = (p - c).Length; if (l > best) { best = l; bp = p; } }
+                extra.Add(bp);
+            }
+            candidates.AddRange(extra);
+        }
+        double bestD = 0;
+        for (var i = 0; i < candidates.Count; i++)
+        for (var j = i + 1; j < candidates.Count; j++)
+            bestD = Math.Max(bestD, (candidates[i] - candidates[j]).Length);
+        return bestD;
+    }
+}

@@ -1,0 +1,152 @@
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Volumes;
+
+namespace MedAiNode.Imaging.Resampling;
+
+/// <summary>
+/// Moves voxels between grids through patient space: each target voxel centre is mapped to the source grid's
+/// continuous index and sampled there (trilinear for images, nearest for labels).
+/// </summary>
+public static class Resampler
+{
+    public static Volume Resample(Volume source, Dims dims, Affine target, float outside = 0f)
+    {
+        var result = new Volume(dims, target);
+        Run(source.Dims, source.Affine, dims, target, (long dst, double x, double y, double z) => result.Data[dst] = Trilinear(source, x, y, z, outside));
+        return result;
+    }
+
+    public static LabelVolume Resample(LabelVolume source, Dims dims, Affine target, byte outside = 0)
+    {
+        var result = new LabelVolume(dims, target) { Slices = source.Slices };
+        var sd = source.Dims;
+        Run(sd, source.Affine, dims, target, (long dst, double x, double y, double z) =>
+        {
+            var ix = (int)Math.Round(x); var iy = (int)Math.Round(y); var iz = (int)Math.Round(z);
+            result.Data[dst] = sd.Contains(ix, iy, iz) ? source.Data[sd.Index(ix, iy, iz)] : outside;
+        });
+        return result;
+    }
+
+    private delegate void Sample(long dst, double x, double y, double z);
+
+    private static void Run(Dims srcDims, Affine src, Dims dims, Affine target, Sample sample)
+    {
+        // Target index -> source index is one affine map; walk it incrementally along x.
+        var inv = src.Inverse();
+        var o = inv.Apply(target.Origin);
+        var dx = inv.Apply(target.Origin + target.Col0) - o;
+        var dy = inv.Apply(target.Origin + target.Col1) - o;
+        var dz = inv.Apply(target.Origin + target.Col2) - o;
+        Parallel.For(0, dims.Z, k =>
+        {
+            for (var j = 0; j < dims.Y; j++)
+            {
+                var row = o + dy * j + dz * k;
+                var at = dims.Index(0, j, k);
+                for (var i = 0; i < dims.X; i++)
+                {
+                    sample(at + i, row.X + dx.X * i, row.Y + dx.Y * i, row.Z + dx.Z * i);
+                }
+            }
+        });
+    }
+
+    /// <summary>Trilinear sample at a continuous index; outside the grid (beyond half a voxel) gives <paramref name="outside"/>.</summary>
+    public static float Trilinear(Volume v, double x, double y, double z, float outside = 0f)
+    {
+        var d = v.Dims;
+        if (x < -0.5 || y < -0.5 || z < -0.5 || x > d.X - 0.5 || y > d.Y - 0.5 || z > d.Z - 0.5) return outside;
+        x = Math.Clamp(x, 0, d.X - 1); y = Math.Clamp(y, 0, d.Y - 1); z = Math.Clamp(z, 0, d.Z - 1);
+        int x0 = Math.Min((int)x, d.X - 1), y0 = Math.Min((int)y, d.Y - 1), z0 = Math.Min((int)z, d.Z - 1);
+        int x1 = Math.Min(x0 + 1, d.X - 1), y1 = Math.Min(y0 + 1, d.Y - 1), z1 = Math.Min(z0 + 1, d.Z - 1);
+        float fx = (float)(x - x0), fy = (float)(y - y0), fz = (float)(z - z0);
+        var a = v.Data;
+        float c00 = Lerp(a[d.Index(x0, y0, z0)], a[d.Index(x1, y0, z0)], fx);
+        float c10 = Lerp(a[d.Index(x0, y1, z0)], a[d.Index(x1, y1, z0)], fx);
+        float c01 = Lerp(a[d.Index(x0, y0, z1)], a[d.Index(x1, y0, z1)], fx);
+        float c11 = Lerp(a[d.Index(x0, y1, z1)], a[d.Index(x1, y1, z1)], fx);
+        return Lerp(Lerp(c00, c10, fy), Lerp(c01, c11, fy), fz);
+    }
+
+    private static float Lerp(float a, float b, float t) => a + (b - a) * t;
+
+    /// <summary>Same directions, new spacing; the first voxel centre stays where it is and the grid covers the same extent.</summary>
+    public static (Dims Dims, Affine Affine) GridWithSpacing(Dims dims, Affine affine, Vec3 spacing)
+    {
+        var old = affine.Spacing;
+        var nd = new Dims(
+            Math.Max(1, (int)Math.Round(dims.X * old.X / spacing.X)),
+            Math.Max(1, (int)Math.Round(dims.Y * old.Y / spacing.Y)),
+            Math.Max(1, (int)Math.Round(dims.Z * old.Z / spacing.Z)));
+        return (nd, new Affine(affine.Origin, affine.DirectionX * spacing.X, affine.DirectionY * spacing.Y, affine.DirectionZ * spacing.Z));
+    }
+
+    public static Volume ToSpacing(Volume v, Vec3 spacing, float outside = 0f)
+    {
+        var (d, a) = GridWithSpacing(v.Dims, v.Affine, spacing);
+        return Resample(v, d, a, outside);
+    }
+
+    /// <summary>
+    /// A rectangular grid covering a (possibly sheared, e.g. gantry-tilted) volume: in-plane axes kept, third axis on
+    /// the slice normal, spacing along it = the slice distance measured on the normal.
+    /// </summary>
+    public static (Dims Dims, Affine Affine) OrthogonalGrid(Dims dims, Affine a, Vec3? spacing = null)
+    {
+        var ex = a.DirectionX; var ey = a.DirectionY;
+        var n = ex.Cross(ey).Normalized();
+        if (n.Dot(a.Col2) < 0) n = -n;
+        var s = spacing ?? new Vec3(a.Col0.Length, a.Col1.Length, Math.Abs(a.Col2.Dot(n)));
+        double[] min = [double.MaxValue, double.MaxValue, double.MaxValue], max = [double.MinValue, double.MinValue, double.MinValue];
+        foreach (var ci in new[] { 0, dims.X - 1 })
+        foreach (var cj in new[] { 0, dims.Y - 1 })
+        foreach (var ck in new[] { 0, dims.Z - 1 })
+        {
+            var p = a.IndexToPatient(ci, cj, ck) - a.Origin;
+            double[] c = [p.Dot(ex), p.Dot(ey), p.Dot(n)];
+            for (var q = 0; q < 3; q++) { min[q] = Math.Min(min[q], c[q]); max[q] = Math.Max(max[q], c[q]); }
+        }
+        var nd = new Dims((int)Math.Round((max[0] - min[0]) / s.X) + 1, (int)Math.Round((max[1] - min[1]) / s.Y) + 1, (int)Math.Round((max[2] - min[2]) / s.Z) + 1);
+        var origin = a.Origin + ex * min[0] + ey * min[1] + n * min[2];
+        return (nd, new Affine(origin, ex * s.X, ey * s.Y, n * s.Z));
+    }
+
+    public static Volume ToOrthogonal(Volume v, Vec3? spacing = null, float outside = -1024f)
+    {
+        var (d, a) = OrthogonalGrid(v.Dims, v.Affine, spacing);
+        var r = Resample(v, d, a, outside);
+        return new Volume(r.Dims, r.Affine, r.Data) { Slices = v.Slices };
+    }
+
+    /// <summary>Crops (or pads, for ranges reaching outside) to <paramref name="size"/> voxels starting at <paramref name="start"/>.</summary>
+    public static Volume CropOrPad(Volume v, (int X, int Y, int Z) start, Dims size, float pad = 0f)
+    {
+        var result = new Volume(size, v.Affine with { Origin = v.Affine.IndexToPatient(start.X, start.Y, start.Z) });
+        CopyBox(v.Data, v.Dims, result.Data, size, start, pad);
+        return result;
+    }
+
+    public static LabelVolume CropOrPad(LabelVolume v, (int X, int Y, int Z) start, Dims size, byte pad = 0)
+    {
+        var result = new LabelVolume(size, v.Affine with { Origin = v.Affine.IndexToPatient(start.X, start.Y, start.Z) });
+        CopyBox(v.Data, v.Dims, result.Data, size, start, pad);
+        return result;
+    }
+
+    private static void CopyBox<T>(T[] src, Dims sd, T[] dst, Dims dd, (int X, int Y, int Z) start, T pad) where T : unmanaged
+    {
+        for (var k = 0; k < dd.Z; k++)
+        for (var j = 0; j < dd.Y; j++)
+        {
+            var row = dst.AsSpan(checked((int)dd.Index(0, j, k)), dd.X);
+            var sz = k + start.Z; var sy = j + start.Y;
+            if ((uint)sz >= (uint)sd.Z || (uint)sy >= (uint)sd.Y) { row.Fill(pad); continue; }
+            for (var i = 0; i < dd.X; i++)
+            {
+                var sx = i + start.X;
+                row[i] = (uint)sx < (uint)sd.X ? src[sd.Index(sx, sy, sz)] : pad;
+            }
+        }
+    }
+}

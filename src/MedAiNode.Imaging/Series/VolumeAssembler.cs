@@ -1,0 +1,210 @@
+using System.Buffers.Binary;
+using MedAiNode.Dicom;
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Volumes;
+
+namespace MedAiNode.Imaging.Series;
+
+public sealed class VolumeAssemblyOptions
+{
+    /// <summary>Slice steps that differ from the mean by less than this are treated as one regular step (no resampling).</summary>
+    public double UniformSpacingToleranceMm { get; set; } = 0.01;
+    /// <summary>A gap larger than this multiple of the median step (e.g. missing slices) refuses the series instead of interpolating across it.</summary>
+    public double MaxGapFactor { get; set; } = 2.5;
+    /// <summary>Optional absolute limit for any gap between neighbouring slices.</summary>
+    public double? MaxGapMm { get; set; }
+    /// <summary>Step of the regular grid when slices are uneven; default is the median step.</summary>
+    public double? ResampleStepMm { get; set; }
+    /// <summary>How far slice positions may stray from one straight line (mm).</summary>
+    public double CollinearityToleranceMm { get; set; } = 0.1;
+
+    public void Validate(string section = "VolumeAssembly")
+    {
+        if (UniformSpacingToleranceMm <= 0) throw new ArgumentException($"{section}:UniformSpacingToleranceMm must be positive.");
+        if (MaxGapFactor < 1) throw new ArgumentException($"{section}:MaxGapFactor must be at least 1, got {MaxGapFactor}.");
+        if (MaxGapMm is <= 0) throw new ArgumentException($"{section}:MaxGapMm must be positive when set.");
+        if (ResampleStepMm is <= 0) throw new ArgumentException($"{section}:ResampleStepMm must be positive when set.");
+    }
+}
+
+public sealed record AssembledVolume(Volume Volume, IReadOnlyList<string> Notes)
+{
+    public bool Resampled { get; init; }
+    public double GantryTiltDeg { get; init; }
+}
+
+/// <summary>
+/// Builds a HU volume from the frames of one series: ordered by position along the stack, never by InstanceNumber;
+/// tilted stacks keep a sheared affine; uneven stacks are regridded along the stack line.
+/// </summary>
+public static class VolumeAssembler
+{
+    public static AssembledVolume Assemble(IEnumerable<DicomFile> files, VolumeAssemblyOptions? options = null)
+    {
+        options ??= new VolumeAssemblyOptions();
+        options.Validate();
+        var frames = files.SelectMany(InstanceGeometry.Frames).ToList();
+        if (frames.Count == 0) throw new VolumeAssemblyException("The series has no image frames.");
+        var notes = new List<string>();
+        var f0 = frames[0];
+        foreach (var f in frames)
+        {
+            if (f.Rows != f0.Rows || f.Columns != f0.Columns)
+                throw new VolumeAssemblyException($"Mixed image sizes in one series ({f0.Columns}x{f0.Rows} and {f.Columns}x{f.Rows}, instance {f.SopInstanceUid}); refusing to build a volume.");
+            if ((f.RowDirection - f0.RowDirection).Length > 1e-4 || (f.ColumnDirection - f0.ColumnDirection).Length > 1e-4)
+                throw new VolumeAssemblyException($"Slices have different orientations (instance {f.SopInstanceUid}); refusing to build a volume.");
+            if (Math.Abs(f.RowSpacing - f0.RowSpacing) > 1e-4 || Math.Abs(f.ColumnSpacing - f0.ColumnSpacing) > 1e-4)
+                throw new VolumeAssemblyException($"Slices have different pixel spacing (instance {f.SopInstanceUid}); refusing to build a volume.");
+        }
+        var normal = f0.Normal;
+        frames.Sort((a, b) => a.Position.Dot(normal).CompareTo(b.Position.Dot(normal)));
+        f0 = frames[0];
+        for (var i = 1; i < frames.Count; i++)
+            if (Math.Abs((frames[i].Position - frames[i - 1].Position).Dot(normal)) < 1e-3)
+                throw new VolumeAssemblyException($"Two slices share one position ({frames[i - 1].SopInstanceUid}, {frames[i].SopInstanceUid}): several acquisitions or phases in one series; refusing to guess.");
+
+        Vec3 stackDir;
+        var t = new double[frames.Count];
+        double tiltDeg = 0;
+        if (frames.Count == 1)
+        {
+            stackDir = normal;
+        }
+        else
+        {
+            stackDir = (frames[^1].Position - frames[0].Position).Normalized();
+            for (var i = 0; i < frames.Count; i++)
+            {
+                var d = frames[i].Position - frames[0].Position;
+                t[i] = d.Dot(stackDir);
+                var off = (d - stackDir * t[i]).Length;
+                if (off > options.CollinearityToleranceMm)
+                    throw new VolumeAssemblyException(FormattableString.Invariant($"Slice positions do not lie on one line (instance {frames[i].SopInstanceUid} is {off:0.###} mm off); refusing to build a volume."));
+            }
+            tiltDeg = Math.Acos(Math.Min(1, Math.Abs(stackDir.Dot(normal)))) * 180 / Math.PI;
+            if (tiltDeg > 0.01) notes.Add(FormattableString.Invariant($"Stack is {tiltDeg:0.##} degrees off the slice normal (gantry tilt); kept as a sheared grid."));
+        }
+
+        var rows = f0.Rows; var cols = f0.Columns;
+        var planeSize = rows * cols;
+        var col0 = f0.RowDirection * f0.ColumnSpacing;
+        var col1 = f0.ColumnDirection * f0.RowSpacing;
+
+        if (frames.Count == 1)
+        {
+            var single = new Volume(new Dims(cols, rows, 1), new Affine(f0.Position, col0, col1, normal * (f0.SliceThickness ?? 1.0)));
+            DecodeInto(f0, single.Slice(0));
+            return new AssembledVolume(single, notes).WithSlices(frames, [0]);
+        }
+
+        var gaps = new double[frames.Count - 1];
+        for (var i = 0; i < gaps.Length; i++) gaps[i] = t[i + 1] - t[i];
+        var sorted = gaps.OrderBy(g => g).ToArray();
+        var median = sorted[sorted.Length / 2];
+        var maxGap = sorted[^1];
+        var maxAllowed = Math.Min(options.MaxGapFactor * median, options.MaxGapMm ?? double.MaxValue);
+        if (maxGap > maxAllowed)
+        {
+            var at = Array.IndexOf(gaps, maxGap);
+            throw new VolumeAssemblyException(FormattableString.Invariant(
+                $"Gap of {maxGap:0.###} mm between slices {at + 1} and {at + 2} (instances {frames[at].SopInstanceUid}, {frames[at + 1].SopInstanceUid}) exceeds the allowed {maxAllowed:0.###} mm (median step {median:0.###} mm): missing slices; refusing to interpolate."));
+        }
+        var meanStep = t[^1] / (frames.Count - 1);
+        var uniform = true;
+        for (var i = 0; i < frames.Count; i++) if (Math.Abs(t[i] - i * meanStep) > options.UniformSpacingToleranceMm) { uniform = false; break; }
+
+        if (uniform)
+        {
+            var vol = new Volume(new Dims(cols, rows, frames.Count), new Affine(f0.Position, col0, col1, stackDir * meanStep));
+            ParallelFor(frames.Count, z => DecodeInto(frames[z], vol.Slice(z)));
+            return new AssembledVolume(vol, notes) { GantryTiltDeg = tiltDeg }.WithSlices(frames, Enumerable.Range(0, frames.Count).Select(i => (double)i).ToArray());
+        }
+
+        // Uneven: regrid along the stack line; every output slice is a blend of the two source slices around it.
+        var step = options.ResampleStepMm ?? median;
+        var count = (int)Math.Round(t[^1] / step) + 1;
+        step = t[^1] / (count - 1);
+        notes.Add(FormattableString.Invariant($"Uneven slice steps {sorted[0]:0.###}..{maxGap:0.###} mm; resampled onto {count} slices every {step:0.###} mm."));
+        var output = new Volume(new Dims(cols, rows, count), new Affine(f0.Position, col0, col1, stackDir * step));
+        var decoded = new float[frames.Count][];
+        float[] Get(int i)
+        {
+            var d = Volatile.Read(ref decoded[i]);
+            if (d is not null) return d;
+            d = new float[planeSize];
+            DecodeInto(frames[i], d);
+            return Interlocked.CompareExchange(ref decoded[i], d, null) ?? d;
+        }
+        ParallelFor(count, z =>
+        {
+            var pos = z * step;
+            var hi = Array.BinarySearch(t, pos);
+            var dst = output.Slice(z);
+            if (hi >= 0) { Get(hi).AsSpan().CopyTo(dst); return; }
+            hi = ~hi;
+            if (hi >= t.Length) { Get(t.Length - 1).AsSpan().CopyTo(dst); return; }
+            var lo = hi - 1;
+            var w = (float)((pos - t[lo]) / (t[hi] - t[lo]));
+            var a = Get(lo); var b = Get(hi);
+            for (var p = 0; p < planeSize; p++) dst[p] = a[p] + (b[p] - a[p]) * w;
+        });
+        return new AssembledVolume(output, notes) { Resampled = true, GantryTiltDeg = tiltDeg }.WithSlices(frames, t.Select(x => x / step).ToArray());
+    }
+
+    /// <summary>Parallel loop that surfaces the first real error instead of an AggregateException.</summary>
+    private static void ParallelFor(int count, Action<int> body)
+    {
+        try { Parallel.For(0, count, body); }
+        catch (AggregateException e) { System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw(); }
+    }
+
+    private static AssembledVolume WithSlices(this AssembledVolume a, List<FrameInfo> frames, double[] z)
+    {
+        var refs = frames.Select((f, i) => new SliceReference(f.SopInstanceUid, f.SopClassUid, f.FrameIndex + 1, f.Position, f.RowDirection, f.ColumnDirection, f.File.Path) { VolumeZ = z[i] }).ToList();
+        var v = a.Volume;
+        return a with { Volume = new Volume(v.Dims, v.Affine, v.Data) { Slices = refs } };
+    }
+
+    /// <summary>Decodes one frame to HU (stored value x slope + intercept).</summary>
+    public static void DecodeInto(FrameInfo f, Span<float> dst)
+    {
+        var ds = f.File.Dataset;
+        var px = new DicomPixelData(ds, f.File.TransferSyntax);
+        if (px.SamplesPerPixel != 1) throw new VolumeAssemblyException($"Instance {f.SopInstanceUid} has {px.SamplesPerPixel} samples per pixel; only greyscale images make a volume.");
+        var bytes = FrameDecoding.GetNativeFrame(ds, f.File.TransferSyntax, f.FrameIndex).Span;
+        var n = f.Rows * f.Columns;
+        var bpp = (px.BitsAllocated + 7) / 8;
+        if (bytes.Length < (long)n * bpp) throw new VolumeAssemblyException($"Instance {f.SopInstanceUid} frame {f.FrameIndex + 1}: {bytes.Length} pixel bytes, {n * bpp} expected.");
+        var slope = (float)f.Slope; var intercept = (float)f.Intercept;
+        var bits = px.BitsStored;
+        var signed = px.IsSigned;
+        switch (px.BitsAllocated)
+        {
+            case 8:
+                for (var i = 0; i < n; i++) dst[i] = Stored(bytes[i], bits, signed) * slope + intercept;
+                break;
+            case 16:
+                if (bits == 16)
+                {
+                    if (signed) for (var i = 0; i < n; i++) dst[i] = BinaryPrimitives.ReadInt16LittleEndian(bytes[(2 * i)..]) * slope + intercept;
+                    else for (var i = 0; i < n; i++) dst[i] = BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]) * slope + intercept;
+                }
+                else for (var i = 0; i < n; i++) dst[i] = Stored(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]), bits, signed) * slope + intercept;
+                break;
+            case 32:
+                for (var i = 0; i < n; i++) dst[i] = Stored(BinaryPrimitives.ReadUInt32LittleEndian(bytes[(4 * i)..]), bits, signed) * slope + intercept;
+                break;
+            default:
+                throw new VolumeAssemblyException($"Instance {f.SopInstanceUid}: Bits Allocated {px.BitsAllocated} is not supported for volumes.");
+        }
+    }
+
+    /// <summary>Masks to BitsStored and sign-extends, so stray high bits do not corrupt HU.</summary>
+    private static long Stored(ulong raw, int bits, bool signed)
+    {
+        if (bits >= 64) return (long)raw;
+        var v = raw & ((1UL << bits) - 1);
+        if (signed && (v >> (bits - 1) & 1) != 0) return (long)(v | ~((1UL << bits) - 1));
+        return (long)v;
+    }
+}

@@ -1,0 +1,86 @@
+using MedAiNode.Imaging.Geometry;
+
+namespace MedAiNode.Imaging.Volumes;
+
+/// <summary>Size of a voxel grid; x (columns) varies fastest, then y (rows), then z (slices).</summary>
+public readonly record struct Dims(int X, int Y, int Z)
+{
+    public long Count => (long)X * Y * Z;
+    public long Index(int x, int y, int z) => ((long)z * Y + y) * X + x;
+    public bool Contains(int x, int y, int z) => (uint)x < (uint)X && (uint)y < (uint)Y && (uint)z < (uint)Z;
+    public int this[int axis] => axis switch { 0 => X, 1 => Y, 2 => Z, _ => throw new ArgumentOutOfRangeException(nameof(axis)) };
+    public override string ToString() => $"{X}x{Y}x{Z}";
+}
+
+/// <summary>Where one z slice of a volume came from: the SEG writer references source instances through this.</summary>
+public sealed record SliceReference(string SopInstanceUid, string SopClassUid, int FrameNumber, Vec3 ImagePositionPatient, Vec3 RowDirection, Vec3 ColumnDirection, string? SourcePath = null)
+{
+    /// <summary>The z index of this instance in the assembled (possibly resampled) volume; fractional when the volume was regridded.</summary>
+    public double VolumeZ { get; init; }
+}
+
+/// <summary>A 3D voxel grid with a full voxel-to-patient (LPS) mapping.</summary>
+public abstract class VoxelVolume<T> where T : unmanaged
+{
+    protected VoxelVolume(Dims dims, Affine affine, T[]? data)
+    {
+        if (dims.X <= 0 || dims.Y <= 0 || dims.Z <= 0) throw new ArgumentException($"Volume dimensions must be positive, got {dims}.", nameof(dims));
+        Dims = dims;
+        Affine = affine;
+        Data = data ?? new T[dims.Count];
+        if (Data.LongLength != dims.Count) throw new ArgumentException($"Voxel array holds {Data.LongLength} values, {dims} needs {dims.Count}.", nameof(data));
+    }
+
+    public Dims Dims { get; }
+    public Affine Affine { get; }
+    public T[] Data { get; }
+    public Vec3 Spacing => Affine.Spacing;
+    public Vec3 Origin => Affine.Origin;
+
+    /// <summary>Source slices in z order; empty for volumes that did not come from DICOM.</summary>
+    public IReadOnlyList<SliceReference> Slices { get; init; } = [];
+
+    public T this[int x, int y, int z]
+    {
+        get => Data[Dims.Index(x, y, z)];
+        set => Data[Dims.Index(x, y, z)] = value;
+    }
+
+    public Span<T> Slice(int z) => Data.AsSpan(checked((int)Dims.Index(0, 0, z)), Dims.X * Dims.Y);
+
+    public Vec3 IndexToPatient(double i, double j, double k) => Affine.IndexToPatient(i, j, k);
+    public Vec3 PatientToIndex(Vec3 p) => Affine.PatientToIndex(p);
+
+    /// <summary>Volume of one voxel in mm³ (the parallelepiped spanned by the axes, so sheared grids are right too).</summary>
+    public double VoxelVolumeMm3 => Math.Abs(Affine.Col0.Dot(Affine.Col1.Cross(Affine.Col2)));
+}
+
+/// <summary>Scalar image (CT in HU, MR intensities) stored as float32.</summary>
+public sealed class Volume : VoxelVolume<float>
+{
+    public Volume(Dims dims, Affine affine, float[]? data = null) : base(dims, affine, data) { }
+
+    public Volume WithData(float[] data) => new(Dims, Affine, data) { Slices = Slices };
+    public (float Min, float Max) Range()
+    {
+        var min = float.PositiveInfinity; var max = float.NegativeInfinity;
+        foreach (var v in Data) { if (v < min) min = v; if (v > max) max = v; }
+        return (min, max);
+    }
+}
+
+/// <summary>Label map (0 = background), one byte per voxel.</summary>
+public sealed class LabelVolume : VoxelVolume<byte>
+{
+    public LabelVolume(Dims dims, Affine affine, byte[]? data = null) : base(dims, affine, data) { }
+
+    public static LabelVolume Like<TOther>(VoxelVolume<TOther> reference) where TOther : unmanaged =>
+        new(reference.Dims, reference.Affine) { Slices = reference.Slices };
+
+    public long Count(byte label)
+    {
+        long n = 0;
+        foreach (var v in Data) if (v == label) n++;
+        return n;
+    }
+}

@@ -1,0 +1,246 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using MedAiNode.Imaging.Series;
+
+namespace MedAiNode.Inference.Manifests;
+
+/// <summary>A coded concept as DICOM writes it (Code Value, Coding Scheme Designator, Code Meaning).</summary>
+public sealed record CodedConcept(string Value, string Scheme, string Meaning);
+
+public sealed class OnnxFileInfo
+{
+    /// <summary>File name, relative to the manifest's folder or to one of the model search paths.</summary>
+    public string File { get; set; } = "";
+    /// <summary>Lowercase hex SHA-256 of the file; loading refuses a file that does not match.</summary>
+    public string Sha256 { get; set; } = "";
+}
+
+public sealed class TensorSpec
+{
+    public string Name { get; set; } = "";
+    /// <summary>
+    /// Order of the three spatial tensor axes after N and C, in volume axis letters: "zyx" feeds the x-fastest voxel
+    /// array as [N,C,z,y,x] (NIfTI/numpy convention, MONAI on nibabel arrays is "xyz").
+    /// </summary>
+    public string Layout { get; set; } = "zyx";
+}
+
+public enum OutputKind { Logits, Softmax, Sigmoid }
+
+public sealed class OutputSpec
+{
+    public string Name { get; set; } = "";
+    public OutputKind Kind { get; set; } = OutputKind.Logits;
+    /// <summary>Channels the model emits (background included for Logits/Softmax).</summary>
+    public int Channels { get; set; }
+    /// <summary>For Sigmoid outputs: channel c becomes label c+1 where its probability exceeds this.</summary>
+    public float Threshold { get; set; } = 0.5f;
+}
+
+public enum IntensityKind { None, ScaleIntensityRange, NnUNetCT, ZScore, MinMax }
+
+/// <summary>Intensity normalisation, named after the library step it reproduces.</summary>
+public sealed class IntensitySpec
+{
+    public IntensityKind Kind { get; set; } = IntensityKind.None;
+    // MONAI ScaleIntensityRange(a_min, a_max, b_min, b_max, clip)
+    public float AMin { get; set; }
+    public float AMax { get; set; }
+    public float BMin { get; set; }
+    public float BMax { get; set; } = 1;
+    public bool Clip { get; set; } = true;
+    // nnU-Net CTNormalization: clip to the training foreground's 0.5/99.5 percentiles, then (x - mean) / std.
+    public float PercentileLow { get; set; }
+    public float PercentileHigh { get; set; }
+    public float Mean { get; set; }
+    public float Std { get; set; } = 1;
+    /// <summary>ZScore: compute mean/std over non-zero voxels only (MONAI NormalizeIntensity nonzero=True).</summary>
+    public bool NonZero { get; set; }
+}
+
+public enum BlendMode { Constant, Gaussian }
+
+public sealed class SlidingWindowSpec
+{
+    /// <summary>Patch size in volume axes (x, y, z). Null: the whole volume in one pass.</summary>
+    public int[]? PatchSize { get; set; }
+    public double Overlap { get; set; } = 0.5;
+    public BlendMode Blending { get; set; } = BlendMode.Gaussian;
+    public double SigmaScale { get; set; } = 0.125;
+    public int BatchSize { get; set; } = 1;
+    /// <summary>Volume axes (0 = x, 1 = y, 2 = z) to mirror for test-time augmentation, as nnU-Net does; empty = off.</summary>
+    public int[] MirrorAxes { get; set; } = [];
+    /// <summary>Value (after normalisation) for padding a volume smaller than a patch.</summary>
+    public float PadValue { get; set; }
+}
+
+public sealed class LabelPostprocessing
+{
+    public bool LargestComponent { get; set; }
+    public double MinSizeMl { get; set; }
+    /// <summary>Report each connected component as a lesion candidate.</summary>
+    public bool Lesions { get; set; }
+}
+
+public sealed class LabelSpec
+{
+    public int Value { get; set; }
+    public string Name { get; set; } = "";
+    public CodedConcept? Category { get; set; }
+    public CodedConcept? Type { get; set; }
+    public CodedConcept? AnatomicRegion { get; set; }
+    public CodedConcept? AnatomicRegionModifier { get; set; }
+    /// <summary>Recommended Display CIELab Value as DICOM stores it (three unsigned 16-bit values); computed from <see cref="Rgb"/> when absent.</summary>
+    public int[]? CieLab { get; set; }
+    /// <summary>Display colour as sRGB 0..255, the way people pick colours.</summary>
+    public int[]? Rgb { get; set; }
+
+    /// <summary>The DICOM Recommended Display CIELab Value (PS3.3 C.10.7.1.1): L 0..100 and a, b -128..127 scaled to 0..65535, D50 white.</summary>
+    public int[]? DicomCieLab() => CieLab ?? (Rgb is { Length: 3 } c ? ColorSpace.SRgbToDicomLab(c[0], c[1], c[2]) : null);
+    public LabelPostprocessing? Postprocessing { get; set; }
+}
+
+public enum MeasurementKind { Volume, MeanValue, PercentBelow }
+
+/// <summary>A number computed over some labels on the original (HU) grid, e.g. lung volume or LAA-950.</summary>
+public sealed class MeasurementSpec
+{
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+    public MeasurementKind Kind { get; set; }
+    public int[] Labels { get; set; } = [];
+    public float Threshold { get; set; }
+    public string Unit { get; set; } = "";
+    public CodedConcept? Concept { get; set; }
+}
+
+/// <summary>Everything needed to run one ONNX segmentation model the way it was trained. Lives as JSON in models/ID/manifest.json.</summary>
+public sealed class ModelManifest
+{
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string Version { get; set; } = "1";
+    public string Description { get; set; } = "";
+    public string[] Modalities { get; set; } = ["CT"];
+    public OnnxFileInfo Onnx { get; set; } = new();
+    public TensorSpec Input { get; set; } = new();
+    public OutputSpec Output { get; set; } = new();
+    /// <summary>Orientation code the model expects (e.g. "LPS", "RAS"); null keeps the input grid's axes.</summary>
+    public string? Orientation { get; set; }
+    /// <summary>Voxel spacing in mm (x, y, z) the model expects; null keeps the input spacing.</summary>
+    public double[]? Spacing { get; set; }
+    public IntensitySpec Intensity { get; set; } = new();
+    public SlidingWindowSpec SlidingWindow { get; set; } = new();
+    public LabelSpec[] Labels { get; set; } = [];
+    public MeasurementSpec[] Measurements { get; set; } = [];
+    public SeriesSelectionRules? SeriesSelection { get; set; }
+
+    /// <summary>Folder the manifest was loaded from.</summary>
+    [JsonIgnore] public string? Directory { get; set; }
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        WriteIndented = true,
+    };
+
+    public static ModelManifest Load(string path)
+    {
+        ModelManifest? m;
+        try { m = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(path), JsonOptions); }
+        catch (JsonException e) { throw new ManifestException($"{path}: not a valid model manifest: {e.Message}"); }
+        if (m is null) throw new ManifestException($"{path}: empty manifest.");
+        m.Directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        m.Validate(path);
+        return m;
+    }
+
+    public void Validate(string where = "manifest")
+    {
+        void Fail(string key, string why) => throw new ManifestException($"{where}: {key} {why}");
+        if (string.IsNullOrWhiteSpace(Id)) Fail("id", "is required.");
+        if (string.IsNullOrWhiteSpace(Onnx.File)) Fail("onnx.file", "is required.");
+        if (Onnx.Sha256.Length != 64 || !Onnx.Sha256.All(Uri.IsHexDigit)) Fail("onnx.sha256", "must be 64 hex digits.");
+        if (string.IsNullOrWhiteSpace(Input.Name)) Fail("input.name", "is required.");
+        if (Input.Layout is not ("zyx" or "xyz")) Fail("input.layout", $"must be \"zyx\" or \"xyz\", got \"{Input.Layout}\".");
+        if (string.IsNullOrWhiteSpace(Output.Name)) Fail("output.name", "is required.");
+        if (Output.Channels < 1) Fail("output.channels", "must be at least 1.");
+        if (Output.Kind != OutputKind.Sigmoid && Output.Channels < 2) Fail("output.channels", "must be at least 2 for softmax/logits (background + labels).");
+        if (Spacing is not null && (Spacing.Length != 3 || Spacing.Any(s => s <= 0))) Fail("spacing", "must be three positive numbers (x, y, z mm).");
+        if (Orientation is not null && (Orientation.Length != 3 || Orientation.Any(c => !"LRAPSI".Contains(char.ToUpperInvariant(c))))) Fail("orientation", $"\"{Orientation}\" is not a three-letter code like LPS.");
+        var sw = SlidingWindow;
+        if (sw.PatchSize is not null && (sw.PatchSize.Length != 3 || sw.PatchSize.Any(p => p < 1))) Fail("slidingWindow.patchSize", "must be three positive sizes (x, y, z).");
+        if (sw.Overlap is < 0 or >= 1) Fail("slidingWindow.overlap", "must be in [0, 1).");
+        if (sw.BatchSize < 1) Fail("slidingWindow.batchSize", "must be at least 1.");
+        if (sw.SigmaScale <= 0) Fail("slidingWindow.sigmaScale", "must be positive.");
+        if (sw.MirrorAxes.Any(a => a is < 0 or > 2)) Fail("slidingWindow.mirrorAxes", "may only hold 0, 1, 2.");
+        if (Intensity.Kind == IntensityKind.ScaleIntensityRange && Intensity.AMax == Intensity.AMin) Fail("intensity.aMax", "must differ from aMin.");
+        if (Intensity.Kind == IntensityKind.NnUNetCT && Intensity.Std <= 0) Fail("intensity.std", "must be positive.");
+        var maxLabel = Output.Kind == OutputKind.Sigmoid ? Output.Channels : Output.Channels - 1;
+        foreach (var l in Labels)
+        {
+            if (l.Value < 1 || l.Value > maxLabel) Fail($"labels[{l.Value}].value", $"must be 1..{maxLabel}.");
+            if (l.CieLab is { } c && (c.Length != 3 || c.Any(v => v is < 0 or > 65535))) Fail($"labels[{l.Value}].cieLab", "must be three values 0..65535.");
+            if (l.Rgb is { } rgb && (rgb.Length != 3 || rgb.Any(v => v is < 0 or > 255))) Fail($"labels[{l.Value}].rgb", "must be three values 0..255.");
+            if (l.Type is null) Fail($"labels[{l.Value}].type", "is required (the SNOMED CT segmented property type).");
+            if (l.Category is null) Fail($"labels[{l.Value}].category", "is required (the SNOMED CT segmented property category).");
+        }
+        if (Labels.Select(l => l.Value).Distinct().Count() != Labels.Length) Fail("labels", "repeat a value.");
+        if (maxLabel > 255) Fail("output.channels", "gives more than 255 labels.");
+        foreach (var m in Measurements)
+            if (m.Labels.Length == 0 || m.Labels.Any(v => Labels.All(l => l.Value != v))) Fail($"measurements[{m.Id}].labels", "must name labels from the label table.");
+        SeriesSelection?.Validate($"{where}: seriesSelection");
+    }
+
+    /// <summary>Finds the ONNX file (manifest folder first, then the search paths) and checks its SHA-256.</summary>
+    public string ResolveOnnxPath(IEnumerable<string>? searchPaths = null)
+    {
+        var dirs = new List<string>();
+        if (Directory is not null) dirs.Add(Directory);
+        if (searchPaths is not null) dirs.AddRange(searchPaths);
+        var path = dirs.Select(d => Path.Combine(d, Onnx.File)).FirstOrDefault(File.Exists)
+            ?? throw new ManifestException($"Model {Id}: ONNX file {Onnx.File} not found in {string.Join(", ", dirs)}.");
+        using var fs = File.OpenRead(path);
+        var hash = Convert.ToHexStringLower(SHA256.HashData(fs));
+        if (!string.Equals(hash, Onnx.Sha256, StringComparison.OrdinalIgnoreCase))
+            throw new ManifestException($"Model {Id}: {path} has SHA-256 {hash}, the manifest expects {Onnx.Sha256}; refusing to load a different model.");
+        return path;
+    }
+
+    public LabelSpec? Label(int value) => Labels.FirstOrDefault(l => l.Value == value);
+}
+
+public sealed class ManifestException(string message) : Exception(message);
+
+/// <summary>Finds manifests under the model folders (each model in its own folder with manifest.json).</summary>
+public static class ModelCatalog
+{
+    public static IReadOnlyList<ModelManifest> LoadAll(IEnumerable<string> roots) =>
+        roots.Where(System.IO.Directory.Exists)
+            .SelectMany(r => System.IO.Directory.EnumerateFiles(r, "manifest.json", SearchOption.AllDirectories))
+            .Select(ModelManifest.Load).ToList();
+}
+
+/// <summary>sRGB to the CIELab encoding DICOM uses for display colours.</summary>
+public static class ColorSpace
+{
+    public static int[] SRgbToDicomLab(int r, int g, int b)
+    {
+        static double Lin(int c) { var v = c / 255.0; return v <= 0.04045 ? v / 12.92 : Math.Pow((v + 0.055) / 1.055, 2.4); }
+        double R = Lin(r), G = Lin(g), B = Lin(b);
+        // sRGB -> XYZ, Bradford-adapted to D50 (the ICC profile connection space DICOM refers to).
+        var x = 0.4360747 * R + 0.3850649 * G + 0.1430804 * B;
+        var y = 0.2225045 * R + 0.7168786 * G + 0.0606169 * B;
+        var z = 0.0139322 * R + 0.0971045 * G + 0.7141733 * B;
+        const double xn = 0.9642, yn = 1.0, zn = 0.8249;
+        static double F(double t) => t > 216.0 / 24389 ? Math.Cbrt(t) : (24389.0 / 27 * t + 16) / 116;
+        double fx = F(x / xn), fy = F(y / yn), fz = F(z / zn);
+        var L = 116 * fy - 16; var a = 500 * (fx - fy); var bb = 200 * (fy - fz);
+        static int Scale(double v, double lo, double hi) => (int)Math.Round(Math.Clamp((v - lo) / (hi - lo), 0, 1) * 65535);
+        return [Scale(L, 0, 100), Scale(a, -128, 127), Scale(bb, -128, 127)];
+    }
+}

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Morphology;
+using MedAiNode.Imaging.Resampling;
+using MedAiNode.Imaging.Volumes;
+using MedAiNode.Inference.Manifests;
+using MedAiNode.Inference.Postprocessing;
+using MedAiNode.Inference.Preprocessing;
+using MedAiNode.Inference.Runtime;
+using MedAiNode.Inference.SlidingWindow;
+
+namespace MedAiNode.Inference.Pipeline;
+
+public sealed record LabelSummary(int Label, string Name, RegionStatistics Statistics);
+
+public sealed record Measurement(string Id, string Name, double Value, string Unit, CodedConcept? Concept);
+
+public sealed record SegmentationResult(
+    string ModelId, string Provider,
+    LabelVolume Labels, LabelVolume ModelGridLabels,
+    IReadOnlyList<LabelSummary> LabelStatistics, IReadOnlyList<Measurement> Measurements, IReadOnlyList<LesionCandidate> Lesions,
+    SlidingWindowStats WindowStats, double TotalSeconds);
+
+/// <summary>
+/// Input volume -> model grid (orientation, spacing) -> intensity normalisation -> sliding window -> labels ->
+/// filters -> back onto the input grid (nearest neighbour) -> statistics and measurements on the original values.
+/// </summary>
+public sealed class SegmentationPipeline(LoadedModel model)
+{
+    public SegmentationResult Run(Volume input, IProgress<InferenceProgress>? progress = null, CancellationToken ct = default)
+    {
+        var m = model.Manifest;
+        var total = Stopwatch.StartNew();
+        var work = input;
+        if (m.Orientation is { } code) work = Reorientation.Reorient(work, code);
+        if (m.Spacing is { } sp)
+        {
+            var target = new Vec3(sp[0], sp[1], sp[2]);
+            var (dims, affine) = Resampler.OrthogonalGrid(work.Dims, work.Affine, target);
+            if (!work.Affine.IsOrthogonal() || (work.Spacing - target).Length > 1e-6) work = Resampler.Resample(work, dims, affine, Edge(work));
+        }
+        else if (!work.Affine.IsOrthogonal())
+        {
+            work = Resampler.ToOrthogonal(work, null, Edge(work)); // models are trained on rectangular grids
+        }
+        var normalized = ReferenceEquals(work, input) ? new Volume(work.Dims, work.Affine, (float[])work.Data.Clone()) : work;
+        IntensityNormalizer.Apply(m.Intensity, normalized.Data);
+
+        var inferer = new SlidingWindowInferer(model);
+        var scores = inferer.Run(normalized, progress, ct);
+        var modelLabels = Postprocessor.ToLabels(scores, m.Output, normalized);
+        Postprocessor.ApplyFilters(modelLabels, m);
+        var lesions = Postprocessor.Lesions(modelLabels, scores, m);
+
+        var sameGrid = modelLabels.Dims == input.Dims && modelLabels.Affine == input.Affine;
+        var labels = sameGrid ? modelLabels : Resampler.Resample(modelLabels, input.Dims, input.Affine);
+        labels = new LabelVolume(labels.Dims, labels.Affine, labels.Data) { Slices = input.Slices };
+
+        var stats = m.Labels.Select(l => new LabelSummary(l.Value, l.Name, RegionMeasurements.Measure(labels, (byte)l.Value, input.Data))).ToList();
+        var measurements = Measure(m, labels, input);
+        return new SegmentationResult(m.Id, model.Provider, labels, modelLabels, stats, measurements, lesions, inferer.LastStats!, total.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Padding value for resampling: the image minimum (air for CT), so borders do not look like tissue.</summary>
+    private static float Edge(Volume v) => v.Range().Min;
+
+    public static List<Measurement> Measure(ModelManifest m, LabelVolume labels, Volume values)
+    {
+        var result = new List<Measurement>();
+        foreach (var spec in m.Measurements)
+        {
+            var set = new bool[256];
+            foreach (var l in spec.Labels) set[l] = true;
+            long n = 0, below = 0; double sum = 0;
+            for (var i = 0; i < labels.Data.Length; i++)
+            {
+                if (!set[labels.Data[i]]) continue;
+                n++;
+                var v = values.Data[i];
+                sum += v;
+                if (v < spec.Threshold) below++;
+            }
+            var value = spec.Kind switch
+            {
+                MeasurementKind.Volume => n * labels.VoxelVolumeMm3 / 1000.0,
+                MeasurementKind.MeanValue => n == 0 ? double.NaN : sum / n,
+                MeasurementKind.PercentBelow => n == 0 ? double.NaN : 100.0 * below / n,
+                _ => double.NaN,
+            };
+            result.Add(new Measurement(spec.Id, spec.Name, value, spec.Unit, spec.Concept));
+        }
+        return result;
+    }
+}

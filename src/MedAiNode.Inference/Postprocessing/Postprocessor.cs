@@ -1,0 +1,104 @@
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Morphology;
+using MedAiNode.Imaging.Volumes;
+using MedAiNode.Inference.Manifests;
+using MedAiNode.Inference.SlidingWindow;
+
+namespace MedAiNode.Inference.Postprocessing;
+
+/// <summary>A connected component reported as a finding: where, how big, and how sure the model was.</summary>
+public sealed record LesionCandidate(int Label, int Index, long Voxels, double VolumeMl, Vec3 CentroidMm, double LongestDiameterMm, double MeanProbability);
+
+public static class Postprocessor
+{
+    /// <summary>Argmax for softmax/logits outputs; per-channel threshold for sigmoid outputs (the highest label wins overlaps).</summary>
+    public static LabelVolume ToLabels(ScoreMap scores, OutputSpec output, Volume grid)
+    {
+        var labels = new LabelVolume(scores.Dims, grid.Affine);
+        var n = scores.Voxels;
+        var s = scores.Scores;
+        var c = scores.Channels;
+        Parallel.For(0, (int)((n + 65535) / 65536), block =>
+        {
+            var end = Math.Min(n, (block + 1) * 65536L);
+            for (var i = block * 65536L; i < end; i++)
+            {
+                if (output.Kind == OutputKind.Sigmoid)
+                {
+                    byte label = 0;
+                    for (var k = 0; k < c; k++) if (Sigmoid(s[k * n + i]) > output.Threshold) label = (byte)(k + 1);
+                    labels.Data[i] = label;
+                }
+                else
+                {
+                    var best = 0; var bv = s[i];
+                    for (var k = 1; k < c; k++) { var v = s[k * n + i]; if (v > bv) { bv = v; best = k; } }
+                    labels.Data[i] = (byte)best;
+                }
+            }
+        });
+        return labels;
+    }
+
+    public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
+
+    /// <summary>Probability of <paramref name="label"/> at voxel <paramref name="i"/>.</summary>
+    public static float Probability(ScoreMap scores, OutputKind kind, int label, long i)
+    {
+        var n = scores.Voxels; var s = scores.Scores;
+        switch (kind)
+        {
+            case OutputKind.Sigmoid: return Sigmoid(s[(label - 1) * n + i]);
+            case OutputKind.Softmax: return s[label * n + i];
+            default:
+                var max = float.NegativeInfinity;
+                for (var k = 0; k < scores.Channels; k++) max = Math.Max(max, s[k * n + i]);
+                double sum = 0;
+                for (var k = 0; k < scores.Channels; k++) sum += Math.Exp(s[k * n + i] - max);
+                return (float)(Math.Exp(s[label * n + i] - max) / sum);
+        }
+    }
+
+    /// <summary>Per-label largest-component and minimum-size filters from the manifest.</summary>
+    public static void ApplyFilters(LabelVolume labels, ModelManifest manifest)
+    {
+        foreach (var l in manifest.Labels)
+        {
+            var pp = l.Postprocessing;
+            if (pp is null || (!pp.LargestComponent && pp.MinSizeMl <= 0)) continue;
+            var mask = BinaryMorphology.MaskOf(labels, (byte)l.Value);
+            var keep = mask;
+            if (pp.LargestComponent) keep = BinaryMorphology.KeepLargest(keep, labels.Dims);
+            if (pp.MinSizeMl > 0)
+            {
+                var minVoxels = (long)Math.Ceiling(pp.MinSizeMl * 1000 / labels.VoxelVolumeMm3);
+                keep = BinaryMorphology.RemoveSmall(keep, labels.Dims, minVoxels);
+            }
+            for (var i = 0; i < mask.Length; i++) if (mask[i] != 0 && keep[i] == 0) labels.Data[i] = 0;
+        }
+    }
+
+    /// <summary>Connected components of lesion labels with centroid, longest diameter, volume and mean probability.</summary>
+    public static List<LesionCandidate> Lesions(LabelVolume labels, ScoreMap? scores, ModelManifest manifest)
+    {
+        var result = new List<LesionCandidate>();
+        foreach (var l in manifest.Labels.Where(l => l.Postprocessing?.Lesions == true))
+        {
+            var comps = BinaryMorphology.Label(BinaryMorphology.MaskOf(labels, (byte)l.Value), labels.Dims);
+            for (var id = 1; id <= comps.Count; id++)
+            {
+                var cid = id;
+                var stats = RegionMeasurements.Measure(labels, i => comps.Labels[i] == cid);
+                double p = 0;
+                if (scores is not null)
+                {
+                    for (long i = 0; i < comps.Labels.LongLength; i++) if (comps.Labels[i] == cid) p += Probability(scores, manifest.Output.Kind, l.Value, i);
+                    p /= stats.VoxelCount;
+                }
+                else p = double.NaN;
+                result.Add(new LesionCandidate(l.Value, id, stats.VoxelCount, stats.VolumeMl, stats.CentroidMm, stats.LongestDiameterMm, p));
+            }
+        }
+        return result;
+    }
+}

@@ -1,0 +1,166 @@
+using System.Collections.Concurrent;
+using MedAiNode.Inference.Manifests;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace MedAiNode.Inference.Runtime;
+
+/// <summary>ONNX Runtime settings, bound from configuration (section "Inference").</summary>
+public sealed class InferenceOptions
+{
+    /// <summary>Execution providers to try in order; the first that loads wins. CPU is always the last resort.</summary>
+    public string[] ExecutionProviders { get; set; } = ["CUDA", "CPU"];
+    public int DeviceId { get; set; }
+    /// <summary>Threads inside one operator; 0 lets ONNX Runtime choose (all physical cores).</summary>
+    public int IntraOpThreads { get; set; }
+    public int InterOpThreads { get; set; } = 1;
+    /// <summary>Run one patch through each model when it is loaded, so the first study does not pay for initialisation.</summary>
+    public bool WarmUp { get; set; } = true;
+    /// <summary>Folders searched for ONNX files named by manifests (after the manifest's own folder).</summary>
+    public string[] ModelSearchPaths { get; set; } = [];
+
+    public void Validate(string section = "Inference")
+    {
+        if (ExecutionProviders.Length == 0) throw new ArgumentException($"{section}:ExecutionProviders must list at least one provider (e.g. CPU).");
+        foreach (var p in ExecutionProviders)
+            if (!new[] { "TensorRT", "CUDA", "CPU" }.Contains(p, StringComparer.OrdinalIgnoreCase))
+                throw new ArgumentException($"{section}:ExecutionProviders has unknown provider '{p}' (use TensorRT, CUDA, CPU).");
+        if (IntraOpThreads < 0) throw new ArgumentException($"{section}:IntraOpThreads must not be negative.");
+        if (InterOpThreads < 0) throw new ArgumentException($"{section}:InterOpThreads must not be negative.");
+        if (DeviceId < 0) throw new ArgumentException($"{section}:DeviceId must not be negative.");
+    }
+}
+
+/// <summary>One provider attempt, for logs and for the status page.</summary>
+public sealed record ProviderAttempt(string Provider, bool Succeeded, string? Reason);
+
+/// <summary>A loaded model: its manifest, its session (thread-safe for concurrent Run calls) and how the provider was chosen.</summary>
+public sealed class LoadedModel
+{
+    internal LoadedModel(ModelManifest manifest, InferenceSession session, string provider, IReadOnlyList<ProviderAttempt> attempts, string path)
+    {
+        Manifest = manifest; Session = session; Provider = provider; Attempts = attempts; OnnxPath = path;
+        var input = session.InputMetadata[manifest.Input.Name];
+        InputIsFloat16 = input.ElementDataType == TensorElementType.Float16;
+        OutputIsFloat16 = session.OutputMetadata[manifest.Output.Name].ElementDataType == TensorElementType.Float16;
+    }
+
+    public ModelManifest Manifest { get; }
+    public InferenceSession Session { get; }
+    public string Provider { get; }
+    public IReadOnlyList<ProviderAttempt> Attempts { get; }
+    public string OnnxPath { get; }
+    public bool InputIsFloat16 { get; }
+    public bool OutputIsFloat16 { get; }
+}
+
+internal sealed record SessionEntry(InferenceSession Session, string Provider, IReadOnlyList<ProviderAttempt> Attempts, string Path);
+
+/// <summary>
+/// Loads each model once and shares the session. Execution providers are tried in the configured order; each attempt
+/// is logged, and CPU is used with the reason when the accelerators cannot be loaded.
+/// </summary>
+public sealed class ModelSessionCache : IDisposable
+{
+    private readonly InferenceOptions _options;
+    private readonly ILogger _log;
+    // Keyed by the ONNX file's checksum: one session per network, whatever manifests point at it.
+    private readonly ConcurrentDictionary<string, Lazy<SessionEntry>> _sessions = new();
+
+    public ModelSessionCache(InferenceOptions options, ILogger? logger = null)
+    {
+        options.Validate();
+        _options = options;
+        _log = logger ?? NullLogger.Instance;
+    }
+
+    public LoadedModel Get(ModelManifest manifest)
+    {
+        var lazy = _sessions.GetOrAdd(manifest.Onnx.Sha256.ToLowerInvariant(), _ => new Lazy<SessionEntry>(() => Load(manifest), LazyThreadSafetyMode.ExecutionAndPublication));
+        SessionEntry entry;
+        try { entry = lazy.Value; }
+        catch { _sessions.TryRemove(new KeyValuePair<string, Lazy<SessionEntry>>(manifest.Onnx.Sha256.ToLowerInvariant(), lazy)); throw; }
+        CheckSignature(manifest, entry.Session);
+        return new LoadedModel(manifest, entry.Session, entry.Provider, entry.Attempts, entry.Path);
+    }
+
+    /// <summary>Number of sessions loaded.</summary>
+    public int Count => _sessions.Count(m => m.Value.IsValueCreated);
+
+    private SessionEntry Load(ModelManifest manifest)
+    {
+        var path = manifest.ResolveOnnxPath(_options.ModelSearchPaths);
+        var attempts = new List<ProviderAttempt>();
+        var providers = _options.ExecutionProviders.Select(p => p.ToUpperInvariant()).ToList();
+        if (!providers.Contains("CPU")) providers.Add("CPU");
+        foreach (var provider in providers)
+        {
+            var so = new SessionOptions
+            {
+                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+                IntraOpNumThreads = _options.IntraOpThreads,
+                InterOpNumThreads = _options.InterOpThreads,
+                ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            };
+            try
+            {
+                switch (provider)
+                {
+                    case "TENSORRT": so.AppendExecutionProvider_Tensorrt(_options.DeviceId); break;
+                    case "CUDA": so.AppendExecutionProvider_CUDA(_options.DeviceId); break;
+                }
+                var session = new InferenceSession(path, so);
+                var name = provider == "TENSORRT" ? "TensorRT" : provider == "CUDA" ? "CUDA" : "CPU";
+                attempts.Add(new ProviderAttempt(name, true, null));
+                _log.LogInformation("Model {Model} loaded from {Path} on {Provider}", manifest.Id, path, name);
+                try
+                {
+                    CheckSignature(manifest, session);
+                    if (_options.WarmUp) WarmUp(new LoadedModel(manifest, session, name, attempts, path));
+                }
+                catch { session.Dispose(); throw; }
+                return new SessionEntry(session, name, attempts, path);
+            }
+            catch (Exception e) when (provider != "CPU" && e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException or NotSupportedException or InvalidOperationException)
+            {
+                var reason = e.Message.Split('\n')[0];
+                attempts.Add(new ProviderAttempt(provider, false, reason));
+                _log.LogWarning("Model {Model}: execution provider {Provider} unavailable ({Reason}); trying the next one", manifest.Id, provider, reason);
+                so.Dispose();
+            }
+        }
+        throw new InvalidOperationException($"Model {manifest.Id}: no execution provider could load it.");
+    }
+
+    private static void CheckSignature(ModelManifest m, InferenceSession session)
+    {
+        if (!session.InputMetadata.TryGetValue(m.Input.Name, out var input))
+            throw new ManifestException($"Model {m.Id}: the ONNX graph has no input '{m.Input.Name}' (it has {string.Join(", ", session.InputMetadata.Keys)}).");
+        if (!session.OutputMetadata.TryGetValue(m.Output.Name, out var output))
+            throw new ManifestException($"Model {m.Id}: the ONNX graph has no output '{m.Output.Name}' (it has {string.Join(", ", session.OutputMetadata.Keys)}).");
+        if (input.Dimensions.Length != 5) throw new ManifestException($"Model {m.Id}: input '{m.Input.Name}' has rank {input.Dimensions.Length}; a 3D model takes [N, C, D, H, W].");
+        if (input.ElementDataType is not (TensorElementType.Float or TensorElementType.Float16))
+            throw new ManifestException($"Model {m.Id}: input element type {input.ElementDataType} is not float32 or float16.");
+        if (output.Dimensions.Length == 5 && output.Dimensions[1] > 0 && output.Dimensions[1] != m.Output.Channels)
+            throw new ManifestException($"Model {m.Id}: output has {output.Dimensions[1]} channels, the manifest says {m.Output.Channels}.");
+    }
+
+    private void WarmUp(LoadedModel model)
+    {
+        var dims = model.Session.InputMetadata[model.Manifest.Input.Name].Dimensions;
+        var shape = dims.Select((d, i) => (long)(d > 0 ? d : i < 2 ? 1 : 16)).ToArray();
+        if (shape.Skip(2).Aggregate(1L, (a, b) => a * b) > 32 * 32 * 32 && model.Manifest.SlidingWindow.PatchSize is null) return; // whole-volume models warm up on their first study
+        var runner = new PatchRunner(model);
+        var n = shape.Aggregate(1L, (a, b) => a * b);
+        runner.Run(new float[n], shape);
+        _log.LogInformation("Model {Model} warmed up", model.Manifest.Id);
+    }
+
+    public void Dispose()
+    {
+        foreach (var m in _sessions.Values) if (m.IsValueCreated) m.Value.Session.Dispose();
+        _sessions.Clear();
+    }
+}

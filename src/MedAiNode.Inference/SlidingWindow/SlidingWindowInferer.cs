@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using MedAiNode.Imaging.Volumes;
+using MedAiNode.Inference.Manifests;
+using MedAiNode.Inference.Runtime;
+
+namespace MedAiNode.Inference.SlidingWindow;
+
+public readonly record struct InferenceProgress(int PatchesDone, int PatchesTotal)
+{
+    public double Fraction => PatchesTotal == 0 ? 1 : (double)PatchesDone / PatchesTotal;
+}
+
+/// <summary>Blended network output on the volume grid: <c>Scores[c * voxels + i]</c>.</summary>
+public sealed record ScoreMap(float[] Scores, int Channels, Dims Dims)
+{
+    public long Voxels => Dims.Count;
+    public Span<float> Channel(int c) => Scores.AsSpan(checked((int)(c * Voxels)), checked((int)Voxels));
+}
+
+public sealed record SlidingWindowStats(int Patches, int Runs, double TotalSeconds, double ModelSeconds)
+{
+    /// <summary>Share of time spent outside the network's own run (extraction, blending, bookkeeping).</summary>
+    public double OverheadShare => TotalSeconds <= 0 ? 0 : (TotalSeconds - ModelSeconds) / TotalSeconds;
+}
+
+/// <summary>
+/// Sliding-window inference as MONAI's SlidingWindowInferer: windows every patch*(1-overlap) voxels, the last one flush
+/// with the border, outputs blended with a constant or Gaussian importance map. Patches are extracted one batch at a
+/// time into a reused buffer; only the output grid (channels x voxels) and one weight map are held in float32.
+/// </summary>
+public sealed class SlidingWindowInferer(LoadedModel model)
+{
+    private readonly PatchRunner _runner = new(model);
+
+    public SlidingWindowStats? LastStats { get; private set; }
+
+    public static List<int> WindowStarts(int size, int patch, double overlap)
+    {
+        if (size <= patch) return [0];
+        var interval = Math.Max((int)(patch * (1 - overlap)), 1);
+        var starts = new List<int>();
+        for (var i = 0; ; i++)
+        {
+            var s = Math.Min(i * interval, size - patch);
+            if (starts.Count == 0 || starts[^1] != s) starts.Add(s);
+            if (s == size - patch) break;
+        }
+        return starts;
+    }
+
+    /// <summary>MONAI compute_importance_map: separable Gaussian, sigma = sigmaScale * patch, peak 1, floored at its smallest non-zero value.</summary>
+    public static float[] ImportanceMap(int px, int py, int pz, BlendMode mode, double sigmaScale)
+    {
+        var map = new float[(long)px * py * pz];
+        if (mode == BlendMode.Constant) { Array.Fill(map, 1f); return map; }
+        float[] G(int p)
+        {
+            var g = new float[p];
+            var sigma = sigmaScale * p;
+            for (var i = 0; i < p; i++) { var x = i - (p - 1) / 2.0; g[i] = (float)Math.Exp(-(x * x) / (2 * sigma * sigma)); }
+            return g;
+        }
+        var gx = G(px); var gy = G(py); var gz = G(pz);
+        var max = 0f;
+        for (var z = 0; z < pz; z++) for (var y = 0; y < py; y++) for (var x = 0; x < px; x++)
+        {
+            var v = gx[x] * gy[y] * gz[z];
+            map[((long)z * py + y) * px + x] = v;
+            if (v > max) max = v;
+        }
+        var min = float.MaxValue;
+        for (var i = 0; i < map.Length; i++) { map[i] /= max; if (map[i] > 0 && map[i] < min) min = map[i]; }
+        min = Math.Max(min, 1e-3f);
+        for (var i = 0; i < map.Length; i++) if (map[i] < min) map[i] = min;
+        return map;
+    }
+
+    public ScoreMap Run(Volume normalized, IProgress<InferenceProgress>? progress = null, CancellationToken ct = default)
+    {
+        var m = model.Manifest;
+        var sw = m.SlidingWindow;
+        var d = normalized.Dims;
+        var patch = sw.PatchSize is { } p ? new Dims(p[0], p[1], p[2]) : d;
+        // A volume smaller than the patch is padded symmetrically (as MONAI does); padding voxels are never accumulated.
+        var padded = new Dims(Math.Max(d.X, patch.X), Math.Max(d.Y, patch.Y), Math.Max(d.Z, patch.Z));
+        var before = ((padded.X - d.X) / 2, (padded.Y - d.Y) / 2, (padded.Z - d.Z) / 2);
+        var windows = (from z in WindowStarts(padded.Z, patch.Z, sw.Overlap)
+                       from y in WindowStarts(padded.Y, patch.Y, sw.Overlap)
+                       from x in WindowStarts(padded.X, patch.X, sw.Overlap)
+                       select (X: x - before.Item1, Y: y - before.Item2, Z: z - before.Item3)).ToList();
+        var mirrors = MirrorSets(sw.MirrorAxes);
+        var channels = m.Output.Channels;
+        var voxels = d.Count;
+        var scores = new float[checked(channels * voxels)];
+        var weight = new float[voxels];
+        var importance = ImportanceMap(patch.X, patch.Y, patch.Z, sw.Blending, sw.SigmaScale);
+        var patchVoxels = (int)patch.Count;
+        var batch = sw.BatchSize;
+        var input = new float[(long)batch * patchVoxels];
+        var xyz = m.Input.Layout == "xyz";
+        long[] TensorShape(int n) => xyz ? [n, 1, patch.X, patch.Y, patch.Z] : [n, 1, patch.Z, patch.Y, patch.X];
+
+        var total = Stopwatch.StartNew();
+        double modelSeconds = 0;
+        var runs = 0;
+        var jobs = (from w in windows from mir in mirrors select (w, mir)).ToList();
+        for (var at = 0; at < jobs.Count; at += batch)
+        {
+            ct.ThrowIfCancellationRequested();
+            var n = Math.Min(batch, jobs.Count - at);
+            var buf = input.AsSpan(0, n * patchVoxels);
+            for (var b = 0; b < n; b++)
+                Extract(normalized.Data, d, jobs[at + b].w, jobs[at + b].mir, patch, input.AsSpan(b * patchVoxels, patchVoxels), sw.PadValue, xyz);
+            var t0 = Stopwatch.GetTimestamp();
+            var tensor = n == batch ? input : buf.ToArray();
+            var (output, shape) = _runner.Run(tensor, TensorShape(n));
+            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            runs++;
+            if (shape.Length != 5 || shape[0] != n || shape[1] != channels || shape[2] * shape[3] * shape[4] != patchVoxels)
+                throw new InvalidOperationException($"Model {m.Id} returned shape [{string.Join(",", shape)}]; expected [{n},{channels},...] with the patch's {patchVoxels} voxels.");
+            for (var b = 0; b < n; b++)
+                Accumulate(output, b * channels * patchVoxels, channels, scores, weight, d, jobs[at + b].w, jobs[at + b].mir, patch, importance, xyz);
+            progress?.Report(new InferenceProgress(Math.Min(at + n, jobs.Count), jobs.Count));
+        }
+        Parallel.For(0, channels, c =>
+        {
+            var s = scores.AsSpan(checked((int)(c * voxels)), (int)voxels);
+            for (var i = 0; i < s.Length; i++) s[i] /= weight[i];
+        });
+        LastStats = new SlidingWindowStats(windows.Count, runs, total.Elapsed.TotalSeconds, modelSeconds);
+        return new ScoreMap(scores, channels, d);
+    }
+
+    private static List<(bool X, bool Y, bool Z)> MirrorSets(int[] axes)
+    {
+        var sets = new List<(bool, bool, bool)>();
+        for (var mask = 0; mask < 8; mask++)
+        {
+            var fx = (mask & 1) != 0; var fy = (mask & 2) != 0; var fz = (mask & 4) != 0;
+            if ((fx && !axes.Contains(0)) || (fy && !axes.Contains(1)) || (fz && !axes.Contains(2))) continue;
+            sets.Add((fx, fy, fz));
+        }
+        return sets;
+    }
+
+    /// <summary>Patch voxel (x, y, z) reads source voxel start + (flipped) offset; outside the volume it is padding.</summary>
+    private static void Extract(float[] src, Dims d, (int X, int Y, int Z) s, (bool X, bool Y, bool Z) flip, Dims p, Span<float> dst, float pad, bool xyz)
+    {
+        var dstArr = dst;
+        for (var z = 0; z < p.Z; z++)
+        {
+            var sz = s.Z + (flip.Z ? p.Z - 1 - z : z);
+            for (var y = 0; y < p.Y; y++)
+            {
+                var sy = s.Y + (flip.Y ? p.Y - 1 - y : y);
+                var inside = (uint)sz < (uint)d.Z && (uint)sy < (uint)d.Y;
+                long rowBase = inside ? d.Index(0, sy, sz) : 0;
+                if (!xyz && !flip.X && inside && s.X >= 0 && s.X + p.X <= d.X)
+                {
+                    src.AsSpan(checked((int)(rowBase + s.X)), p.X).CopyTo(dstArr.Slice((z * p.Y + y) * p.X, p.X));
+                    continue;
+                }
+                for (var x = 0; x < p.X; x++)
+                {
+                    var sx = s.X + (flip.X ? p.X - 1 - x : x);
+                    var v = inside && (uint)sx < (uint)d.X ? src[rowBase + sx] : pad;
+                    dstArr[xyz ? (x * p.Y + y) * p.Z + z : (z * p.Y + y) * p.X + x] = v;
+                }
+            }
+        }
+    }
+
+    private static void Accumulate(float[] outArr, int offset, int channels, float[] scores, float[] weight, Dims d, (int X, int Y, int Z) s, (bool X, bool Y, bool Z) flip, Dims p, float[] importance, bool xyz)
+    {
+        var pv = (int)p.Count;
+        var voxels = d.Count;
+        Parallel.For(0, p.Z, z =>
+        {
+            var sz = s.Z + (flip.Z ? p.Z - 1 - z : z);
+            if ((uint)sz >= (uint)d.Z) return;
+            for (var y = 0; y < p.Y; y++)
+            {
+                var sy = s.Y + (flip.Y ? p.Y - 1 - y : y);
+                if ((uint)sy >= (uint)d.Y) continue;
+                var rowBase = d.Index(0, sy, sz);
+                for (var x = 0; x < p.X; x++)
+                {
+                    var sx = s.X + (flip.X ? p.X - 1 - x : x);
+                    if ((uint)sx >= (uint)d.X) continue;
+                    var q = xyz ? (x * p.Y + y) * p.Z + z : (z * p.Y + y) * p.X + x;
+                    var w = importance[(z * p.Y + y) * p.X + x];
+                    var dst = rowBase + sx;
+                    weight[dst] += w;
+                    for (var c = 0; c < channels; c++) scores[c * voxels + dst] += w * outArr[offset + c * pv + q];
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,97 @@
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Morphology;
+using MedAiNode.Imaging.Resampling;
+using MedAiNode.Imaging.Volumes;
+
+namespace MedAiNode.Imaging.Tests;
+
+public class MorphologyTests
+{
+    private static LabelVolume Sphere(Dims d, Vec3 centreIdx, double radiusVox, Affine? a = null, byte label = 1)
+    {
+        var v = new LabelVolume(d, a ?? new Affine(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1)));
+        for (var z = 0; z < d.Z; z++) for (var y = 0; y < d.Y; y++) for (var x = 0; x < d.X; x++)
+            if ((new Vec3(x, y, z) - centreIdx).Length <= radiusVox) v[x, y, z] = label;
+        return v;
+    }
+
+    [Fact]
+    public void ConnectedComponents_6And26Differ_OnDiagonalContact()
+    {
+        var d = new Dims(5, 5, 5);
+        var m = new byte[d.Count];
+        m[d.Index(1, 1, 1)] = 1; m[d.Index(2, 2, 2)] = 1; // corner contact only
+        m[d.Index(4, 4, 4)] = 1; m[d.Index(4, 4, 3)] = 1; m[d.Index(4, 3, 3)] = 1;
+        var c6 = BinaryMorphology.Label(m, d, Connectivity.Faces6);
+        var c26 = BinaryMorphology.Label(m, d, Connectivity.Full26);
+        Assert.Equal(3, c6.Count);
+        Assert.Equal(2, c26.Count);
+        Assert.Equal(3, c6.Sizes[1]); // largest first
+        Assert.Equal(c26.Labels[d.Index(1, 1, 1)], c26.Labels[d.Index(2, 2, 2)]);
+    }
+
+    [Fact]
+    public void ErodeDilateOpenClose_OnCube()
+    {
+        var d = new Dims(12, 12, 12);
+        var m = new byte[d.Count];
+        for (var z = 3; z < 9; z++) for (var y = 3; y < 9; y++) for (var x = 3; x < 9; x++) m[d.Index(x, y, z)] = 1;
+        Assert.Equal(4 * 4 * 4, BinaryMorphology.Erode(m, d, Connectivity.Full26).Count(b => b == 1));
+        Assert.Equal(8 * 8 * 8, BinaryMorphology.Dilate(m, d, Connectivity.Full26).Count(b => b == 1));
+        Assert.Equal(6 * 6 * 6 + 6 * 36, BinaryMorphology.Dilate(m, d, Connectivity.Faces6).Count(b => b == 1));
+        Assert.Equal(m, BinaryMorphology.Open(m, d, Connectivity.Full26));
+        // A one-voxel speck disappears on opening; a one-voxel hole is filled on closing.
+        var speck = (byte[])m.Clone(); speck[d.Index(0, 0, 0)] = 1;
+        Assert.Equal(m, BinaryMorphology.Open(speck, d, Connectivity.Full26));
+        var hole = (byte[])m.Clone(); hole[d.Index(5, 5, 5)] = 0;
+        Assert.Equal(m, BinaryMorphology.Close(hole, d, Connectivity.Faces6));
+        Assert.Equal(216, BinaryMorphology.RemoveSmall(speck, d, 2).Count(b => b == 1));
+        Assert.Equal(216, BinaryMorphology.KeepLargest(speck, d).Count(b => b == 1));
+    }
+
+    [Fact]
+    public void SphereMeasurements_VolumeCentroidDiameter_InPatientMm()
+    {
+        // Anisotropic, oblique voxel grid: 0.8 x 0.8 x 2 mm.
+        var (row, col) = Synthetic.Oblique(10, 20, 30);
+        var affine = new Affine(new Vec3(100, -50, 20), row * 0.8, col * 0.8, row.Cross(col) * 2.0);
+        var d = new Dims(60, 60, 24);
+        var labels = new LabelVolume(d, affine);
+        var centre = affine.IndexToPatient(30, 30, 12);
+        const double r = 15; // mm
+        for (var z = 0; z < d.Z; z++) for (var y = 0; y < d.Y; y++) for (var x = 0; x < d.X; x++)
+            if ((affine.IndexToPatient(x, y, z) - centre).Length <= r) labels[x, y, z] = 3;
+        var s = RegionMeasurements.Measure(labels, 3);
+        var exact = 4.0 / 3 * Math.PI * r * r * r / 1000;
+        Assert.InRange(s.VolumeMl, exact * 0.95, exact * 1.05);
+        Assert.True((s.CentroidMm - centre).Length < 0.2, $"centroid {s.CentroidMm} vs {centre}");
+        Assert.InRange(s.LongestDiameterMm, 2 * r - 2.5, 2 * r + 0.01);
+        Assert.Equal(0, RegionMeasurements.Measure(labels, 7).VoxelCount);
+    }
+
+    [Fact]
+    public void LongestDiameter_OfLargeRegionMatchesBruteForce()
+    {
+        var rng = new Random(5);
+        var pts = Enumerable.Range(0, 5000).Select(_ => new Vec3(rng.NextDouble() * 80, rng.NextDouble() * 30, rng.NextDouble() * 50)).ToList();
+        double brute = 0;
+        for (var i = 0; i < pts.Count; i++) for (var j = i + 1; j < pts.Count; j++) brute = Math.Max(brute, (pts[i] - pts[j]).Length);
+        Assert.Equal(brute, RegionMeasurements.LongestDiameter(pts), 6);
+    }
+
+    [Fact]
+    public void NearestNeighbourLabelResampling_KeepsLabelsAndVolume()
+    {
+        var labels = Sphere(new Dims(40, 40, 40), new Vec3(20, 20, 20), 10, label: 5);
+        var (d, a) = Resampler.GridWithSpacing(labels.Dims, labels.Affine, new Vec3(0.5, 0.5, 0.5));
+        var fine = Resampler.Resample(labels, d, a);
+        Assert.Equal(new byte[] { 0, 5 }, fine.Data.Distinct().OrderBy(x => x));
+        var v0 = RegionMeasurements.Measure(labels, 5).VolumeMl;
+        var v1 = RegionMeasurements.Measure(fine, 5).VolumeMl;
+        Assert.InRange(v1, v0 * 0.97, v0 * 1.03);
+        var cropped = Resampler.CropOrPad(labels, (10, -5, 10), new Dims(20, 30, 20));
+        Assert.Equal(labels[15, 0, 20], cropped[5, 5, 10]);
+        Assert.Equal(0, cropped[0, 0, 0]);
+        Assert.True((cropped.IndexToPatient(5, 5, 10) - labels.IndexToPatient(15, 0, 20)).Length < 1e-9);
+    }
+}

@@ -1,0 +1,252 @@
+using System.Globalization;
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.IO;
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Resampling;
+using MedAiNode.Imaging.Series;
+using MedAiNode.Imaging.Volumes;
+
+namespace MedAiNode.Imaging.Tests;
+
+public class VolumeAssemblyTests
+{
+    private static List<DicomFile> Load(string folder) =>
+        Directory.GetFiles(TestData.Path_("ct", folder), "*.dcm").Select(p => DicomFile.Open(p)).ToList();
+
+    private static Vec3 SourcePixel(SliceReference s, FrameSpacing sp, double c, double r) =>
+        s.ImagePositionPatient + s.RowDirection * (c * sp.Col) + s.ColumnDirection * (r * sp.Row);
+
+    private readonly record struct FrameSpacing(double Row, double Col);
+
+    /// <summary>Source pixel -> volume -> orthogonal resample -> volume -> source slice, within 0.01 mm.</summary>
+    private static void AssertRoundTrip(Volume vol, Volume ortho, FrameSpacing sp)
+    {
+        double worst = 0;
+        foreach (var s in vol.Slices)
+        foreach (var (c, r) in new[] { (0.0, 0.0), (vol.Dims.X - 1.0, 0.0), (17.0, 300.0), (vol.Dims.X / 2.0, vol.Dims.Y - 1.0) })
+        {
+            var p = SourcePixel(s, sp, c, r);
+            var idx = vol.PatientToIndex(p);
+            Assert.Equal(c, idx.X, 4);
+            Assert.Equal(r, idx.Y, 4);
+            Assert.Equal(s.VolumeZ, idx.Z, 4);
+            var q = ortho.PatientToIndex(vol.IndexToPatient(idx.X, idx.Y, idx.Z));
+            var back = vol.PatientToIndex(ortho.IndexToPatient(q.X, q.Y, q.Z));
+            var slice = vol.Slices.MinBy(x => Math.Abs(x.VolumeZ - back.Z))!;
+            Assert.Same(s, slice);
+            var p3 = SourcePixel(slice, sp, back.X, back.Y);
+            worst = Math.Max(worst, (p3 - p).Length);
+        }
+        Assert.True(worst < 0.01, $"round trip error {worst} mm");
+    }
+
+    [Fact]
+    public void GeTiltedUnevenSeries_KeepsTrueGeometry()
+    {
+        var files = Load("ge-head-tilt-varspacing");
+        files.Reverse(); // order of the list must not matter
+        var result = VolumeAssembler.Assemble(files);
+        var vol = result.Volume;
+        Assert.Equal(18.5, result.GantryTiltDeg, 1);
+        Assert.True(result.Resampled);
+        Assert.Equal(28, vol.Slices.Count);
+        Assert.Equal(512, vol.Dims.X);
+        Assert.False(vol.Affine.IsOrthogonal());
+        // Sorted along the stack: positions strictly increase and the instance numbers follow (GE numbers them in order).
+        var z = vol.Slices.Select(s => s.ImagePositionPatient.Z).ToArray();
+        Assert.Equal(z.OrderBy(x => x), z);
+        Assert.Equal(0, vol.Slices[0].VolumeZ, 9);
+        Assert.Equal(vol.Dims.Z - 1, vol.Slices[^1].VolumeZ, 6);
+        var ds = files[0].Dataset;
+        var ps = ds.GetValues<double>(DicomTags.PixelSpacing);
+        var ortho = Resampler.ToOrthogonal(vol);
+        Assert.True(ortho.Affine.IsOrthogonal());
+        AssertRoundTrip(vol, ortho, new FrameSpacing(ps[0], ps[1]));
+    }
+
+    [Fact]
+    public void GeSeries_HuMatchesPydicom()
+    {
+        var files = Load("ge-head-tilt-varspacing");
+        var vol = VolumeAssembler.Assemble(files).Volume;
+        var first = vol.Slices[0].SourcePath!;
+        var last = vol.Slices[^1].SourcePath!;
+        const string script = """
+import sys, pydicom, numpy as np
+for p in sys.argv[1:]:
+    d = pydicom.dcmread(p)
+    a = d.pixel_array.astype(np.float64) * float(d.RescaleSlope) + float(d.RescaleIntercept)
+    print(repr(float(a.sum())), repr(float(a[100, 200])), repr(float(a[511, 3])))
+""";
+        var r = Tool.Python(script, first, last);
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        var lines = r.StdOut.Trim().Split('\n');
+        void Check(string line, int z)
+        {
+            var v = line.Split(' ').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+            double sum = 0;
+            foreach (var x in vol.Slice(z)) sum += x;
+            Assert.Equal(v[0], sum, 0);
+            Assert.Equal(v[1], vol[200, 100, z]);
+            Assert.Equal(v[2], vol[3, 511, z]);
+        }
+        Check(lines[0], 0);
+        Check(lines[1], vol.Dims.Z - 1);
+    }
+
+    [Fact]
+    public void PhilipsSeries_RegularAxialGeometryMatchesHeaders()
+    {
+        var files = Load("philips-phantom-5mm");
+        var shuffled = files.OrderBy(f => f.Dataset.GetString(DicomTags.SOPInstanceUID)).ToList();
+        var result = VolumeAssembler.Assemble(shuffled);
+        var vol = result.Volume;
+        Assert.False(result.Resampled);
+        Assert.Equal(0, result.GantryTiltDeg, 3);
+        Assert.Equal(files.Count, vol.Dims.Z);
+        Assert.True(vol.Affine.IsOrthogonal());
+        var ps = files[0].Dataset.GetValues<double>(DicomTags.PixelSpacing);
+        Assert.Equal(ps[1], vol.Spacing.X, 6);
+        Assert.Equal(5.0, vol.Spacing.Z, 2);
+        for (var k = 0; k < vol.Slices.Count; k++)
+        {
+            Assert.Equal(k, vol.Slices[k].VolumeZ, 6);
+            Assert.True((vol.IndexToPatient(0, 0, k) - vol.Slices[k].ImagePositionPatient).Length < 0.01, $"slice {k}: {vol.IndexToPatient(0, 0, k)} vs {vol.Slices[k].ImagePositionPatient}");
+        }
+        var ortho = Resampler.ToOrthogonal(vol, new Vec3(0.7, 0.7, 2.5));
+        AssertRoundTrip(vol, ortho, new FrameSpacing(ps[0], ps[1]));
+    }
+
+    [Fact]
+    public void CompressedSeries_WithoutDecoder_GivesClearError()
+    {
+        var saved = FrameDecoding.CompressedFrameDecoder;
+        FrameDecoding.CompressedFrameDecoder = null;
+        try
+        {
+            var e = Assert.Throws<InvalidOperationException>(() => VolumeAssembler.Assemble(Load("totalseg-abdomen-j2k")));
+            Assert.Contains("CompressedFrameDecoder", e.Message);
+            Assert.Contains("1.2.840.10008.1.2.4.90", e.Message);
+        }
+        finally { FrameDecoding.CompressedFrameDecoder = saved; }
+    }
+
+    [Fact]
+    public void CompressedSeries_GeometryUsesFileMetaUidsWhenDatasetUidsAreEmpty()
+    {
+        var files = Load("totalseg-abdomen-j2k");
+        var frames = files.SelectMany(InstanceGeometry.Frames).ToList();
+        Assert.All(frames, f => Assert.False(string.IsNullOrEmpty(f.SopInstanceUid)));
+        Assert.Equal(files.Count, frames.Select(f => f.SopInstanceUid).Distinct().Count());
+    }
+
+    [Fact]
+    public void EnhancedCtMultiFrame_UsesPerFrameFunctionalGroups()
+    {
+        var file = DicomFile.Open(TestData.Path_("compressed", "other", "pydicomdata_eCT_Supplemental_EnhancedCT.dcm"));
+        var frames = InstanceGeometry.Frames(file).ToList();
+        Assert.Equal(2, frames.Count);
+        Assert.Equal(-1024, frames[0].Intercept);
+        Assert.Equal(new Vec3(-1, 0, 0), frames[0].RowDirection);
+        var result = VolumeAssembler.Assemble([file], new VolumeAssemblyOptions());
+        Assert.Equal(2, result.Volume.Dims.Z);
+        Assert.Equal(new[] { 1, 2 }, result.Volume.Slices.Select(s => s.FrameNumber).OrderBy(x => x));
+        // Pixel values as pydicom decodes them, frame by frame in file order.
+        var r = Tool.Python("""
+import sys, pydicom, numpy as np
+d = pydicom.dcmread(sys.argv[1])
+a = d.pixel_array.astype(np.float64) - 1024
+for f in range(a.shape[0]):
+    print(repr(float(a[f].sum())))
+""", file.Path!);
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        var sums = r.StdOut.Trim().Split('\n').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+        for (var z = 0; z < 2; z++)
+        {
+            double s = 0;
+            foreach (var v in result.Volume.Slice(z)) s += v;
+            Assert.Equal(sums[result.Volume.Slices[z].FrameNumber - 1], s, 0);
+        }
+    }
+
+    [Fact]
+    public void SyntheticObliqueVolumes_RoundTripAndLinearFieldSurviveResampling()
+    {
+        foreach (var (ax, ay, az) in new[] { (0.0, 0.0, 0.0), (20.0, 0.0, 0.0), (15.0, -25.0, 40.0), (90.0, 0.0, 0.0) })
+        {
+            var (row, col) = Synthetic.Oblique(ax, ay, az);
+            var n = row.Cross(col);
+            Func<Vec3, double> hu = p => 0.5 * p.X - 0.25 * p.Y + 0.75 * p.Z + 3;
+            var files = Synthetic.Stack(new Vec3(-10, 20, 30), row, col, n, Enumerable.Range(0, 12).Select(i => i * 2.0).Reverse().ToArray(), 1.5, 24, hu);
+            var vol = VolumeAssembler.Assemble(files).Volume;
+            Assert.Equal(12, vol.Dims.Z);
+            Assert.True((vol.Affine.DirectionZ - n).Length < 1e-5);
+            // Canonical LPS grid: trilinear interpolation of a linear field is exact inside the source grid.
+            var ortho = Resampler.ToOrthogonal(vol, new Vec3(1, 1, 1), float.NaN);
+            var lps = Reorientation.Reorient(vol, "LPS");
+            Assert.Equal("LPS", Reorientation.OrientationCode(lps.Affine));
+            var checkedVoxels = 0;
+            for (var k = 0; k < ortho.Dims.Z; k += 3)
+            for (var j = 0; j < ortho.Dims.Y; j += 3)
+            for (var i = 0; i < ortho.Dims.X; i += 3)
+            {
+                var v = ortho[i, j, k];
+                if (float.IsNaN(v)) continue;
+                var p = ortho.IndexToPatient(i, j, k);
+                var idx = vol.PatientToIndex(p);
+                if (idx.X < 0 || idx.Y < 0 || idx.Z < 0 || idx.X > vol.Dims.X - 1 || idx.Y > vol.Dims.Y - 1 || idx.Z > vol.Dims.Z - 1) continue;
+                Assert.True(Math.Abs(hu(p) - v) < 0.6, $"rotation {ax},{ay},{az} voxel {i},{j},{k} -> source {idx}: expected {hu(p)}, got {v}"); // stored values are rounded to the 0.5 HU slope
+                checkedVoxels++;
+            }
+            Assert.True(checkedVoxels > 100);
+            AssertRoundTrip(vol, ortho, new FrameSpacing(1.5, 1.5));
+        }
+    }
+
+    [Fact]
+    public void SyntheticTiltedUnevenStack_IsRegriddedAlongTheStackLine()
+    {
+        var (row, col) = Synthetic.Oblique(0, 0, 0);
+        var tilt = 20 * Math.PI / 180;
+        var stackDir = new Vec3(0, Math.Sin(tilt), Math.Cos(tilt)); // gantry tilt: stack not on the normal
+        Func<Vec3, double> hu = p => 2 * p.Z + p.Y;
+        double[] t = [0, 3, 6, 9, 10, 13, 16, 19, 25];
+        var vol = VolumeAssembler.Assemble(Synthetic.Stack(new Vec3(0, 0, 0), row, col, stackDir, t, 1, 16, hu)).Volume;
+        Assert.Equal(25.0 / 8, vol.Spacing.Z, 5); // median step 3, stretched so both end slices stay on the grid
+        Assert.Equal(9, vol.Dims.Z);
+        for (var k = 0; k < vol.Dims.Z; k++)
+        {
+            var p = vol.IndexToPatient(5, 7, k);
+            Assert.Equal(hu(p), vol[5, 7, k], 0.6);
+        }
+        foreach (var s in vol.Slices) Assert.Equal(t[vol.Slices.ToList().IndexOf(s)] / vol.Spacing.Z, s.VolumeZ, 5);
+    }
+
+    [Fact]
+    public void MissingSlices_BeyondBound_AreRefusedWithReason()
+    {
+        var (row, col) = Synthetic.Oblique(0, 0, 0);
+        double[] t = [0, 2, 4, 6, 14, 16, 18];
+        var files = Synthetic.Stack(new Vec3(0, 0, 0), row, col, new Vec3(0, 0, 1), t, 1, 8, _ => 0);
+        var e = Assert.Throws<VolumeAssemblyException>(() => VolumeAssembler.Assemble(files));
+        Assert.Contains("missing slices", e.Message);
+        Assert.Contains("8 mm", e.Message);
+        // One missing slice (gap 2x) is bridged by interpolation with a note.
+        double[] t2 = [0, 2, 4, 8, 10, 12];
+        var ok = VolumeAssembler.Assemble(Synthetic.Stack(new Vec3(0, 0, 0), row, col, new Vec3(0, 0, 1), t2, 1, 8, p => p.Z));
+        Assert.Equal(7, ok.Volume.Dims.Z);
+        Assert.Contains(ok.Notes, n => n.Contains("resampled"));
+        Assert.Equal(6f * 1, ok.Volume[3, 3, 3], 0.6);
+    }
+
+    [Fact]
+    public void MixedSizesAndDuplicatePositions_AreRejected()
+    {
+        var (row, col) = Synthetic.Oblique(0, 0, 0);
+        var files = Synthetic.Stack(new Vec3(0, 0, 0), row, col, new Vec3(0, 0, 1), [0, 1, 2], 1, 8, _ => 0);
+        files.Add(Synthetic.Slice(new Vec3(0, 0, 3), row, col, 1, 8, 10, _ => 0, instance: 9));
+        Assert.Contains("Mixed image sizes", Assert.Throws<VolumeAssemblyException>(() => VolumeAssembler.Assemble(files)).Message);
+        var dup = Synthetic.Stack(new Vec3(0, 0, 0), row, col, new Vec3(0, 0, 1), [0, 1, 1, 2], 1, 8, _ => 0);
+        Assert.Contains("share one position", Assert.Throws<VolumeAssemblyException>(() => VolumeAssembler.Assemble(dup)).Message);
+    }
+}

@@ -1,0 +1,91 @@
+using MedAiNode.Inference.Manifests;
+using MedAiNode.Inference.Runtime;
+using Microsoft.Extensions.Logging;
+
+namespace MedAiNode.Inference.Tests;
+
+public class ManifestAndRuntimeTests
+{
+    [Fact]
+    public void RepositoryManifests_LoadAndValidate()
+    {
+        var all = ModelCatalog.LoadAll([Fixtures.ModelsDir]);
+        var brain = Assert.Single(all, m => m.Id == "mr-brainchop-tissue3");
+        Assert.Equal(3, brain.Output.Channels);
+        Assert.Equal(IntensityKind.MinMax, brain.Intensity.Kind);
+        Assert.Equal("40146001", brain.Label(1)!.Type!.Value);
+        var lab = brain.Label(2)!.DicomCieLab()!;
+        Assert.Equal(3, lab.Length);
+        Assert.InRange(lab[0], 60000, 65535); // a light colour has high L*
+        Assert.All(all, m => Assert.Equal(64, m.Onnx.Sha256.Length));
+    }
+
+    [Fact]
+    public void WhiteInCieLab_IsL100AndNeutral()
+    {
+        var w = ColorSpace.SRgbToDicomLab(255, 255, 255);
+        Assert.InRange(w[0], 65500, 65535);
+        Assert.InRange(w[1], 32896 - 150, 32896 + 150); // a* = 0 -> (0 + 128) / 255 * 65535
+        Assert.InRange(w[2], 32896 - 150, 32896 + 150);
+    }
+
+    [Fact]
+    public void InvalidManifests_NameTheKey()
+    {
+        var dir = TestData.TempDir("manifest");
+        var path = Path.Combine(dir, "manifest.json");
+        File.WriteAllText(path, """{ "id": "x", "onnx": { "file": "a.onnx", "sha256": "abc" } }""");
+        Assert.Contains("onnx.sha256", Assert.Throws<ManifestException>(() => ModelManifest.Load(path)).Message);
+        File.WriteAllText(path, "{ not json");
+        Assert.Contains("not a valid model manifest", Assert.Throws<ManifestException>(() => ModelManifest.Load(path)).Message);
+        var m = Fixtures.Manifest();
+        m.SlidingWindow.Overlap = 1.5;
+        Assert.Contains("slidingWindow.overlap", Assert.Throws<ManifestException>(() => m.Validate()).Message);
+        m = Fixtures.Manifest();
+        m.Labels[0].Value = 5;
+        Assert.Contains("labels[5].value", Assert.Throws<ManifestException>(() => m.Validate()).Message);
+    }
+
+    [Fact]
+    public void ChecksumMismatch_IsRefused()
+    {
+        var m = Fixtures.Manifest();
+        m.Onnx.Sha256 = new string('0', 64);
+        var e = Assert.Throws<ManifestException>(() => m.ResolveOnnxPath());
+        Assert.Contains("refusing", e.Message);
+        m.Onnx.File = "missing.onnx";
+        Assert.Contains("not found", Assert.Throws<ManifestException>(() => m.ResolveOnnxPath()).Message);
+    }
+
+    [Fact]
+    public void ProvidersAreTriedInOrder_AndCpuFallbackIsLoggedWithReason()
+    {
+        var log = new ListLogger();
+        using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["TensorRT", "CUDA", "CPU"], IntraOpThreads = 1 }, log);
+        var model = cache.Get(Fixtures.Manifest());
+        Assert.Equal("CPU", model.Provider);
+        Assert.Equal(["TENSORRT", "CUDA", "CPU"], model.Attempts.Select(a => a.Provider.ToUpperInvariant()));
+        Assert.All(model.Attempts.Take(2), a => { Assert.False(a.Succeeded); Assert.False(string.IsNullOrWhiteSpace(a.Reason)); });
+        Assert.Contains(log.Lines, l => l.Level == LogLevel.Warning && l.Message.Contains("CUDA") && l.Message.Contains("unavailable"));
+        Assert.Contains(log.Lines, l => l.Message.Contains("warmed up"));
+        // Loaded once, shared.
+        Assert.Same(model.Session, cache.Get(Fixtures.Manifest()).Session);
+        Assert.Equal(1, cache.Count);
+    }
+
+    [Fact]
+    public void WrongTensorNames_AreReportedAgainstTheGraph()
+    {
+        using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"] });
+        var m = Fixtures.Manifest();
+        m.Input.Name = "image";
+        var e = Assert.Throws<ManifestException>(() => cache.Get(m));
+        Assert.Contains("no input 'image'", e.Message);
+    }
+
+    [Fact]
+    public void InvalidOptions_NameTheKey()
+    {
+        Assert.Contains("Inference:ExecutionProviders", Assert.Throws<ArgumentException>(() => new InferenceOptions { ExecutionProviders = ["OpenVINO"] }.Validate()).Message);
+    }
+}

@@ -1,0 +1,116 @@
+using MedAiNode.Imaging.Volumes;
+using MedAiNode.Inference.Manifests;
+using MedAiNode.Inference.Postprocessing;
+using MedAiNode.Inference.Runtime;
+using MedAiNode.Inference.SlidingWindow;
+
+namespace MedAiNode.Inference.Tests;
+
+public class SlidingWindowTests
+{
+    private static readonly ModelSessionCache Cache = new(new InferenceOptions { ExecutionProviders = ["CPU"], IntraOpThreads = 1 });
+
+    [Theory]
+    [InlineData(100, 96, 0.5, new[] { 0, 4 })]
+    [InlineData(10, 4, 0.5, new[] { 0, 2, 4, 6 })]
+    [InlineData(10, 4, 0.25, new[] { 0, 3, 6 })]
+    [InlineData(96, 96, 0.5, new[] { 0 })]
+    [InlineData(50, 96, 0.5, new[] { 0 })]
+    [InlineData(300, 96, 0.5, new[] { 0, 48, 96, 144, 192, 204 })]
+    public void WindowStarts_FollowMonaiScanInterval(int size, int patch, double overlap, int[] expected) =>
+        Assert.Equal(expected, SlidingWindowInferer.WindowStarts(size, patch, overlap));
+
+    [Fact]
+    public void GaussianImportanceMap_PeaksInTheCentreAndIsFloored()
+    {
+        var map = SlidingWindowInferer.ImportanceMap(9, 9, 5, BlendMode.Gaussian, 0.125);
+        Assert.Equal(1f, map[(2 * 9 + 4) * 9 + 4], 5);
+        Assert.Equal(map[0], map[map.Length - 1], 6);
+        Assert.True(map.Min() >= 1e-3f);
+        Assert.True(map[(2 * 9 + 4) * 9 + 0] < map[(2 * 9 + 4) * 9 + 3]);
+        Assert.All(SlidingWindowInferer.ImportanceMap(4, 4, 4, BlendMode.Constant, 0.125), v => Assert.Equal(1f, v));
+    }
+
+    [Theory]
+    [InlineData("zyx", BlendMode.Gaussian, 0.5, 1, new int[0])]
+    [InlineData("zyx", BlendMode.Constant, 0.25, 3, new int[0])]
+    [InlineData("xyz", BlendMode.Gaussian, 0.5, 2, new int[0])]
+    [InlineData("zyx", BlendMode.Gaussian, 0.5, 4, new[] { 0, 1, 2 })]
+    [InlineData("xyz", BlendMode.Constant, 0.0, 1, new[] { 2 })]
+    public void BlendedOutput_OfAnIdentityNetwork_ReproducesTheInput(string layout, BlendMode blend, double overlap, int batch, int[] mirror)
+    {
+        var m = Fixtures.Manifest(patch: [16, 12, 8]);
+        m.Input.Layout = layout;
+        m.SlidingWindow.Blending = blend;
+        m.SlidingWindow.Overlap = overlap;
+        m.SlidingWindow.BatchSize = batch;
+        m.SlidingWindow.MirrorAxes = mirror;
+        var model = Cache.Get(m);
+        var v = Fixtures.Random(new Dims(37, 29, 11));
+        var reports = new List<InferenceProgress>();
+        var inferer = new SlidingWindowInferer(model);
+        var scores = inferer.Run(v, new SyncProgress(reports.Add));
+        var c1 = scores.Channel(1);
+        var c0 = scores.Channel(0);
+        for (var i = 0; i < v.Data.Length; i++)
+        {
+            Assert.Equal(v.Data[i], c1[i], 1e-5f);
+            Assert.Equal(-v.Data[i], c0[i], 1e-5f);
+        }
+        var expectedWindows = SlidingWindowInferer.WindowStarts(37, 16, overlap).Count * SlidingWindowInferer.WindowStarts(29, 12, overlap).Count * SlidingWindowInferer.WindowStarts(11, 8, overlap).Count;
+        Assert.Equal(expectedWindows, inferer.LastStats!.Patches);
+        var jobs = expectedWindows * (1 << mirror.Length);
+        Assert.Equal(jobs, reports[^1].PatchesTotal);
+        Assert.Equal(jobs, reports[^1].PatchesDone);
+        Assert.Equal((jobs + batch - 1) / batch, inferer.LastStats.Runs);
+        var labels = Postprocessor.ToLabels(scores, m.Output, v);
+        for (var i = 0; i < v.Data.Length; i++) Assert.Equal(v.Data[i] > 0 ? 1 : 0, labels.Data[i]);
+    }
+
+    [Fact]
+    public void VolumeSmallerThanPatch_IsPaddedAndCroppedBack()
+    {
+        var model = Cache.Get(Fixtures.Manifest(patch: [32, 32, 16]));
+        var v = Fixtures.Random(new Dims(20, 9, 5), seed: 4);
+        var scores = new SlidingWindowInferer(model).Run(v);
+        Assert.Equal(v.Dims, scores.Dims);
+        for (var i = 0; i < v.Data.Length; i++) Assert.Equal(v.Data[i], scores.Channel(1)[i], 1e-5f);
+    }
+
+    [Fact]
+    public void Float16Model_IsAccepted()
+    {
+        var model = Cache.Get(Fixtures.Manifest("identity2_fp16.onnx"));
+        Assert.True(model.InputIsFloat16);
+        var v = Fixtures.Random(new Dims(20, 20, 10), seed: 2);
+        var scores = new SlidingWindowInferer(model).Run(v);
+        for (var i = 0; i < v.Data.Length; i++) Assert.Equal(v.Data[i], scores.Channel(1)[i], 1e-3f);
+    }
+
+    [Fact]
+    public void SigmoidOutput_IsThresholded()
+    {
+        var m = Fixtures.Manifest("sigmoid1.onnx", kind: OutputKind.Sigmoid, channels: 1);
+        m.Output.Threshold = 0.6f; // sigmoid(x) > 0.6  <=>  x > 0.405
+        var model = Cache.Get(m);
+        var v = Fixtures.Random(new Dims(17, 13, 9), seed: 3);
+        var scores = new SlidingWindowInferer(model).Run(v);
+        var labels = Postprocessor.ToLabels(scores, m.Output, v);
+        for (var i = 0; i < v.Data.Length; i++) Assert.Equal(v.Data[i] > Math.Log(0.6 / 0.4) ? 1 : 0, labels.Data[i]);
+    }
+
+    [Fact]
+    public void Cancellation_StopsBetweenBatches()
+    {
+        var model = Cache.Get(Fixtures.Manifest(patch: [8, 8, 8]));
+        using var cts = new CancellationTokenSource();
+        var v = Fixtures.Random(new Dims(40, 40, 40));
+        Assert.Throws<OperationCanceledException>(() => new SlidingWindowInferer(model).Run(v, new SyncProgress(p => { if (p.PatchesDone > 3) cts.Cancel(); }), cts.Token));
+    }
+}
+
+/// <summary>IProgress that reports synchronously (Progress&lt;T&gt; posts to the thread pool).</summary>
+internal sealed class SyncProgress(Action<InferenceProgress> report) : IProgress<InferenceProgress>
+{
+    public void Report(InferenceProgress value) => report(value);
+}
