@@ -1,3 +1,4 @@
+using HttpResults = Microsoft.AspNetCore.Http.Results;
 using Hangfire;
 using Hangfire.InMemory;
 using Hangfire.PostgreSql;
@@ -101,7 +102,7 @@ internal static class ServiceHost
         };
         app.Services.GetRequiredService<StudyStore>().InstanceStored += _ => metrics.InstancesReceived.Add(1);
 
-        app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
+        app.MapGet("/health/live", () => HttpResults.Ok(new { status = "live" }));
         app.MapHealthChecks("/health/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
         app.MapPrometheusScrapingEndpoint("/metrics");
         // Hangfire's default dashboard filter admits local requests only; the API below follows the same rule.

@@ -1,3 +1,4 @@
+using HttpResults = Microsoft.AspNetCore.Http.Results;
 using System.Net;
 using Hangfire;
 using MedAiNode.Store;
@@ -13,7 +14,7 @@ internal static class StudyApi
         var api = app.MapGroup("/api").AddEndpointFilter(async (ctx, next) =>
         {
             var remote = ctx.HttpContext.Connection.RemoteIpAddress;
-            if (remote is not null && !IPAddress.IsLoopback(remote)) return Results.StatusCode(StatusCodes.Status403Forbidden);
+            if (remote is not null && !IPAddress.IsLoopback(remote)) return HttpResults.StatusCode(StatusCodes.Status403Forbidden);
             return await next(ctx);
         });
         api.MapGet("/studies", (StudyStore store) => store.List().Select(s => new
@@ -25,12 +26,12 @@ internal static class StudyApi
         api.MapPost("/studies/{uid}/rerun", (string uid, StudyStore store, IBackgroundJobClient jobs) =>
         {
             var study = store.Get(uid);
-            if (study is null) return Results.NotFound(new { error = $"study {uid} is not in the store" });
+            if (study is null) return HttpResults.NotFound(new { error = $"study {uid} is not in the store" });
             if (study.State is StudyState.Receiving or StudyState.Queued or StudyState.Analysing)
-                return Results.Conflict(new { error = $"study {uid} is {study.State}" });
+                return HttpResults.Conflict(new { error = $"study {uid} is {study.State}" });
             store.TryTransition(uid, study.State, StudyState.Queued, "re-run requested", r => r.AnalysedFingerprint = null);
             var id = StudyJobs.EnqueueAnalysis(jobs, study);
-            return Results.Accepted($"/api/studies/{uid}", new { jobId = id });
+            return HttpResults.Accepted($"/api/studies/{uid}", new { jobId = id });
         });
     }
 }

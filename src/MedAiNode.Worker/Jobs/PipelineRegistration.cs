@@ -1,12 +1,45 @@
+using MedAiNode.DicomWeb;
+using MedAiNode.DicomWeb.Configuration;
+using MedAiNode.Export;
+using MedAiNode.Worker.Configuration;
+using MedAiNode.Worker.Intake;
+
 namespace MedAiNode.Worker.Jobs;
 
-/// <summary>Registers the analysis pipeline (selection, inference, SEG/SR) and the PACS destinations.</summary>
+/// <summary>Section "Export": which configured PACS receive results.</summary>
+public sealed class ExportOptions
+{
+    public const string Section = "Export";
+    /// <summary>Names of DicomWeb:Pacs entries that receive results with STOW-RS.</summary>
+    public List<string> StowTo { get; set; } = new();
+    /// <summary>PACS that receive results with C-STORE, by name.</summary>
+    public Dictionary<string, CStoreDestinationOptions> CStore { get; set; } = new();
+}
+
+/// <summary>Registers the analysis pipeline (selection, inference, SEG/SR), the PACS, intake by polling and the destinations.</summary>
 internal static class PipelineRegistration
 {
     public static void Add(IServiceCollection services, IConfiguration config)
     {
         services.AddSingleton<IStudyAnalyzer, UnavailableAnalyzer>();
+
+        var pacs = config.GetSection(DicomWebPacsOptions.SectionName).Get<List<DicomWebPacsOptions>>() ?? [];
+        if (pacs.Count > 0) services.AddDicomWeb(pacs);
+        services.AddValidatedOptions<IntakeOptions>(config, IntakeOptions.Section, o => o.Validate().Concat(UnknownPacs(o.PollPacs, pacs, "Intake:PollPacs")));
+        services.AddValidatedOptions<ExportOptions>(config, ExportOptions.Section, o => UnknownPacs(o.StowTo, pacs, "Export:StowTo"));
+        services.AddSingleton<QidoPollingService>();
+        services.AddHostedService(sp => sp.GetRequiredService<QidoPollingService>());
+
+        var export = config.GetSection(ExportOptions.Section).Get<ExportOptions>() ?? new ExportOptions();
+        foreach (var name in export.StowTo)
+            services.AddSingleton<IResultDestination>(sp => new StowDestination("stow:" + name, sp.GetRequiredService<IDicomWebClientFactory>().Create(name)));
+        foreach (var (name, o) in export.CStore)
+            services.AddSingleton<IResultDestination>(new CStoreDestination("cstore:" + name, o));
     }
+
+    private static IEnumerable<string> UnknownPacs(IEnumerable<string> names, List<DicomWebPacsOptions> pacs, string key) =>
+        names.Where(n => !pacs.Any(p => string.Equals(p.Name, n, StringComparison.OrdinalIgnoreCase)))
+             .Select(n => $"{key}: '{n}' is not the Name of any {DicomWebPacsOptions.SectionName} entry");
 
     /// <summary>Placeholder until the inference and results layers are wired: fails studies with a clear reason.</summary>
     private sealed class UnavailableAnalyzer : IStudyAnalyzer
