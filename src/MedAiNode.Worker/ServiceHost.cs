@@ -88,7 +88,8 @@ internal static class ServiceHost
         services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
         services.AddHealthChecks()
             .AddCheck<StoreWritableCheck>("store", tags: ["ready"])
-            .AddCheck<ScpListeningCheck>("scp", tags: ["ready"]);
+            .AddCheck<ScpListeningCheck>("scp", tags: ["ready"])
+            .AddCheck<ModelsReadyCheck>("models", tags: ["ready"]);
 
         var http = config.GetSection(HttpOptions.Section).Get<HttpOptions>() ?? new HttpOptions();
         builder.WebHost.UseUrls(http.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
@@ -101,6 +102,7 @@ internal static class ServiceHost
             return monitor.Queues().Sum(q => q.Length);
         };
         app.Services.GetRequiredService<StudyStore>().InstanceStored += _ => metrics.InstancesReceived.Add(1);
+        _ = app.Services.GetRequiredService<MedAiNode.Worker.Analysis.ModelRegistry>(); // models load and warm up before the node reports ready
 
         app.MapGet("/health/live", () => HttpResults.Ok(new { status = "live" }));
         app.MapHealthChecks("/health/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });

@@ -21,7 +21,17 @@ internal static class PipelineRegistration
 {
     public static void Add(IServiceCollection services, IConfiguration config)
     {
-        services.AddSingleton<IStudyAnalyzer, UnavailableAnalyzer>();
+        services.AddValidatedOptions<MedAiNode.Inference.Runtime.InferenceOptions>(config, "Inference", o =>
+        {
+            try { o.Validate(); return []; }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or MedAiNode.Inference.Manifests.ManifestException) { return [e.Message]; }
+        });
+        services.AddValidatedOptions<MedAiNode.Worker.Analysis.ModelsOptions>(config, MedAiNode.Worker.Analysis.ModelsOptions.Section, o => o.Validate());
+        services.AddSingleton(sp => new MedAiNode.Inference.Runtime.ModelSessionCache(
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<MedAiNode.Inference.Runtime.InferenceOptions>>().Value,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("MedAiNode.Inference")));
+        services.AddSingleton<MedAiNode.Worker.Analysis.ModelRegistry>();
+        services.AddSingleton<IStudyAnalyzer, MedAiNode.Worker.Analysis.StudyAnalyzer>();
 
         var pacs = config.GetSection(DicomWebPacsOptions.SectionName).Get<List<DicomWebPacsOptions>>() ?? [];
         if (pacs.Count > 0) services.AddDicomWeb(pacs);
@@ -40,11 +50,4 @@ internal static class PipelineRegistration
     private static IEnumerable<string> UnknownPacs(IEnumerable<string> names, List<DicomWebPacsOptions> pacs, string key) =>
         names.Where(n => !pacs.Any(p => string.Equals(p.Name, n, StringComparison.OrdinalIgnoreCase)))
              .Select(n => $"{key}: '{n}' is not the Name of any {DicomWebPacsOptions.SectionName} entry");
-
-    /// <summary>Placeholder until the inference and results layers are wired: fails studies with a clear reason.</summary>
-    private sealed class UnavailableAnalyzer : IStudyAnalyzer
-    {
-        public Task<AnalysisOutcome> AnalyzeAsync(MedAiNode.Store.StudyRecord study, IProgress<double>? progress, CancellationToken ct) =>
-            Task.FromResult(new AnalysisOutcome(AnalysisStatus.PermanentFailure, Reason: "no analysis pipeline is configured in this build"));
-    }
 }

@@ -29,3 +29,12 @@ internal sealed class ScpListeningCheck(DicomIntakeService scp) : IHealthCheck
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) =>
         Task.FromResult(scp.IsListening ? HealthCheckResult.Healthy($"port {scp.Port}") : HealthCheckResult.Unhealthy("DICOM SCP not listening"));
 }
+
+/// <summary>Ready only when every enabled model was found, verified and loaded.</summary>
+internal sealed class ModelsReadyCheck(MedAiNode.Worker.Analysis.ModelRegistry models) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) =>
+        Task.FromResult(models.Problems.Count == 0 && models.Models.Count > 0
+            ? HealthCheckResult.Healthy(string.Join(", ", models.Models.Select(m => m.Id + " " + m.Version)))
+            : HealthCheckResult.Unhealthy(string.Join("; ", models.Problems)));
+}

@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.IO;
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Series;
+using MedAiNode.Imaging.Volumes;
+using MedAiNode.Inference.Manifests;
+using MedAiNode.Inference.Pipeline;
+using MedAiNode.Inference.Runtime;
+using MedAiNode.Results;
+using MedAiNode.Results.Reports;
+using MedAiNode.Results.Segmentation;
+using ResultsCode = MedAiNode.Results.CodedConcept;
+using InferenceResult = MedAiNode.Inference.Pipeline.SegmentationResult;
+using MedAiNode.Inference.SlidingWindow;
+
+namespace MedAiNode.Worker.Analysis;
+
+/// <summary>Why an analysis can never succeed on this input (wrong modality, no eligible series, a series that cannot form a volume).</summary>
+public sealed class AnalysisRejectedException(string message) : Exception(message);
+
+public sealed record StageTimes(double SelectSeconds, double AssembleSeconds, double InferenceSeconds, double ModelRunSeconds, double ResultsSeconds);
+
+public sealed record AnalysisOutput(
+    SeriesSelectionResult Selection, AssembledVolume Volume, InferenceResult Segmentation,
+    DicomFile Seg, DicomFile Sr, IReadOnlyList<SegmentMeasurement> Measurements, StageTimes Times);
+
+public sealed record AnalysisRunOptions
+{
+    /// <summary>Same seed, same SOP Instance UIDs: a retried job re-sends identical objects.</summary>
+    public string? UidSeed { get; init; }
+    public string? UidRoot { get; init; }
+    public string SoftwareVersion { get; init; } = typeof(AnalysisRunner).Assembly.GetName().Version?.ToString() ?? "0";
+}
+
+/// <summary>
+/// One model on one study: series selection, volume assembly, inference, the labels mapped back onto each source
+/// slice's own plane, then DICOM SEG and a TID 1500 SR. Shared by the worker's jobs and the analyze verb.
+/// </summary>
+public sealed class AnalysisRunner(ModelSessionCache sessions)
+{
+    public AnalysisOutput Run(IEnumerable<string> paths, ModelManifest manifest, AnalysisRunOptions options,
+        IProgress<double>? progress = null, CancellationToken ct = default)
+    {
+        var sw = Stopwatch.StartNew();
+        var files = new List<DicomFile>();
+        foreach (var p in paths)
+        {
+            try { files.Add(DicomFile.Open(p)); }
+            catch (DicomFormatException) { } // not DICOM, or damaged: selection only sees what can be read
+        }
+        if (files.Count == 0) throw new AnalysisRejectedException("no readable DICOM instances");
+        var rules = manifest.SeriesSelection ?? new SeriesSelectionRules { Modalities = manifest.Modalities };
+        var selection = SeriesSelector.Select(files, rules);
+        if (selection.Chosen is null) throw new AnalysisRejectedException(selection.Explain());
+        var tSelect = sw.Elapsed.TotalSeconds;
+
+        sw.Restart();
+        AssembledVolume assembled;
+        try { assembled = VolumeAssembler.Assemble(selection.Chosen.Files); }
+        catch (VolumeAssemblyException e) { throw new AnalysisRejectedException("series cannot form a volume: " + e.Message); }
+        var tAssemble = sw.Elapsed.TotalSeconds;
+
+        sw.Restart();
+        var model = sessions.Get(manifest);
+        var inferenceProgress = progress is null ? null : new Progress<InferenceProgress>(p => progress.Report(Fraction(p)));
+        var seg = new SegmentationPipeline(model).Run(assembled.Volume, inferenceProgress, ct);
+        var tInference = sw.Elapsed.TotalSeconds;
+
+        sw.Restart();
+        var source = SourceSeries.Create(selection.Chosen.Files.Select(SourceImage.FromFile));
+        var labelMap = OntoSourceSlices(seg.Labels, source);
+        var present = seg.LabelStatistics.Where(s => s.Statistics.VoxelCount > 0).Select(s => s.Label).ToHashSet();
+        var segments = manifest.Labels.Where(l => present.Contains(l.Value)).Select(Describe).ToList();
+        if (segments.Count == 0) throw new AnalysisRejectedException($"model {manifest.Id} found none of its labels in series {selection.Chosen.SeriesInstanceUid}");
+        var algorithm = new AlgorithmInfo(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.Onnx.Sha256);
+        var segOptions = new SegmentationOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/seg", UidRoot = options.UidRoot };
+        var segResult = SegmentationWriter.Create(source, segments, labelMap, algorithm, segOptions);
+        var measurements = Measurements(manifest, seg, assembled.Volume, segments).ToList();
+        var report = MeasurementReportWriter.Create(source, segResult, segments, measurements, algorithm,
+            new MeasurementReportOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/sr", UidRoot = options.UidRoot });
+        var tResults = sw.Elapsed.TotalSeconds;
+
+        return new AnalysisOutput(selection, assembled, seg, segResult.File, report.File, measurements,
+            new StageTimes(tSelect, tAssemble, tInference, seg.WindowStats.ModelSeconds, tResults));
+    }
+
+    private static double Fraction(InferenceProgress p) => p.PatchesTotal > 0 ? (double)p.PatchesDone / p.PatchesTotal : 0;
+
+    private static ResultsCode Code(MedAiNode.Inference.Manifests.CodedConcept c) => new(c.Value, c.Scheme, c.Meaning);
+
+    private static SegmentDescription Describe(LabelSpec l)
+    {
+        var lab = l.DicomCieLab();
+        return new SegmentDescription
+        {
+            Number = l.Value,
+            Label = l.Name,
+            Category = l.Category is { } c ? Code(c) : new ResultsCode("123037004", "SCT", "Anatomical Structure"),
+            Type = l.Type is { } t ? Code(t) : throw new ManifestException($"label {l.Value} ({l.Name}) has no Type code; SEG needs one"),
+            AnatomicRegion = l.AnatomicRegion is { } r ? Code(r) : null,
+            Color = lab is { Length: 3 } ? new DicomCieLab((ushort)lab[0], (ushort)lab[1], (ushort)lab[2]) : null,
+        };
+    }
+
+    /// <summary>Samples the label volume (nearest neighbour) at each pixel centre of each source slice, in that slice's own plane,
+    /// so tilted and unevenly spaced series get frames that lie exactly on their source images.</summary>
+    public static LabelMap OntoSourceSlices(LabelVolume labels, SourceSeries source)
+    {
+        var map = new LabelMap();
+        var inv = labels.Affine.Inverse();
+        var (nx, ny, nz) = (labels.Dims.X, labels.Dims.Y, labels.Dims.Z);
+        var data = labels.Data;
+        foreach (var img in source.Images)
+        {
+            var slice = new byte[img.Rows * img.Columns];
+            var any = false;
+            var origin = img.PixelToPatient(0, 0);
+            var dCol = Sub(img.PixelToPatient(0, 1), origin);
+            var dRow = Sub(img.PixelToPatient(1, 0), origin);
+            var o = inv.Apply(new Vec3(origin[0], origin[1], origin[2]));
+            var stepC = Sub(inv.Apply(new Vec3(origin[0] + dCol[0], origin[1] + dCol[1], origin[2] + dCol[2])), o);
+            var stepR = Sub(inv.Apply(new Vec3(origin[0] + dRow[0], origin[1] + dRow[1], origin[2] + dRow[2])), o);
+            for (var r = 0; r < img.Rows; r++)
+            {
+                for (var c = 0; c < img.Columns; c++)
+                {
+                    var x = (int)Math.Round(o.X + stepC.X * c + stepR.X * r);
+                    var y = (int)Math.Round(o.Y + stepC.Y * c + stepR.Y * r);
+                    var z = (int)Math.Round(o.Z + stepC.Z * c + stepR.Z * r);
+                    if ((uint)x >= (uint)nx || (uint)y >= (uint)ny || (uint)z >= (uint)nz) continue;
+                    var v = data[((long)z * ny + y) * nx + x];
+                    if (v == 0) continue;
+                    slice[r * img.Columns + c] = v;
+                    any = true;
+                }
+            }
+            if (any) map.Set(img.SopInstanceUid, slice);
+        }
+        return map;
+    }
+
+    private static double[] Sub(double[] a, double[] b) => [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+    private static Vec3 Sub(Vec3 a, Vec3 b) => new(a.X - b.X, a.Y - b.Y, a.Z - b.Z);
+
+    private static IEnumerable<SegmentMeasurement> Measurements(ModelManifest m, InferenceResult seg, Volume hu, List<SegmentDescription> segments)
+    {
+        var isCt = m.Modalities.Contains("CT");
+        var numbers = segments.Select(s => s.Number).ToHashSet();
+        foreach (var s in seg.LabelStatistics.Where(s => numbers.Contains(s.Label)))
+        {
+            double? laa = null;
+            if (isCt && m.Measurements.Any(x => x.Kind == MeasurementKind.PercentBelow && x.Labels.Contains(s.Label)))
+            {
+                var threshold = m.Measurements.First(x => x.Kind == MeasurementKind.PercentBelow && x.Labels.Contains(s.Label)).Threshold;
+                long n = 0, below = 0;
+                var labels = seg.Labels.Data;
+                for (var i = 0; i < labels.Length; i++)
+                {
+                    if (labels[i] != s.Label) continue;
+                    n++;
+                    if (hu.Data[i] < threshold) below++;
+                }
+                laa = n == 0 ? null : 100.0 * below / n;
+            }
+            yield return new SegmentMeasurement
+            {
+                SegmentNumber = s.Label,
+                VolumeMl = s.Statistics.VolumeMl,
+                MeanHu = isCt ? s.Statistics.MeanValue : null,
+                LongestDiameterMm = s.Statistics.LongestDiameterMm,
+                Laa950Percent = laa,
+            };
+        }
+        var lesionIndex = new Dictionary<int, int>();
+        foreach (var l in seg.Lesions.Where(l => numbers.Contains(l.Label)))
+        {
+            lesionIndex[l.Label] = lesionIndex.GetValueOrDefault(l.Label) + 1;
+            yield return new SegmentMeasurement
+            {
+                SegmentNumber = l.Label,
+                LesionNumber = lesionIndex[l.Label],
+                VolumeMl = l.VolumeMl,
+                LongestDiameterMm = l.LongestDiameterMm,
+                CentroidMm = [l.CentroidMm.X, l.CentroidMm.Y, l.CentroidMm.Z],
+            };
+        }
+    }
+}

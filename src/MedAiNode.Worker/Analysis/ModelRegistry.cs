@@ -1,0 +1,82 @@
+using MedAiNode.Inference.Manifests;
+using MedAiNode.Inference.Runtime;
+using Microsoft.Extensions.Options;
+
+namespace MedAiNode.Worker.Analysis;
+
+/// <summary>Section "Models": which models run on incoming studies and where their manifests are.</summary>
+public sealed class ModelsOptions
+{
+    public const string Section = "Models";
+    /// <summary>Model ids (folder names under a search path, each holding manifest.json) run on every eligible study.</summary>
+    public List<string> Enabled { get; set; } = new() { "ct-lung-quant" };
+    /// <summary>Folders searched for models/ID/manifest.json; relative paths are from the working directory, then the binary's folder.</summary>
+    public List<string> SearchPaths { get; set; } = new() { "models" };
+
+    public IEnumerable<string> Validate()
+    {
+        if (Enabled.Count == 0) yield return $"{Section}:{nameof(Enabled)} names no model; at least one is needed";
+        if (SearchPaths.Count == 0) yield return $"{Section}:{nameof(SearchPaths)} is empty";
+    }
+}
+
+/// <summary>The enabled models, found and checked at start (manifest valid, ONNX hash right, session created once and shared).</summary>
+public sealed class ModelRegistry
+{
+    private readonly ModelsOptions _options;
+    private readonly ILogger<ModelRegistry> _log;
+    private readonly List<ModelManifest> _models = new();
+    private readonly List<string> _problems = new();
+
+    public ModelRegistry(IOptions<ModelsOptions> options, ModelSessionCache sessions, ILogger<ModelRegistry> log)
+    {
+        _options = options.Value;
+        Sessions = sessions;
+        _log = log;
+        Load();
+    }
+
+    public ModelSessionCache Sessions { get; }
+    public IReadOnlyList<ModelManifest> Models => _models;
+    /// <summary>Why an enabled model is not usable; empty when all are ready.</summary>
+    public IReadOnlyList<string> Problems => _problems;
+
+    public static IEnumerable<string> ResolveRoots(IEnumerable<string> searchPaths) =>
+        searchPaths.SelectMany(p => Path.IsPathRooted(p) ? [p] : new[] { Path.GetFullPath(p), Path.Combine(AppContext.BaseDirectory, p) })
+            .Distinct().Where(Directory.Exists);
+
+    public static ModelManifest? Find(string id, IEnumerable<string> searchPaths)
+    {
+        foreach (var root in ResolveRoots(searchPaths))
+        {
+            var path = Path.Combine(root, id, "manifest.json");
+            if (File.Exists(path)) return ModelManifest.Load(path);
+        }
+        return null;
+    }
+
+    private void Load()
+    {
+        foreach (var id in _options.Enabled)
+        {
+            try
+            {
+                var manifest = Find(id, _options.SearchPaths);
+                if (manifest is null)
+                {
+                    _problems.Add($"model '{id}' not found under {string.Join(", ", _options.SearchPaths)} (Models:Enabled / Models:SearchPaths)");
+                    continue;
+                }
+                manifest.Validate(id);
+                var loaded = Sessions.Get(manifest); // creates and warms the session once
+                _models.Add(manifest);
+                _log.LogInformation("Model {Model} {Version} ready on {Provider}", manifest.Id, manifest.Version, loaded.Provider);
+            }
+            catch (Exception e) when (e is ManifestException or IOException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidOperationException)
+            {
+                _problems.Add($"model '{id}': {e.Message}");
+            }
+        }
+        foreach (var p in _problems) _log.LogError("{Problem}", p);
+    }
+}

@@ -1,0 +1,72 @@
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.IO;
+using MedAiNode.Export;
+using MedAiNode.Imaging.Series;
+using MedAiNode.Store;
+using MedAiNode.Worker.Configuration;
+using MedAiNode.Worker.Jobs;
+using MedAiNode.Worker.Observability;
+using Microsoft.Extensions.Options;
+
+namespace MedAiNode.Worker.Analysis;
+
+/// <summary>The worker's analysis of a stored study: every enabled model whose rules match, results into the outbox.</summary>
+public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox outbox, IOptions<DicomOptions> dicom,
+    NodeMetrics metrics, ILogger<StudyAnalyzer> log) : IStudyAnalyzer
+{
+    public Task<AnalysisOutcome> AnalyzeAsync(StudyRecord study, IProgress<double>? progress, CancellationToken ct) =>
+        Task.Run(() => Analyze(study, progress, ct), ct);
+
+    private AnalysisOutcome Analyze(StudyRecord study, IProgress<double>? progress, CancellationToken ct)
+    {
+        if (models.Models.Count == 0)
+            throw new InvalidOperationException("no model is ready: " + string.Join("; ", models.Problems)); // transient: an operator can fix it
+        var paths = store.InstancePaths(study.StudyInstanceUid).ToList();
+        var runner = new AnalysisRunner(models.Sessions);
+        var reasons = new List<string>();
+        var results = new List<OutboxItem>();
+        string? seriesUid = null, fingerprint = null;
+        var cleared = false;
+        foreach (var manifest in models.Models)
+        {
+            // Selection on headers first: if the chosen series is exactly what was analysed before, nothing needs redoing.
+            var headers = paths.Select(p => { try { return DicomFile.Open(p, new DicomReadOptions { StopBeforePixelData = true }); } catch (DicomFormatException) { return null; } })
+                .OfType<DicomFile>().ToList();
+            var selection = SeriesSelector.Select(headers, manifest.SeriesSelection ?? new SeriesSelectionRules { Modalities = manifest.Modalities });
+            if (selection.Chosen is null)
+            {
+                reasons.Add($"{manifest.Id}: {selection.Explain()}");
+                continue;
+            }
+            var fp = store.Fingerprint(study.StudyInstanceUid, selection.Chosen.SeriesInstanceUid);
+            seriesUid ??= selection.Chosen.SeriesInstanceUid;
+            fingerprint ??= fp;
+            if (study.AnalysedFingerprint == fp && study.AnalysedSeriesUid == selection.Chosen.SeriesInstanceUid)
+                return new AnalysisOutcome(AnalysisStatus.Unchanged, seriesUid, fp);
+            try
+            {
+                var output = runner.Run(store.InstancePaths(study.StudyInstanceUid, selection.Chosen.SeriesInstanceUid), manifest,
+                    new AnalysisRunOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.Onnx.Sha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot) },
+                    progress, ct);
+                if (!cleared) { outbox.Clear(study.StudyInstanceUid); cleared = true; }
+                results.Add(outbox.Put(output.Seg));
+                results.Add(outbox.Put(output.Sr));
+                var t = output.Times;
+                foreach (var (stage, seconds) in new[] { ("select", t.SelectSeconds), ("assemble", t.AssembleSeconds), ("inference", t.InferenceSeconds), ("model", t.ModelRunSeconds), ("results", t.ResultsSeconds) })
+                    metrics.StageDuration.Record(seconds, new KeyValuePair<string, object?>("stage", stage));
+                log.LogInformation("Study {StudyInstanceUid}: model {Model} on series {SeriesInstanceUid} in {Seconds:F1} s ({Segments} segments)",
+                    study.StudyInstanceUid, manifest.Id, selection.Chosen.SeriesInstanceUid, t.AssembleSeconds + t.InferenceSeconds + t.ResultsSeconds,
+                    output.Seg.Dataset.GetSequence(DicomTags.SegmentSequence)?.Items.Count ?? 0);
+            }
+            catch (AnalysisRejectedException e)
+            {
+                reasons.Add($"{manifest.Id}: {e.Message}");
+            }
+        }
+        if (results.Count == 0)
+            return new AnalysisOutcome(AnalysisStatus.PermanentFailure, seriesUid, fingerprint, string.Join("; ", reasons));
+        return new AnalysisOutcome(AnalysisStatus.Succeeded, seriesUid, fingerprint, reasons.Count > 0 ? string.Join("; ", reasons) : null, results);
+    }
+
+    private static string? NullIfEmpty(string s) => string.IsNullOrWhiteSpace(s) ? null : s;
+}
