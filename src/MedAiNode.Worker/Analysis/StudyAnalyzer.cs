@@ -22,7 +22,7 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
         if (models.Models.Count == 0)
             throw new InvalidOperationException("no model is ready: " + string.Join("; ", models.Problems)); // transient: an operator can fix it
         var paths = store.InstancePaths(study.StudyInstanceUid).ToList();
-        var runner = new AnalysisRunner(models.Sessions);
+        var runner = new DicomAnalysis(models.Sessions);
         var reasons = new List<string>();
         var results = new List<OutboxItem>();
         string? seriesUid = null, fingerprint = null;
@@ -46,7 +46,7 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
             try
             {
                 var output = runner.Run(store.InstancePaths(study.StudyInstanceUid, selection.Chosen.SeriesInstanceUid), manifest,
-                    new AnalysisRunOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.Onnx.Sha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot) },
+                    new DicomAnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.Onnx.Sha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot) },
                     progress, ct);
                 if (!cleared) { outbox.Clear(study.StudyInstanceUid); cleared = true; }
                 results.Add(outbox.Put(output.Seg));

@@ -21,25 +21,25 @@ public sealed class AnalysisRejectedException(string message) : Exception(messag
 
 public sealed record StageTimes(double SelectSeconds, double AssembleSeconds, double InferenceSeconds, double ModelRunSeconds, double ResultsSeconds);
 
-public sealed record AnalysisOutput(
+public sealed record DicomAnalysisOutput(
     SeriesSelectionResult Selection, AssembledVolume Volume, InferenceResult Segmentation,
     DicomFile Seg, DicomFile Sr, IReadOnlyList<SegmentMeasurement> Measurements, StageTimes Times);
 
-public sealed record AnalysisRunOptions
+public sealed record DicomAnalysisOptions
 {
     /// <summary>Same seed, same SOP Instance UIDs: a retried job re-sends identical objects.</summary>
     public string? UidSeed { get; init; }
     public string? UidRoot { get; init; }
-    public string SoftwareVersion { get; init; } = typeof(AnalysisRunner).Assembly.GetName().Version?.ToString() ?? "0";
+    public string SoftwareVersion { get; init; } = typeof(DicomAnalysis).Assembly.GetName().Version?.ToString() ?? "0";
 }
 
 /// <summary>
 /// One model on one study: series selection, volume assembly, inference, the labels mapped back onto each source
 /// slice's own plane, then DICOM SEG and a TID 1500 SR. Shared by the worker's jobs and the analyze verb.
 /// </summary>
-public sealed class AnalysisRunner(ModelSessionCache sessions)
+public sealed class DicomAnalysis(ModelSessionCache sessions)
 {
-    public AnalysisOutput Run(IEnumerable<string> paths, ModelManifest manifest, AnalysisRunOptions options,
+    public DicomAnalysisOutput Run(IEnumerable<string> paths, ModelManifest manifest, DicomAnalysisOptions options,
         IProgress<double>? progress = null, CancellationToken ct = default)
     {
         var sw = Stopwatch.StartNew();
@@ -81,7 +81,7 @@ public sealed class AnalysisRunner(ModelSessionCache sessions)
             new MeasurementReportOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/sr", UidRoot = options.UidRoot });
         var tResults = sw.Elapsed.TotalSeconds;
 
-        return new AnalysisOutput(selection, assembled, seg, segResult.File, report.File, measurements,
+        return new DicomAnalysisOutput(selection, assembled, seg, segResult.File, report.File, measurements,
             new StageTimes(tSelect, tAssemble, tInference, seg.WindowStats.ModelSeconds, tResults));
     }
 
