@@ -22,7 +22,7 @@ public sealed class IntakeOptions
     public IEnumerable<string> Validate()
     {
         if (PollInterval < TimeSpan.FromSeconds(1)) yield return $"{Section}:{nameof(PollInterval)} must be at least 1 s (was {PollInterval})";
-        if (InitialLookbackDays is < 0 or > 3650) yield return $"{Section}:{nameof(InitialLookbackDays)} must be 0..3650";
+        if (InitialLookbackDays is < 0 or > 36500) yield return $"{Section}:{nameof(InitialLookbackDays)} must be 0..36500";
     }
 }
 
