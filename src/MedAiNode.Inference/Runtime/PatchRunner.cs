@@ -6,8 +6,16 @@ namespace MedAiNode.Inference.Runtime;
 /// <summary>Runs one batch of patches through a session; float16 models get their tensors converted at the edges.</summary>
 public sealed class PatchRunner(LoadedModel model)
 {
-    /// <summary>Runs the network on <paramref name="input"/> of <paramref name="shape"/> [N, C, D, H, W]; returns the output values and shape.</summary>
-    public (float[] Output, long[] Shape) Run(float[] input, long[] shape)
+    private float[] _output = [];
+
+    /// <summary>
+    /// Runs the network on <paramref name="input"/> of <paramref name="shape"/> [N, C, D, H, W]; returns the output values
+    /// and shape. The output array is reused by the next call (one patch buffer, not one per patch).
+    /// </summary>
+    public (float[] Output, long[] Shape) Run(float[] input, long[] shape) => Run(input, shape, ref _output);
+
+    /// <summary>As <see cref="Run(float[], long[])"/>, writing the output into <paramref name="buffer"/> (resized when needed).</summary>
+    public (float[] Output, long[] Shape) Run(float[] input, long[] shape, ref float[] buffer)
     {
         var m = model.Manifest;
         using var runOptions = new RunOptions();
@@ -29,11 +37,22 @@ public sealed class PatchRunner(LoadedModel model)
             if (info.ElementDataType == TensorElementType.Float16)
             {
                 var span = o.GetTensorDataAsSpan<Float16>();
-                result = new float[span.Length];
+                result = Buffer(ref buffer, span.Length);
                 for (var i = 0; i < span.Length; i++) result[i] = (float)span[i];
             }
-            else result = o.GetTensorDataAsSpan<float>().ToArray();
+            else
+            {
+                var span = o.GetTensorDataAsSpan<float>();
+                result = Buffer(ref buffer, span.Length);
+                span.CopyTo(result);
+            }
             return (result, oshape);
         }
+    }
+
+    private static float[] Buffer(ref float[] buffer, int length)
+    {
+        if (buffer.Length != length) buffer = new float[length];
+        return buffer;
     }
 }

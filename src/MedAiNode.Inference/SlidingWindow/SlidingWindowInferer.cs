@@ -104,6 +104,9 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         double modelSeconds = 0;
         var runs = 0;
         var jobs = (from w in windows from mir in mirrors select (w, mir)).ToList();
+        // Blending of batch k runs while the network works on batch k+1; two output buffers take turns.
+        float[][] buffers = [[], []];
+        Task pending = Task.CompletedTask;
         for (var at = 0; at < jobs.Count; at += batch)
         {
             ct.ThrowIfCancellationRequested();
@@ -113,15 +116,25 @@ public sealed class SlidingWindowInferer(LoadedModel model)
                 Extract(normalized.Data, d, jobs[at + b].w, jobs[at + b].mir, patch, input.AsSpan(b * patchVoxels, patchVoxels), sw.PadValue, xyz);
             var t0 = Stopwatch.GetTimestamp();
             var tensor = n == batch ? input : buf.ToArray();
-            var (output, shape) = _runner.Run(tensor, TensorShape(n));
+            var slot = runs % 2;
+            var (output, shape) = _runner.Run(tensor, TensorShape(n), ref buffers[slot]);
             modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
             runs++;
             if (shape.Length != 5 || shape[0] != n || shape[1] != channels || shape[2] * shape[3] * shape[4] != patchVoxels)
+            {
+                pending.Wait();
                 throw new InvalidOperationException($"Model {m.Id} returned shape [{string.Join(",", shape)}]; expected [{n},{channels},...] with the patch's {patchVoxels} voxels.");
-            for (var b = 0; b < n; b++)
-                Accumulate(output, b * channels * patchVoxels, channels, scores, weight, d, jobs[at + b].w, jobs[at + b].mir, patch, importance, xyz);
+            }
+            pending.GetAwaiter().GetResult(); // one blend in flight at a time: both write the same output grid
+            var first = at;
+            pending = Task.Run(() =>
+            {
+                for (var b = 0; b < n; b++)
+                    Accumulate(output, b * channels * patchVoxels, channels, scores, weight, d, jobs[first + b].w, jobs[first + b].mir, patch, importance, xyz);
+            });
             progress?.Report(new InferenceProgress(Math.Min(at + n, jobs.Count), jobs.Count));
         }
+        pending.GetAwaiter().GetResult();
         Parallel.For(0, channels, c =>
         {
             var s = scores.AsSpan(checked((int)(c * voxels)), (int)voxels);
@@ -174,6 +187,8 @@ public sealed class SlidingWindowInferer(LoadedModel model)
     {
         var pv = (int)p.Count;
         var voxels = d.Count;
+        // Common case: x not mirrored, zyx layout, the row fully inside: whole rows blend as vectors.
+        var fastRows = !xyz && !flip.X && s.X >= 0 && s.X + p.X <= d.X;
         Parallel.For(0, p.Z, z =>
         {
             var sz = s.Z + (flip.Z ? p.Z - 1 - z : z);
@@ -183,17 +198,51 @@ public sealed class SlidingWindowInferer(LoadedModel model)
                 var sy = s.Y + (flip.Y ? p.Y - 1 - y : y);
                 if ((uint)sy >= (uint)d.Y) continue;
                 var rowBase = d.Index(0, sy, sz);
+                var pRow = (z * p.Y + y) * p.X;
+                if (fastRows)
+                {
+                    var w = importance.AsSpan(pRow, p.X);
+                    var dst = checked((int)(rowBase + s.X));
+                    AddTo(weight.AsSpan(dst, p.X), w);
+                    for (var c = 0; c < channels; c++)
+                        MultiplyAddTo(scores.AsSpan(checked((int)(c * voxels + dst)), p.X), w, outArr.AsSpan(offset + c * pv + pRow, p.X));
+                    continue;
+                }
                 for (var x = 0; x < p.X; x++)
                 {
                     var sx = s.X + (flip.X ? p.X - 1 - x : x);
                     if ((uint)sx >= (uint)d.X) continue;
                     var q = xyz ? (x * p.Y + y) * p.Z + z : (z * p.Y + y) * p.X + x;
-                    var w = importance[(z * p.Y + y) * p.X + x];
+                    var w = importance[pRow + x];
                     var dst = rowBase + sx;
                     weight[dst] += w;
                     for (var c = 0; c < channels; c++) scores[c * voxels + dst] += w * outArr[offset + c * pv + q];
                 }
             }
         });
+    }
+
+    private static void AddTo(Span<float> dst, ReadOnlySpan<float> w)
+    {
+        var i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var n = System.Numerics.Vector<float>.Count;
+            for (; i <= dst.Length - n; i += n)
+                (new System.Numerics.Vector<float>(dst[i..]) + new System.Numerics.Vector<float>(w[i..])).CopyTo(dst[i..]);
+        }
+        for (; i < dst.Length; i++) dst[i] += w[i];
+    }
+
+    private static void MultiplyAddTo(Span<float> dst, ReadOnlySpan<float> w, ReadOnlySpan<float> v)
+    {
+        var i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var n = System.Numerics.Vector<float>.Count;
+            for (; i <= dst.Length - n; i += n)
+                (new System.Numerics.Vector<float>(dst[i..]) + new System.Numerics.Vector<float>(w[i..]) * new System.Numerics.Vector<float>(v[i..])).CopyTo(dst[i..]);
+        }
+        for (; i < dst.Length; i++) dst[i] += w[i] * v[i];
     }
 }
