@@ -40,6 +40,7 @@ internal static class ServiceHost
         services.AddValidatedOptions<OutboxOptions>(config, OutboxOptions.Section);
         services.AddValidatedOptions<MedAiNode.Dicom.Network.Services.DicomServerOptions>(config, DicomOptions.Section, o =>
         {
+            if (o.Port == -1) return []; // DIMSE intake switched off
             try { o.Validate(); return []; }
             catch (MedAiNode.Dicom.Network.Services.NetworkOptionsException e) { return [e.Message]; }
         });

@@ -21,8 +21,16 @@ public sealed class WorkerProcess : IAsyncDisposable
         [
             Path.Combine(AppContext.BaseDirectory, "medainode.dll"), "serve",
             $"--Store:Root={root}", $"--Dicom:Port={DicomPort}", "--Dicom:BindAddress=127.0.0.1",
-            $"--Http:Urls=http://127.0.0.1:{HttpPort}", "--Store:QuietPeriod=00:00:01", .. extraArgs,
+            $"--Http:Urls=http://127.0.0.1:{HttpPort}", "--Store:QuietPeriod=00:00:01",
+            $"--Models:SearchPaths:0={Path.Combine(TestData.RepoRoot, "models")}", .. extraArgs,
         ];
+    }
+
+    /// <summary>More configuration before start (e.g. a PACS URL known only once the PACS runs).</summary>
+    public WorkerProcess With(params string[] args)
+    {
+        _args.AddRange(args);
+        return this;
     }
 
     public string Root { get; }

@@ -30,7 +30,7 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
         foreach (var manifest in models.Models)
         {
             // Selection on headers first: if the chosen series is exactly what was analysed before, nothing needs redoing.
-            var headers = paths.Select(p => { try { return DicomFile.Open(p, new DicomReadOptions { StopBeforePixelData = true }); } catch (DicomFormatException) { return null; } })
+            var headers = paths.Select(p => { try { return DicomFile.Open(p); } catch (DicomFormatException) { return null; } })
                 .OfType<DicomFile>().ToList();
             var selection = SeriesSelector.Select(headers, manifest.SeriesSelection ?? new SeriesSelectionRules { Modalities = manifest.Modalities });
             if (selection.Chosen is null)

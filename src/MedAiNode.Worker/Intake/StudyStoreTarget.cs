@@ -49,6 +49,8 @@ public sealed class DicomIntakeService : IHostedService, IAsyncDisposable
 
     public int Port => _server?.Port ?? 0;
     public bool IsListening => _server is not null && _server.Port != 0;
+    /// <summary>Dicom:Port -1: this node takes studies only by polling.</summary>
+    public bool Disabled => _options.Port < 0;
 
     public Task StartAsync(CancellationToken ct)
     {

@@ -27,7 +27,8 @@ internal sealed class StoreWritableCheck(StudyStore store) : IHealthCheck
 internal sealed class ScpListeningCheck(DicomIntakeService scp) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) =>
-        Task.FromResult(scp.IsListening ? HealthCheckResult.Healthy($"port {scp.Port}") : HealthCheckResult.Unhealthy("DICOM SCP not listening"));
+        Task.FromResult(scp.Disabled ? HealthCheckResult.Healthy("DIMSE intake off (Dicom:Port -1)")
+            : scp.IsListening ? HealthCheckResult.Healthy($"port {scp.Port}") : HealthCheckResult.Unhealthy("DICOM SCP not listening"));
 }
 
 /// <summary>Ready only when every enabled model was found, verified and loaded.</summary>

@@ -1,0 +1,111 @@
+using System.Text.Json.Nodes;
+
+namespace MedAiNode.Worker.Tests;
+
+/// <summary>
+/// The product as a hospital runs it: a real Orthanc (DICOMweb plugin) as the PACS, the worker beside it, and the
+/// results found back in Orthanc by QIDO-RS and checked with dciodvfy and dsrdump.
+/// </summary>
+public class EndToEndTests
+{
+    private const string Series = "philips-phantom-5mm";
+    private static string Models => Path.Combine(TestData.RepoRoot, "models");
+
+    private static OrthancServer StartOrthanc(int workerDicomPort) => new(cfg =>
+        cfg["DicomModalities"] = new JsonObject { ["medainode"] = new JsonArray("MEDAINODE", "127.0.0.1", workerDicomPort) });
+
+    private static async Task<string> UploadSeriesAsync(OrthancServer orthanc)
+    {
+        string? id = null;
+        foreach (var f in Directory.GetFiles(TestData.Path_("ct", Series), "*.dcm")) id = await orthanc.UploadAsync(f);
+        var instance = await orthanc.GetJsonAsync($"/instances/{id}");
+        var series = await orthanc.GetJsonAsync($"/series/{instance["ParentSeries"]!.GetValue<string>()}");
+        return series["ParentStudy"]!.GetValue<string>();
+    }
+
+    private static string StudyUid() =>
+        MedAiNode.Dicom.IO.DicomFile.Open(Directory.GetFiles(TestData.Path_("ct", Series), "*.dcm")[0]).Dataset.GetString(MedAiNode.Dicom.DicomTags.StudyInstanceUID)!;
+
+    /// <summary>SEG and SR instances Orthanc holds for the study, found with QIDO-RS as a viewer would.</summary>
+    private static async Task<List<(string Modality, string Sop)>> ResultsInOrthancAsync(OrthancServer orthanc, string studyUid)
+    {
+        var json = JsonNode.Parse(await orthanc.Rest.GetStringAsync($"{orthanc.DicomWebUrl}/studies/{studyUid}/instances?includefield=00080060"))!.AsArray();
+        return json.Select(n => (Modality: n!["00080060"]?["Value"]?[0]?.GetValue<string>() ?? "", Sop: n["00080018"]!["Value"]![0]!.GetValue<string>()))
+            .Where(x => x.Modality is "SEG" or "SR").ToList();
+    }
+
+    private static async Task<List<(string Modality, string Sop)>> WaitForResultsAsync(OrthancServer orthanc, string studyUid, WorkerProcess worker)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(120))
+        {
+            var found = await ResultsInOrthancAsync(orthanc, studyUid);
+            if (found.Count(r => r.Modality == "SEG") >= 1 && found.Count(r => r.Modality == "SR") >= 1) return found;
+            await Task.Delay(500);
+        }
+        throw new TimeoutException("no SEG and SR in Orthanc after 120 s; worker log:\n" + worker.Output + "\nstudies: " + (await worker.StudiesAsync()).ToJsonString());
+    }
+
+    private static async Task AssertValidAsync(OrthancServer orthanc, List<(string Modality, string Sop)> results)
+    {
+        var dir = TestData.TempDir("e2e-results");
+        foreach (var r in results)
+        {
+            var lookup = await orthanc.Rest.PostAsync($"{orthanc.RestUrl}/tools/lookup", new StringContent(r.Sop));
+            var orthancId = JsonNode.Parse(await lookup.Content.ReadAsStringAsync())!.AsArray()[0]!["ID"]!.GetValue<string>();
+            var file = Path.Combine(dir, r.Sop + ".dcm");
+            await File.WriteAllBytesAsync(file, await orthanc.Rest.GetByteArrayAsync($"{orthanc.RestUrl}/instances/{orthancId}/file"));
+            var v = Tool.Run("dciodvfy", new[] { file });
+            var errors = (v.StdOut + v.StdErr).Split('\n').Where(l => l.StartsWith("Error", StringComparison.Ordinal)).ToList();
+            Assert.True(errors.Count == 0, $"{r.Modality} {r.Sop}: dciodvfy errors:\n{string.Join("\n", errors)}");
+            if (r.Modality == "SR")
+            {
+                var d = Tool.Run("dsrdump", new[] { file });
+                Assert.True(d.ExitCode == 0 && !d.StdErr.Contains("E: "), d.StdErr);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Orthanc_pushes_a_real_ct_and_gets_seg_and_sr_back_exactly_once_by_stow_even_across_an_outage()
+    {
+        await using var worker = new WorkerProcess(TestData.TempDir("e2e-push"), $"--Models:SearchPaths:0={Models}");
+        using var orthanc = StartOrthanc(worker.DicomPort);
+        worker.With("--DicomWeb:Pacs:0:Name=orthanc", $"--DicomWeb:Pacs:0:BaseUrl={orthanc.DicomWebUrl}",
+            "--DicomWeb:Pacs:0:MaxRetries=1", "--Export:StowTo:0=orthanc");
+        await worker.StartAsync();
+        var orthancStudy = await UploadSeriesAsync(orthanc);
+        var studyUid = StudyUid();
+
+        // The PACS goes away while the worker analyses; delivery waits in the outbox and arrives once it is back.
+        var push = await orthanc.Rest.PostAsync($"{orthanc.RestUrl}/modalities/medainode/store", new StringContent(orthancStudy));
+        Assert.True(push.IsSuccessStatusCode, await push.Content.ReadAsStringAsync());
+        orthanc.Kill();
+        await worker.WaitForStudyAsync(s => s["state"]!.GetValue<string>() is "Analysed" or "Failed", TimeSpan.FromSeconds(90));
+        orthanc.Start();
+
+        var results = await WaitForResultsAsync(orthanc, studyUid, worker);
+        var study = await worker.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(60));
+        Assert.Equal(28, study["instanceCount"]!.GetValue<int>());
+        Assert.Equal(1, results.Count(r => r.Modality == "SEG"));
+        Assert.Equal(1, results.Count(r => r.Modality == "SR"));
+        await AssertValidAsync(orthanc, results);
+        Assert.DoesNotContain(MedAiNode.Dicom.IO.DicomFile.Open(Directory.GetFiles(TestData.Path_("ct", Series), "*.dcm")[0]).Dataset.GetString(MedAiNode.Dicom.DicomTags.PatientName) ?? "\u0000", worker.Output.ToString());
+    }
+
+    [Fact]
+    public async Task Qido_polling_finds_the_study_and_results_go_back_by_c_store()
+    {
+        await using var worker = new WorkerProcess(TestData.TempDir("e2e-poll"), $"--Models:SearchPaths:0={Models}", "--Dicom:Port=-1");
+        using var orthanc = new OrthancServer();
+        await UploadSeriesAsync(orthanc);
+        worker.With("--DicomWeb:Pacs:0:Name=orthanc", $"--DicomWeb:Pacs:0:BaseUrl={orthanc.DicomWebUrl}",
+            "--Intake:PollPacs:0=orthanc", "--Intake:PollInterval=00:00:02", "--Intake:InitialLookbackDays=36500",
+            "--Export:CStore:orthanc:Host=127.0.0.1", $"--Export:CStore:orthanc:Port={orthanc.DicomPort}", "--Export:CStore:orthanc:CalledAE=ORTHANCTEST");
+        await worker.StartAsync();
+        var results = await WaitForResultsAsync(orthanc, StudyUid(), worker);
+        await worker.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(60));
+        Assert.Equal(1, results.Count(r => r.Modality == "SEG"));
+        await AssertValidAsync(orthanc, results);
+    }
+}
