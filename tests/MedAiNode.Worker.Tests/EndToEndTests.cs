@@ -109,3 +109,36 @@ public class EndToEndTests
         await AssertValidAsync(orthanc, results);
     }
 }
+
+public class CrashRecoveryTests
+{
+    [Fact]
+    public async Task Worker_killed_during_a_job_analyses_and_delivers_the_study_exactly_once_after_restart()
+    {
+        var root = TestData.TempDir("e2e-crash");
+        var first = new WorkerProcess(root);
+        using var orthanc = new OrthancServer(cfg =>
+            cfg["DicomModalities"] = new System.Text.Json.Nodes.JsonObject { ["medainode"] = new System.Text.Json.Nodes.JsonArray("MEDAINODE", "127.0.0.1", first.DicomPort) });
+        string[] pacs = ["--DicomWeb:Pacs:0:Name=orthanc", $"--DicomWeb:Pacs:0:BaseUrl={orthanc.DicomWebUrl}", "--Export:StowTo:0=orthanc"];
+        first.With(pacs);
+        await first.StartAsync();
+        var files = Directory.GetFiles(TestData.Path_("ct", "philips-phantom-5mm"), "*.dcm");
+        var send = Tool.Run("storescu", new[] { "-aet", "CT_SCANNER", "-aec", "MEDAINODE", "127.0.0.1", first.DicomPort.ToString() }.Concat(files));
+        Assert.True(send.ExitCode == 0, send.StdErr);
+        await first.WaitForStudyAsync(s => s["state"]!.GetValue<string>() is "Queued" or "Analysing", TimeSpan.FromSeconds(30));
+        first.Kill(); // SIGKILL mid-job: the in-memory queue is gone with the process
+        await first.DisposeAsync();
+
+        await using var second = new WorkerProcess(root);
+        second.With(pacs);
+        await second.StartAsync();
+        var study = await second.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(120));
+        Assert.Equal(files.Length, study["instanceCount"]!.GetValue<int>());
+        // Orthanc holds only what the worker delivered: one SEG and one SR, each once, whatever the crash interrupted.
+        var uids = await orthanc.StoredSopInstanceUidsAsync();
+        Assert.Equal(2, uids.Count);
+        Assert.Equal(2, uids.Distinct().Count());
+        var metrics = await second.Http.GetStringAsync($"http://127.0.0.1:{second.HttpPort}/metrics");
+        Assert.Contains("medainode_studies_completed_total{otel_scope_name=\"MedAiNode\"} 1", metrics);
+    }
+}
