@@ -69,7 +69,13 @@ public static class DicomTranscoder
                 var p = DicomPixelDecoder.DecodeCodestream(source, DicomPixelDecoder.GetStoredFrameInternal(pixelData, f), dest, layout);
                 if (p > 0) codestreamPrecision = Math.Min(codestreamPrecision, p);
             }
-            else DicomPixelDecoder.DecodeFrame(ds, source, f).CopyTo(dest);
+            else
+            {
+                var stored = DicomPixelDecoder.DecodeFrame(ds, source, f);
+                if (layout.SamplesPerPixel > 1 && layout.PlanarConfiguration == 1)
+                    SampleOps.Interleave(stored, dest, layout.PixelCount, layout.SamplesPerPixel, layout.BytesPerSample);
+                else stored.CopyTo(dest);
+            }
         }
 
         // The dataset now describes native pixels.
