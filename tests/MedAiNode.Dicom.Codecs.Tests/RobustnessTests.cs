@@ -106,10 +106,13 @@ public class RobustnessTests
         }
     }
 
-    [Fact]
-    public void Frame_header_disagreeing_with_the_dataset_is_reported()
+    [Theory]
+    [InlineData("CT1_JPLL")]
+    [InlineData("CT1_JLSL")]
+    [InlineData("CT1_J2KR")]
+    public void Frame_header_disagreeing_with_the_dataset_is_reported(string name)
     {
-        var file = DicomFile.Open(PixelCompare.Wg04("CT1_JPLL"));
+        var file = DicomFile.Open(PixelCompare.Wg04(name));
         var ds = file.Dataset.Clone();
         ds.Set<ushort>(DicomTags.Rows, DicomVR.US, 256);
         var e = Assert.Throws<DicomCodecException>(() => DicomPixelDecoder.DecodeFrame(ds, file.TransferSyntax, 0));
@@ -129,5 +132,24 @@ public class RobustnessTests
         var file = DicomFile.Open(PixelCompare.Wg04("CT1_UNC"));
         var e = Assert.Throws<DicomCodecException>(() => DicomTranscoder.Transcode(file, DicomTransferSyntax.JPEGBaseline8Bit));
         Assert.Contains("RLE Lossless", e.Message);
+    }
+}
+
+public class ConcurrencyTests
+{
+    [Fact]
+    public void Native_and_managed_codecs_decode_concurrently()
+    {
+        var names = new[] { "CT1_RLE", "CT1_JPLL", "CT1_JLSL", "CT1_J2KR", "CT2_J2KI", "CT2_JLSN" };
+        var files = names.Select(n => DicomFile.Open(PixelCompare.Wg04(n))).ToArray();
+        var expected = files.Select(f => DicomPixelDecoder.DecodeFrame(f.Dataset, f.TransferSyntax, 0)).ToArray();
+        var failures = 0;
+        Parallel.For(0, 48, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+        {
+            var k = i % files.Length;
+            if (!DicomPixelDecoder.DecodeFrame(files[k].Dataset, files[k].TransferSyntax, 0).AsSpan().SequenceEqual(expected[k]))
+                Interlocked.Increment(ref failures);
+        });
+        Assert.Equal(0, failures);
     }
 }

@@ -18,9 +18,13 @@ internal sealed class JpegLosslessDecoder
     private int _restartInterval;
     private ushort[] _samples = [];
 
-    /// <summary>Decodes a whole codestream; the result holds Components values per pixel, pixel-interleaved.</summary>
-    public ushort[] Decode(ReadOnlySpan<byte> data)
+    private (int Width, int Height, int Components)? _expected;
+
+    /// <summary>Decodes a whole codestream; the result holds Components values per pixel, pixel-interleaved. With
+    /// <paramref name="expected"/>, a frame header that disagrees is refused before anything is allocated.</summary>
+    public ushort[] Decode(ReadOnlySpan<byte> data, (int Width, int Height, int Components)? expected = null)
     {
+        _expected = expected;
         if (data.Length < 4 || data[0] != 0xFF || data[1] != 0xD8) throw new DicomCodecException("JPEG Lossless frame does not start with SOI (FFD8).");
         var pos = 2;
         var scans = 0;
@@ -66,6 +70,8 @@ internal sealed class JpegLosslessDecoder
         if (Precision is < 2 or > 16) throw new DicomCodecException($"JPEG Lossless precision {Precision} is outside 2..16.");
         if (Width == 0 || Height == 0) throw new DicomCodecException("JPEG Lossless frame with zero width or height (DNL marker) is not supported.");
         if (Components is < 1 or > 4 || s.Length < 6 + 3 * Components) throw new DicomCodecException($"JPEG frame header lists {Components} components.");
+        if (_expected is { } e && (e.Width != Width || e.Height != Height || e.Components != Components))
+            throw new DicomCodecException($"JPEG Lossless frame is {Width}x{Height}x{Components}; the dataset says {e.Width}x{e.Height}x{e.Components}.");
         _componentIds = new int[Components];
         for (var c = 0; c < Components; c++)
         {

@@ -230,6 +230,10 @@ internal sealed unsafe class OpenJpeg
                 api.SetUserData(stream, &mem, null);
                 api.SetUserDataLength(stream, (ulong)data.Length);
                 if (api.ReadHeader(stream, codec, &image) == 0) throw Fail("read the codestream header", errors);
+                // Refuse a codestream that disagrees with the dataset before OpenJPEG allocates its tiles.
+                var img = (uint*)image;
+                if (img[2] - img[0] != layout.Columns || img[3] - img[1] != layout.Rows || *(uint*)((byte*)image + ImgNumComps) != layout.SamplesPerPixel)
+                    throw new DicomCodecException($"JPEG 2000 codestream is {img[2] - img[0]}x{img[3] - img[1]}x{*(uint*)((byte*)image + ImgNumComps)}; the dataset says {layout.Columns}x{layout.Rows}x{layout.SamplesPerPixel}.");
                 if (api.Decode(codec, stream, image) == 0) throw Fail("decode the codestream", errors);
                 api.EndDecompress(codec, stream);
                 return CopyOut((byte*)image, dest, layout);
