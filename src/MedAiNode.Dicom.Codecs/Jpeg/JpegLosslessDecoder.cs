@@ -129,6 +129,11 @@ internal sealed class JpegLosslessDecoder
         var resetRow = 0;
         var resetPending = true;
         var totalMcus = (long)Width * Height;
+        if (ns == 1 && nc == 1 && _restartInterval == 0)
+        {
+            DecodeSingleComponent(ref reader, tables[0], samples, width, Height, predictor, initial);
+            totalMcus = 0; // done
+        }
         for (long mcu = 0; mcu < totalMcus; mcu++)
         {
             if (_restartInterval > 0)
@@ -179,6 +184,47 @@ internal sealed class JpegLosslessDecoder
                 for (var i = k; i < samples.Length; i += nc) samples[i] = (ushort)(samples[i] << pt);
         }
         return reader.EndPosition();
+    }
+
+    /// <summary>The common case (one component, no restarts) with the predictor chosen once per row, not per sample.</summary>
+    private static void DecodeSingleComponent(ref BitReader reader, HuffmanTable table, Span<ushort> s, int width, int height, int predictor, int initial)
+    {
+        int a = (ushort)(initial + reader.DecodeDifference(table));
+        s[0] = (ushort)a;
+        for (var x = 1; x < width; x++) s[x] = (ushort)(a = (ushort)(a + reader.DecodeDifference(table)));
+        for (var y = 1; y < height; y++)
+        {
+            var row = s.Slice(y * width, width);
+            var up = s.Slice((y - 1) * width, width);
+            a = (ushort)(up[0] + reader.DecodeDifference(table));
+            row[0] = (ushort)a;
+            switch (predictor)
+            {
+                case 1:
+                    for (var x = 1; x < row.Length; x++) row[x] = (ushort)(a = (ushort)(a + reader.DecodeDifference(table)));
+                    break;
+                case 2:
+                    for (var x = 1; x < row.Length; x++) row[x] = (ushort)(up[x] + reader.DecodeDifference(table));
+                    break;
+                case 3:
+                    for (var x = 1; x < row.Length; x++) row[x] = (ushort)(up[x - 1] + reader.DecodeDifference(table));
+                    break;
+                default:
+                    for (var x = 1; x < row.Length; x++)
+                    {
+                        int b = up[x], c = up[x - 1];
+                        var pred = predictor switch
+                        {
+                            4 => a + b - c,
+                            5 => a + ((b - c) >> 1),
+                            6 => b + ((a - c) >> 1),
+                            _ => (a + b) >> 1,
+                        };
+                        row[x] = (ushort)(a = (ushort)(pred + reader.DecodeDifference(table)));
+                    }
+                    break;
+            }
+        }
     }
 
     internal sealed class HuffmanTable
@@ -268,6 +314,7 @@ internal sealed class JpegLosslessDecoder
             return v;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public int DecodeDifference(HuffmanTable t)
         {
             if (_count < 32) Fill();
