@@ -25,7 +25,7 @@ var sets = new[]
 var report = new StringBuilder();
 report.AppendLine("# Codec decode benchmark");
 report.AppendLine();
-report.AppendLine($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription}), .NET {Environment.Version}, median of {reps} runs.");
+report.AppendLine($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores shared with other developers ({System.Runtime.InteropServices.RuntimeInformation.OSDescription}), .NET {Environment.Version}, median of {reps} runs; OpenJPEG threads per frame: ours {DicomCodecSettings.Jpeg2000Threads}, GDCM 4 (hard-coded in GDCM).");
 report.AppendLine("Each row: one multi-frame file decoded to an uncompressed file (read, decode every frame, write), so process start-up and I/O count for everyone.");
 report.AppendLine("Ratio = reference time / our time (above 1: we are faster). \"Decode only\" is our frame decoding from memory, without file I/O.");
 report.AppendLine();

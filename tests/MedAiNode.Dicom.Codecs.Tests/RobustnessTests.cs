@@ -153,3 +153,26 @@ public class ConcurrencyTests
         Assert.Equal(0, failures);
     }
 }
+
+public class SettingsTests
+{
+    [Fact]
+    public void Jpeg2000_thread_count_changes_speed_not_pixels()
+    {
+        var file = DicomFile.Open(PixelCompare.Wg04("CT1_J2KR"));
+        var before = DicomCodecSettings.Jpeg2000Threads;
+        try
+        {
+            DicomCodecSettings.Jpeg2000Threads = 1;
+            var single = DicomPixelDecoder.DecodeFrame(file.Dataset, file.TransferSyntax, 0);
+            DicomCodecSettings.Jpeg2000Threads = 4;
+            Assert.Equal(single, DicomPixelDecoder.DecodeFrame(file.Dataset, file.TransferSyntax, 0));
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => DicomCodecSettings.Jpeg2000Threads = 0);
+            Assert.Contains("Jpeg2000Threads", e.Message);
+        }
+        finally
+        {
+            DicomCodecSettings.Jpeg2000Threads = before;
+        }
+    }
+}

@@ -56,6 +56,7 @@ internal sealed unsafe class OpenJpeg
         public readonly delegate* unmanaged[Cdecl]<void*, void> SetDefaultDecoderParameters;
         public readonly delegate* unmanaged[Cdecl]<void*, void> SetDefaultEncoderParameters;
         public readonly delegate* unmanaged[Cdecl]<void*, void*, int> SetupDecoder;
+        public readonly delegate* unmanaged[Cdecl]<void*, int, int> SetThreads;
         public readonly delegate* unmanaged[Cdecl]<void*, void*, void*, int> SetupEncoder;
         public readonly delegate* unmanaged[Cdecl]<void*, delegate* unmanaged[Cdecl]<byte*, void*, void>, void*, int> SetErrorHandler;
         public readonly delegate* unmanaged[Cdecl]<void*, void*, void**, int> ReadHeader; // stream, codec, image**
@@ -84,6 +85,7 @@ internal sealed unsafe class OpenJpeg
             SetDefaultDecoderParameters = (delegate* unmanaged[Cdecl]<void*, void>)lib.Export("opj_set_default_decoder_parameters");
             SetDefaultEncoderParameters = (delegate* unmanaged[Cdecl]<void*, void>)lib.Export("opj_set_default_encoder_parameters");
             SetupDecoder = (delegate* unmanaged[Cdecl]<void*, void*, int>)lib.Export("opj_setup_decoder");
+            SetThreads = (delegate* unmanaged[Cdecl]<void*, int, int>)lib.Export("opj_codec_set_threads");
             SetupEncoder = (delegate* unmanaged[Cdecl]<void*, void*, void*, int>)lib.Export("opj_setup_encoder");
             SetErrorHandler = (delegate* unmanaged[Cdecl]<void*, delegate* unmanaged[Cdecl]<byte*, void*, void>, void*, int>)lib.Export("opj_set_error_handler");
             ReadHeader = (delegate* unmanaged[Cdecl]<void*, void*, void**, int>)lib.Export("opj_read_header");
@@ -223,6 +225,7 @@ internal sealed unsafe class OpenJpeg
                 parameters = NativeMemory.AllocZeroed(ParamsBytes);
                 api.SetDefaultDecoderParameters(parameters);
                 if (api.SetupDecoder(codec, parameters) == 0) throw Fail("set up the decoder", errors);
+                if (DicomCodecSettings.Jpeg2000Threads > 1) api.SetThreads(codec, DicomCodecSettings.Jpeg2000Threads); // false without thread support: fine
                 stream = api.StreamCreate((nuint)Math.Min(data.Length, 1 << 20), 1);
                 api.SetRead(stream, &ReadCallback);
                 api.SetSkip(stream, &SkipCallback);
@@ -350,6 +353,7 @@ internal sealed unsafe class OpenJpeg
             if (codec == null) throw new DicomCodecException("OpenJPEG could not create an encoder.");
             api.SetErrorHandler(codec, &ErrorCallback, (void*)GCHandle.ToIntPtr(errorsHandle));
             if (api.SetupEncoder(codec, parameters, image) == 0) throw Fail("set up the encoder", errors);
+            if (DicomCodecSettings.Jpeg2000Threads > 1) api.SetThreads(codec, DicomCodecSettings.Jpeg2000Threads);
             stream = api.StreamCreate(1 << 20, 0);
             api.SetWrite(stream, &WriteCallback);
             api.SetSkip(stream, &WriteSkipCallback);
