@@ -20,7 +20,12 @@ public static class DicomPixelDecoder
         ArgumentNullException.ThrowIfNull(transferSyntax);
         var pixelData = new DicomPixelData(dataset, transferSyntax);
         if (!transferSyntax.IsEncapsulated || transferSyntax.Uid == DicomTransferSyntax.EncapsulatedUncompressed.Uid)
-            return GetStoredFrame(pixelData, frameIndex).ToArray();
+        {
+            var stored = GetStoredFrame(pixelData, frameIndex);
+            // GetFrame copies native frames into a fresh array already; hand that one out rather than copying again.
+            return System.Runtime.InteropServices.MemoryMarshal.TryGetArray(stored, out var seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
+                && !transferSyntax.IsEncapsulated ? seg.Array : stored.ToArray();
+        }
         if (!CanDecode(transferSyntax))
             throw new DicomCodecException($"Transfer syntax {transferSyntax} cannot be decoded by this node.");
         var layout = FrameLayout.From(dataset);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using MedAiNode.Dicom.Codecs.Jpeg;
 using MedAiNode.Dicom.Codecs.Jpeg2000;
 using MedAiNode.Dicom.Codecs.Pixels;
@@ -58,60 +59,72 @@ public static class DicomTranscoder
         var pixelData = new DicomPixelData(ds, source);
         var frames = pixelData.NumberOfFrames;
         var frameSize = layout.FrameSize;
-        var native = new byte[(long)frameSize * frames > Array.MaxLength ? throw new DicomCodecException($"{frames} frames of {frameSize} bytes exceed one array.") : frameSize * frames];
-        var codestreamPrecision = int.MaxValue;
         var decoded = source.IsEncapsulated && source.Uid != DicomTransferSyntax.EncapsulatedUncompressed.Uid;
-        for (var f = 0; f < frames; f++)
+        // Native output needs every frame in one value; encoded output only ever holds one native frame at a time.
+        byte[]? native = null;
+        byte[][]? encoded = null;
+        byte[]? scratch = null;
+        if (target.IsEncapsulated)
         {
-            var dest = native.AsSpan(f * frameSize, frameSize);
-            if (decoded)
+            encoded = new byte[frames][];
+            scratch = ArrayPool<byte>.Shared.Rent(frameSize);
+        }
+        else
+        {
+            if ((long)frameSize * frames > Array.MaxLength) throw new DicomCodecException($"{frames} frames of {frameSize} bytes exceed one Pixel Data value.");
+            native = GC.AllocateUninitializedArray<byte>(frameSize * frames);
+        }
+        var codestreamPrecision = 0;
+        try
+        {
+            for (var f = 0; f < frames; f++)
             {
-                var p = DicomPixelDecoder.DecodeCodestream(source, DicomPixelDecoder.GetStoredFrameInternal(pixelData, f), dest, layout);
-                if (p > 0) codestreamPrecision = Math.Min(codestreamPrecision, p);
-            }
-            else
-            {
-                var stored = DicomPixelDecoder.DecodeFrame(ds, source, f);
-                if (layout.SamplesPerPixel > 1 && layout.PlanarConfiguration == 1)
-                    SampleOps.Interleave(stored, dest, layout.PixelCount, layout.SamplesPerPixel, layout.BytesPerSample);
-                else stored.CopyTo(dest);
+                var dest = native is not null ? native.AsSpan(f * frameSize, frameSize) : scratch.AsSpan(0, frameSize);
+                if (decoded)
+                {
+                    var p = DicomPixelDecoder.DecodeCodestream(source, DicomPixelDecoder.GetStoredFrameInternal(pixelData, f), dest, layout);
+                    codestreamPrecision = p > 0 ? Math.Max(codestreamPrecision, p) : int.MaxValue;
+                }
+                else
+                {
+                    var stored = DicomPixelDecoder.DecodeFrame(ds, source, f);
+                    if (layout.SamplesPerPixel > 1 && layout.PlanarConfiguration == 1)
+                        SampleOps.Interleave(stored, dest, layout.PixelCount, layout.SamplesPerPixel, layout.BytesPerSample);
+                    else stored.CopyTo(dest);
+                }
+                if (encoded is not null) encoded[f] = Encode(target, dest, layout);
             }
         }
+        finally
+        {
+            if (scratch is not null) ArrayPool<byte>.Shared.Return(scratch);
+        }
 
-        // The dataset now describes native pixels.
+        // The dataset now describes the new pixels.
         if (layout.SamplesPerPixel > 1) ds.Set<ushort>(DicomTags.PlanarConfiguration, DicomVR.US, 0);
         if (decoded && DicomPixelDecoder.KindOf(source) == DicomPixelDecoder.CodecKind.JpegLossy && JpegLossyDecoder.ConvertsToRgb(layout))
             ds.Set(DicomTags.PhotometricInterpretation, "RGB");
-        if (codestreamPrecision < layout.BitsStored)
+        if (native is not null && codestreamPrecision > 0 && codestreamPrecision < layout.BitsStored)
         {
-            // A known writer quirk: BitsStored larger than the codestream's precision. Native data must say what it holds.
+            // A known writer quirk: BitsStored larger than every frame's codestream precision. Native data says what it
+            // holds, as GDCM does. (Re-encoded data keeps the declared depth, which still holds the values exactly.)
             ds.Set<ushort>(DicomTags.BitsStored, DicomVR.US, (ushort)codestreamPrecision);
             ds.Set<ushort>(DicomTags.HighBit, DicomVR.US, (ushort)(codestreamPrecision - 1));
-            layout = layout with { BitsStored = codestreamPrecision };
         }
         if (source.IsLossy) RecordLossyHistory(ds, source);
         ds.Remove(DicomTags.ExtendedOffsetTable);
         ds.Remove(DicomTags.ExtendedOffsetTableLengths);
-
-        if (!target.IsEncapsulated)
-        {
-            ds.Add(new DicomElement(DicomTags.PixelData, layout.BitsAllocated > 8 ? DicomVR.OW : DicomVR.OB, native));
-            return;
-        }
-        var encoded = new byte[frames][];
-        for (var f = 0; f < frames; f++)
-        {
-            var frame = native.AsSpan(f * frameSize, frameSize);
-            encoded[f] = target.Uid switch
-            {
-                "1.2.840.10008.1.2.5" => RleCodec.Encode(frame, layout),
-                "1.2.840.10008.1.2.4.90" => OpenJpeg.Default.EncodeLossless(frame, layout),
-                "1.2.840.10008.1.2.1.98" => frame.ToArray(),
-                _ => throw new DicomCodecException($"Cannot encode {target}."),
-            };
-        }
-        ds.Add(BuildFragments(encoded));
+        if (native is not null) ds.Add(new DicomElement(DicomTags.PixelData, layout.BitsAllocated > 8 ? DicomVR.OW : DicomVR.OB, native));
+        else ds.Add(BuildFragments(encoded!));
     }
+
+    private static byte[] Encode(DicomTransferSyntax target, ReadOnlySpan<byte> frame, in FrameLayout layout) => target.Uid switch
+    {
+        "1.2.840.10008.1.2.5" => RleCodec.Encode(frame, layout),
+        "1.2.840.10008.1.2.4.90" => OpenJpeg.Default.EncodeLossless(frame, layout),
+        "1.2.840.10008.1.2.1.98" => frame.ToArray(),
+        _ => throw new DicomCodecException($"Cannot encode {target}."),
+    };
 
     /// <summary>One fragment per frame with a Basic Offset Table (or an empty one when offsets would pass 4 GiB).</summary>
     internal static DicomFragmentSequence BuildFragments(IReadOnlyList<byte[]> frames)
