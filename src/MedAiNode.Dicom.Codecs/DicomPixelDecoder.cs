@@ -77,6 +77,20 @@ public static class DicomPixelDecoder
     /// codec reports one that may differ from BitsStored (JPEG 2000), else 0.</summary>
     internal static int DecodeCodestream(DicomTransferSyntax ts, ReadOnlyMemory<byte> codestream, Span<byte> dest, in FrameLayout layout)
     {
+        try
+        {
+            return DecodeCore(ts, codestream, dest, layout);
+        }
+        catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or OverflowException or InvalidOperationException
+                                      or InvalidDataException or NotSupportedException or InvalidCastException)
+        {
+            // A damaged codestream must never take the service down: whatever slipped past the codec's own checks is reported alike.
+            throw new DicomCodecException($"{ts.Name} frame is damaged or malformed ({e.GetType().Name}: {e.Message}).", e);
+        }
+    }
+
+    private static int DecodeCore(DicomTransferSyntax ts, ReadOnlyMemory<byte> codestream, Span<byte> dest, in FrameLayout layout)
+    {
         switch (KindOf(ts))
         {
             case CodecKind.Rle:

@@ -103,6 +103,7 @@ internal sealed class JpegLosslessDecoder
     private int DecodeScan(ReadOnlySpan<byte> data, ReadOnlySpan<byte> sos, int pos)
     {
         if (_samples.Length == 0) throw new DicomCodecException("JPEG scan comes before the frame header.");
+        if (sos.Length < 1) throw new DicomCodecException("JPEG scan header is empty.");
         var ns = sos[0];
         if (ns < 1 || ns > Components || sos.Length < 1 + 2 * ns + 3) throw new DicomCodecException("JPEG scan header is malformed.");
         var comps = new int[ns];
@@ -113,7 +114,8 @@ internal sealed class JpegLosslessDecoder
             var idx = Array.IndexOf(_componentIds, (int)id);
             if (idx < 0) throw new DicomCodecException($"JPEG scan refers to component {id}, which the frame does not declare.");
             comps[k] = idx;
-            tables[k] = _tables[sos[2 + 2 * k] >> 4] ?? throw new DicomCodecException($"JPEG scan uses Huffman table {sos[2 + 2 * k] >> 4}, which was never defined.");
+            var td = sos[2 + 2 * k] >> 4;
+            tables[k] = (td < _tables.Length ? _tables[td] : null) ?? throw new DicomCodecException($"JPEG scan uses Huffman table {td}, which was never defined.");
         }
         var predictor = sos[1 + 2 * ns];
         var pt = sos[3 + 2 * ns] & 15;

@@ -13,7 +13,7 @@ using System.Reflection;
 [assembly: System.Reflection.AssemblyCompanyAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyConfigurationAttribute("Debug")]
 [assembly: System.Reflection.AssemblyFileVersionAttribute("1.0.0.0")]
-[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+24ef1cd02288aca9b1e1217875d03991181fc09d")]
+[assembly: System.Reflection.AssemblyInformationalVersionAttribute("1.0.0+e7539dfb198e869aaad85cdbb5de8f9076a7c463")]
 [assembly: System.Reflection.AssemblyProductAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyTitleAttribute("MedAiNode.Dicom")]
 [assembly: System.Reflection.AssemblyVersionAttribute("1.0.0.0")]
