@@ -1,6 +1,7 @@
 using System.Buffers;
 using MedAiNode.Dicom.Codecs.Jpeg;
 using MedAiNode.Dicom.Codecs.Jpeg2000;
+using MedAiNode.Dicom.Codecs.JpegLs;
 using MedAiNode.Dicom.Codecs.Pixels;
 using MedAiNode.Dicom.Codecs.Rle;
 using MedAiNode.Dicom.IO;
@@ -9,13 +10,13 @@ namespace MedAiNode.Dicom.Codecs;
 
 /// <summary>
 /// Rewrites a file's pixel data in another transfer syntax: decodes every frame to native, then encodes (RLE Lossless,
-/// JPEG 2000 Lossless, Encapsulated Uncompressed) or stores natively. The Image Pixel module is updated to match
+/// JPEG 2000 Lossless, JPEG-LS Lossless, Encapsulated Uncompressed) or stores natively. The Image Pixel module is updated to match
 /// (planar configuration, photometric interpretation of decoded YCbCr JPEG, BitsStored of a JPEG 2000 codestream
 /// shallower than the header claims) and lossy history is recorded (PS3.3 C.7.6.1.1.5).
 /// </summary>
 public static class DicomTranscoder
 {
-    /// <summary>Returns a new DicomFile in the target syntax (decode then encode as needed); encodes RLE Lossless and JPEG 2000 Lossless.</summary>
+    /// <summary>Returns a new DicomFile in the target syntax (decode then encode as needed); encodes RLE Lossless, JPEG 2000 Lossless and JPEG-LS Lossless.</summary>
     public static DicomFile Transcode(DicomFile file, DicomTransferSyntax target)
     {
         ArgumentNullException.ThrowIfNull(file);
@@ -47,6 +48,7 @@ public static class DicomTranscoder
         if (!ts.IsEncapsulated || ts.Uid == DicomTransferSyntax.EncapsulatedUncompressed.Uid) return true;
         if (ts.Uid == DicomTransferSyntax.RLELossless.Uid) return true;
         if (ts.Uid == DicomTransferSyntax.JPEG2000Lossless.Uid) return OpenJpeg.Default.IsAvailable;
+        if (ts.Uid == DicomTransferSyntax.JPEGLSLossless.Uid) return CharLs.Default.IsAvailable;
         return false;
     }
 
@@ -122,6 +124,7 @@ public static class DicomTranscoder
     {
         "1.2.840.10008.1.2.5" => RleCodec.Encode(frame, layout),
         "1.2.840.10008.1.2.4.90" => OpenJpeg.Default.EncodeLossless(frame, layout),
+        "1.2.840.10008.1.2.4.80" => CharLs.Default.EncodeLossless(frame, layout),
         "1.2.840.10008.1.2.1.98" => frame.ToArray(),
         _ => throw new DicomCodecException($"Cannot encode {target}."),
     };

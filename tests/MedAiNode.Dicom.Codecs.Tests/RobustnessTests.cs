@@ -59,6 +59,7 @@ public class RobustnessTests
         foreach (var ts in DicomTransferSyntax.All) Assert.True(DicomPixelDecoder.CanDecode(ts), ts.ToString());
         Assert.True(DicomTranscoder.CanEncode(DicomTransferSyntax.RLELossless));
         Assert.True(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEG2000Lossless));
+        Assert.True(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEGLSLossless));
         Assert.False(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEGBaseline8Bit));
         Assert.False(DicomPixelDecoder.CanDecode(DicomTransferSyntax.Get("1.2.840.10008.1.2.4.100"))); // MPEG2: not an image codec here
     }
