@@ -26,7 +26,8 @@ public static class DicomPixelDecoder
             return System.Runtime.InteropServices.MemoryMarshal.TryGetArray(stored, out var seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
                 && !transferSyntax.IsEncapsulated ? seg.Array : stored.ToArray();
         }
-        if (!CanDecode(transferSyntax))
+        // A syntax whose native library is missing goes on to its codec, which names the apt package to install.
+        if (KindOf(transferSyntax) == CodecKind.None)
             throw new DicomCodecException($"Transfer syntax {transferSyntax} cannot be decoded by this node.");
         var layout = FrameLayout.From(dataset);
         var codestream = GetStoredFrame(pixelData, frameIndex);

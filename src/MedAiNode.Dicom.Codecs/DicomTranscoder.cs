@@ -30,9 +30,10 @@ public static class DicomTranscoder
             || !source.IsEncapsulated && !target.IsEncapsulated; // native to native: the writer re-encodes byte order
         if (!pixelsUnchanged)
         {
-            if (target.IsEncapsulated && !CanEncode(target))
+            // Syntaxes whose native library is missing get as far as the codec, which names the apt package to install.
+            if (target.IsEncapsulated && !EncoderKnown(target))
                 throw new DicomCodecException($"Cannot encode {target}; this node encodes {string.Join(", ", EncodableSyntaxes().Select(t => t.Name))}.");
-            if (!DicomPixelDecoder.CanDecode(source))
+            if (source.IsEncapsulated && source.Uid != DicomTransferSyntax.EncapsulatedUncompressed.Uid && DicomPixelDecoder.KindOf(source) == DicomPixelDecoder.CodecKind.None)
                 throw new DicomCodecException($"Cannot decode {source}.");
             Recode(ds, source, target);
         }
@@ -51,6 +52,9 @@ public static class DicomTranscoder
         if (ts.Uid == DicomTransferSyntax.JPEGLSLossless.Uid) return CharLs.Default.IsAvailable;
         return false;
     }
+
+    private static bool EncoderKnown(DicomTransferSyntax ts) =>
+        ts.Uid is "1.2.840.10008.1.2.5" or "1.2.840.10008.1.2.4.90" or "1.2.840.10008.1.2.4.80" or "1.2.840.10008.1.2.1.98";
 
     private static IEnumerable<DicomTransferSyntax> EncodableSyntaxes() =>
         DicomTransferSyntax.All.Where(t => t.IsEncapsulated && CanEncode(t));

@@ -15,7 +15,8 @@ internal sealed unsafe class OpenJpeg
     public static readonly NativeCodecLibrary DefaultLibrary =
         new("OpenJPEG (JPEG 2000)", "libopenjp2-7", "libopenjp2.so.7", "libopenjp2.so", "openjp2");
 
-    public static OpenJpeg Default => _default ??= new OpenJpeg(DefaultLibrary);
+    /// <summary>The instance the public API uses; tests swap it for one bound to a missing library.</summary>
+    internal static OpenJpeg Default { get => _default ??= new OpenJpeg(DefaultLibrary); set => _default = value; }
     private static OpenJpeg? _default;
 
     private const int CodecJ2K = 0, CodecJP2 = 2;

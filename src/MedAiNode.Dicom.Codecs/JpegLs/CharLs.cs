@@ -10,7 +10,8 @@ internal sealed unsafe class CharLs
     public static readonly NativeCodecLibrary DefaultLibrary =
         new("CharLS (JPEG-LS)", "libcharls2", "libcharls.so.2", "libCharLS.so.2", "libcharls.so", "charls");
 
-    public static CharLs Default => _default ??= new CharLs(DefaultLibrary);
+    /// <summary>The instance the public API uses; tests swap it for one bound to a missing library.</summary>
+    internal static CharLs Default { get => _default ??= new CharLs(DefaultLibrary); set => _default = value; }
     private static CharLs? _default;
 
     private readonly Lazy<Api> _api;
