@@ -8,7 +8,7 @@ using MedAiNode.Dicom.IO;
 // Decode throughput of each codec against DCMTK and GDCM on the same multi-frame files, measured in one run.
 // Every contender does the same job: read a compressed file, write it uncompressed (file to file), so process start-up
 // and I/O are in all numbers; "decode only" is our in-memory frame decoding for reference.
-// Usage: dotnet run -c Release --project bench/MedAiNode.Bench.Codecs -- [--out docs/bench/codecs.md] [--reps 5]
+// Usage: flock /tmp/medainode-build.lock dotnet run -c Release --project bench/MedAiNode.Bench.Codecs -- [--out docs/bench/codecs.md] [--reps 5]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var outPath = args.SkipWhile(a => a != "--out").Skip(1).FirstOrDefault();
 var reps = int.Parse(args.SkipWhile(a => a != "--reps").Skip(1).FirstOrDefault() ?? "5", CultureInfo.InvariantCulture);
@@ -100,9 +100,10 @@ report.AppendLine("- JPEG 2000 uses libopenjp2 in both us and GDCM; the differen
 Console.Out.Write(report);
 if (outPath is not null)
 {
-    var cmd = "dotnet run -c Release --project bench/MedAiNode.Bench.Codecs -- --out docs/bench/codecs.md" + (reps != 5 ? $" --reps {reps}" : "");
+    var cmd = "flock /tmp/medainode-build.lock dotnet run -c Release --project bench/MedAiNode.Bench.Codecs -- --out docs/bench/codecs.md" + (reps != 5 ? $" --reps {reps}" : "");
     File.WriteAllText(outPath, report + $"\nProduced by `{cmd}` (DCMTK {ToolVersion("dcmdrle")}, GDCM {ToolVersion("gdcmconv")}).\n");
 }
+Directory.Delete(work, recursive: true);
 return 0;
 
 static void OursFileToFile(string input, string output) =>
