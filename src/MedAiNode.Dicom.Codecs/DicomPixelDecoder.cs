@@ -43,11 +43,13 @@ public static class DicomPixelDecoder
         return KindOf(ts) switch
         {
             CodecKind.Rle or CodecKind.JpegLossless or CodecKind.JpegLossy => true,
-            CodecKind.Jpeg2000 => OpenJpeg.Default.IsAvailable,
+            CodecKind.Jpeg2000 => IsHighThroughput(ts) ? OpenJpeg.Default.DecodesHighThroughput : OpenJpeg.Default.IsAvailable,
             CodecKind.JpegLs => CharLs.Default.IsAvailable,
             _ => false,
         };
     }
+
+    private static bool IsHighThroughput(DicomTransferSyntax ts) => ts.Uid.StartsWith("1.2.840.10008.1.2.4.20", StringComparison.Ordinal);
 
     internal enum CodecKind { None, Rle, JpegLossless, JpegLossy, JpegLs, Jpeg2000 }
 

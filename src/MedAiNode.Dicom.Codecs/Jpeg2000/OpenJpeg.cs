@@ -48,6 +48,9 @@ internal sealed unsafe class OpenJpeg
 
     public string Version => Marshal.PtrToStringUTF8((IntPtr)_api.Value.Version()) ?? "";
 
+    /// <summary>OpenJPEG decodes High-Throughput JPEG 2000 (Part 15) from version 2.5.</summary>
+    public bool DecodesHighThroughput => IsAvailable && System.Version.TryParse(Version.Split('-')[0], out var v) && v >= new System.Version(2, 5);
+
     private sealed class Api
     {
         public readonly delegate* unmanaged[Cdecl]<byte*> Version;
