@@ -20,8 +20,14 @@ public static class DicomPixelDecoder
         ArgumentNullException.ThrowIfNull(transferSyntax);
         var pixelData = new DicomPixelData(dataset, transferSyntax);
         if (!transferSyntax.IsEncapsulated || transferSyntax.Uid == DicomTransferSyntax.EncapsulatedUncompressed.Uid)
-            return GetStoredFrame(pixelData, frameIndex).ToArray();
-        if (!CanDecode(transferSyntax))
+        {
+            var stored = GetStoredFrame(pixelData, frameIndex);
+            // GetFrame copies native frames into a fresh array already; hand that one out rather than copying again.
+            return System.Runtime.InteropServices.MemoryMarshal.TryGetArray(stored, out var seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
+                && !transferSyntax.IsEncapsulated ? seg.Array : stored.ToArray();
+        }
+        // A syntax whose native library is missing goes on to its codec, which names the apt package to install.
+        if (KindOf(transferSyntax) == CodecKind.None)
             throw new DicomCodecException($"Transfer syntax {transferSyntax} cannot be decoded by this node.");
         var layout = FrameLayout.From(dataset);
         var codestream = GetStoredFrame(pixelData, frameIndex);
@@ -37,11 +43,13 @@ public static class DicomPixelDecoder
         return KindOf(ts) switch
         {
             CodecKind.Rle or CodecKind.JpegLossless or CodecKind.JpegLossy => true,
-            CodecKind.Jpeg2000 => OpenJpeg.Default.IsAvailable,
+            CodecKind.Jpeg2000 => IsHighThroughput(ts) ? OpenJpeg.Default.DecodesHighThroughput : OpenJpeg.Default.IsAvailable,
             CodecKind.JpegLs => CharLs.Default.IsAvailable,
             _ => false,
         };
     }
+
+    private static bool IsHighThroughput(DicomTransferSyntax ts) => ts.Uid.StartsWith("1.2.840.10008.1.2.4.20", StringComparison.Ordinal);
 
     internal enum CodecKind { None, Rle, JpegLossless, JpegLossy, JpegLs, Jpeg2000 }
 
@@ -71,6 +79,20 @@ public static class DicomPixelDecoder
     /// <summary>Decodes one frame's codestream into <paramref name="dest"/>; returns the codestream's sample precision when the
     /// codec reports one that may differ from BitsStored (JPEG 2000), else 0.</summary>
     internal static int DecodeCodestream(DicomTransferSyntax ts, ReadOnlyMemory<byte> codestream, Span<byte> dest, in FrameLayout layout)
+    {
+        try
+        {
+            return DecodeCore(ts, codestream, dest, layout);
+        }
+        catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or OverflowException or InvalidOperationException
+                                      or InvalidDataException or NotSupportedException or InvalidCastException)
+        {
+            // A damaged codestream must never take the service down: whatever slipped past the codec's own checks is reported alike.
+            throw new DicomCodecException($"{ts.Name} frame is damaged or malformed ({e.GetType().Name}: {e.Message}).", e);
+        }
+    }
+
+    private static int DecodeCore(DicomTransferSyntax ts, ReadOnlyMemory<byte> codestream, Span<byte> dest, in FrameLayout layout)
     {
         switch (KindOf(ts))
         {

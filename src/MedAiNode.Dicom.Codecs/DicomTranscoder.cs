@@ -1,5 +1,7 @@
+using System.Buffers;
 using MedAiNode.Dicom.Codecs.Jpeg;
 using MedAiNode.Dicom.Codecs.Jpeg2000;
+using MedAiNode.Dicom.Codecs.JpegLs;
 using MedAiNode.Dicom.Codecs.Pixels;
 using MedAiNode.Dicom.Codecs.Rle;
 using MedAiNode.Dicom.IO;
@@ -8,13 +10,13 @@ namespace MedAiNode.Dicom.Codecs;
 
 /// <summary>
 /// Rewrites a file's pixel data in another transfer syntax: decodes every frame to native, then encodes (RLE Lossless,
-/// JPEG 2000 Lossless, Encapsulated Uncompressed) or stores natively. The Image Pixel module is updated to match
+/// JPEG 2000 Lossless, JPEG-LS Lossless, Encapsulated Uncompressed) or stores natively. The Image Pixel module is updated to match
 /// (planar configuration, photometric interpretation of decoded YCbCr JPEG, BitsStored of a JPEG 2000 codestream
 /// shallower than the header claims) and lossy history is recorded (PS3.3 C.7.6.1.1.5).
 /// </summary>
 public static class DicomTranscoder
 {
-    /// <summary>Returns a new DicomFile in the target syntax (decode then encode as needed); encodes RLE Lossless and JPEG 2000 Lossless.</summary>
+    /// <summary>Returns a new DicomFile in the target syntax (decode then encode as needed); encodes RLE Lossless, JPEG 2000 Lossless and JPEG-LS Lossless.</summary>
     public static DicomFile Transcode(DicomFile file, DicomTransferSyntax target)
     {
         ArgumentNullException.ThrowIfNull(file);
@@ -28,9 +30,10 @@ public static class DicomTranscoder
             || !source.IsEncapsulated && !target.IsEncapsulated; // native to native: the writer re-encodes byte order
         if (!pixelsUnchanged)
         {
-            if (target.IsEncapsulated && !CanEncode(target))
+            // Syntaxes whose native library is missing get as far as the codec, which names the apt package to install.
+            if (target.IsEncapsulated && !EncoderKnown(target))
                 throw new DicomCodecException($"Cannot encode {target}; this node encodes {string.Join(", ", EncodableSyntaxes().Select(t => t.Name))}.");
-            if (!DicomPixelDecoder.CanDecode(source))
+            if (source.IsEncapsulated && source.Uid != DicomTransferSyntax.EncapsulatedUncompressed.Uid && DicomPixelDecoder.KindOf(source) == DicomPixelDecoder.CodecKind.None)
                 throw new DicomCodecException($"Cannot decode {source}.");
             Recode(ds, source, target);
         }
@@ -46,8 +49,12 @@ public static class DicomTranscoder
         if (!ts.IsEncapsulated || ts.Uid == DicomTransferSyntax.EncapsulatedUncompressed.Uid) return true;
         if (ts.Uid == DicomTransferSyntax.RLELossless.Uid) return true;
         if (ts.Uid == DicomTransferSyntax.JPEG2000Lossless.Uid) return OpenJpeg.Default.IsAvailable;
+        if (ts.Uid == DicomTransferSyntax.JPEGLSLossless.Uid) return CharLs.Default.IsAvailable;
         return false;
     }
+
+    private static bool EncoderKnown(DicomTransferSyntax ts) =>
+        ts.Uid is "1.2.840.10008.1.2.5" or "1.2.840.10008.1.2.4.90" or "1.2.840.10008.1.2.4.80" or "1.2.840.10008.1.2.1.98";
 
     private static IEnumerable<DicomTransferSyntax> EncodableSyntaxes() =>
         DicomTransferSyntax.All.Where(t => t.IsEncapsulated && CanEncode(t));
@@ -58,54 +65,73 @@ public static class DicomTranscoder
         var pixelData = new DicomPixelData(ds, source);
         var frames = pixelData.NumberOfFrames;
         var frameSize = layout.FrameSize;
-        var native = new byte[(long)frameSize * frames > Array.MaxLength ? throw new DicomCodecException($"{frames} frames of {frameSize} bytes exceed one array.") : frameSize * frames];
-        var codestreamPrecision = int.MaxValue;
         var decoded = source.IsEncapsulated && source.Uid != DicomTransferSyntax.EncapsulatedUncompressed.Uid;
-        for (var f = 0; f < frames; f++)
+        // Native output needs every frame in one value; encoded output only ever holds one native frame at a time.
+        byte[]? native = null;
+        byte[][]? encoded = null;
+        byte[]? scratch = null;
+        if (target.IsEncapsulated)
         {
-            var dest = native.AsSpan(f * frameSize, frameSize);
-            if (decoded)
+            encoded = new byte[frames][];
+            scratch = ArrayPool<byte>.Shared.Rent(frameSize);
+        }
+        else
+        {
+            if ((long)frameSize * frames > Array.MaxLength) throw new DicomCodecException($"{frames} frames of {frameSize} bytes exceed one Pixel Data value.");
+            native = GC.AllocateUninitializedArray<byte>(frameSize * frames);
+        }
+        var codestreamPrecision = 0;
+        try
+        {
+            for (var f = 0; f < frames; f++)
             {
-                var p = DicomPixelDecoder.DecodeCodestream(source, DicomPixelDecoder.GetStoredFrameInternal(pixelData, f), dest, layout);
-                if (p > 0) codestreamPrecision = Math.Min(codestreamPrecision, p);
+                var dest = native is not null ? native.AsSpan(f * frameSize, frameSize) : scratch.AsSpan(0, frameSize);
+                if (decoded)
+                {
+                    var p = DicomPixelDecoder.DecodeCodestream(source, DicomPixelDecoder.GetStoredFrameInternal(pixelData, f), dest, layout);
+                    codestreamPrecision = p > 0 ? Math.Max(codestreamPrecision, p) : int.MaxValue;
+                }
+                else
+                {
+                    var stored = DicomPixelDecoder.DecodeFrame(ds, source, f);
+                    if (layout.SamplesPerPixel > 1 && layout.PlanarConfiguration == 1)
+                        SampleOps.Interleave(stored, dest, layout.PixelCount, layout.SamplesPerPixel, layout.BytesPerSample);
+                    else stored.CopyTo(dest);
+                }
+                if (encoded is not null) encoded[f] = Encode(target, dest, layout);
             }
-            else DicomPixelDecoder.DecodeFrame(ds, source, f).CopyTo(dest);
+        }
+        finally
+        {
+            if (scratch is not null) ArrayPool<byte>.Shared.Return(scratch);
         }
 
-        // The dataset now describes native pixels.
+        // The dataset now describes the new pixels.
         if (layout.SamplesPerPixel > 1) ds.Set<ushort>(DicomTags.PlanarConfiguration, DicomVR.US, 0);
         if (decoded && DicomPixelDecoder.KindOf(source) == DicomPixelDecoder.CodecKind.JpegLossy && JpegLossyDecoder.ConvertsToRgb(layout))
             ds.Set(DicomTags.PhotometricInterpretation, "RGB");
-        if (codestreamPrecision < layout.BitsStored)
+        if (native is not null && codestreamPrecision > 0 && codestreamPrecision < layout.BitsStored)
         {
-            // A known writer quirk: BitsStored larger than the codestream's precision. Native data must say what it holds.
+            // A known writer quirk: BitsStored larger than every frame's codestream precision. Native data says what it
+            // holds, as GDCM does. (Re-encoded data keeps the declared depth, which still holds the values exactly.)
             ds.Set<ushort>(DicomTags.BitsStored, DicomVR.US, (ushort)codestreamPrecision);
             ds.Set<ushort>(DicomTags.HighBit, DicomVR.US, (ushort)(codestreamPrecision - 1));
-            layout = layout with { BitsStored = codestreamPrecision };
         }
         if (source.IsLossy) RecordLossyHistory(ds, source);
         ds.Remove(DicomTags.ExtendedOffsetTable);
         ds.Remove(DicomTags.ExtendedOffsetTableLengths);
-
-        if (!target.IsEncapsulated)
-        {
-            ds.Add(new DicomElement(DicomTags.PixelData, layout.BitsAllocated > 8 ? DicomVR.OW : DicomVR.OB, native));
-            return;
-        }
-        var encoded = new byte[frames][];
-        for (var f = 0; f < frames; f++)
-        {
-            var frame = native.AsSpan(f * frameSize, frameSize);
-            encoded[f] = target.Uid switch
-            {
-                "1.2.840.10008.1.2.5" => RleCodec.Encode(frame, layout),
-                "1.2.840.10008.1.2.4.90" => OpenJpeg.Default.EncodeLossless(frame, layout),
-                "1.2.840.10008.1.2.1.98" => frame.ToArray(),
-                _ => throw new DicomCodecException($"Cannot encode {target}."),
-            };
-        }
-        ds.Add(BuildFragments(encoded));
+        if (native is not null) ds.Add(new DicomElement(DicomTags.PixelData, layout.BitsAllocated > 8 ? DicomVR.OW : DicomVR.OB, native));
+        else ds.Add(BuildFragments(encoded!));
     }
+
+    private static byte[] Encode(DicomTransferSyntax target, ReadOnlySpan<byte> frame, in FrameLayout layout) => target.Uid switch
+    {
+        "1.2.840.10008.1.2.5" => RleCodec.Encode(frame, layout),
+        "1.2.840.10008.1.2.4.90" => OpenJpeg.Default.EncodeLossless(frame, layout),
+        "1.2.840.10008.1.2.4.80" => CharLs.Default.EncodeLossless(frame, layout),
+        "1.2.840.10008.1.2.1.98" => frame.ToArray(),
+        _ => throw new DicomCodecException($"Cannot encode {target}."),
+    };
 
     /// <summary>One fragment per frame with a Basic Offset Table (or an empty one when offsets would pass 4 GiB).</summary>
     internal static DicomFragmentSequence BuildFragments(IReadOnlyList<byte[]> frames)

@@ -55,10 +55,12 @@ public class RobustnessTests
     {
         Assert.True(OpenJpeg.Default.IsAvailable);
         Assert.StartsWith("2.", OpenJpeg.Default.Version);
+        Assert.True(OpenJpeg.Default.DecodesHighThroughput); // Debian 12 ships 2.5.0
         Assert.True(CharLs.Default.IsAvailable);
         foreach (var ts in DicomTransferSyntax.All) Assert.True(DicomPixelDecoder.CanDecode(ts), ts.ToString());
         Assert.True(DicomTranscoder.CanEncode(DicomTransferSyntax.RLELossless));
         Assert.True(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEG2000Lossless));
+        Assert.True(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEGLSLossless));
         Assert.False(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEGBaseline8Bit));
         Assert.False(DicomPixelDecoder.CanDecode(DicomTransferSyntax.Get("1.2.840.10008.1.2.4.100"))); // MPEG2: not an image codec here
     }
@@ -93,10 +95,12 @@ public class RobustnessTests
         var file = DicomFile.Open(PixelCompare.Wg04(name));
         var full = Codestream(name);
         var rng = new Random(42);
-        for (var trial = 0; trial < 20; trial++)
+        for (var trial = 0; trial < 40; trial++)
         {
             var bad = (byte[])full.Clone();
-            for (var k = 0; k < 8; k++) bad[rng.Next(2, bad.Length)] = (byte)rng.Next(256);
+            // Half the trials hit the headers (where a fuzz run found an unchecked scan header), half anywhere.
+            var span = trial % 2 == 0 ? Math.Min(300, bad.Length) : bad.Length;
+            for (var k = 0; k < 1 + trial % 16; k++) bad[rng.Next(2, span)] = (byte)rng.Next(256);
             var ds = file.Dataset.Clone();
             var seq = new DicomFragmentSequence(DicomTags.PixelData, DicomVR.OB);
             seq.Fragments.Add(new MemoryByteBuffer(bad));
@@ -106,10 +110,13 @@ public class RobustnessTests
         }
     }
 
-    [Fact]
-    public void Frame_header_disagreeing_with_the_dataset_is_reported()
+    [Theory]
+    [InlineData("CT1_JPLL")]
+    [InlineData("CT1_JLSL")]
+    [InlineData("CT1_J2KR")]
+    public void Frame_header_disagreeing_with_the_dataset_is_reported(string name)
     {
-        var file = DicomFile.Open(PixelCompare.Wg04("CT1_JPLL"));
+        var file = DicomFile.Open(PixelCompare.Wg04(name));
         var ds = file.Dataset.Clone();
         ds.Set<ushort>(DicomTags.Rows, DicomVR.US, 256);
         var e = Assert.Throws<DicomCodecException>(() => DicomPixelDecoder.DecodeFrame(ds, file.TransferSyntax, 0));
@@ -129,5 +136,89 @@ public class RobustnessTests
         var file = DicomFile.Open(PixelCompare.Wg04("CT1_UNC"));
         var e = Assert.Throws<DicomCodecException>(() => DicomTranscoder.Transcode(file, DicomTransferSyntax.JPEGBaseline8Bit));
         Assert.Contains("RLE Lossless", e.Message);
+    }
+}
+
+public class ConcurrencyTests
+{
+    [Fact]
+    public void Native_and_managed_codecs_decode_concurrently()
+    {
+        var names = new[] { "CT1_RLE", "CT1_JPLL", "CT1_JLSL", "CT1_J2KR", "CT2_J2KI", "CT2_JLSN" };
+        var files = names.Select(n => DicomFile.Open(PixelCompare.Wg04(n))).ToArray();
+        var expected = files.Select(f => DicomPixelDecoder.DecodeFrame(f.Dataset, f.TransferSyntax, 0)).ToArray();
+        var failures = 0;
+        Parallel.For(0, 48, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+        {
+            var k = i % files.Length;
+            if (!DicomPixelDecoder.DecodeFrame(files[k].Dataset, files[k].TransferSyntax, 0).AsSpan().SequenceEqual(expected[k]))
+                Interlocked.Increment(ref failures);
+        });
+        Assert.Equal(0, failures);
+    }
+}
+
+public class SettingsTests
+{
+    [Fact]
+    public void Jpeg2000_thread_count_changes_speed_not_pixels()
+    {
+        var file = DicomFile.Open(PixelCompare.Wg04("CT1_J2KR"));
+        var before = DicomCodecSettings.Jpeg2000Threads;
+        try
+        {
+            DicomCodecSettings.Jpeg2000Threads = 1;
+            var single = DicomPixelDecoder.DecodeFrame(file.Dataset, file.TransferSyntax, 0);
+            DicomCodecSettings.Jpeg2000Threads = 4;
+            Assert.Equal(single, DicomPixelDecoder.DecodeFrame(file.Dataset, file.TransferSyntax, 0));
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => DicomCodecSettings.Jpeg2000Threads = 0);
+            Assert.Contains("Jpeg2000Threads", e.Message);
+        }
+        finally
+        {
+            DicomCodecSettings.Jpeg2000Threads = before;
+        }
+    }
+}
+
+[CollectionDefinition("swaps native libraries", DisableParallelization = true)]
+public class SwapsNativeLibraries { }
+
+/// <summary>The public API with the real default instances replaced by ones bound to absent libraries.</summary>
+[Collection("swaps native libraries")]
+public class MissingLibraryThroughPublicApiTests
+{
+    [Fact]
+    public void Decoding_and_transcoding_name_the_package_and_other_syntaxes_keep_working()
+    {
+        var openJpeg = OpenJpeg.Default;
+        var charls = CharLs.Default;
+        try
+        {
+            OpenJpeg.Default = new OpenJpeg(new NativeCodecLibrary("OpenJPEG (JPEG 2000)", "libopenjp2-7", "libopenjp2-absent.so.7"));
+            CharLs.Default = new CharLs(new NativeCodecLibrary("CharLS (JPEG-LS)", "libcharls2", "libcharls-absent.so.2"));
+            Assert.False(DicomPixelDecoder.CanDecode(DicomTransferSyntax.JPEG2000Lossless));
+            Assert.False(DicomPixelDecoder.CanDecode(DicomTransferSyntax.JPEGLSLossless));
+            Assert.False(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEG2000Lossless));
+
+            var j2k = DicomFile.Open(PixelCompare.Wg04("CT1_J2KR"));
+            var e = Assert.Throws<DicomCodecException>(() => DicomPixelDecoder.DecodeFrame(j2k.Dataset, j2k.TransferSyntax, 0));
+            Assert.Contains("apt-get install libopenjp2-7", e.Message);
+            var jls = DicomFile.Open(PixelCompare.Wg04("CT1_JLSL"));
+            e = Assert.Throws<DicomCodecException>(() => DicomTranscoder.Transcode(jls, DicomTransferSyntax.ExplicitVRLittleEndian));
+            Assert.Contains("apt-get install libcharls2", e.Message);
+            var unc = DicomFile.Open(PixelCompare.Wg04("CT1_UNC"));
+            e = Assert.Throws<DicomCodecException>(() => DicomTranscoder.Transcode(unc, DicomTransferSyntax.JPEG2000Lossless));
+            Assert.Equal("libopenjp2-7", e.AptPackage);
+
+            // Everything else is untouched.
+            var rle = DicomTranscoder.Transcode(DicomFile.Open(PixelCompare.Wg04("CT1_JPLL")), DicomTransferSyntax.RLELossless);
+            Assert.Equal(PixelCompare.Frame(PixelCompare.Wg04("CT1_UNC")), DicomPixelDecoder.DecodeFrame(rle.Dataset, rle.TransferSyntax, 0));
+        }
+        finally
+        {
+            OpenJpeg.Default = openJpeg;
+            CharLs.Default = charls;
+        }
     }
 }

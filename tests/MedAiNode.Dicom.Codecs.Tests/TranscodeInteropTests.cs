@@ -59,3 +59,22 @@ public class TranscodeInteropTests
         Assert.Equal(Peers.AllFrames(nema), Peers.AllFrames(ours));
     }
 }
+
+public class JpegLsEncodeInteropTests
+{
+    [Theory]
+    [MemberData(nameof(TranscodeInteropTests.Sources), MemberType = typeof(TranscodeInteropTests))]
+    public void JpegLs_lossless_encoding_decodes_identically_with_dcmdjpls_and_gdcm(string name)
+    {
+        var dir = TestData.TempDir("jls-" + name);
+        var source = Peers.Source(name);
+        var original = Peers.AllFrames(source);
+        var jls = DicomTranscoder.Transcode(source, DicomTransferSyntax.JPEGLSLossless);
+        var path = Synthetic.Save(jls, dir, "jls.dcm");
+        Assert.Equal(original, Peers.AllFrames(DicomFile.Open(path)));
+        var dcmtk = Peers.Convert("dcmdjpls", path, Path.Combine(dir, "dcmdjpls.dcm"));
+        Assert.Equal(original, Peers.AllFrames(dcmtk));
+        var gdcm = Peers.Convert("gdcmconv", path, Path.Combine(dir, "gdcm.dcm"), "--raw");
+        Assert.Equal(original, Peers.AllFrames(gdcm));
+    }
+}

@@ -8,7 +8,7 @@ internal static class JpegLossless
     public static void Decode(ReadOnlySpan<byte> data, Span<byte> dest, in FrameLayout layout)
     {
         var decoder = new JpegLosslessDecoder();
-        var samples = decoder.Decode(data);
+        var samples = decoder.Decode(data, (layout.Columns, layout.Rows, layout.SamplesPerPixel));
         if (decoder.Width != layout.Columns || decoder.Height != layout.Rows || decoder.Components != layout.SamplesPerPixel)
             throw new DicomCodecException($"JPEG Lossless frame is {decoder.Width}x{decoder.Height}x{decoder.Components}; the dataset says {layout.Columns}x{layout.Rows}x{layout.SamplesPerPixel}.");
         if (decoder.Precision > layout.BitsAllocated)

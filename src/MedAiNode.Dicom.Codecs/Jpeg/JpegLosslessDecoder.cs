@@ -18,9 +18,13 @@ internal sealed class JpegLosslessDecoder
     private int _restartInterval;
     private ushort[] _samples = [];
 
-    /// <summary>Decodes a whole codestream; the result holds Components values per pixel, pixel-interleaved.</summary>
-    public ushort[] Decode(ReadOnlySpan<byte> data)
+    private (int Width, int Height, int Components)? _expected;
+
+    /// <summary>Decodes a whole codestream; the result holds Components values per pixel, pixel-interleaved. With
+    /// <paramref name="expected"/>, a frame header that disagrees is refused before anything is allocated.</summary>
+    public ushort[] Decode(ReadOnlySpan<byte> data, (int Width, int Height, int Components)? expected = null)
     {
+        _expected = expected;
         if (data.Length < 4 || data[0] != 0xFF || data[1] != 0xD8) throw new DicomCodecException("JPEG Lossless frame does not start with SOI (FFD8).");
         var pos = 2;
         var scans = 0;
@@ -66,6 +70,8 @@ internal sealed class JpegLosslessDecoder
         if (Precision is < 2 or > 16) throw new DicomCodecException($"JPEG Lossless precision {Precision} is outside 2..16.");
         if (Width == 0 || Height == 0) throw new DicomCodecException("JPEG Lossless frame with zero width or height (DNL marker) is not supported.");
         if (Components is < 1 or > 4 || s.Length < 6 + 3 * Components) throw new DicomCodecException($"JPEG frame header lists {Components} components.");
+        if (_expected is { } e && (e.Width != Width || e.Height != Height || e.Components != Components))
+            throw new DicomCodecException($"JPEG Lossless frame is {Width}x{Height}x{Components}; the dataset says {e.Width}x{e.Height}x{e.Components}.");
         _componentIds = new int[Components];
         for (var c = 0; c < Components; c++)
         {
@@ -97,6 +103,7 @@ internal sealed class JpegLosslessDecoder
     private int DecodeScan(ReadOnlySpan<byte> data, ReadOnlySpan<byte> sos, int pos)
     {
         if (_samples.Length == 0) throw new DicomCodecException("JPEG scan comes before the frame header.");
+        if (sos.Length < 1) throw new DicomCodecException("JPEG scan header is empty.");
         var ns = sos[0];
         if (ns < 1 || ns > Components || sos.Length < 1 + 2 * ns + 3) throw new DicomCodecException("JPEG scan header is malformed.");
         var comps = new int[ns];
@@ -107,7 +114,8 @@ internal sealed class JpegLosslessDecoder
             var idx = Array.IndexOf(_componentIds, (int)id);
             if (idx < 0) throw new DicomCodecException($"JPEG scan refers to component {id}, which the frame does not declare.");
             comps[k] = idx;
-            tables[k] = _tables[sos[2 + 2 * k] >> 4] ?? throw new DicomCodecException($"JPEG scan uses Huffman table {sos[2 + 2 * k] >> 4}, which was never defined.");
+            var td = sos[2 + 2 * k] >> 4;
+            tables[k] = (td < _tables.Length ? _tables[td] : null) ?? throw new DicomCodecException($"JPEG scan uses Huffman table {td}, which was never defined.");
         }
         var predictor = sos[1 + 2 * ns];
         var pt = sos[3 + 2 * ns] & 15;
@@ -123,6 +131,11 @@ internal sealed class JpegLosslessDecoder
         var resetRow = 0;
         var resetPending = true;
         var totalMcus = (long)Width * Height;
+        if (ns == 1 && nc == 1 && _restartInterval == 0)
+        {
+            DecodeSingleComponent(ref reader, tables[0], samples, width, Height, predictor, initial);
+            totalMcus = 0; // done
+        }
         for (long mcu = 0; mcu < totalMcus; mcu++)
         {
             if (_restartInterval > 0)
@@ -173,6 +186,47 @@ internal sealed class JpegLosslessDecoder
                 for (var i = k; i < samples.Length; i += nc) samples[i] = (ushort)(samples[i] << pt);
         }
         return reader.EndPosition();
+    }
+
+    /// <summary>The common case (one component, no restarts) with the predictor chosen once per row, not per sample.</summary>
+    private static void DecodeSingleComponent(ref BitReader reader, HuffmanTable table, Span<ushort> s, int width, int height, int predictor, int initial)
+    {
+        int a = (ushort)(initial + reader.DecodeDifference(table));
+        s[0] = (ushort)a;
+        for (var x = 1; x < width; x++) s[x] = (ushort)(a = (ushort)(a + reader.DecodeDifference(table)));
+        for (var y = 1; y < height; y++)
+        {
+            var row = s.Slice(y * width, width);
+            var up = s.Slice((y - 1) * width, width);
+            a = (ushort)(up[0] + reader.DecodeDifference(table));
+            row[0] = (ushort)a;
+            switch (predictor)
+            {
+                case 1:
+                    for (var x = 1; x < row.Length; x++) row[x] = (ushort)(a = (ushort)(a + reader.DecodeDifference(table)));
+                    break;
+                case 2:
+                    for (var x = 1; x < row.Length; x++) row[x] = (ushort)(up[x] + reader.DecodeDifference(table));
+                    break;
+                case 3:
+                    for (var x = 1; x < row.Length; x++) row[x] = (ushort)(up[x - 1] + reader.DecodeDifference(table));
+                    break;
+                default:
+                    for (var x = 1; x < row.Length; x++)
+                    {
+                        int b = up[x], c = up[x - 1];
+                        var pred = predictor switch
+                        {
+                            4 => a + b - c,
+                            5 => a + ((b - c) >> 1),
+                            6 => b + ((a - c) >> 1),
+                            _ => (a + b) >> 1,
+                        };
+                        row[x] = (ushort)(a = (ushort)(pred + reader.DecodeDifference(table)));
+                    }
+                    break;
+            }
+        }
     }
 
     internal sealed class HuffmanTable
@@ -262,6 +316,7 @@ internal sealed class JpegLosslessDecoder
             return v;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public int DecodeDifference(HuffmanTable t)
         {
             if (_count < 32) Fill();

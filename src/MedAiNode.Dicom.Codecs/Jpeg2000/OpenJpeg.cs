@@ -15,7 +15,8 @@ internal sealed unsafe class OpenJpeg
     public static readonly NativeCodecLibrary DefaultLibrary =
         new("OpenJPEG (JPEG 2000)", "libopenjp2-7", "libopenjp2.so.7", "libopenjp2.so", "openjp2");
 
-    public static OpenJpeg Default => _default ??= new OpenJpeg(DefaultLibrary);
+    /// <summary>The instance the public API uses; tests swap it for one bound to a missing library.</summary>
+    internal static OpenJpeg Default { get => _default ??= new OpenJpeg(DefaultLibrary); set => _default = value; }
     private static OpenJpeg? _default;
 
     private const int CodecJ2K = 0, CodecJP2 = 2;
@@ -47,6 +48,9 @@ internal sealed unsafe class OpenJpeg
 
     public string Version => Marshal.PtrToStringUTF8((IntPtr)_api.Value.Version()) ?? "";
 
+    /// <summary>OpenJPEG decodes High-Throughput JPEG 2000 (Part 15) from version 2.5.</summary>
+    public bool DecodesHighThroughput => IsAvailable && System.Version.TryParse(Version.Split('-')[0], out var v) && v >= new System.Version(2, 5);
+
     private sealed class Api
     {
         public readonly delegate* unmanaged[Cdecl]<byte*> Version;
@@ -56,6 +60,7 @@ internal sealed unsafe class OpenJpeg
         public readonly delegate* unmanaged[Cdecl]<void*, void> SetDefaultDecoderParameters;
         public readonly delegate* unmanaged[Cdecl]<void*, void> SetDefaultEncoderParameters;
         public readonly delegate* unmanaged[Cdecl]<void*, void*, int> SetupDecoder;
+        public readonly delegate* unmanaged[Cdecl]<void*, int, int> SetThreads;
         public readonly delegate* unmanaged[Cdecl]<void*, void*, void*, int> SetupEncoder;
         public readonly delegate* unmanaged[Cdecl]<void*, delegate* unmanaged[Cdecl]<byte*, void*, void>, void*, int> SetErrorHandler;
         public readonly delegate* unmanaged[Cdecl]<void*, void*, void**, int> ReadHeader; // stream, codec, image**
@@ -84,6 +89,7 @@ internal sealed unsafe class OpenJpeg
             SetDefaultDecoderParameters = (delegate* unmanaged[Cdecl]<void*, void>)lib.Export("opj_set_default_decoder_parameters");
             SetDefaultEncoderParameters = (delegate* unmanaged[Cdecl]<void*, void>)lib.Export("opj_set_default_encoder_parameters");
             SetupDecoder = (delegate* unmanaged[Cdecl]<void*, void*, int>)lib.Export("opj_setup_decoder");
+            SetThreads = (delegate* unmanaged[Cdecl]<void*, int, int>)lib.Export("opj_codec_set_threads");
             SetupEncoder = (delegate* unmanaged[Cdecl]<void*, void*, void*, int>)lib.Export("opj_setup_encoder");
             SetErrorHandler = (delegate* unmanaged[Cdecl]<void*, delegate* unmanaged[Cdecl]<byte*, void*, void>, void*, int>)lib.Export("opj_set_error_handler");
             ReadHeader = (delegate* unmanaged[Cdecl]<void*, void*, void**, int>)lib.Export("opj_read_header");
@@ -223,6 +229,7 @@ internal sealed unsafe class OpenJpeg
                 parameters = NativeMemory.AllocZeroed(ParamsBytes);
                 api.SetDefaultDecoderParameters(parameters);
                 if (api.SetupDecoder(codec, parameters) == 0) throw Fail("set up the decoder", errors);
+                if (DicomCodecSettings.Jpeg2000Threads > 1) api.SetThreads(codec, DicomCodecSettings.Jpeg2000Threads); // false without thread support: fine
                 stream = api.StreamCreate((nuint)Math.Min(data.Length, 1 << 20), 1);
                 api.SetRead(stream, &ReadCallback);
                 api.SetSkip(stream, &SkipCallback);
@@ -230,6 +237,10 @@ internal sealed unsafe class OpenJpeg
                 api.SetUserData(stream, &mem, null);
                 api.SetUserDataLength(stream, (ulong)data.Length);
                 if (api.ReadHeader(stream, codec, &image) == 0) throw Fail("read the codestream header", errors);
+                // Refuse a codestream that disagrees with the dataset before OpenJPEG allocates its tiles.
+                var img = (uint*)image;
+                if (img[2] - img[0] != layout.Columns || img[3] - img[1] != layout.Rows || *(uint*)((byte*)image + ImgNumComps) != layout.SamplesPerPixel)
+                    throw new DicomCodecException($"JPEG 2000 codestream is {img[2] - img[0]}x{img[3] - img[1]}x{*(uint*)((byte*)image + ImgNumComps)}; the dataset says {layout.Columns}x{layout.Rows}x{layout.SamplesPerPixel}.");
                 if (api.Decode(codec, stream, image) == 0) throw Fail("decode the codestream", errors);
                 api.EndDecompress(codec, stream);
                 return CopyOut((byte*)image, dest, layout);
@@ -346,6 +357,7 @@ internal sealed unsafe class OpenJpeg
             if (codec == null) throw new DicomCodecException("OpenJPEG could not create an encoder.");
             api.SetErrorHandler(codec, &ErrorCallback, (void*)GCHandle.ToIntPtr(errorsHandle));
             if (api.SetupEncoder(codec, parameters, image) == 0) throw Fail("set up the encoder", errors);
+            if (DicomCodecSettings.Jpeg2000Threads > 1) api.SetThreads(codec, DicomCodecSettings.Jpeg2000Threads);
             stream = api.StreamCreate(1 << 20, 0);
             api.SetWrite(stream, &WriteCallback);
             api.SetSkip(stream, &WriteSkipCallback);
