@@ -33,6 +33,8 @@ public sealed class FolderStoreTargetOptions
     public double MaxFillPercent { get; set; } = 95;
     /// <summary>fsync each file before answering Success, and its folder after the rename.</summary>
     public bool Fsync { get; set; } = true;
+    /// <summary>Also fsync the folder after the rename, so the file's final name survives a power cut (needs <see cref="Fsync"/>).</summary>
+    public bool FsyncDirectory { get; set; } = true;
 
     public void Validate()
     {
@@ -84,7 +86,7 @@ public sealed partial class FolderStoreTarget : IDicomStoreTarget
         Directory.CreateDirectory(dir);
         var final = Path.Combine(dir, SafeUid(instance.SopInstanceUid) + ".dcm");
         File.Move(instance.TempPath, final, overwrite: true);
-        if (_options.Fsync)
+        if (_options.Fsync && _options.FsyncDirectory)
         {
             Posix.FsyncDirectory(dir);
             if (created) Posix.FsyncDirectory(Path.GetDirectoryName(dir)!);
