@@ -149,6 +149,11 @@ public sealed class DicomServer : IAsyncDisposable
         {
             if (assoc is not null) await assoc.AbortAsync();
         }
+        catch (OperationCanceledException)
+        {
+            Interlocked.Increment(ref _aborted);
+            _log.LogWarning("TLS handshake with {Peer} did not finish within {Seconds} s", remote, _options.ArtimTimeout.TotalSeconds);
+        }
         catch (Exception e) when (e is IOException or SocketException or AuthenticationException or ObjectDisposedException)
         {
             Interlocked.Increment(ref _aborted);

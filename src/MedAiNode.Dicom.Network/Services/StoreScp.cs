@@ -74,7 +74,7 @@ internal sealed class StoreSink : IDatasetSink
     public async ValueTask CloseAsync(bool fsync)
     {
         if (_file is null) return;
-        if (fsync) _file.Flush(flushToDisk: true);
+        if (fsync) Posix.DataSync(_file);
         await _file.DisposeAsync();
     }
 

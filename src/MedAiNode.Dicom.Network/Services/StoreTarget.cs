@@ -114,6 +114,21 @@ internal static partial class Posix
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
 
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fdatasync(int fd);
+
+    /// <summary>fdatasync: the data and the metadata needed to read it (size), not timestamps. Falls back on a full flush.</summary>
+    public static void DataSync(FileStream fs)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            fs.Flush(flushToDisk: true);
+            return;
+        }
+        if (fdatasync((int)fs.SafeFileHandle.DangerousGetHandle()) != 0)
+            throw new IOException($"fdatasync failed (errno {Marshal.GetLastPInvokeError()})");
+    }
+
     /// <summary>Makes a rename durable: the directory entry is on disk once this returns. A no-op off Linux.</summary>
     public static void FsyncDirectory(string dir)
     {
