@@ -82,6 +82,33 @@ public class DcmtkScuTests
         Assert.Equal(DicomFile.Open(src).Dataset.GetString(DicomTags.PatientID), got.Dataset.GetString(DicomTags.PatientID));
     }
 
+    [Theory]
+    [InlineData("-xb", "1.2.840.10008.1.2.2")]
+    [InlineData("-xd", "1.2.840.10008.1.2.1.99")]
+    public async Task Storescu_BigEndianAndDeflated_StoredInThatSyntax_ValuesIntact(string option, string tsUid)
+    {
+        await using var scp = new TestScp();
+        var src = Directory.GetFiles(PhantomDir, "*.dcm").Order().First();
+        var send = src;
+        if (option == "-xb")
+        {
+            // storescu prefers a context needing no conversion, so give it a big endian file to send.
+            send = Path.Combine(TestData.TempDir("be"), "be.dcm");
+            var conv = Tool.Run("dcmconv", ["+tb", src, send]);
+            Assert.True(conv.ExitCode == 0, conv.StdErr);
+        }
+        var r = Tool.Run("storescu", [option, "-aec", "MEDAI", "127.0.0.1", scp.PortText, send]);
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        var stored = Assert.Single(scp.StoredFiles());
+        var got = DicomFile.Open(stored);
+        var orig = DicomFile.Open(src);
+        Assert.Equal(tsUid, got.TransferSyntax.Uid);
+        Assert.Equal(orig.Dataset.GetValues<ushort>(DicomTags.PixelData), got.Dataset.GetValues<ushort>(DicomTags.PixelData));
+        Assert.Equal(orig.Dataset.GetString(DicomTags.ImagePositionPatient), got.Dataset.GetString(DicomTags.ImagePositionPatient));
+        var dump = Tool.Run("dcmdump", ["-q", stored]);
+        Assert.True(dump.ExitCode == 0, dump.StdErr);
+    }
+
     [Fact]
     public async Task Storescu_WholeSeries_AllInstancesStored_DuplicatesReplace()
     {
