@@ -48,6 +48,49 @@ public class DcmtkScuTests
     }
 
     [Fact]
+    public async Task Storescu_UserIdentity_CheckedAgainstConfiguration()
+    {
+        await using var scp = new TestScp(o =>
+        {
+            o.UserIdentity = Services.UserIdentityMode.Required;
+            o.Users = new() { ["radiology"] = "s3cret" };
+        });
+        var src = Directory.GetFiles(PhantomDir, "*.dcm").Order().First();
+        var ok = Tool.Run("storescu", ["-v", "-usr", "radiology", "-pwd", "s3cret", "-rsp", "-aec", "MEDAI", "127.0.0.1", scp.PortText, src]);
+        Assert.True(ok.ExitCode == 0, ok.StdErr + ok.StdOut);
+        Assert.Single(scp.StoredFiles());
+        var wrong = Tool.Run("storescu", ["-usr", "radiology", "-pwd", "guess", "-aec", "MEDAI", "127.0.0.1", scp.PortText, src]);
+        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Contains("Association Rejected", wrong.StdErr + wrong.StdOut);
+        var none = Tool.Run("storescu", ["-aec", "MEDAI", "127.0.0.1", scp.PortText, src]);
+        Assert.NotEqual(0, none.ExitCode);
+    }
+
+    [Fact]
+    public async Task Shutdown_DuringTransfer_DiscardsPartial_ScpStops()
+    {
+        var scp = new TestScp();
+        try
+        {
+            using var peer = RawPeer.Connect(scp.Port);
+            peer.Send(UpperLayer.PduCodec.EncodeAssociateRequest(RawPeer.Request()));
+            Assert.Equal(2, peer.Read()!.Value.Type);
+            peer.Send(RawPeer.PData(3, true, true, RawPeer.StoreCommand("1.2.3.4.99")));
+            peer.Send(RawPeer.PData(3, false, false, new byte[5000]));
+            var sw = Stopwatch.StartNew();
+            while (scp.IncomingFiles().Length == 0 && sw.ElapsedMilliseconds < 3000) await Task.Delay(10);
+            Assert.Single(scp.IncomingFiles());
+            await scp.Server.StopAsync(TimeSpan.FromSeconds(5));
+            var pdu = peer.Read(3000);
+            Assert.True(pdu is null || pdu.Value.Type == 7, "an A-ABORT or a closed connection");
+            Assert.Empty(scp.IncomingFiles());
+            Assert.Empty(scp.StoredFiles());
+            Assert.Equal(0, scp.Server.ActiveAssociations);
+        }
+        finally { await scp.DisposeAsync(); }
+    }
+
+    [Fact]
     public async Task Storescu_SingleFile_IsStoredAsPart10WithFileMeta()
     {
         await using var scp = new TestScp();

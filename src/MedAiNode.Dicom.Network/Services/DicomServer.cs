@@ -84,13 +84,13 @@ public sealed class DicomServer : IAsyncDisposable
             }
             socket.NoDelay = true;
             var overLimit = Interlocked.Increment(ref _active) > _options.MaxAssociations;
-            var task = Task.Run(() => RunAssociationAsync(socket, tls, overLimit));
-            lock (_associations) _associations.Add(task);
-            _ = task.ContinueWith(t =>
+            var task = Task.Run(async () =>
             {
-                Interlocked.Decrement(ref _active);
-                lock (_associations) _associations.Remove(t);
-            }, TaskScheduler.Default);
+                try { await RunAssociationAsync(socket, tls, overLimit); }
+                finally { Interlocked.Decrement(ref _active); }
+            });
+            lock (_associations) _associations.Add(task);
+            _ = task.ContinueWith(t => { lock (_associations) _associations.Remove(t); }, TaskScheduler.Default);
         }
     }
 
