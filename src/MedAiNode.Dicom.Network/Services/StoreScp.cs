@@ -119,7 +119,7 @@ public sealed class StoreScp
         {
             return await StoreSink.CreateAsync(_target.TempDirectory, cmd, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, ct);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return StoreSink.Refuse(DimseStatus.OutOfResources, "cannot write: " + e.Message);
         }
@@ -166,7 +166,7 @@ public sealed class StoreScp
             Stored?.Invoke(instance, path);
             return (DimseStatus.Success, null, instance, path);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             StoreSink.TryDelete(temp);
             return (DimseStatus.OutOfResources, "cannot store: " + e.Message, null, null);
