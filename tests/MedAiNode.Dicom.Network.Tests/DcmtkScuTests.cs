@@ -114,6 +114,29 @@ public class DcmtkScuTests
     }
 
     [Fact]
+    public async Task StoredEvent_ReportsTheInstance_ForTheStudyStore()
+    {
+        await using var scp = new TestScp();
+        var events = new List<(Services.ReceivedInstance Instance, string Path)>();
+        scp.Server.Store.Stored += (i, p) => { lock (events) events.Add((i, p)); };
+        var src = Directory.GetFiles(PhantomDir, "*.dcm").Order().Take(2).ToArray();
+        var r = Tool.Run("storescu", ["-aec", "MEDAI", "-aet", "CT01", "127.0.0.1", scp.PortText, .. src]);
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        Assert.Equal(2, events.Count);
+        var ds = DicomFile.Open(src[0]).Dataset;
+        var e = events.Single(x => x.Instance.SopInstanceUid == ds.GetString(DicomTags.SOPInstanceUID));
+        Assert.Equal(ds.GetString(DicomTags.StudyInstanceUID), e.Instance.StudyInstanceUid);
+        Assert.Equal(ds.GetString(DicomTags.SeriesInstanceUID), e.Instance.SeriesInstanceUid);
+        Assert.Equal("CT01", e.Instance.CallingAE);
+        Assert.Equal("MEDAI", e.Instance.CalledAE);
+        Assert.True(File.Exists(e.Path));
+        Assert.False(File.Exists(e.Instance.TempPath));
+        Assert.Equal(new FileInfo(e.Path).Length, e.Instance.Length + DicomClientAssociationOffset(e.Path));
+    }
+
+    private static long DicomClientAssociationOffset(string path) => Client.DicomClientAssociation.DatasetOffset(path)!.Value;
+
+    [Fact]
     public async Task Storescu_ImplicitOnly_FileMetaSaysImplicit()
     {
         await using var scp = new TestScp();

@@ -34,8 +34,8 @@ public sealed class DicomServer : IAsyncDisposable
         options.Validate();
         _options = options;
         _negotiator = new AssociationNegotiator(options);
-        _store = new StoreScp(target, fsync);
         _log = logger ?? NullLogger.Instance;
+        _store = new StoreScp(target, fsync, _log);
         if (options.TlsPort != 0)
         {
             _certificate = TlsSupport.LoadCertificate(options.TlsCertificatePath!, options.TlsKeyPath);

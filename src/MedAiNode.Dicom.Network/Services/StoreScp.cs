@@ -96,14 +96,17 @@ public sealed class StoreScp
 {
     private readonly IDicomStoreTarget _target;
     private readonly bool _fsync;
+    private readonly Microsoft.Extensions.Logging.ILogger _log;
 
-    public StoreScp(IDicomStoreTarget target, bool fsync = true)
+    public StoreScp(IDicomStoreTarget target, bool fsync = true, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         _target = target;
         _fsync = fsync;
+        _log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     }
 
-    /// <summary>Raised after an instance is committed (the worker queues studies from it). Exceptions are the handler's.</summary>
+    /// <summary>Raised after an instance is committed (the worker queues studies from it). A failing handler is logged;
+    /// the instance is stored and answered Success regardless.</summary>
     public event Action<ReceivedInstance, string>? Stored;
 
     internal async ValueTask<IDatasetSink> BeginAsync(DimseCommand cmd, PresentationContext pc, string callingAE, CancellationToken ct)
@@ -163,7 +166,8 @@ public sealed class StoreScp
             var instance = new ReceivedInstance(temp, cmd.AffectedSopClassUid, cmd.AffectedSopInstanceUid, study, series,
                 DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, calledAE, sink.DatasetBytes);
             var path = await _target.CommitAsync(instance, ct);
-            Stored?.Invoke(instance, path);
+            try { Stored?.Invoke(instance, path); }
+            catch (Exception e) { Microsoft.Extensions.Logging.LoggerExtensions.LogError(_log, e, "Stored handler failed for {Sop}", instance.SopInstanceUid); }
             return (DimseStatus.Success, null, instance, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
