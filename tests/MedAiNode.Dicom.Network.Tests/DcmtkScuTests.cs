@@ -48,6 +48,49 @@ public class DcmtkScuTests
     }
 
     [Fact]
+    public async Task Storescu_UserIdentity_CheckedAgainstConfiguration()
+    {
+        await using var scp = new TestScp(o =>
+        {
+            o.UserIdentity = Services.UserIdentityMode.Required;
+            o.Users = new() { ["radiology"] = "s3cret" };
+        });
+        var src = Directory.GetFiles(PhantomDir, "*.dcm").Order().First();
+        var ok = Tool.Run("storescu", ["-v", "-usr", "radiology", "-pwd", "s3cret", "-rsp", "-aec", "MEDAI", "127.0.0.1", scp.PortText, src]);
+        Assert.True(ok.ExitCode == 0, ok.StdErr + ok.StdOut);
+        Assert.Single(scp.StoredFiles());
+        var wrong = Tool.Run("storescu", ["-usr", "radiology", "-pwd", "guess", "-aec", "MEDAI", "127.0.0.1", scp.PortText, src]);
+        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Contains("Association Rejected", wrong.StdErr + wrong.StdOut);
+        var none = Tool.Run("storescu", ["-aec", "MEDAI", "127.0.0.1", scp.PortText, src]);
+        Assert.NotEqual(0, none.ExitCode);
+    }
+
+    [Fact]
+    public async Task Shutdown_DuringTransfer_DiscardsPartial_ScpStops()
+    {
+        var scp = new TestScp();
+        try
+        {
+            using var peer = RawPeer.Connect(scp.Port);
+            peer.Send(UpperLayer.PduCodec.EncodeAssociateRequest(RawPeer.Request()));
+            Assert.Equal(2, peer.Read()!.Value.Type);
+            peer.Send(RawPeer.PData(3, true, true, RawPeer.StoreCommand("1.2.3.4.99")));
+            peer.Send(RawPeer.PData(3, false, false, new byte[5000]));
+            var sw = Stopwatch.StartNew();
+            while (scp.IncomingFiles().Length == 0 && sw.ElapsedMilliseconds < 3000) await Task.Delay(10);
+            Assert.Single(scp.IncomingFiles());
+            await scp.Server.StopAsync(TimeSpan.FromSeconds(5));
+            var pdu = peer.Read(3000);
+            Assert.True(pdu is null || pdu.Value.Type == 7, "an A-ABORT or a closed connection");
+            Assert.Empty(scp.IncomingFiles());
+            Assert.Empty(scp.StoredFiles());
+            Assert.Equal(0, scp.Server.ActiveAssociations);
+        }
+        finally { await scp.DisposeAsync(); }
+    }
+
+    [Fact]
     public async Task Storescu_SingleFile_IsStoredAsPart10WithFileMeta()
     {
         await using var scp = new TestScp();
@@ -71,6 +114,29 @@ public class DcmtkScuTests
     }
 
     [Fact]
+    public async Task StoredEvent_ReportsTheInstance_ForTheStudyStore()
+    {
+        await using var scp = new TestScp();
+        var events = new List<(Services.ReceivedInstance Instance, string Path)>();
+        scp.Server.Store.Stored += (i, p) => { lock (events) events.Add((i, p)); };
+        var src = Directory.GetFiles(PhantomDir, "*.dcm").Order().Take(2).ToArray();
+        var r = Tool.Run("storescu", ["-aec", "MEDAI", "-aet", "CT01", "127.0.0.1", scp.PortText, .. src]);
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        Assert.Equal(2, events.Count);
+        var ds = DicomFile.Open(src[0]).Dataset;
+        var e = events.Single(x => x.Instance.SopInstanceUid == ds.GetString(DicomTags.SOPInstanceUID));
+        Assert.Equal(ds.GetString(DicomTags.StudyInstanceUID), e.Instance.StudyInstanceUid);
+        Assert.Equal(ds.GetString(DicomTags.SeriesInstanceUID), e.Instance.SeriesInstanceUid);
+        Assert.Equal("CT01", e.Instance.CallingAE);
+        Assert.Equal("MEDAI", e.Instance.CalledAE);
+        Assert.True(File.Exists(e.Path));
+        Assert.False(File.Exists(e.Instance.TempPath));
+        Assert.Equal(new FileInfo(e.Path).Length, e.Instance.Length + DicomClientAssociationOffset(e.Path));
+    }
+
+    private static long DicomClientAssociationOffset(string path) => Client.DicomClientAssociation.DatasetOffset(path)!.Value;
+
+    [Fact]
     public async Task Storescu_ImplicitOnly_FileMetaSaysImplicit()
     {
         await using var scp = new TestScp();
@@ -80,6 +146,33 @@ public class DcmtkScuTests
         var got = DicomFile.Open(Assert.Single(scp.StoredFiles()));
         Assert.Equal(DicomTransferSyntax.ImplicitVRLittleEndian, got.TransferSyntax);
         Assert.Equal(DicomFile.Open(src).Dataset.GetString(DicomTags.PatientID), got.Dataset.GetString(DicomTags.PatientID));
+    }
+
+    [Theory]
+    [InlineData("-xb", "1.2.840.10008.1.2.2")]
+    [InlineData("-xd", "1.2.840.10008.1.2.1.99")]
+    public async Task Storescu_BigEndianAndDeflated_StoredInThatSyntax_ValuesIntact(string option, string tsUid)
+    {
+        await using var scp = new TestScp();
+        var src = Directory.GetFiles(PhantomDir, "*.dcm").Order().First();
+        var send = src;
+        if (option == "-xb")
+        {
+            // storescu prefers a context needing no conversion, so give it a big endian file to send.
+            send = Path.Combine(TestData.TempDir("be"), "be.dcm");
+            var conv = Tool.Run("dcmconv", ["+tb", src, send]);
+            Assert.True(conv.ExitCode == 0, conv.StdErr);
+        }
+        var r = Tool.Run("storescu", [option, "-aec", "MEDAI", "127.0.0.1", scp.PortText, send]);
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        var stored = Assert.Single(scp.StoredFiles());
+        var got = DicomFile.Open(stored);
+        var orig = DicomFile.Open(src);
+        Assert.Equal(tsUid, got.TransferSyntax.Uid);
+        Assert.Equal(orig.Dataset.GetValues<ushort>(DicomTags.PixelData), got.Dataset.GetValues<ushort>(DicomTags.PixelData));
+        Assert.Equal(orig.Dataset.GetString(DicomTags.ImagePositionPatient), got.Dataset.GetString(DicomTags.ImagePositionPatient));
+        var dump = Tool.Run("dcmdump", ["-q", stored]);
+        Assert.True(dump.ExitCode == 0, dump.StdErr);
     }
 
     [Fact]

@@ -34,8 +34,8 @@ public sealed class DicomServer : IAsyncDisposable
         options.Validate();
         _options = options;
         _negotiator = new AssociationNegotiator(options);
-        _store = new StoreScp(target, fsync);
         _log = logger ?? NullLogger.Instance;
+        _store = new StoreScp(target, fsync, _log);
         if (options.TlsPort != 0)
         {
             _certificate = TlsSupport.LoadCertificate(options.TlsCertificatePath!, options.TlsKeyPath);
@@ -84,13 +84,13 @@ public sealed class DicomServer : IAsyncDisposable
             }
             socket.NoDelay = true;
             var overLimit = Interlocked.Increment(ref _active) > _options.MaxAssociations;
-            var task = Task.Run(() => RunAssociationAsync(socket, tls, overLimit));
-            lock (_associations) _associations.Add(task);
-            _ = task.ContinueWith(t =>
+            var task = Task.Run(async () =>
             {
-                Interlocked.Decrement(ref _active);
-                lock (_associations) _associations.Remove(t);
-            }, TaskScheduler.Default);
+                try { await RunAssociationAsync(socket, tls, overLimit); }
+                finally { Interlocked.Decrement(ref _active); }
+            });
+            lock (_associations) _associations.Add(task);
+            _ = task.ContinueWith(t => { lock (_associations) _associations.Remove(t); }, TaskScheduler.Default);
         }
     }
 
@@ -148,6 +148,11 @@ public sealed class DicomServer : IAsyncDisposable
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             if (assoc is not null) await assoc.AbortAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            Interlocked.Increment(ref _aborted);
+            _log.LogWarning("TLS handshake with {Peer} did not finish within {Seconds} s", remote, _options.ArtimTimeout.TotalSeconds);
         }
         catch (Exception e) when (e is IOException or SocketException or AuthenticationException or ObjectDisposedException)
         {

@@ -33,6 +33,8 @@ public sealed class FolderStoreTargetOptions
     public double MaxFillPercent { get; set; } = 95;
     /// <summary>fsync each file before answering Success, and its folder after the rename.</summary>
     public bool Fsync { get; set; } = true;
+    /// <summary>Also fsync the folder after the rename, so the file's final name survives a power cut (needs <see cref="Fsync"/>).</summary>
+    public bool FsyncDirectory { get; set; } = true;
 
     public void Validate()
     {
@@ -84,7 +86,7 @@ public sealed partial class FolderStoreTarget : IDicomStoreTarget
         Directory.CreateDirectory(dir);
         var final = Path.Combine(dir, SafeUid(instance.SopInstanceUid) + ".dcm");
         File.Move(instance.TempPath, final, overwrite: true);
-        if (_options.Fsync)
+        if (_options.Fsync && _options.FsyncDirectory)
         {
             Posix.FsyncDirectory(dir);
             if (created) Posix.FsyncDirectory(Path.GetDirectoryName(dir)!);
@@ -111,6 +113,21 @@ internal static partial class Posix
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fdatasync(int fd);
+
+    /// <summary>fdatasync: the data and the metadata needed to read it (size), not timestamps. Falls back on a full flush.</summary>
+    public static void DataSync(FileStream fs)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            fs.Flush(flushToDisk: true);
+            return;
+        }
+        if (fdatasync((int)fs.SafeFileHandle.DangerousGetHandle()) != 0)
+            throw new IOException($"fdatasync failed (errno {Marshal.GetLastPInvokeError()})");
+    }
 
     /// <summary>Makes a rename durable: the directory entry is on disk once this returns. A no-op off Linux.</summary>
     public static void FsyncDirectory(string dir)
