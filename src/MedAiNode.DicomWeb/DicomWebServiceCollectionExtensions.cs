@@ -69,6 +69,29 @@ public static class DicomWebServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>Binds the PACS list from <c>DicomWeb:Pacs</c> (an array: DicomWeb:Pacs:0:Name, DicomWeb:Pacs:0:BaseUrl, ...)
+    /// and registers it; validation messages name those keys.</summary>
+    public static IServiceCollection AddDicomWeb(this IServiceCollection services, Microsoft.Extensions.Configuration.IConfiguration configuration,
+        Action<string, IHttpClientBuilder>? customize = null)
+    {
+        var section = configuration.GetSection(DicomWebPacsOptions.SectionName);
+        var list = new List<DicomWebPacsOptions>();
+        foreach (var child in section.GetChildren().OrderBy(c => int.TryParse(c.Key, out var n) ? n : int.MaxValue))
+        {
+            var o = new DicomWebPacsOptions();
+            try
+            {
+                Microsoft.Extensions.Configuration.ConfigurationBinder.Bind(child, o, b => b.ErrorOnUnknownConfiguration = true);
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new OptionsValidationException(DicomWebPacsOptions.SectionName, typeof(DicomWebPacsOptions), [$"{child.Path}: {e.Message}"]);
+            }
+            list.Add(o);
+        }
+        return AddDicomWeb(services, list, customize);
+    }
+
     public static IServiceCollection AddDicomWeb(this IServiceCollection services, params DicomWebPacsOptions[] pacs) =>
         AddDicomWeb(services, (IEnumerable<DicomWebPacsOptions>)pacs);
 }

@@ -28,7 +28,7 @@ public sealed class DicomWebPacsOptions
     public string? BearerToken { get; set; }
     /// <summary>A file holding the bearer token, re-read when it changes (e.g. written by a token refresher sidecar).</summary>
     public string? BearerTokenFile { get; set; }
-    /// <summary>PKCS#12 (.pfx/.p12) or PEM certificate for mutual TLS.</summary>
+    /// <summary>PKCS#12 (.pfx/.p12) or PEM certificate for mutual TLS; used with any Auth mode (Auth=ClientCertificate means it alone).</summary>
     public string? ClientCertificatePath { get; set; }
     /// <summary>PEM private key when <see cref="ClientCertificatePath"/> is a PEM certificate without its key.</summary>
     public string? ClientCertificateKeyPath { get; set; }

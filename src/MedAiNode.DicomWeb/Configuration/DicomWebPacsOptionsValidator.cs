@@ -30,8 +30,8 @@ public sealed class DicomWebPacsOptionsValidator : IValidateOptions<DicomWebPacs
                 Err(nameof(o.BaseUrl), "must not carry a query or fragment.");
             if (!string.IsNullOrEmpty(uri.UserInfo))
                 Err(nameof(o.BaseUrl), $"must not carry credentials; use {nameof(o.Auth)}=Basic with {nameof(o.Username)} and {nameof(o.Password)}.");
-            if (o.Auth == DicomWebAuthMode.ClientCertificate && uri.Scheme != "https")
-                Err(nameof(o.BaseUrl), "must be https when Auth is ClientCertificate.");
+            if (!string.IsNullOrEmpty(o.ClientCertificatePath) && uri.Scheme != "https")
+                Err(nameof(o.BaseUrl), "must be https when a client certificate is configured.");
             if (o.Auth is DicomWebAuthMode.Basic or DicomWebAuthMode.Bearer && uri.Scheme != "https" && !uri.IsLoopback)
                 Err(nameof(o.BaseUrl), $"must be https when Auth is {o.Auth}: credentials would cross the network in clear text.");
         }
@@ -51,10 +51,14 @@ public sealed class DicomWebPacsOptionsValidator : IValidateOptions<DicomWebPacs
                 break;
             case DicomWebAuthMode.ClientCertificate:
                 if (string.IsNullOrEmpty(o.ClientCertificatePath)) Err(nameof(o.ClientCertificatePath), "is required when Auth is ClientCertificate.");
-                else if (!File.Exists(o.ClientCertificatePath)) Err(nameof(o.ClientCertificatePath), $"file '{o.ClientCertificatePath}' does not exist.");
-                if (!string.IsNullOrEmpty(o.ClientCertificateKeyPath) && !File.Exists(o.ClientCertificateKeyPath))
-                    Err(nameof(o.ClientCertificateKeyPath), $"file '{o.ClientCertificateKeyPath}' does not exist.");
                 break;
+        }
+        // A client certificate may also be combined with Basic or Bearer (mutual TLS in front of an authenticating PACS).
+        if (!string.IsNullOrEmpty(o.ClientCertificatePath))
+        {
+            if (!File.Exists(o.ClientCertificatePath)) Err(nameof(o.ClientCertificatePath), $"file '{o.ClientCertificatePath}' does not exist.");
+            if (!string.IsNullOrEmpty(o.ClientCertificateKeyPath) && !File.Exists(o.ClientCertificateKeyPath))
+                Err(nameof(o.ClientCertificateKeyPath), $"file '{o.ClientCertificateKeyPath}' does not exist.");
         }
         if (!string.IsNullOrEmpty(o.CaBundlePath) && !File.Exists(o.CaBundlePath))
             Err(nameof(o.CaBundlePath), $"file '{o.CaBundlePath}' does not exist.");

@@ -25,7 +25,7 @@ public static class DicomWebHttpHandlers
             var roots = LoadCaBundle(options.CaBundlePath);
             handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, errors) => ValidateAgainst(roots, cert, errors);
         }
-        if (options.Auth == DicomWebAuthMode.ClientCertificate)
+        if (!string.IsNullOrEmpty(options.ClientCertificatePath))
         {
             var cert = LoadClientCertificate(options);
             handler.SslOptions.ClientCertificates = new X509CertificateCollection { cert };

@@ -6,6 +6,7 @@ using MedAiNode.DicomWeb.Qido;
 using MedAiNode.DicomWeb.Stow;
 using MedAiNode.DicomWeb.Tests.Support;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Configuration;
 
 namespace MedAiNode.DicomWeb.Tests.Unit;
 
@@ -235,4 +236,40 @@ public sealed class ClientLogicTests
     [InlineData("", false)]
     [InlineData("1.234567890123456789012345678901234567890123456789012345678901234", false)]
     public void Uid_syntax(string uid, bool valid) => Assert.Equal(valid, UidSyntax.IsValid(uid));
+}
+
+public sealed class ConfigurationBindingTests
+{
+    private static Microsoft.Extensions.Configuration.IConfiguration Config(params (string, string)[] kv) =>
+        new Microsoft.Extensions.Configuration.ConfigurationBuilder()
+            .AddInMemoryCollection(kv.Select(p => new KeyValuePair<string, string?>(p.Item1, p.Item2))).Build();
+
+    [Fact]
+    public void Pacs_list_binds_from_configuration_with_timespans_and_enums()
+    {
+        var services = new ServiceCollection();
+        services.AddDicomWeb(Config(
+            ("DicomWeb:Pacs:0:Name", "main"), ("DicomWeb:Pacs:0:BaseUrl", "https://pacs.example.org/dicom-web"),
+            ("DicomWeb:Pacs:0:Auth", "Bearer"), ("DicomWeb:Pacs:0:BearerToken", "t"), ("DicomWeb:Pacs:0:AttemptTimeout", "00:00:20"),
+            ("DicomWeb:Pacs:1:Name", "archive"), ("DicomWeb:Pacs:1:BaseUrl", "http://localhost:8042/dicom-web"), ("DicomWeb:Pacs:1:MaxRetries", "2")));
+        using var sp = services.BuildServiceProvider();
+        var f = sp.GetRequiredService<IDicomWebClientFactory>();
+        Assert.Equal(["archive", "main"], f.PacsNames.Order().ToArray());
+        var main = f.Create("main");
+        Assert.Equal(TimeSpan.FromSeconds(20), main.Options.AttemptTimeout);
+        Assert.Equal(Configuration.DicomWebAuthMode.Bearer, main.Options.Auth);
+        Assert.Equal(2, f.Create("archive").Options.MaxRetries);
+        Assert.Throws<ArgumentException>(() => f.Create("nope"));
+    }
+
+    [Fact]
+    public void Bad_configuration_names_the_key()
+    {
+        var e = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => new ServiceCollection().AddDicomWeb(Config(
+            ("DicomWeb:Pacs:0:Name", "main"), ("DicomWeb:Pacs:0:BaseUrl", "https://pacs/dicom-web"), ("DicomWeb:Pacs:0:MaxRetry", "3"))));
+        Assert.Contains(e.Failures, m => m.StartsWith("DicomWeb:Pacs:0:") && m.Contains("MaxRetry"));
+        var e2 = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => new ServiceCollection().AddDicomWeb(Config(
+            ("DicomWeb:Pacs:0:Name", "main"), ("DicomWeb:Pacs:0:BaseUrl", "https://pacs/dicom-web"), ("DicomWeb:Pacs:0:QidoPageSize", "0"))));
+        Assert.Contains(e2.Failures, m => m.StartsWith("DicomWeb:Pacs:0:QidoPageSize:"));
+    }
 }
