@@ -62,6 +62,20 @@ public class SeriesSelectionTests
     }
 
     [Fact]
+    public void BodyPartRule_SkipsOtherRegions_ButAcceptsSeriesWithoutTheAttribute()
+    {
+        var abdomen = Series("4.1", 30).ToList();
+        foreach (var f in abdomen) f.Dataset.Set(MedAiNode.Dicom.DicomTags.BodyPartExamined, "ABDOMEN");
+        var chest = Series("4.2", 25).ToList();
+        foreach (var f in chest) f.Dataset.Set(MedAiNode.Dicom.DicomTags.BodyPartExamined, "CHEST");
+        var rules = new SeriesSelectionRules { BodyParts = ["CHEST", "THORAX"] };
+        var result = SeriesSelector.Select(abdomen.Concat(chest), rules);
+        Assert.Equal("4.2", result.Chosen!.SeriesInstanceUid);
+        Assert.Contains("body part ABDOMEN", result.Skipped.Single(s => s.SeriesInstanceUid == "4.1").Reason);
+        Assert.NotNull(SeriesSelector.Select(Series("4.3", 25), rules).Chosen);
+    }
+
+    [Fact]
     public void InvalidRules_NameTheKey()
     {
         var e = Assert.Throws<ArgumentException>(() => new SeriesSelectionRules { MinSlices = 0 }.Validate());

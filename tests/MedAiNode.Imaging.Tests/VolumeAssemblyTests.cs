@@ -250,3 +250,40 @@ for f in range(a.shape[0]):
         Assert.Contains("share one position", Assert.Throws<VolumeAssemblyException>(() => VolumeAssembler.Assemble(dup)).Message);
     }
 }
+
+public class SourceSliceProjectionTests
+{
+    [Fact]
+    public void LabelsProjectBackOntoEachSourceImage_ExactlyOnARegularSeries()
+    {
+        var files = Directory.GetFiles(TestData.Path_("ct", "philips-phantom-5mm"), "*.dcm").Select(p => DicomFile.Open(p)).ToList();
+        var vol = VolumeAssembler.Assemble(files).Volume;
+        var labels = LabelVolume.Like(vol);
+        for (var i = 0; i < vol.Data.Length; i++) labels.Data[i] = vol.Data[i] > 0 ? (byte)1 : (byte)0;
+        foreach (var s in vol.Slices.Where((_, k) => k % 7 == 0))
+        {
+            var mask = SourceSliceProjection.Sample(labels, s);
+            var file = files.Single(f => f.Path == s.SourcePath);
+            var frame = InstanceGeometry.Frames(file).Single();
+            var hu = new float[frame.Rows * frame.Columns];
+            VolumeAssembler.DecodeInto(frame, hu);
+            for (var p = 0; p < hu.Length; p++) Assert.Equal(hu[p] > 0 ? 1 : 0, mask[p]);
+            Assert.True((s.PixelToPatient(10, 20) - frame.PixelToPatient(10, 20)).Length < 1e-9);
+        }
+    }
+
+    [Fact]
+    public void OnTheTiltedUnevenSeries_EverySourcePixelLandsWithinHalfAVoxel()
+    {
+        var files = Directory.GetFiles(TestData.Path_("ct", "ge-head-tilt-varspacing"), "*.dcm").Select(p => DicomFile.Open(p)).ToList();
+        var vol = VolumeAssembler.Assemble(files).Volume;
+        foreach (var s in vol.Slices)
+        {
+            var idx = vol.PatientToIndex(s.PixelToPatient(s.Columns - 1, s.Rows - 1));
+            Assert.Equal(s.Columns - 1, idx.X, 4);
+            Assert.Equal(s.Rows - 1, idx.Y, 4);
+            Assert.Equal(s.VolumeZ, idx.Z, 4);
+            Assert.Equal(s.Rows * s.Columns, SourceSliceProjection.Sample(LabelVolume.Like(vol), s).Length);
+        }
+    }
+}

@@ -36,8 +36,15 @@ public class AnalyzeTests
     public void AnalyzeDicomFolder_SelectsAssemblesAndSegmentsTheTiltedSeries()
     {
         using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"] });
+        var head = TestData.Path_("ct", "ge-head-tilt-varspacing");
+        // The lung model's rules refuse a head CT (Body Part Examined HEAD) and say why.
+        var refusal = Assert.Throws<InvalidOperationException>(() => Runner(cache).Run(head, TestData.TempDir("o"), "ct-lung-quant"));
+        Assert.Contains("body part HEAD", refusal.Message);
+        // With the body-part rule lifted, the whole chain runs on the tilted, unevenly spaced series.
+        var models = ModelCatalog.LoadAll([Fixtures.ModelsDir]);
+        models.Single(m => m.Id == "ct-lung-quant").SeriesSelection!.BodyParts = [];
         var outDir = TestData.TempDir("analyze-dicom");
-        var o = Runner(cache).Run(TestData.Path_("ct", "ge-head-tilt-varspacing"), outDir, "ct-lung-quant");
+        var o = new AnalysisRunner(cache, models).Run(head, outDir, "ct-lung-quant");
         Assert.NotNull(o.SeriesInstanceUid);
         Assert.Contains(o.Notes, n => n.Contains("gantry tilt"));
         var labels = NiftiIO.ReadLabels(o.LabelMapPath);

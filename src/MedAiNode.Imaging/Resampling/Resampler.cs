@@ -28,6 +28,40 @@ public static class Resampler
         return result;
     }
 
+    /// <summary>
+    /// Per-label linear resampling of a label map: each label's indicator is interpolated trilinearly and the label
+    /// with the largest weight wins (smoother than nearest neighbour when upsampling, never invents label values).
+    /// </summary>
+    public static LabelVolume ResampleLinear(LabelVolume source, Dims dims, Affine target)
+    {
+        var result = new LabelVolume(dims, target) { Slices = source.Slices };
+        var sd = source.Dims;
+        Run(sd, source.Affine, dims, target, (long dst, double x, double y, double z) =>
+        {
+            if (x < -0.5 || y < -0.5 || z < -0.5 || x > sd.X - 0.5 || y > sd.Y - 0.5 || z > sd.Z - 0.5) { result.Data[dst] = 0; return; }
+            x = Math.Clamp(x, 0, sd.X - 1); y = Math.Clamp(y, 0, sd.Y - 1); z = Math.Clamp(z, 0, sd.Z - 1);
+            int x0 = (int)x, y0 = (int)y, z0 = (int)z;
+            double fx = x - x0, fy = y - y0, fz = z - z0;
+            Span<byte> labels = stackalloc byte[8];
+            Span<double> weights = stackalloc double[8];
+            var n = 0;
+            for (var corner = 0; corner < 8; corner++)
+            {
+                int cx = Math.Min(x0 + (corner & 1), sd.X - 1), cy = Math.Min(y0 + (corner >> 1 & 1), sd.Y - 1), cz = Math.Min(z0 + (corner >> 2 & 1), sd.Z - 1);
+                var w = ((corner & 1) != 0 ? fx : 1 - fx) * ((corner >> 1 & 1) != 0 ? fy : 1 - fy) * ((corner >> 2 & 1) != 0 ? fz : 1 - fz);
+                var l = source.Data[sd.Index(cx, cy, cz)];
+                var k = 0;
+                while (k < n && labels[k] != l) k++;
+                if (k == n) { labels[n] = l; weights[n] = 0; n++; }
+                weights[k] += w;
+            }
+            var best = 0;
+            for (var k = 1; k < n; k++) if (weights[k] > weights[best]) best = k;
+            result.Data[dst] = labels[best];
+        });
+        return result;
+    }
+
     private delegate void Sample(long dst, double x, double y, double z);
 
     private static void Run(Dims srcDims, Affine src, Dims dims, Affine target, Sample sample)

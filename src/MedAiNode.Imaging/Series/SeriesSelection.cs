@@ -18,6 +18,8 @@ public sealed class SeriesSelectionRules
     public double MaxAxialAngleDeg { get; set; } = 35;
     /// <summary>Convolution kernels in order of preference (case-insensitive prefix match), e.g. ["STANDARD", "B30", "FC17"].</summary>
     public string[] PreferredKernels { get; set; } = [];
+    /// <summary>Accepted Body Part Examined values (e.g. CHEST, THORAX); empty accepts any. Series without the attribute pass.</summary>
+    public string[] BodyParts { get; set; } = [];
 
     public void Validate(string section = "SeriesSelection")
     {
@@ -82,6 +84,9 @@ public static class SeriesSelector
         if (!rules.Modalities.Contains(modality, StringComparer.OrdinalIgnoreCase)) return $"modality {(modality.Length == 0 ? "(none)" : modality)} is not one of {string.Join("/", rules.Modalities)}";
         if (!files.All(f => f.Dataset.Contains(DicomTags.PixelData))) return "some instances have no pixel data (not images)";
 
+        var bodyPart = ds.GetString(DicomTags.BodyPartExamined);
+        if (rules.BodyParts.Length > 0 && !string.IsNullOrEmpty(bodyPart) && !rules.BodyParts.Contains(bodyPart, StringComparer.OrdinalIgnoreCase))
+            return $"body part {bodyPart} is not one of {string.Join("/", rules.BodyParts)}";
         var imageType = ds.GetStrings(DicomTags.ImageType).Select(s => s.ToUpperInvariant()).ToArray();
         if (imageType.Contains("LOCALIZER") || imageType.Contains("SCOUT")) return "localizer (ImageType " + string.Join('\\', imageType) + ")";
         if (rules.RequireOriginalPrimary && (imageType.Length < 2 || imageType[0] != "ORIGINAL" || imageType[1] != "PRIMARY"))

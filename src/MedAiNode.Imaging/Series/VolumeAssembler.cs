@@ -160,7 +160,10 @@ public static class VolumeAssembler
 
     private static AssembledVolume WithSlices(this AssembledVolume a, List<FrameInfo> frames, double[] z)
     {
-        var refs = frames.Select((f, i) => new SliceReference(f.SopInstanceUid, f.SopClassUid, f.FrameIndex + 1, f.Position, f.RowDirection, f.ColumnDirection, f.File.Path) { VolumeZ = z[i] }).ToList();
+        var refs = frames.Select((f, i) => new SliceReference(f.SopInstanceUid, f.SopClassUid, f.FrameIndex + 1, f.Position, f.RowDirection, f.ColumnDirection, f.File.Path)
+        {
+            VolumeZ = z[i], Rows = f.Rows, Columns = f.Columns, RowSpacing = f.RowSpacing, ColumnSpacing = f.ColumnSpacing,
+        }).ToList();
         var v = a.Volume;
         return a with { Volume = new Volume(v.Dims, v.Affine, v.Data) { Slices = refs } };
     }

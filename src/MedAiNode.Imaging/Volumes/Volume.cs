@@ -17,6 +17,36 @@ public sealed record SliceReference(string SopInstanceUid, string SopClassUid, i
 {
     /// <summary>The z index of this instance in the assembled (possibly resampled) volume; fractional when the volume was regridded.</summary>
     public double VolumeZ { get; init; }
+    public int Rows { get; init; }
+    public int Columns { get; init; }
+    /// <summary>Pixel Spacing value 1: distance between rows (mm).</summary>
+    public double RowSpacing { get; init; }
+    /// <summary>Pixel Spacing value 2: distance between columns (mm).</summary>
+    public double ColumnSpacing { get; init; }
+
+    /// <summary>Patient position of pixel (column c, row r) of the source image (PS3.3 C.7.6.2.1.1).</summary>
+    public Vec3 PixelToPatient(double c, double r) => ImagePositionPatient + RowDirection * (c * ColumnSpacing) + ColumnDirection * (r * RowSpacing);
+}
+
+/// <summary>Brings a label map back onto the pixels of one source image, for writers that reference source instances (DICOM SEG).</summary>
+public static class SourceSliceProjection
+{
+    /// <summary>Label of every source pixel (row-major, Rows x Columns), nearest voxel of <paramref name="labels"/> at the pixel's patient position.</summary>
+    public static byte[] Sample(LabelVolume labels, SliceReference slice)
+    {
+        if (slice.Rows <= 0 || slice.Columns <= 0) throw new ArgumentException($"Slice {slice.SopInstanceUid} has no pixel geometry.", nameof(slice));
+        var result = new byte[slice.Rows * slice.Columns];
+        var inv = labels.Affine.Inverse();
+        var d = labels.Dims;
+        for (var r = 0; r < slice.Rows; r++)
+        for (var c = 0; c < slice.Columns; c++)
+        {
+            var idx = inv.Apply(slice.PixelToPatient(c, r));
+            int x = (int)Math.Round(idx.X), y = (int)Math.Round(idx.Y), z = (int)Math.Round(idx.Z);
+            result[r * slice.Columns + c] = d.Contains(x, y, z) ? labels.Data[d.Index(x, y, z)] : (byte)0;
+        }
+        return result;
+    }
 }
 
 /// <summary>A 3D voxel grid with a full voxel-to-patient (LPS) mapping.</summary>

@@ -62,6 +62,7 @@ public sealed class AnalysisRunner(ModelSessionCache sessions, IReadOnlyList<Mod
         else throw new FileNotFoundException($"Input {input} is neither a folder of DICOM files nor a .nii/.nii.gz file.");
 
         var model = sessions.Get(manifest);
+        notes.AddRange(model.Attempts.Where(a => !a.Succeeded).Select(a => $"execution provider {a.Provider} unavailable ({a.Reason}); ran on {model.Provider}"));
         var result = new SegmentationPipeline(model).Run(volume, progress, ct);
         Directory.CreateDirectory(outDir);
         var labelPath = Path.Combine(outDir, "labels.nii.gz");
