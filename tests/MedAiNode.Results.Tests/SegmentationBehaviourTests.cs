@@ -238,3 +238,39 @@ public class LabelScanTests
         Assert.Equal(expected, present);
     }
 }
+
+public class PerFrameGeometryTests
+{
+    [Fact]
+    public void Slices_that_differ_in_orientation_or_spacing_get_per_frame_groups()
+    {
+        var images = Fixtures.SyntheticSeries(6, 20, 22).Select((img, i) =>
+        {
+            var ds = img.Dataset.Clone();
+            if (i == 4)
+            {
+                ds.Set(DicomTags.ImageOrientationPatient, DicomVR.DS, "1", "0", "0", "0", "0.9998477", "-0.0174524"); // 1 degree off
+                ds.Set(DicomTags.PixelSpacing, DicomVR.DS, "0.8", "0.8");
+            }
+            return SourceImage.FromDataset(ds);
+        }).ToList();
+        var labels = Fixtures.SyntheticLabels(images, 2);
+        var seg = SegmentationWriter.Create(SourceSeries.Create(images), Fixtures.Segments(2), labels, Fixtures.Algorithm, new SegmentationOptions { UidSeed = "pf" });
+        var shared = seg.Dataset.GetSequence(DicomTags.SharedFunctionalGroupsSequence)!.Items[0];
+        Assert.False(shared.Contains(DicomTags.PlaneOrientationSequence));
+        Assert.False(shared.Contains(DicomTags.PixelMeasuresSequence));
+        var perFrame = seg.Dataset.GetSequence(DicomTags.PerFrameFunctionalGroupsSequence)!.Items;
+        for (var f = 0; f < perFrame.Count; f++)
+        {
+            var src = images.Single(i => i.SopInstanceUid == seg.Frames[f].SourceSopInstanceUid);
+            Assert.Equal(src.ImageOrientationPatient, perFrame[f].GetSequence(DicomTags.PlaneOrientationSequence)!.Items[0].GetValues<double>(DicomTags.ImageOrientationPatient));
+            Assert.Equal(src.PixelSpacing, perFrame[f].GetSequence(DicomTags.PixelMeasuresSequence)!.Items[0].GetValues<double>(DicomTags.PixelSpacing));
+        }
+        var path = Path.Combine(TestData.TempDir("seg-perframe"), "seg.dcm");
+        seg.File.Save(path);
+        Dciodvfy.Check(path);
+        var back = SegmentationReader.Read(path);
+        foreach (var img in images)
+            Assert.Equal(labels.TryGet(img.SopInstanceUid, out var l) ? l.ToArray() : new byte[20 * 22], back.GetLabels(img.SopInstanceUid));
+    }
+}

@@ -28,6 +28,22 @@ public sealed class SourceSeries
     /// <summary>Problems worked around (e.g. a Study UID the archive left empty); UIDs only, never patient data.</summary>
     public IReadOnlyList<string> Warnings { get; }
 
+    /// <summary>The series in a folder: every file that reads as DICOM image with geometry; others are listed in <paramref name="skipped"/>.</summary>
+    public static SourceSeries Open(string directory, ICollection<string>? skipped = null)
+    {
+        var images = new List<SourceImage>();
+        foreach (var path in Directory.EnumerateFiles(directory).Order(StringComparer.Ordinal))
+        {
+            try { images.Add(SourceImage.Open(path)); }
+            catch (Exception e) when (e is DicomFormatException or ResultsInputException or IOException)
+            {
+                skipped?.Add($"{Path.GetFileName(path)}: {e.Message}");
+            }
+        }
+        if (images.Count == 0) throw new ResultsInputException($"No DICOM images with plane geometry in {directory}.");
+        return Create(images);
+    }
+
     public static SourceSeries Create(IEnumerable<SourceImage> images)
     {
         var list = images.ToList();

@@ -74,6 +74,13 @@ public static class SegmentationReader
             long bit = (long)f * pixels;
             for (var k = 0; k < pixels; k++, bit++)
             {
+                // Whole zero bytes are skipped eight pixels at a time: masks are mostly empty.
+                if ((bit & 7) == 0 && k + 8 <= pixels && data[(int)(bit >> 3)] == 0)
+                {
+                    k += 7;
+                    bit += 7;
+                    continue;
+                }
                 if ((data[(int)(bit >> 3)] >> (int)(bit & 7) & 1) == 0) continue;
                 if (map[k] != 0 && map[k] != segment)
                     throw new ResultsInputException($"Segments {map[k]} and {segment} both claim pixel {k} of {uid}.");
