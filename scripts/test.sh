@@ -4,11 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dcmtk dicom3tools python3-pydicom python3-numpy libopenjp2-7 libcharls2 libgdcm-tools orthanc orthanc-dicomweb postgresql nodejs npm curl)
+APT_PACKAGES=(dcmtk dicom3tools python3-pydicom python3-numpy python3-nibabel libopenjp2-7 libcharls2 libgdcm-tools openjph-tools orthanc orthanc-dicomweb stunnel4 postgresql curl openssl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js may come from another source (e.g. nodesource, which bundles npm): only install Debian's when there is none.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   echo "Installing missing packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -21,7 +21,7 @@ public sealed class WorkerProcess : IAsyncDisposable
         [
             Path.Combine(AppContext.BaseDirectory, "medainode.dll"), "serve",
             $"--Store:Root={root}", $"--Dicom:Port={DicomPort}", "--Dicom:BindAddress=127.0.0.1",
-            $"--Http:Urls=http://127.0.0.1:{HttpPort}", "--Store:QuietPeriod=00:00:01",
+            $"--Http:Urls=http://127.0.0.1:{HttpPort}", "--Store:QuietPeriod=00:00:01", "--Models:Enabled:0=ct-body",
             $"--Models:SearchPaths:0={Path.Combine(TestData.RepoRoot, "models")}", .. extraArgs,
         ];
     }

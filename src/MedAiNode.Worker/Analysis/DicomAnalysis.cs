@@ -69,9 +69,10 @@ public sealed class DicomAnalysis(ModelSessionCache sessions)
 
         sw.Restart();
         var source = SourceSeries.Create(selection.Chosen.Files.Select(SourceImage.FromFile));
-        var labelMap = OntoSourceSlices(seg.Labels, source);
         var present = seg.LabelStatistics.Where(s => s.Statistics.VoxelCount > 0).Select(s => s.Label).ToHashSet();
         var segments = manifest.Labels.Where(l => present.Contains(l.Value)).Select(Describe).ToList();
+        // A manifest may report only some of a graph's output classes (ct-body uses the body channel of ct-lung-quant).
+        var labelMap = OntoSourceSlices(seg.Labels, source, segments.Select(s => (byte)s.Number).ToHashSet());
         if (segments.Count == 0) throw new AnalysisRejectedException($"model {manifest.Id} found none of its labels in series {selection.Chosen.SeriesInstanceUid}");
         var algorithm = new AlgorithmInfo(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.Onnx.Sha256);
         var segOptions = new SegmentationOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/seg", UidRoot = options.UidRoot };
@@ -105,7 +106,7 @@ public sealed class DicomAnalysis(ModelSessionCache sessions)
 
     /// <summary>Samples the label volume (nearest neighbour) at each pixel centre of each source slice, in that slice's own plane,
     /// so tilted and unevenly spaced series get frames that lie exactly on their source images.</summary>
-    public static LabelMap OntoSourceSlices(LabelVolume labels, SourceSeries source)
+    public static LabelMap OntoSourceSlices(LabelVolume labels, SourceSeries source, IReadOnlySet<byte>? keep = null)
     {
         var map = new LabelMap();
         var inv = labels.Affine.Inverse();
@@ -130,7 +131,7 @@ public sealed class DicomAnalysis(ModelSessionCache sessions)
                     var z = (int)Math.Round(o.Z + stepC.Z * c + stepR.Z * r);
                     if ((uint)x >= (uint)nx || (uint)y >= (uint)ny || (uint)z >= (uint)nz) continue;
                     var v = data[((long)z * ny + y) * nx + x];
-                    if (v == 0) continue;
+                    if (v == 0 || keep is not null && !keep.Contains(v)) continue;
                     slice[r * img.Columns + c] = v;
                     any = true;
                 }
