@@ -13,11 +13,24 @@ namespace MedAiNode.Testing;
 public sealed class OrthancServer : IDisposable
 {
     private Process? _process;
+    private readonly Func<HttpMessageHandler>? _restHandler;
+    private readonly string? _basicAuth;
+
+    private HttpClient NewRest()
+    {
+        var c = _restHandler is null ? new HttpClient() : new HttpClient(_restHandler());
+        if (_basicAuth is not null)
+            c.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(_basicAuth)));
+        return c;
+    }
     private readonly string _configPath;
     private readonly string _logPath;
 
-    public OrthancServer(Action<JsonObject>? configure = null, string scheme = "http")
+    public OrthancServer(Action<JsonObject>? configure = null, string scheme = "http", Func<HttpMessageHandler>? restHandler = null, string? basicAuth = null)
     {
+        _restHandler = restHandler;
+        _basicAuth = basicAuth;
+        Rest = NewRest();
         Dir = TestData.TempDir("orthanc");
         HttpPort = FreePort();
         DicomPort = FreePort();
@@ -55,7 +68,7 @@ public sealed class OrthancServer : IDisposable
     public bool IsRunning => _process is { HasExited: false };
 
     /// <summary>A client for Orthanc's own REST API (uploads and counts), separate from the client under test.</summary>
-    public HttpClient Rest { get; private set; } = new();
+    public HttpClient Rest { get; }
 
     public static string PluginPath()
     {
@@ -77,7 +90,7 @@ public sealed class OrthancServer : IDisposable
         return port;
     }
 
-    public void Start(HttpMessageHandler? restHandler = null)
+    public void Start()
     {
         if (IsRunning) throw new InvalidOperationException("Orthanc is already running.");
         var psi = new ProcessStartInfo(File.Exists("/usr/sbin/Orthanc") ? "/usr/sbin/Orthanc" : "Orthanc")
@@ -103,7 +116,6 @@ public sealed class OrthancServer : IDisposable
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        if (restHandler is not null) Rest = new HttpClient(restHandler);
         WaitUntilUp();
     }
 
