@@ -24,4 +24,12 @@ export TCP_NODELAY=1
 export MEDAINODE_SHARED_DATA="${MEDAINODE_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
 
 dotnet build MedAiNode.sln -c Release -v q -nologo
-dotnet test MedAiNode.sln -c Release --no-build -nologo --logger "console;verbosity=normal" "$@"
+log="$(mktemp)"
+set +e
+dotnet test MedAiNode.sln -c Release --no-build -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+# One closing line over all test projects.
+awk '/^ *Passed: /{p+=$2} /^ *Failed: /{f+=$2} /^ *Skipped: /{s+=$2} END{printf "%d passed, %d failed, %d skipped\n", p, f, s}' "$log"
+rm -f "$log"
+exit "$rc"
