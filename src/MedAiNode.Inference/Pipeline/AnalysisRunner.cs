@@ -38,19 +38,12 @@ public sealed class AnalysisRunner(ModelSessionCache sessions, IReadOnlyList<Mod
         }
         else if (Directory.Exists(input))
         {
-            var files = new List<DicomFile>();
-            var unreadable = 0;
-            foreach (var path in Directory.EnumerateFiles(input, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
-            {
-                try { files.Add(DicomFile.Open(path)); }
-                catch (Exception e) when (e is DicomFormatException or IOException or InvalidDataException or EndOfStreamException) { unreadable++; }
-            }
+            var files = DicomSeriesInput.Open(Directory.EnumerateFiles(input, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal), out var unreadable);
             if (unreadable > 0) notes.Add($"{unreadable} files in the folder are not DICOM and were ignored");
             if (files.Count == 0) throw new InvalidOperationException($"{input} holds no readable DICOM files.");
             modality = files[0].Dataset.GetString(DicomTags.Modality) ?? "";
             manifest = Pick(modelId, modality);
-            var rules = manifest.SeriesSelection ?? new SeriesSelectionRules { Modalities = manifest.Modalities };
-            var selection = SeriesSelector.Select(files, rules);
+            var selection = DicomSeriesInput.Select(files, manifest);
             _log.LogInformation("Series selection for {Model}: {Explanation}", manifest.Id, selection.Explain());
             notes.Add(selection.Explain());
             if (selection.Chosen is null) throw new InvalidOperationException($"No series fits model {manifest.Id}: {selection.Explain()}");

@@ -43,15 +43,9 @@ public sealed class DicomAnalysis(ModelSessionCache sessions)
         IProgress<double>? progress = null, CancellationToken ct = default)
     {
         var sw = Stopwatch.StartNew();
-        var files = new List<DicomFile>();
-        foreach (var p in paths)
-        {
-            try { files.Add(DicomFile.Open(p)); }
-            catch (DicomFormatException) { } // not DICOM, or damaged: selection only sees what can be read
-        }
+        var files = DicomSeriesInput.Open(paths, out _); // not DICOM, or damaged: selection only sees what can be read
         if (files.Count == 0) throw new AnalysisRejectedException("no readable DICOM instances");
-        var rules = manifest.SeriesSelection ?? new SeriesSelectionRules { Modalities = manifest.Modalities };
-        var selection = SeriesSelector.Select(files, rules);
+        var selection = DicomSeriesInput.Select(files, manifest);
         if (selection.Chosen is null) throw new AnalysisRejectedException(selection.Explain());
         var tSelect = sw.Elapsed.TotalSeconds;
 

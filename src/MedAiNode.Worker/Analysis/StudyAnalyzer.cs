@@ -1,7 +1,7 @@
 using MedAiNode.Dicom;
 using MedAiNode.Dicom.IO;
 using MedAiNode.Export;
-using MedAiNode.Imaging.Series;
+using MedAiNode.Inference.Pipeline;
 using MedAiNode.Store;
 using MedAiNode.Worker.Configuration;
 using MedAiNode.Worker.Jobs;
@@ -27,12 +27,11 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
         var results = new List<OutboxItem>();
         string? seriesUid = null, fingerprint = null;
         var cleared = false;
+        var files = DicomSeriesInput.Open(paths, out _); // headers only are read; pixel data stays in the files
         foreach (var manifest in models.Models)
         {
             // Selection on headers first: if the chosen series is exactly what was analysed before, nothing needs redoing.
-            var headers = paths.Select(p => { try { return DicomFile.Open(p); } catch (DicomFormatException) { return null; } })
-                .OfType<DicomFile>().ToList();
-            var selection = SeriesSelector.Select(headers, manifest.SeriesSelection ?? new SeriesSelectionRules { Modalities = manifest.Modalities });
+            var selection = DicomSeriesInput.Select(files, manifest);
             if (selection.Chosen is null)
             {
                 reasons.Add($"{manifest.Id}: {selection.Explain()}");
