@@ -78,14 +78,14 @@ public sealed class StudyStore
         }
 
         var dir = Path.Combine(StudiesRoot, study!, series!);
-        Directory.CreateDirectory(dir);
         var target = Path.Combine(dir, sop + ".dcm");
         var now = _time.GetUtcNow();
         StoredInstance stored;
         lock (LockFor(study!))
         {
             var replaced = File.Exists(target);
-            File.Move(partFile, target, overwrite: true); // a duplicate SOP Instance UID replaces the earlier copy
+            // A duplicate SOP Instance UID replaces the earlier copy; the folder is synced so the name survives a power cut.
+            DurableFile.MoveInto(partFile, dir, sop + ".dcm");
             var record = _studies.GetOrAdd(study!, uid => new StudyRecord { StudyInstanceUid = uid, FirstArrival = now });
             if (!replaced)
             {
@@ -97,6 +97,7 @@ public sealed class StudyStore
             record.LastArrival = now;
             if (!record.CallingAeTitles.Contains(callingAeTitle)) record.CallingAeTitles.Add(callingAeTitle);
             if (IsStat(header, callingAeTitle)) record.Priority = "stat";
+            var reopened = false;
             if (record.State is not StudyState.Receiving)
             {
                 // A late arrival: analyse again only if it can change what was analysed (the job compares fingerprints).
@@ -104,9 +105,11 @@ public sealed class StudyStore
                 {
                     _log.LogInformation("Late instance {SopInstanceUid} for study {StudyInstanceUid} in state {State}: study reopened", sop, study, record.State);
                     record.State = StudyState.Receiving;
+                    reopened = true;
                 }
             }
-            Save(record);
+            // Arrivals are recounted from the files at start; only a state change needs the sync.
+            Save(record, durable: reopened);
             stored = new StoredInstance(study!, series!, sop!, target, replaced);
         }
         InstanceStored?.Invoke(stored);
@@ -193,7 +196,7 @@ public sealed class StudyStore
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(string.Join("\n", names))));
     }
 
-    private void Save(StudyRecord r)
+    private void Save(StudyRecord r, bool durable = true)
     {
         r.UpdatedAt = _time.GetUtcNow();
         var dir = Path.Combine(StudiesRoot, r.StudyInstanceUid);
@@ -203,9 +206,10 @@ public sealed class StudyStore
         using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             JsonSerializer.Serialize(fs, r, Json);
-            fs.Flush(flushToDisk: true);
+            if (durable) DurableFile.DataSync(fs);
         }
         File.Move(tmp, path, overwrite: true);
+        if (durable) DurableFile.FsyncDirectory(dir);
     }
 
     /// <summary>Rebuilds the index at start: from each study.json, or from the files when a crash left none.</summary>

@@ -65,6 +65,28 @@ public class IntakeTests
         await worker.DisposeAsync();
     }
 
+    [Fact]
+    public async Task An_instance_the_store_cannot_file_is_quarantined_and_answered_cannot_understand()
+    {
+        var root = TestData.TempDir("worker-quarantine");
+        await using var worker = new WorkerProcess(root);
+        await worker.StartAsync();
+        var file = MedAiNode.Dicom.IO.DicomFile.Open(PhilipsSeries()[0]);
+        file.Dataset.Remove(MedAiNode.Dicom.DicomTags.StudyInstanceUID);
+        var bad = Path.Combine(TestData.TempDir("bad-instance"), "no-study-uid.dcm");
+        file.Save(bad);
+        var r = Tool.Run("storescu", ["-v", "-aet", "CT_SCANNER", "-aec", "MEDAINODE", "127.0.0.1", worker.DicomPort.ToString(), bad]);
+        Assert.Contains("Received Store Response (Error: CannotUnderstand)", r.StdOut + r.StdErr); // 0xC000
+        var reasons = Directory.GetFiles(Path.Combine(root, "quarantine"), "*.reason.txt");
+        Assert.Contains("StudyInstanceUID", File.ReadAllText(Assert.Single(reasons)));
+        Assert.Single(Directory.GetFiles(Path.Combine(root, "quarantine"), "*.dcm"));
+        Assert.Empty(await worker.StudiesAsync());
+        // The service keeps taking good instances.
+        var good = Tool.Run("storescu", ["-aet", "CT_SCANNER", "-aec", "MEDAINODE", "127.0.0.1", worker.DicomPort.ToString(), PhilipsSeries()[0]]);
+        Assert.True(good.ExitCode == 0, good.StdErr);
+        Assert.Single(await worker.StudiesAsync());
+    }
+
     private static int CountSuccess(System.Text.StringBuilder log)
     {
         lock (log) return System.Text.RegularExpressions.Regex.Matches(log.ToString(), @"Received Store Response \(Success\)").Count;

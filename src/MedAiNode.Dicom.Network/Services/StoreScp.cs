@@ -74,7 +74,7 @@ internal sealed class StoreSink : IDatasetSink
     public async ValueTask CloseAsync(bool fsync)
     {
         if (_file is null) return;
-        if (fsync) Posix.DataSync(_file);
+        if (fsync) DurableFile.DataSync(_file);
         await _file.DisposeAsync();
     }
 
@@ -169,6 +169,12 @@ public sealed class StoreScp
             try { Stored?.Invoke(instance, path); }
             catch (Exception e) { Microsoft.Extensions.Logging.LoggerExtensions.LogError(_log, e, "Stored handler failed for {Sop}", instance.SopInstanceUid); }
             return (DimseStatus.Success, null, instance, path);
+        }
+        catch (InvalidDataException e)
+        {
+            // The target refused the content itself (the worker's store quarantines an instance without a Study UID).
+            StoreSink.TryDelete(temp);
+            return (DimseStatus.CannotUnderstand, e.Message, null, null);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -1,3 +1,4 @@
+using MedAiNode.Dicom.IO;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
@@ -69,29 +70,16 @@ public sealed partial class FolderStoreTarget : IDicomStoreTarget
 
     public string? CheckCapacity()
     {
-        var fill = FillPercentProbe?.Invoke() ?? MeasureFill();
+        var fill = FillPercentProbe?.Invoke() ?? DurableFile.FillPercent(Root);
         return fill > _options.MaxFillPercent ? $"storage is {fill:0.#}% full (limit {_options.MaxFillPercent:0.#}%)" : null;
-    }
-
-    private double MeasureFill()
-    {
-        var d = new DriveInfo(Root);
-        return d.TotalSize == 0 ? 0 : 100.0 * (d.TotalSize - d.AvailableFreeSpace) / d.TotalSize;
     }
 
     public ValueTask<string> CommitAsync(ReceivedInstance instance, CancellationToken ct)
     {
         var dir = Path.Combine(Root, SafeUid(instance.StudyInstanceUid), SafeUid(instance.SeriesInstanceUid));
-        var created = !Directory.Exists(dir);
-        Directory.CreateDirectory(dir);
-        var final = Path.Combine(dir, SafeUid(instance.SopInstanceUid) + ".dcm");
-        File.Move(instance.TempPath, final, overwrite: true);
-        if (_options.Fsync && _options.FsyncDirectory)
-        {
-            Posix.FsyncDirectory(dir);
-            if (created) Posix.FsyncDirectory(Path.GetDirectoryName(dir)!);
-        }
-        return ValueTask.FromResult(final);
+        var name = SafeUid(instance.SopInstanceUid) + ".dcm";
+        DurableFile.MoveInto(instance.TempPath, dir, name, _options.Fsync && _options.FsyncDirectory);
+        return ValueTask.FromResult(Path.Combine(dir, name));
     }
 
     /// <summary>UIDs come from the network: anything that is not a plain UID must never become a path.</summary>
@@ -101,41 +89,4 @@ public sealed partial class FolderStoreTarget : IDicomStoreTarget
 
     [GeneratedRegex("^[0-9]+(\\.[0-9]+)*$")]
     private static partial Regex UidPattern();
-}
-
-internal static partial class Posix
-{
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int open(string path, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int fsync(int fd);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int close(int fd);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int fdatasync(int fd);
-
-    /// <summary>fdatasync: the data and the metadata needed to read it (size), not timestamps. Falls back on a full flush.</summary>
-    public static void DataSync(FileStream fs)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            fs.Flush(flushToDisk: true);
-            return;
-        }
-        if (fdatasync((int)fs.SafeFileHandle.DangerousGetHandle()) != 0)
-            throw new IOException($"fdatasync failed (errno {Marshal.GetLastPInvokeError()})");
-    }
-
-    /// <summary>Makes a rename durable: the directory entry is on disk once this returns. A no-op off Linux.</summary>
-    public static void FsyncDirectory(string dir)
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        var fd = open(dir, 0 /* O_RDONLY */);
-        if (fd < 0) return;
-        try { fsync(fd); }
-        finally { close(fd); }
-    }
 }

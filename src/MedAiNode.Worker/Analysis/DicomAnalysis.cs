@@ -42,10 +42,16 @@ public sealed class DicomAnalysis(ModelSessionCache sessions)
     public DicomAnalysisOutput Run(IEnumerable<string> paths, ModelManifest manifest, DicomAnalysisOptions options,
         IProgress<double>? progress = null, CancellationToken ct = default)
     {
-        var sw = Stopwatch.StartNew();
         var files = DicomSeriesInput.Open(paths, out _); // not DICOM, or damaged: selection only sees what can be read
         if (files.Count == 0) throw new AnalysisRejectedException("no readable DICOM instances");
-        var selection = DicomSeriesInput.Select(files, manifest);
+        return Run(DicomSeriesInput.Select(files, manifest), manifest, options, progress, ct);
+    }
+
+    /// <summary>Runs on a selection already made (the worker selects first to compare fingerprints).</summary>
+    public DicomAnalysisOutput Run(SeriesSelectionResult selection, ModelManifest manifest, DicomAnalysisOptions options,
+        IProgress<double>? progress = null, CancellationToken ct = default)
+    {
+        var sw = Stopwatch.StartNew();
         if (selection.Chosen is null) throw new AnalysisRejectedException(selection.Explain());
         var tSelect = sw.Elapsed.TotalSeconds;
 

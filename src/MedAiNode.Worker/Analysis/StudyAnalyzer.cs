@@ -27,11 +27,15 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
         var results = new List<OutboxItem>();
         string? seriesUid = null, fingerprint = null;
         var cleared = false;
+        var selectClock = System.Diagnostics.Stopwatch.StartNew();
         var files = DicomSeriesInput.Open(paths, out _); // headers only are read; pixel data stays in the files
+        var openSeconds = selectClock.Elapsed.TotalSeconds;
         foreach (var manifest in models.Models)
         {
             // Selection on headers first: if the chosen series is exactly what was analysed before, nothing needs redoing.
+            selectClock.Restart();
             var selection = DicomSeriesInput.Select(files, manifest);
+            var selectSeconds = openSeconds + selectClock.Elapsed.TotalSeconds;
             if (selection.Chosen is null)
             {
                 reasons.Add($"{manifest.Id}: {selection.Explain()}");
@@ -44,14 +48,14 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
                 return new AnalysisOutcome(AnalysisStatus.Unchanged, seriesUid, fp);
             try
             {
-                var output = runner.Run(store.InstancePaths(study.StudyInstanceUid, selection.Chosen.SeriesInstanceUid), manifest,
+                var output = runner.Run(selection, manifest,
                     new DicomAnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.Onnx.Sha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot) },
                     progress, ct);
                 if (!cleared) { outbox.Clear(study.StudyInstanceUid); cleared = true; }
                 results.Add(outbox.Put(output.Seg));
                 results.Add(outbox.Put(output.Sr));
                 var t = output.Times;
-                foreach (var (stage, seconds) in new[] { ("select", t.SelectSeconds), ("assemble", t.AssembleSeconds), ("inference", t.InferenceSeconds), ("model", t.ModelRunSeconds), ("results", t.ResultsSeconds) })
+                foreach (var (stage, seconds) in new[] { ("select", selectSeconds), ("assemble", t.AssembleSeconds), ("inference", t.InferenceSeconds), ("model", t.ModelRunSeconds), ("results", t.ResultsSeconds) })
                     metrics.StageDuration.Record(seconds, new KeyValuePair<string, object?>("stage", stage));
                 log.LogInformation("Study {StudyInstanceUid}: model {Model} on series {SeriesInstanceUid} in {Seconds:F1} s ({Segments} segments)",
                     study.StudyInstanceUid, manifest.Id, selection.Chosen.SeriesInstanceUid, t.AssembleSeconds + t.InferenceSeconds + t.ResultsSeconds,

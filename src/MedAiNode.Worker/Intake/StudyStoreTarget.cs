@@ -10,8 +10,7 @@ internal sealed class StudyStoreTarget(StudyStore store, StudyStoreOptions optio
 
     public string? CheckCapacity()
     {
-        var d = new DriveInfo(store.Root);
-        var fill = d.TotalSize == 0 ? 0 : 100.0 * (d.TotalSize - d.AvailableFreeSpace) / d.TotalSize;
+        var fill = MedAiNode.Dicom.IO.DurableFile.FillPercent(store.Root);
         return fill > options.MaxFillPercent ? $"storage is {fill:0.#}% full (limit {options.MaxFillPercent:0.#}%, Store:MaxFillPercent)" : null;
     }
 
@@ -23,8 +22,8 @@ internal sealed class StudyStoreTarget(StudyStore store, StudyStoreOptions optio
         }
         catch (StoreRejectedException e)
         {
-            // Quarantined with its reason; the sender gets a failure status rather than Success.
-            throw new IOException("instance refused by the store: " + e.Message, e);
+            // Quarantined with its reason; the sender gets 0xC000 (cannot understand) rather than Success.
+            throw new InvalidDataException("instance refused by the store: " + e.Message, e);
         }
     }
 }
