@@ -190,9 +190,14 @@ public sealed class StudyStore
     }
 
     /// <summary>SHA-256 over the sorted SOP Instance UIDs of a series: equal fingerprints mean the same input.</summary>
-    public string Fingerprint(string studyUid, string seriesUid)
+    public string Fingerprint(string studyUid, string seriesUid) => Hash(InstancePaths(studyUid, seriesUid));
+
+    /// <summary>The same over the whole study: the content a job was queued for, compared across nodes.</summary>
+    public string StudyFingerprint(string studyUid) => Hash(InstancePaths(studyUid));
+
+    private static string Hash(IEnumerable<string> paths)
     {
-        var names = InstancePaths(studyUid, seriesUid).Select(Path.GetFileNameWithoutExtension).OrderBy(n => n, StringComparer.Ordinal);
+        var names = paths.Select(Path.GetFileNameWithoutExtension).OrderBy(n => n, StringComparer.Ordinal);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(string.Join("\n", names))));
     }
 

@@ -57,6 +57,8 @@ internal static class ServiceHost
             services.AddSingleton<IResultDestination>(new FolderDestination("results-folder", Path.Combine(storeRoot, outboxOptions.ResultsFolder)));
         services.AddSingleton<NodeMetrics>();
         services.AddSingleton<StudyJobs>();
+        services.AddSingleton<StudyLedger>();
+        services.AddSingleton<StudyFetcher>();
         services.AddSingleton<DicomIntakeService>();
         services.AddHostedService(sp => sp.GetRequiredService<DicomIntakeService>());
         services.AddSingleton<CompletionMonitor>();
@@ -64,27 +66,35 @@ internal static class ServiceHost
         PipelineRegistration.Add(services, config);
         overrides?.Invoke(services);
 
+        var node = jobs.EffectiveNodeName;
         services.AddHangfire(h =>
         {
             h.SetDataCompatibilityLevel(CompatibilityLevel.Version_180).UseSimpleAssemblyNameTypeSerializer().UseRecommendedSerializerSettings();
             if (string.IsNullOrWhiteSpace(jobs.PostgresConnectionString)) h.UseInMemoryStorage();
             else h.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(jobs.PostgresConnectionString));
+            GlobalJobFilters.Filters.Remove(typeof(AutomaticRetryAttribute));
+            h.UseFilter(new StudyRetryFilter(jobs));
         });
-        // Inference and I/O run on separate workers, so a slow PACS never holds an inference slot.
+        // Inference and I/O run on separate workers, so a slow PACS never holds an inference slot. Analyses are shared
+        // by every node on the database; a node's own queue takes studies handed to it; deliveries stay with the outbox.
+        if (jobs.InferenceSlots > 0)
+            services.AddHangfireServer(o =>
+            {
+                o.ServerName = $"{node}-{Environment.ProcessId}-inference";
+                o.Queues = [StudyJobs.StatQueue, StudyJobs.NodeQueue(node), StudyJobs.RoutineQueue];
+                o.WorkerCount = jobs.InferenceSlots;
+                o.SchedulePollingInterval = TimeSpan.FromSeconds(1);
+                o.ShutdownTimeout = jobs.ShutdownTimeout;
+            });
         services.AddHangfireServer(o =>
         {
-            o.ServerName = $"{Environment.MachineName}-{Environment.ProcessId}-inference";
-            o.Queues = [StudyJobs.StatQueue, StudyJobs.RoutineQueue];
-            o.WorkerCount = jobs.InferenceSlots;
-            o.SchedulePollingInterval = TimeSpan.FromSeconds(1);
-        });
-        services.AddHangfireServer(o =>
-        {
-            o.ServerName = $"{Environment.MachineName}-{Environment.ProcessId}-io";
-            o.Queues = [StudyJobs.ExportQueue];
+            o.ServerName = $"{node}-{Environment.ProcessId}-io";
+            o.Queues = [StudyJobs.ExportQueue(node)];
             o.WorkerCount = jobs.IoWorkers;
             o.SchedulePollingInterval = TimeSpan.FromSeconds(1);
+            o.ShutdownTimeout = jobs.ShutdownTimeout;
         });
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = jobs.ShutdownTimeout + TimeSpan.FromSeconds(15));
 
         services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
         services.AddHealthChecks()

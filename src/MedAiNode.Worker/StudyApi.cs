@@ -23,14 +23,16 @@ internal static class StudyApi
             s.AnalysedSeriesUid, s.Reason, s.Attempts,
             series = s.Series.Values.Select(x => new { x.SeriesInstanceUid, x.Modality, x.InstanceCount }),
         }));
-        api.MapPost("/studies/{uid}/rerun", (string uid, StudyStore store, IBackgroundJobClient jobs) =>
+        api.MapPost("/studies/{uid}/rerun", (string uid, StudyStore store, IBackgroundJobClient jobs, StudyLedger ledger,
+            Microsoft.Extensions.Options.IOptions<MedAiNode.Worker.Configuration.JobsOptions> options) =>
         {
             var study = store.Get(uid);
             if (study is null) return HttpResults.NotFound(new { error = $"study {uid} is not in the store" });
             if (study.State is StudyState.Receiving or StudyState.Queued or StudyState.Analysing)
                 return HttpResults.Conflict(new { error = $"study {uid} is {study.State}" });
             store.TryTransition(uid, study.State, StudyState.Queued, "re-run requested", r => r.AnalysedFingerprint = null);
-            var id = StudyJobs.EnqueueAnalysis(jobs, study);
+            ledger.Reset(uid, "re-run requested");
+            var id = StudyJobs.EnqueueAnalysis(jobs, study, store.StudyFingerprint(uid), options.Value.EffectiveNodeName);
             return HttpResults.Accepted($"/api/studies/{uid}", new { jobId = id });
         });
     }

@@ -32,8 +32,8 @@ public sealed class OrthancServer : IDisposable
         _basicAuth = basicAuth;
         Rest = NewRest();
         Dir = TestData.TempDir("orthanc");
-        HttpPort = FreePort();
-        DicomPort = FreePort();
+        HttpPort = TestData.FreePort();
+        DicomPort = TestData.FreePort();
         Scheme = scheme;
         var storage = Path.Combine(Dir, "db");
         Directory.CreateDirectory(storage);
@@ -79,15 +79,6 @@ public sealed class OrthancServer : IDisposable
         ];
         return candidates.FirstOrDefault(File.Exists)
                ?? throw new InvalidOperationException("Orthanc's DICOMweb plugin is not installed: apt-get install orthanc orthanc-dicomweb (scripts/test.sh does).");
-    }
-
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
     }
 
     public void Start()

@@ -36,6 +36,16 @@ public static class TestData
     public static IEnumerable<object[]> AllDicomFilesData() =>
         AllDicomFiles().Select(p => new object[] { Path.GetRelativePath(SharedData, p) });
 
+    /// <summary>A loopback port free at the moment of asking.</summary>
+    public static int FreePort()
+    {
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
     public static string TempDir(string name)
     {
         var dir = Path.Combine(Path.GetTempPath(), "medainode-tests", name + "-" + Guid.NewGuid().ToString("N")[..8]);

@@ -38,14 +38,7 @@ public sealed class WorkerProcess : IAsyncDisposable
     public int HttpPort { get; }
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(10) };
 
-    public static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    public static int FreePort() => TestData.FreePort();
 
     public async Task StartAsync()
     {
@@ -76,6 +69,24 @@ public sealed class WorkerProcess : IAsyncDisposable
     {
         _process?.Kill(entireProcessTree: true);
         _process?.WaitForExit();
+    }
+
+    /// <summary>SIGTERM, as systemd or an operator stops the service; returns the exit code and how long the exit took.</summary>
+    public async Task<(int ExitCode, TimeSpan Took)> TerminateAsync(TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        var r = Tool.Run("kill", ["-TERM", _process!.Id.ToString()]);
+        if (r.ExitCode != 0) throw new InvalidOperationException("kill -TERM failed: " + r.StdErr);
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return (_process.ExitCode, sw.Elapsed);
+    }
+
+    public bool HasExited => _process is { HasExited: true };
+
+    public string Log
+    {
+        get { lock (Output) return Output.ToString(); }
     }
 
     public async Task<JsonArray> StudiesAsync() =>

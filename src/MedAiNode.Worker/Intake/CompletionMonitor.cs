@@ -2,35 +2,45 @@ using Hangfire;
 using MedAiNode.Store;
 using MedAiNode.Worker.Configuration;
 using MedAiNode.Worker.Jobs;
+using MedAiNode.Worker.Observability;
 using Microsoft.Extensions.Options;
 
 namespace MedAiNode.Worker.Intake;
 
-/// <summary>Turns studies whose quiet period ended into jobs, and at start re-queues what a previous run left unfinished.</summary>
+/// <summary>Turns studies whose quiet period ended into jobs, at start re-queues what a previous run left unfinished,
+/// and takes over the outcome when another node sharing the database analysed a study this node received.</summary>
 public sealed class CompletionMonitor : BackgroundService
 {
+    private static readonly TimeSpan ReconcileInterval = TimeSpan.FromSeconds(5);
     private readonly StudyStore _store;
     private readonly IBackgroundJobClient _jobs;
+    private readonly StudyLedger _ledger;
+    private readonly NodeMetrics _metrics;
     private readonly JobsOptions _options;
     private readonly ILogger<CompletionMonitor> _log;
+    private DateTimeOffset _lastReconcile = DateTimeOffset.MinValue;
 
-    public CompletionMonitor(StudyStore store, IBackgroundJobClient jobs, IOptions<JobsOptions> options, ILogger<CompletionMonitor> log)
+    public CompletionMonitor(StudyStore store, IBackgroundJobClient jobs, StudyLedger ledger, NodeMetrics metrics, IOptions<JobsOptions> options, ILogger<CompletionMonitor> log)
     {
         _store = store;
         _jobs = jobs;
+        _ledger = ledger;
+        _metrics = metrics;
         _options = options.Value;
         _log = log;
     }
+
+    private string Node => _options.EffectiveNodeName;
 
     public void Recover()
     {
         foreach (var study in _store.Unfinished())
         {
-            if (study.State == StudyState.Analysed) StudyJobs.EnqueueDelivery(_jobs, study.StudyInstanceUid);
+            if (study.State == StudyState.Analysed) StudyJobs.EnqueueDelivery(_jobs, study.StudyInstanceUid, Node);
             else
             {
                 _store.TryTransition(study.StudyInstanceUid, StudyState.Complete, StudyState.Queued);
-                StudyJobs.EnqueueAnalysis(_jobs, study);
+                StudyJobs.EnqueueAnalysis(_jobs, study, _store.StudyFingerprint(study.StudyInstanceUid), Node);
             }
             _log.LogInformation("Re-queued unfinished study {StudyInstanceUid} ({State})", study.StudyInstanceUid, study.State);
         }
@@ -42,11 +52,29 @@ public sealed class CompletionMonitor : BackgroundService
         foreach (var study in completed)
         {
             if (!_store.TryTransition(study.StudyInstanceUid, StudyState.Complete, StudyState.Queued)) continue;
-            var id = StudyJobs.EnqueueAnalysis(_jobs, study);
+            _metrics.StageDuration.Record((study.LastArrival - study.FirstArrival).TotalSeconds, new KeyValuePair<string, object?>("stage", "receive"));
+            var id = StudyJobs.EnqueueAnalysis(_jobs, study, _store.StudyFingerprint(study.StudyInstanceUid), Node);
             _log.LogInformation("Study {StudyInstanceUid} complete ({Count} instances): job {JobId} on queue {Queue}",
                 study.StudyInstanceUid, study.InstanceCount, id, study.Priority);
         }
         return completed.Count;
+    }
+
+    /// <summary>Queued studies whose content another node has finished with take that outcome here too.</summary>
+    public int Reconcile()
+    {
+        var adopted = 0;
+        foreach (var study in _store.List().Where(s => s.State == StudyState.Queued))
+        {
+            if (_ledger.Get(study.StudyInstanceUid) is not { IsFinished: true } done) continue;
+            if (done.Fingerprint != _store.StudyFingerprint(study.StudyInstanceUid)) continue;
+            if (StudyJobs.Adopt(_store, study.StudyInstanceUid, done, Node))
+            {
+                adopted++;
+                _log.LogInformation("Study {StudyInstanceUid} was {State} by node {Holder}", study.StudyInstanceUid, done.State, done.Node);
+            }
+        }
+        return adopted;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -55,7 +83,15 @@ public sealed class CompletionMonitor : BackgroundService
         using var timer = new PeriodicTimer(_options.CompletionPollInterval);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
-            try { Poll(); }
+            try
+            {
+                Poll();
+                if (DateTimeOffset.UtcNow - _lastReconcile > ReconcileInterval)
+                {
+                    _lastReconcile = DateTimeOffset.UtcNow;
+                    Reconcile();
+                }
+            }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 _log.LogError("Store check failed: {Error}", e.Message);

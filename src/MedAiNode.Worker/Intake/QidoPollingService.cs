@@ -39,13 +39,15 @@ public sealed class QidoPollingService : BackgroundService
     private readonly IntakeOptions _options;
     private readonly IServiceProvider _services;
     private readonly StudyStore _store;
+    private readonly StudyFetcher _fetcher;
     private readonly ILogger<QidoPollingService> _log;
 
-    public QidoPollingService(IOptions<IntakeOptions> options, IServiceProvider services, StudyStore store, ILogger<QidoPollingService> log)
+    public QidoPollingService(IOptions<IntakeOptions> options, IServiceProvider services, StudyStore store, StudyFetcher fetcher, ILogger<QidoPollingService> log)
     {
         _options = options.Value;
         _services = services;
         _store = store;
+        _fetcher = fetcher;
         _log = log;
     }
 
@@ -86,7 +88,7 @@ public sealed class QidoPollingService : BackgroundService
             {
                 var uid = study.GetString(DicomTags.StudyInstanceUID);
                 if (string.IsNullOrEmpty(uid) || cursor.Fetched.Contains(uid)) continue;
-                await FetchAsync(client, pacs, uid, ct);
+                await _fetcher.FetchAsync(pacs, uid, ct);
                 cursor.Fetched.Add(uid);
                 SaveCursor(pacs, cursor);
                 fetched++;
@@ -96,27 +98,6 @@ public sealed class QidoPollingService : BackgroundService
         cursor.Since = today.AddDays(-1);
         SaveCursor(pacs, cursor);
         return fetched;
-    }
-
-    /// <summary>Fetches a study into the store (also used when a node runs a job for a study another node received).</summary>
-    public async Task FetchAsync(DicomWebClient client, string pacs, string studyUid, CancellationToken ct)
-    {
-        var dir = Path.Combine(_store.IncomingRoot, "wado-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        try
-        {
-            var result = await client.RetrieveStudyAsync(studyUid, dir, ct);
-            foreach (var file in Directory.EnumerateFiles(dir, "*.dcm"))
-            {
-                try { _store.Store(file, "DICOMWEB:" + pacs); }
-                catch (StoreRejectedException e) { _log.LogWarning("Fetched instance of study {StudyInstanceUid} refused: {Reason}", studyUid, e.Message); }
-            }
-            _log.LogInformation("Fetched study {StudyInstanceUid} from {Pacs}: {Count} instances", studyUid, pacs, result.Instances.Count);
-        }
-        finally
-        {
-            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

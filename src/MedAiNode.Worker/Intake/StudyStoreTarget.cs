@@ -35,15 +35,18 @@ public sealed class DicomIntakeService : IHostedService, IAsyncDisposable
     private readonly StudyStore _store;
     private readonly StudyStoreOptions _storeOptions;
     private readonly ILogger<DicomServer> _log;
+    private readonly IHostApplicationLifetime? _lifetime;
     private DicomServer? _server;
+    private Task? _stopping;
 
     public DicomIntakeService(Microsoft.Extensions.Options.IOptions<DicomServerOptions> options, StudyStore store,
-        Microsoft.Extensions.Options.IOptions<StudyStoreOptions> storeOptions, ILogger<DicomServer> log)
+        Microsoft.Extensions.Options.IOptions<StudyStoreOptions> storeOptions, ILogger<DicomServer> log, IHostApplicationLifetime? lifetime = null)
     {
         _options = options.Value;
         _store = store;
         _storeOptions = storeOptions.Value;
         _log = log;
+        _lifetime = lifetime;
     }
 
     public int Port => _server?.Port ?? 0;
@@ -56,13 +59,25 @@ public sealed class DicomIntakeService : IHostedService, IAsyncDisposable
         if (_options.Port < 0) return Task.CompletedTask; // intake over DIMSE switched off
         _server = new DicomServer(_options, new StudyStoreTarget(_store, _storeOptions), _log);
         _server.Start();
+        // Hosted services stop in reverse order, the job servers first; the SCP must refuse new associations at once.
+        _lifetime?.ApplicationStopping.Register(() => BeginStop());
         return Task.CompletedTask;
     }
 
-    public async Task StopAsync(CancellationToken ct)
+    private Task BeginStop()
     {
-        if (_server is not null) await _server.StopAsync(TimeSpan.FromSeconds(10));
+        lock (this)
+        {
+            if (_stopping is null && _server is not null)
+            {
+                _log.LogInformation("Shutting down: no new associations; transfers in progress may finish");
+                _stopping = _server.StopAsync(TimeSpan.FromSeconds(10));
+            }
+            return _stopping ?? Task.CompletedTask;
+        }
     }
+
+    public Task StopAsync(CancellationToken ct) => BeginStop();
 
     public async ValueTask DisposeAsync()
     {

@@ -37,6 +37,8 @@ internal static class PipelineRegistration
         if (pacs.Count > 0) services.AddDicomWeb(pacs);
         services.AddValidatedOptions<IntakeOptions>(config, IntakeOptions.Section, o => o.Validate().Concat(UnknownPacs(o.PollPacs, pacs, "Intake:PollPacs")));
         services.AddValidatedOptions<ExportOptions>(config, ExportOptions.Section, o => UnknownPacs(o.StowTo, pacs, "Export:StowTo"));
+        services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<JobsOptions>>(new SectionValidator<JobsOptions>(o =>
+            string.IsNullOrWhiteSpace(o.FetchFrom) ? [] : UnknownPacs([o.FetchFrom], pacs, "Jobs:FetchFrom")));
         services.AddSingleton<QidoPollingService>();
         services.AddHostedService(sp => sp.GetRequiredService<QidoPollingService>());
 

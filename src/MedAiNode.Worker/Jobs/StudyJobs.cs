@@ -2,94 +2,153 @@ using Hangfire;
 using Hangfire.Server;
 using MedAiNode.Export;
 using MedAiNode.Store;
+using MedAiNode.Worker.Configuration;
+using MedAiNode.Worker.Intake;
 using MedAiNode.Worker.Observability;
+using Microsoft.Extensions.Options;
 
 namespace MedAiNode.Worker.Jobs;
 
 /// <summary>
-/// The two durable jobs of a study: analyse (on the inference queues) then deliver (on the export queue).
-/// Transient failures throw and Hangfire retries them; permanent ones end in the store's Failed state with a reason.
+/// The two durable jobs of a study: analyse (on the shared inference queues) then deliver (on the export queue of the
+/// node whose outbox holds the results). Transient failures throw and Hangfire retries them; permanent ones end in the
+/// Failed state with a reason. The <see cref="StudyLedger"/> makes sure the same content is analysed once across nodes.
 /// </summary>
 public sealed class StudyJobs
 {
     public const string StatQueue = "stat";
     public const string RoutineQueue = "routine";
-    public const string ExportQueue = "export";
 
     private readonly StudyStore _store;
     private readonly IStudyAnalyzer _analyzer;
     private readonly Outbox _outbox;
     private readonly IEnumerable<IResultDestination> _destinations;
     private readonly IBackgroundJobClient _jobs;
+    private readonly StudyLedger _ledger;
+    private readonly StudyFetcher _fetcher;
+    private readonly JobsOptions _options;
     private readonly NodeMetrics _metrics;
     private readonly ILogger<StudyJobs> _log;
 
     public StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox outbox, IEnumerable<IResultDestination> destinations,
-        IBackgroundJobClient jobs, NodeMetrics metrics, ILogger<StudyJobs> log)
+        IBackgroundJobClient jobs, StudyLedger ledger, StudyFetcher fetcher, IOptions<JobsOptions> options, NodeMetrics metrics, ILogger<StudyJobs> log)
     {
         _store = store;
         _analyzer = analyzer;
         _outbox = outbox;
         _destinations = destinations;
         _jobs = jobs;
+        _ledger = ledger;
+        _fetcher = fetcher;
+        _options = options.Value;
         _metrics = metrics;
         _log = log;
     }
 
-    /// <summary>Puts a completed study on its queue. Safe to call twice: the job checks the study's state.</summary>
-    public static string EnqueueAnalysis(IBackgroundJobClient jobs, StudyRecord study) =>
-        jobs.Enqueue<StudyJobs>(study.Priority == "stat" ? StatQueue : RoutineQueue, j => j.AnalyzeAsync(study.StudyInstanceUid, null, CancellationToken.None));
+    private string Node => _options.EffectiveNodeName;
 
-    public static string EnqueueDelivery(IBackgroundJobClient jobs, string studyUid) =>
-        jobs.Enqueue<StudyJobs>(ExportQueue, j => j.DeliverAsync(studyUid, CancellationToken.None));
+    /// <summary>The queue only one node's inference workers take: for a study that must run where it was received.</summary>
+    public static string NodeQueue(string node) => "node_" + node;
 
-    [AutomaticRetry(Attempts = 5, DelaysInSeconds = [10, 30, 60, 120, 300])]
+    /// <summary>The queue of one node's deliveries: results wait in that node's outbox.</summary>
+    public static string ExportQueue(string node) => "export_" + node;
+
+    /// <summary>Puts a completed study on its queue. Safe to call twice, on one node or several: the ledger runs each content once.</summary>
+    public static string EnqueueAnalysis(IBackgroundJobClient jobs, StudyRecord study, string fingerprint, string node) =>
+        jobs.Enqueue<StudyJobs>(study.Priority == "stat" ? StatQueue : RoutineQueue,
+            j => j.AnalyzeAsync(study.StudyInstanceUid, fingerprint, node, null, CancellationToken.None));
+
+    public static string EnqueueDelivery(IBackgroundJobClient jobs, string studyUid, string node) =>
+        jobs.Enqueue<StudyJobs>(ExportQueue(node), j => j.DeliverAsync(studyUid, null, CancellationToken.None));
+
     [JobDisplayName("Analyse study {0}")]
-    public async Task AnalyzeAsync(string studyUid, PerformContext? context, CancellationToken ct)
+    public async Task AnalyzeAsync(string studyUid, string fingerprint, string receivedBy, PerformContext? context, CancellationToken ct)
     {
-        using var scope = _log.BeginScope(new Dictionary<string, object> { ["StudyInstanceUid"] = studyUid, ["JobId"] = context?.BackgroundJob.Id ?? "" });
-        var study = _store.Get(studyUid);
-        if (study is null)
+        var jobId = context?.BackgroundJob.Id ?? "direct-" + Guid.NewGuid().ToString("N");
+        using var scope = _log.BeginScope(new Dictionary<string, object> { ["StudyInstanceUid"] = studyUid, ["JobId"] = jobId, ["Node"] = Node });
+        if (context is not null)
+            _metrics.StageDuration.Record((DateTime.UtcNow - context.BackgroundJob.CreatedAt).TotalSeconds, Stage("queue"));
+
+        var (claim, holder) = _ledger.Claim(studyUid, fingerprint, jobId, Node);
+        switch (claim)
         {
+            case ClaimResult.AlreadyDone:
+                _log.LogInformation("Study {StudyInstanceUid}: this content was already {State} by node {Holder}; not analysed again", studyUid, holder!.State, holder.Node);
+                Adopt(_store, studyUid, holder, Node);
+                return;
+            case ClaimResult.Duplicate:
+                _log.LogInformation("Study {StudyInstanceUid}: job {Holder} on node {HolderNode} is analysing this content; this job ends", studyUid, holder!.JobId, holder.Node);
+                return;
+            case ClaimResult.Busy:
+                // Newer content than the running analysis: run again once that one has finished, whichever way it ends.
+                var queue = context?.BackgroundJob.Job.Queue ?? RoutineQueue;
+                var next = _jobs.ContinueJobWith<StudyJobs>(holder!.JobId, queue, j => j.AnalyzeAsync(studyUid, fingerprint, receivedBy, null, CancellationToken.None),
+                    new Hangfire.States.EnqueuedState(queue), JobContinuationOptions.OnAnyFinishedState);
+                _log.LogInformation("Study {StudyInstanceUid}: job {Holder} analyses older content; job {Next} runs after it", studyUid, holder.JobId, next);
+                return;
+        }
+
+        var fetched = false;
+        if (receivedBy != Node)
+        {
+            if (string.IsNullOrWhiteSpace(_options.FetchFrom))
+            {
+                _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, $"handed to node {receivedBy}");
+                var handed = _jobs.Enqueue<StudyJobs>(NodeQueue(receivedBy), j => j.AnalyzeAsync(studyUid, fingerprint, receivedBy, null, CancellationToken.None));
+                _log.LogInformation("Study {StudyInstanceUid} was received by node {ReceivedBy} and Jobs:FetchFrom is empty: handed to it as job {Next}", studyUid, receivedBy, handed);
+                return;
+            }
+            var started = DateTimeOffset.UtcNow;
+            await _fetcher.FetchAsync(_options.FetchFrom, studyUid, ct);
+            _metrics.StageDuration.Record((DateTimeOffset.UtcNow - started).TotalSeconds, Stage("fetch"));
+            fetched = true;
+        }
+        if (_store.Get(studyUid) is not { } study)
+        {
+            _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, "not in the store");
             _log.LogWarning("Study {StudyInstanceUid} is not in this node's store", studyUid);
             return;
         }
-        // Queued or Complete on first run; Analysing when a crash or retry interrupted an earlier attempt.
+        // Queued or Complete on a first run; Analysing when a crash or retry interrupted an earlier attempt; Receiving just after a fetch.
         if (!(_store.TryTransition(studyUid, StudyState.Queued, StudyState.Analysing)
               || _store.TryTransition(studyUid, StudyState.Complete, StudyState.Analysing)
-              || _store.TryTransition(studyUid, StudyState.Analysing, StudyState.Analysing)))
+              || _store.TryTransition(studyUid, StudyState.Analysing, StudyState.Analysing)
+              || fetched && _store.TryTransition(studyUid, StudyState.Receiving, StudyState.Analysing)))
         {
+            _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, $"local state {study.State}");
             _log.LogInformation("Study {StudyInstanceUid} is {State}; analysis skipped", studyUid, study.State);
             return;
         }
-        var started = DateTimeOffset.UtcNow;
-        var progress = new Progress<double>(p => _log.LogDebug("Study {StudyInstanceUid} analysis {Percent:F0}%", studyUid, p * 100));
-        var outcome = await _analyzer.AnalyzeAsync(_store.Get(studyUid)!, progress, ct);
-        _metrics.StageDuration.Record((DateTimeOffset.UtcNow - started).TotalSeconds, new KeyValuePair<string, object?>("stage", "analysis"));
+
+        var clock = DateTimeOffset.UtcNow;
+        var outcome = await _analyzer.AnalyzeAsync(_store.Get(studyUid)!, new JobProgress(context), ct);
+        _metrics.StageDuration.Record((DateTimeOffset.UtcNow - clock).TotalSeconds, Stage("analysis"));
         switch (outcome.Status)
         {
             case AnalysisStatus.PermanentFailure:
                 _store.TryTransition(studyUid, StudyState.Analysing, StudyState.Failed, outcome.Reason);
+                _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Failed, outcome.Reason);
                 _metrics.StudiesFailed.Add(1);
                 _log.LogWarning("Study {StudyInstanceUid} failed permanently: {Reason}", studyUid, outcome.Reason);
                 return;
             case AnalysisStatus.Unchanged:
                 _store.TryTransition(studyUid, StudyState.Analysing, StudyState.Delivered, "selected series unchanged since the last analysis");
+                _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Delivered, "selected series unchanged");
                 return;
             default:
+                _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Analysed);
                 if (_store.TryTransition(studyUid, StudyState.Analysing, StudyState.Analysed, null, r =>
                     {
                         r.AnalysedSeriesUid = outcome.SeriesInstanceUid;
                         r.AnalysedFingerprint = outcome.Fingerprint;
                     }))
-                    EnqueueDelivery(_jobs, studyUid);
+                    EnqueueDelivery(_jobs, studyUid, Node);
                 return;
         }
     }
 
-    [AutomaticRetry(Attempts = 20, DelaysInSeconds = [5, 15, 30, 60, 120, 300, 600])]
     [JobDisplayName("Deliver results of study {0}")]
-    public async Task DeliverAsync(string studyUid, CancellationToken ct)
+    public async Task DeliverAsync(string studyUid, PerformContext? context, CancellationToken ct)
     {
         var started = DateTimeOffset.UtcNow;
         bool complete;
@@ -102,8 +161,42 @@ public sealed class StudyJobs
             _metrics.ExportFailures.Add(1);
             throw; // retried: the outbox sends only what each destination still lacks
         }
-        _metrics.StageDuration.Record((DateTimeOffset.UtcNow - started).TotalSeconds, new KeyValuePair<string, object?>("stage", "export"));
+        _metrics.StageDuration.Record((DateTimeOffset.UtcNow - started).TotalSeconds, Stage("export"));
         if (!complete) throw new InvalidOperationException($"Some results of study {studyUid} were not accepted; retrying");
+        _ledger.Finish(studyUid, e => e.Node == Node && e.State == LedgerEntry.Analysed, LedgerEntry.Delivered);
         if (_store.TryTransition(studyUid, StudyState.Analysed, StudyState.Delivered)) _metrics.StudiesCompleted.Add(1);
+    }
+
+    /// <summary>Brings this node's record of a study in line with what was done with the same content, by this node
+    /// earlier (the study was sent again unchanged) or by another node sharing the database.</summary>
+    public static bool Adopt(StudyStore store, string studyUid, LedgerEntry done, string node)
+    {
+        var own = done.Node == node;
+        var (to, reason) = done.State switch
+        {
+            LedgerEntry.Failed => (StudyState.Failed, own ? done.Reason : $"failed on node {done.Node}: {done.Reason}"),
+            // Our own results still wait in our outbox: the delivery job queued with them moves the study on.
+            LedgerEntry.Analysed when own => (StudyState.Analysed, "unchanged since the last analysis"),
+            _ => (StudyState.Delivered, own ? "unchanged since the last analysis" : $"analysed by node {done.Node}"),
+        };
+        return store.TryTransition(studyUid, StudyState.Queued, to, reason)
+               || store.TryTransition(studyUid, StudyState.Complete, to, reason)
+               || store.TryTransition(studyUid, StudyState.Analysing, to, reason);
+    }
+
+    private static KeyValuePair<string, object?> Stage(string name) => new("stage", name);
+
+    /// <summary>Analysis progress as a job parameter, shown on the dashboard's Progress page; written at most every 5 %.</summary>
+    private sealed class JobProgress(PerformContext? context) : IProgress<double>
+    {
+        private int _lastPercent = -1;
+
+        public void Report(double value)
+        {
+            var percent = (int)Math.Clamp(value * 100, 0, 100);
+            if (context is null || percent < _lastPercent + 5 && percent != 100) return;
+            _lastPercent = percent;
+            context.SetJobParameter("progress", percent);
+        }
     }
 }

@@ -1,0 +1,118 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace MedAiNode.Worker.Tests;
+
+/// <summary>
+/// Several nodes on one PostgreSQL Hangfire database, a real Orthanc as the PACS: jobs are shared, a study received
+/// by one node can be analysed by another (which fetches it with WADO-RS), and no content is ever analysed twice.
+/// </summary>
+public class MultiNodeTests
+{
+    // The phantom is analysed and delivered; the head CT (7 mm slices) fails the model's rules, a permanent outcome
+    // that must be shared just the same.
+    private static readonly (string Series, string Outcome)[] Studies = [("philips-phantom-5mm", "Delivered"), ("ge-head-tilt-varspacing", "Failed")];
+
+    private static string StudyUid(string series) =>
+        MedAiNode.Dicom.IO.DicomFile.Open(Directory.GetFiles(TestData.Path_("ct", series), "*.dcm")[0]).Dataset.GetString(MedAiNode.Dicom.DicomTags.StudyInstanceUID)!;
+
+    private static async Task<string> UploadAsync(OrthancServer orthanc, string series)
+    {
+        string? id = null;
+        foreach (var f in Directory.GetFiles(TestData.Path_("ct", series), "*.dcm")) id = await orthanc.UploadAsync(f);
+        var instance = await orthanc.GetJsonAsync($"/instances/{id}");
+        return (await orthanc.GetJsonAsync($"/series/{instance["ParentSeries"]!.GetValue<string>()}"))["ParentStudy"]!.GetValue<string>();
+    }
+
+    private static async Task PushAsync(OrthancServer orthanc, string modality, string orthancStudy)
+    {
+        var r = await orthanc.Rest.PostAsync($"{orthanc.RestUrl}/modalities/{modality}/store", new StringContent(orthancStudy));
+        Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
+    }
+
+    private static string[] Pacs(OrthancServer orthanc) =>
+        ["--DicomWeb:Pacs:0:Name=orthanc", $"--DicomWeb:Pacs:0:BaseUrl={orthanc.DicomWebUrl}", "--Export:StowTo:0=orthanc"];
+
+    /// <summary>How many analyses a node's log shows: a line per model run, or the line of a permanent failure.</summary>
+    private static int Analyses(WorkerProcess node, string studyUid) =>
+        Regex.Matches(node.Log, $"Study {Regex.Escape(studyUid)}(: model ct-body on series| failed permanently)").Count;
+
+    private static async Task<(int Seg, int Sr)> ResultsAsync(OrthancServer orthanc, string studyUid)
+    {
+        var json = JsonNode.Parse(await orthanc.Rest.GetStringAsync($"{orthanc.DicomWebUrl}/studies/{studyUid}/instances?includefield=00080060"))!.AsArray();
+        var modalities = json.Select(n => n!["00080060"]?["Value"]?[0]?.GetValue<string>()).ToList();
+        return (modalities.Count(m => m == "SEG"), modalities.Count(m => m == "SR"));
+    }
+
+    private static Task<JsonObject> WaitForStateAsync(WorkerProcess node, string studyUid, string state) =>
+        node.WaitForStudyAsync(s => s["studyInstanceUid"]!.GetValue<string>() == studyUid && s["state"]!.GetValue<string>() == state, TimeSpan.FromSeconds(120));
+
+    [Fact]
+    public async Task A_receive_only_node_hands_its_studies_to_an_inference_node_that_fetches_them_by_wado_rs()
+    {
+        using var postgres = new PostgresServer();
+        var intake = new WorkerProcess(TestData.TempDir("node-intake"), "--Jobs:NodeName=intake", "--Jobs:InferenceSlots=0",
+            $"--Jobs:PostgresConnectionString={postgres.ConnectionString}");
+        await using var _ = intake;
+        using var orthanc = new OrthancServer(cfg =>
+            cfg["DicomModalities"] = new JsonObject { ["intake"] = new JsonArray("MEDAINODE", "127.0.0.1", intake.DicomPort) });
+        intake.With(Pacs(orthanc));
+        await using var gpu = new WorkerProcess(TestData.TempDir("node-gpu"), "--Jobs:NodeName=gpu", "--Dicom:Port=-1",
+            $"--Jobs:PostgresConnectionString={postgres.ConnectionString}", "--Jobs:FetchFrom=orthanc");
+        gpu.With(Pacs(orthanc));
+        await intake.StartAsync();
+        await gpu.StartAsync();
+
+        foreach (var (series, _) in Studies) await PushAsync(orthanc, "intake", await UploadAsync(orthanc, series));
+
+        foreach (var (series, outcome) in Studies)
+        {
+            var uid = StudyUid(series);
+            var analysed = await WaitForStateAsync(gpu, uid, outcome);
+            Assert.Equal(Directory.GetFiles(TestData.Path_("ct", series), "*.dcm").Length, analysed["instanceCount"]!.GetValue<int>());
+            // The receiving node learns the outcome from the shared ledger and does not queue the study again.
+            var received = await WaitForStateAsync(intake, uid, outcome);
+            Assert.Contains(outcome == "Delivered" ? "analysed by node gpu" : "failed on node gpu: ", received["reason"]!.GetValue<string>());
+            Assert.Equal(outcome == "Delivered" ? (1, 1) : (0, 0), await ResultsAsync(orthanc, uid));
+            Assert.Equal(1, Analyses(gpu, uid));
+            Assert.Equal(0, Analyses(intake, uid));
+            Assert.Contains($"Fetched study {uid} from orthanc", gpu.Log);
+        }
+    }
+
+    [Fact]
+    public async Task A_study_sent_to_two_nodes_is_analysed_once_and_both_nodes_record_its_outcome()
+    {
+        using var postgres = new PostgresServer();
+        var a = new WorkerProcess(TestData.TempDir("node-a"), "--Jobs:NodeName=a", $"--Jobs:PostgresConnectionString={postgres.ConnectionString}");
+        var b = new WorkerProcess(TestData.TempDir("node-b"), "--Jobs:NodeName=b", $"--Jobs:PostgresConnectionString={postgres.ConnectionString}");
+        await using var _a = a;
+        await using var _b = b;
+        using var orthanc = new OrthancServer(cfg => cfg["DicomModalities"] = new JsonObject
+        {
+            ["a"] = new JsonArray("MEDAINODE", "127.0.0.1", a.DicomPort),
+            ["b"] = new JsonArray("MEDAINODE", "127.0.0.1", b.DicomPort),
+        });
+        a.With(Pacs(orthanc));
+        b.With(Pacs(orthanc));
+        await a.StartAsync();
+        await b.StartAsync();
+
+        // Both nodes receive both studies at once, as with a router that copies to every node.
+        var studies = new List<string>();
+        foreach (var (series, _) in Studies) studies.Add(await UploadAsync(orthanc, series));
+        await Task.WhenAll(studies.SelectMany(s => new[] { PushAsync(orthanc, "a", s), PushAsync(orthanc, "b", s) }));
+
+        foreach (var (series, outcome) in Studies)
+        {
+            var uid = StudyUid(series);
+            await WaitForStateAsync(a, uid, outcome);
+            await WaitForStateAsync(b, uid, outcome);
+            Assert.Equal(1, Analyses(a, uid) + Analyses(b, uid));
+            Assert.Equal(outcome == "Delivered" ? (1, 1) : (0, 0), await ResultsAsync(orthanc, uid));
+        }
+        // A node sharing the database stops cleanly on SIGTERM.
+        var (code, _) = await a.TerminateAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(0, code);
+    }
+}

@@ -1,0 +1,109 @@
+using Hangfire;
+using Hangfire.InMemory;
+using MedAiNode.Store;
+using MedAiNode.Worker.Jobs;
+
+namespace MedAiNode.Worker.Tests;
+
+/// <summary>The cross-node ledger's decisions, on Hangfire's in-memory storage (the same code runs on PostgreSQL).</summary>
+public class StudyLedgerTests
+{
+    private readonly InMemoryStorage _storage = new();
+    private readonly StudyLedger _ledger;
+    private readonly BackgroundJobClient _client;
+
+    public StudyLedgerTests()
+    {
+        _ledger = new StudyLedger(_storage);
+        _client = new BackgroundJobClient(_storage);
+    }
+
+    public static void Noop() { }
+
+    private string LiveJob() => _client.Enqueue(() => Noop());
+
+    [Fact]
+    public void The_first_job_runs_a_second_for_the_same_content_is_a_duplicate_and_newer_content_waits()
+    {
+        var first = LiveJob();
+        Assert.Equal(ClaimResult.Run, _ledger.Claim("1.2.3", "fp1", first, "a").Result);
+        var (dup, holder) = _ledger.Claim("1.2.3", "fp1", LiveJob(), "b");
+        Assert.Equal(ClaimResult.Duplicate, dup);
+        Assert.Equal((first, "a"), (holder!.JobId, holder.Node));
+        Assert.Equal(ClaimResult.Busy, _ledger.Claim("1.2.3", "fp2", LiveJob(), "b").Result);
+        // A retry of the holder itself goes on.
+        Assert.Equal(ClaimResult.Run, _ledger.Claim("1.2.3", "fp1", first, "a").Result);
+        // Other studies are independent.
+        Assert.Equal(ClaimResult.Run, _ledger.Claim("1.2.4", "fp1", LiveJob(), "b").Result);
+    }
+
+    [Fact]
+    public void Finished_content_is_not_run_again_but_changed_content_is()
+    {
+        var job = LiveJob();
+        _ledger.Claim("1.2.3", "fp1", job, "a");
+        _ledger.Finish("1.2.3", e => e.JobId == job, LedgerEntry.Analysed);
+        var (result, holder) = _ledger.Claim("1.2.3", "fp1", LiveJob(), "b");
+        Assert.Equal(ClaimResult.AlreadyDone, result);
+        Assert.Equal(LedgerEntry.Analysed, holder!.State);
+        // Delivery is recorded by the node that holds the results.
+        _ledger.Finish("1.2.3", e => e.Node == "b" && e.State == LedgerEntry.Analysed, LedgerEntry.Delivered);
+        Assert.Equal(LedgerEntry.Analysed, _ledger.Get("1.2.3")!.State);
+        _ledger.Finish("1.2.3", e => e.Node == "a" && e.State == LedgerEntry.Analysed, LedgerEntry.Delivered);
+        Assert.Equal(LedgerEntry.Delivered, _ledger.Get("1.2.3")!.State);
+        Assert.Equal(ClaimResult.Run, _ledger.Claim("1.2.3", "fp2", LiveJob(), "b").Result);
+    }
+
+    [Fact]
+    public void A_claim_whose_job_is_gone_is_taken_over_and_a_rerun_request_forgets_the_outcome()
+    {
+        var dead = LiveJob();
+        _ledger.Claim("1.2.3", "fp1", dead, "a");
+        Assert.True(_client.Delete(dead));
+        Assert.Equal(ClaimResult.Run, _ledger.Claim("1.2.3", "fp1", LiveJob(), "b").Result);
+
+        var job = _ledger.Get("1.2.3")!.JobId;
+        _ledger.Finish("1.2.3", e => e.JobId == job, LedgerEntry.Failed, "no eligible series");
+        Assert.Equal(ClaimResult.AlreadyDone, _ledger.Claim("1.2.3", "fp1", LiveJob(), "a").Result);
+        _ledger.Reset("1.2.3", "re-run requested");
+        Assert.Equal(ClaimResult.Run, _ledger.Claim("1.2.3", "fp1", LiveJob(), "a").Result);
+    }
+
+    [Fact]
+    public void A_finish_by_a_job_that_no_longer_holds_the_claim_changes_nothing()
+    {
+        var old = LiveJob();
+        _ledger.Claim("1.2.3", "fp1", old, "a");
+        _client.Delete(old);
+        var current = LiveJob();
+        _ledger.Claim("1.2.3", "fp1", current, "b");
+        _ledger.Finish("1.2.3", e => e.JobId == old, LedgerEntry.Failed, "late");
+        Assert.Equal((LedgerEntry.Analysing, current), (_ledger.Get("1.2.3")!.State, _ledger.Get("1.2.3")!.JobId));
+    }
+
+    private static StudyStore StoreWithQueuedStudy(out string uid)
+    {
+        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("ledger-store"), QuietPeriod = TimeSpan.Zero });
+        var tmp = Path.Combine(store.IncomingRoot, "x.dcm");
+        File.Copy(TestData.Path_("ct", "philips-phantom-5mm", "I10.dcm"), tmp);
+        uid = store.Store(tmp, "CT").StudyInstanceUid;
+        store.TakeCompleted();
+        Assert.True(store.TryTransition(uid, StudyState.Complete, StudyState.Queued));
+        return store;
+    }
+
+    [Theory]
+    [InlineData("Delivered", "b", StudyState.Delivered, "analysed by node b")]
+    [InlineData("Analysed", "b", StudyState.Delivered, "analysed by node b")]
+    [InlineData("Failed", "b", StudyState.Failed, "failed on node b: no eligible series")]
+    [InlineData("Analysed", "a", StudyState.Analysed, "unchanged since the last analysis")]
+    [InlineData("Delivered", "a", StudyState.Delivered, "unchanged since the last analysis")]
+    public void A_node_adopts_the_recorded_outcome_of_the_same_content(string state, string by, StudyState expected, string reason)
+    {
+        var store = StoreWithQueuedStudy(out var uid);
+        Assert.True(StudyJobs.Adopt(store, uid, new LedgerEntry(state, "fp", "7", by, "no eligible series", DateTimeOffset.UtcNow), "a"));
+        var record = store.Get(uid)!;
+        Assert.Equal(expected, record.State);
+        Assert.Equal(reason, record.Reason);
+    }
+}
