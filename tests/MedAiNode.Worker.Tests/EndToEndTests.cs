@@ -142,3 +142,53 @@ public class CrashRecoveryTests
         Assert.Contains("medainode_studies_completed_total{otel_scope_name=\"MedAiNode\"} 1", metrics);
     }
 }
+
+public class ShutdownTests
+{
+    [Fact]
+    public async Task Sigterm_stops_intake_hands_back_a_running_delivery_and_a_restart_delivers_it_once()
+    {
+        // A PACS that accepts the connection and never answers: the delivery job is running when SIGTERM comes.
+        var blackhole = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        blackhole.Start();
+        var held = new List<System.Net.Sockets.TcpClient>();
+        var accepting = Task.Run(async () =>
+        {
+            try { while (true) { var c = await blackhole.AcceptTcpClientAsync(); lock (held) held.Add(c); } }
+            catch (Exception e) when (e is ObjectDisposedException or System.Net.Sockets.SocketException) { }
+        });
+        var hangingUrl = $"http://127.0.0.1:{((System.Net.IPEndPoint)blackhole.LocalEndpoint).Port}/dicom-web";
+        var root = TestData.TempDir("e2e-sigterm");
+        var first = new WorkerProcess(root, "--DicomWeb:Pacs:0:Name=pacs", $"--DicomWeb:Pacs:0:BaseUrl={hangingUrl}", "--Export:StowTo:0=pacs",
+            "--Jobs:ShutdownTimeout=00:00:02");
+        await first.StartAsync();
+        var files = Directory.GetFiles(TestData.Path_("ct", "philips-phantom-5mm"), "*.dcm");
+        var send = Tool.Run("storescu", new[] { "-aet", "CT_SCANNER", "-aec", "MEDAINODE", "127.0.0.1", first.DicomPort.ToString() }.Concat(files));
+        Assert.True(send.ExitCode == 0, send.StdErr);
+        await first.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Analysed", TimeSpan.FromSeconds(60));
+        for (var i = 0; i < 100 && held.Count == 0; i++) await Task.Delay(100); // the STOW request is in flight
+        Assert.NotEmpty(held);
+
+        var (code, took) = await first.TerminateAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(0, code);
+        Assert.True(took < TimeSpan.FromSeconds(30), $"shutdown took {took}");
+        Assert.Contains("Shutting down: no new associations", first.Log);
+        var echo = Tool.Run("echoscu", ["-aec", "MEDAINODE", "127.0.0.1", first.DicomPort.ToString()]);
+        Assert.NotEqual(0, echo.ExitCode);
+        await first.DisposeAsync();
+        blackhole.Stop();
+        lock (held) foreach (var c in held) c.Dispose();
+        await accepting;
+
+        // The PACS is reachable again: the results waiting in the outbox go out once, with the UIDs made before.
+        using var orthanc = new OrthancServer();
+        await using var second = new WorkerProcess(root, "--DicomWeb:Pacs:0:Name=pacs", $"--DicomWeb:Pacs:0:BaseUrl={orthanc.DicomWebUrl}", "--Export:StowTo:0=pacs");
+        await second.StartAsync();
+        var study = await second.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(120));
+        Assert.Equal(files.Length, study["instanceCount"]!.GetValue<int>());
+        var uids = await orthanc.StoredSopInstanceUidsAsync();
+        Assert.Equal(2, uids.Distinct().Count());
+        Assert.Equal(2, uids.Count);
+        Assert.DoesNotContain("model ct-body on series", second.Log); // delivered from the outbox, not analysed again
+    }
+}

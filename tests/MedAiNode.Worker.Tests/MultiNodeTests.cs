@@ -1,3 +1,5 @@
+using Hangfire;
+using MedAiNode.Worker.Jobs;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
@@ -114,5 +116,24 @@ public class MultiNodeTests
         // A node sharing the database stops cleanly on SIGTERM.
         var (code, _) = await a.TerminateAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(0, code);
+    }
+
+    [Fact]
+    public async Task Without_fetch_from_a_job_for_a_study_another_node_received_is_handed_to_that_node()
+    {
+        using var postgres = new PostgresServer();
+        await using var b = new WorkerProcess(TestData.TempDir("node-b"), "--Jobs:NodeName=b", "--Dicom:Port=-1",
+            $"--Jobs:PostgresConnectionString={postgres.ConnectionString}");
+        await b.StartAsync();
+        var storage = new Hangfire.PostgreSql.PostgreSqlStorage(new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(postgres.ConnectionString, new()));
+        var job = new BackgroundJobClient(storage).Enqueue<StudyJobs>(StudyJobs.RoutineQueue,
+            j => j.AnalyzeAsync("1.2.3.4", "fingerprint", "a", null, CancellationToken.None));
+        var monitor = storage.GetMonitoringApi();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (monitor.EnqueuedCount("node_a") == 0 && sw.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(200);
+        Assert.Equal(1, monitor.EnqueuedCount("node_a"));
+        Assert.Contains("Study 1.2.3.4 was received by node a and Jobs:FetchFrom is empty: handed to it", b.Log);
+        Assert.Equal(LedgerEntry.Released, new StudyLedger(storage).Get("1.2.3.4")!.State);
+        Assert.NotEqual(job, monitor.EnqueuedJobs("node_a", 0, 1).Single().Key);
     }
 }
