@@ -118,8 +118,9 @@ internal static class ServiceHost
         app.MapGet("/health/live", () => HttpResults.Ok(new { status = "live" }));
         app.MapHealthChecks("/health/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
         app.MapPrometheusScrapingEndpoint("/metrics");
-        // Hangfire's default dashboard filter admits local requests only; the API below follows the same rule.
-        app.UseHangfireDashboard("/hangfire");
+        HttpAccess.Use(app, http);
+        ProgressPage.Register();
+        app.UseHangfireDashboard("/hangfire", new DashboardOptions { Authorization = [new HttpAccess.AdmittedFilter()], DashboardTitle = "MedAiNode jobs" });
         StudyApi.Map(app);
         return app;
     }

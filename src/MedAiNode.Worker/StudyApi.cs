@@ -1,22 +1,16 @@
 using HttpResults = Microsoft.AspNetCore.Http.Results;
-using System.Net;
 using Hangfire;
 using MedAiNode.Store;
 using MedAiNode.Worker.Jobs;
 
 namespace MedAiNode.Worker;
 
-/// <summary>The small JSON API: list studies with their state, re-run a study. Local requests only, like the dashboard.</summary>
+/// <summary>The small JSON API: list studies with their state, re-run a study.</summary>
 internal static class StudyApi
 {
     public static void Map(WebApplication app)
     {
-        var api = app.MapGroup("/api").AddEndpointFilter(async (ctx, next) =>
-        {
-            var remote = ctx.HttpContext.Connection.RemoteIpAddress;
-            if (remote is not null && !IPAddress.IsLoopback(remote)) return HttpResults.StatusCode(StatusCodes.Status403Forbidden);
-            return await next(ctx);
-        });
+        var api = app.MapGroup("/api"); // guarded by HttpAccess like the dashboard
         api.MapGet("/studies", (StudyStore store) => store.List().Select(s => new
         {
             s.StudyInstanceUid, state = s.State.ToString(), s.InstanceCount, s.Priority, s.FirstArrival, s.LastArrival,

@@ -168,6 +168,9 @@ public class ShutdownTests
         await first.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Analysed", TimeSpan.FromSeconds(60));
         for (var i = 0; i < 100 && held.Count == 0; i++) await Task.Delay(100); // the STOW request is in flight
         Assert.NotEmpty(held);
+        // The dashboard's Progress page lists the running delivery.
+        var studyUid = MedAiNode.Dicom.IO.DicomFile.Open(files[0]).Dataset.GetString(MedAiNode.Dicom.DicomTags.StudyInstanceUID);
+        Assert.Contains($"Deliver {studyUid}", await first.Http.GetStringAsync($"http://127.0.0.1:{first.HttpPort}/hangfire/progress"));
 
         var (code, took) = await first.TerminateAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(0, code);

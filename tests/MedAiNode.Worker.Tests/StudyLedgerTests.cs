@@ -106,4 +106,22 @@ public class StudyLedgerTests
         Assert.Equal(expected, record.State);
         Assert.Equal(reason, record.Reason);
     }
+
+    [Fact]
+    public void Analysis_progress_is_stored_on_the_job_in_steps_of_five_percent()
+    {
+        var id = LiveJob();
+        using var connection = _storage.GetConnection();
+        var job = connection.GetJobData(id)!;
+        var context = new Hangfire.Server.PerformContext(_storage, connection, new Hangfire.BackgroundJob(id, job.Job, job.CreatedAt), new Hangfire.JobCancellationToken(false));
+        var progress = new JobProgress(context);
+        progress.Report(0.02);
+        Assert.Equal("2", connection.GetJobParameter(id, "progress"));
+        progress.Report(0.05); // under 5 points since the last write
+        Assert.Equal("2", connection.GetJobParameter(id, "progress"));
+        progress.Report(0.5);
+        Assert.Equal("50", connection.GetJobParameter(id, "progress"));
+        progress.Report(1.0);
+        Assert.Equal("100", connection.GetJobParameter(id, "progress"));
+    }
 }

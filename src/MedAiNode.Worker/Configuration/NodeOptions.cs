@@ -16,6 +16,9 @@ public sealed class HttpOptions
 {
     public const string Section = "Http";
     public string Urls { get; set; } = "http://127.0.0.1:8080";
+    /// <summary>Required when Urls listens beyond loopback: the dashboard and API then ask every caller for it
+    /// (Authorization: Bearer KEY, or Basic with KEY as the password). Set it by environment: MedAiNode__Http__ApiKey.</summary>
+    public string ApiKey { get; set; } = "";
 }
 
 /// <summary>Checks options at start so a mistake is reported with the key that holds it, before anything listens.</summary>
@@ -41,6 +44,9 @@ internal sealed class NodeOptionsValidator : IValidateOptions<DicomOptions>, IVa
         foreach (var url in o.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
                 failures.Add($"{HttpOptions.Section}:{nameof(HttpOptions.Urls)}: '{url}' is not an http(s) URL");
+        if (failures.Count == 0 && !HttpAccess.IsLoopbackOnly(o) && o.ApiKey.Length < 16)
+            failures.Add($"{HttpOptions.Section}:{nameof(HttpOptions.ApiKey)} must be set (16 characters or more) when {HttpOptions.Section}:{nameof(HttpOptions.Urls)} " +
+                         $"listens beyond loopback ('{o.Urls}'): the dashboard and API then require it");
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -185,18 +185,18 @@ public sealed class StudyJobs
     }
 
     private static KeyValuePair<string, object?> Stage(string name) => new("stage", name);
+}
 
-    /// <summary>Analysis progress as a job parameter, shown on the dashboard's Progress page; written at most every 5 %.</summary>
-    private sealed class JobProgress(PerformContext? context) : IProgress<double>
+/// <summary>Analysis progress as a job parameter, shown on the dashboard's Progress page; written at most every 5 %.</summary>
+internal sealed class JobProgress(PerformContext? context) : IProgress<double>
+{
+    private int _lastPercent = -1;
+
+    public void Report(double value)
     {
-        private int _lastPercent = -1;
-
-        public void Report(double value)
-        {
-            var percent = (int)Math.Clamp(value * 100, 0, 100);
-            if (context is null || percent < _lastPercent + 5 && percent != 100) return;
-            _lastPercent = percent;
-            context.SetJobParameter("progress", percent);
-        }
+        var percent = (int)Math.Clamp(value * 100, 0, 100);
+        if (context is null || percent <= _lastPercent || _lastPercent >= 0 && percent < _lastPercent + 5 && percent != 100) return;
+        _lastPercent = percent;
+        context.SetJobParameter("progress", percent);
     }
 }
