@@ -15,6 +15,8 @@ public interface IResultDestination
     string Name { get; }
     /// <summary>Sends the items; returns the ones the destination accepted. Throws for transient failures (retried later).</summary>
     Task<IReadOnlyCollection<string>> DeliverAsync(IReadOnlyList<OutboxItem> items, CancellationToken ct);
+    /// <summary>Whether the destination answers now (for readiness); throws with the reason when it does not.</summary>
+    Task CheckAsync(CancellationToken ct) => Task.CompletedTask;
 }
 
 /// <summary>

@@ -15,6 +15,12 @@ public sealed class StowDestination(string name, DicomWebClient client) : IResul
         var result = await client.StoreFilesAsync(items.Select(i => i.Path), items[0].StudyInstanceUid, null, ct);
         return result.Instances.Where(i => i.IsStored && i.SopInstanceUid is not null).Select(i => i.SopInstanceUid!).ToList();
     }
+
+    /// <summary>A one-result QIDO-RS search: proves the PACS answers DICOMweb with our credentials.</summary>
+    public async Task CheckAsync(CancellationToken ct)
+    {
+        await foreach (var _ in client.SearchAsync(new MedAiNode.DicomWeb.Qido.QidoQuery(MedAiNode.DicomWeb.Qido.QidoLevel.Studies) { Limit = 1 }, ct)) break;
+    }
 }
 
 /// <summary>Section "Export:CStore:&lt;name&gt;": a PACS that takes results over DIMSE C-STORE.</summary>
@@ -49,5 +55,17 @@ public sealed class CStoreDestination(string name, CStoreDestinationOptions opti
         }
         await assoc.ReleaseAsync(ct);
         return accepted;
+    }
+
+    /// <summary>C-ECHO: proves the PACS accepts an association from us and answers.</summary>
+    public async Task CheckAsync(CancellationToken ct)
+    {
+        await using var assoc = await DicomClient.ConnectAsync(new DicomClientOptions
+        {
+            Host = options.Host, Port = options.Port, CalledAE = options.CalledAE, CallingAE = options.CallingAE, ConnectTimeout = TimeSpan.FromSeconds(5),
+        }, [DicomClient.Context(1, DicomUids.Verification)], ct);
+        var status = await assoc.EchoAsync(ct);
+        await assoc.ReleaseAsync(ct);
+        if (status != 0) throw new IOException($"C-ECHO answered 0x{status:X4}");
     }
 }

@@ -100,7 +100,8 @@ internal static class ServiceHost
         services.AddHealthChecks()
             .AddCheck<StoreWritableCheck>("store", tags: ["ready"])
             .AddCheck<ScpListeningCheck>("scp", tags: ["ready"])
-            .AddCheck<ModelsReadyCheck>("models", tags: ["ready"]);
+            .AddCheck<ModelsReadyCheck>("models", tags: ["ready"])
+            .AddCheck<PacsReachableCheck>("pacs", tags: ["ready"]);
 
         var http = config.GetSection(HttpOptions.Section).Get<HttpOptions>() ?? new HttpOptions();
         builder.WebHost.UseUrls(http.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
@@ -116,7 +117,15 @@ internal static class ServiceHost
         _ = app.Services.GetRequiredService<MedAiNode.Worker.Analysis.ModelRegistry>(); // models load and warm up before the node reports ready
 
         app.MapGet("/health/live", () => HttpResults.Ok(new { status = "live" }));
-        app.MapHealthChecks("/health/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+        app.MapHealthChecks("/health/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions
+        {
+            Predicate = c => c.Tags.Contains("ready"),
+            ResponseWriter = (ctx, report) => ctx.Response.WriteAsJsonAsync(new
+            {
+                status = report.Status.ToString(),
+                checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), e.Value.Description }),
+            }),
+        });
         app.MapPrometheusScrapingEndpoint("/metrics");
         HttpAccess.Use(app, http);
         ProgressPage.Register();

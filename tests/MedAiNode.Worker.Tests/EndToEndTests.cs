@@ -103,6 +103,8 @@ public class EndToEndTests
             "--Intake:PollPacs:0=orthanc", "--Intake:PollInterval=00:00:02", "--Intake:InitialLookbackDays=36500",
             "--Export:CStore:orthanc:Host=127.0.0.1", $"--Export:CStore:orthanc:Port={orthanc.DicomPort}", "--Export:CStore:orthanc:CalledAE=ORTHANCTEST");
         await worker.StartAsync();
+        var ready = JsonNode.Parse(await worker.Http.GetStringAsync($"http://127.0.0.1:{worker.HttpPort}/health/ready"))!["checks"]!["pacs"]!;
+        Assert.Equal(("Healthy", "reachable: results-folder, cstore:orthanc"), (ready["status"]!.GetValue<string>(), ready["description"]!.GetValue<string>())); // C-ECHO answered
         var results = await WaitForResultsAsync(orthanc, StudyUid(), worker);
         await worker.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(60));
         Assert.Equal(1, results.Count(r => r.Modality == "SEG"));
@@ -133,6 +135,8 @@ public class CrashRecoveryTests
         second.With(pacs);
         await second.StartAsync();
         var study = await second.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(120));
+        var readyAgain = System.Text.Json.Nodes.JsonNode.Parse(await second.Http.GetStringAsync($"http://127.0.0.1:{second.HttpPort}/health/ready"))!;
+        Assert.Equal("Healthy", readyAgain["checks"]!["pacs"]!["status"]!.GetValue<string>());
         Assert.Equal(files.Length, study["instanceCount"]!.GetValue<int>());
         // Orthanc holds only what the worker delivered: one SEG and one SR, each once, whatever the crash interrupted.
         var uids = await orthanc.StoredSopInstanceUidsAsync();
@@ -162,12 +166,18 @@ public class ShutdownTests
         var first = new WorkerProcess(root, "--DicomWeb:Pacs:0:Name=pacs", $"--DicomWeb:Pacs:0:BaseUrl={hangingUrl}", "--Export:StowTo:0=pacs",
             "--Jobs:ShutdownTimeout=00:00:02");
         await first.StartAsync();
+        // Readiness reports the silent PACS as Degraded: the node still takes studies, results wait in the outbox.
+        var ready = System.Text.Json.Nodes.JsonNode.Parse(await first.Http.GetStringAsync($"http://127.0.0.1:{first.HttpPort}/health/ready"))!;
+        Assert.Equal("Degraded", ready["status"]!.GetValue<string>());
+        Assert.Contains("stow:pacs: no answer within 5 s", ready["checks"]!["pacs"]!["description"]!.GetValue<string>());
+        int probes;
+        lock (held) probes = held.Count;
         var files = Directory.GetFiles(TestData.Path_("ct", "philips-phantom-5mm"), "*.dcm");
         var send = Tool.Run("storescu", new[] { "-aet", "CT_SCANNER", "-aec", "MEDAINODE", "127.0.0.1", first.DicomPort.ToString() }.Concat(files));
         Assert.True(send.ExitCode == 0, send.StdErr);
         await first.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Analysed", TimeSpan.FromSeconds(60));
-        for (var i = 0; i < 100 && held.Count == 0; i++) await Task.Delay(100); // the STOW request is in flight
-        Assert.NotEmpty(held);
+        for (var i = 0; i < 100 && held.Count == probes; i++) await Task.Delay(100); // the STOW request is in flight
+        Assert.True(held.Count > probes, "the delivery never connected to the PACS");
         // The dashboard's Progress page lists the running delivery.
         var studyUid = MedAiNode.Dicom.IO.DicomFile.Open(files[0]).Dataset.GetString(MedAiNode.Dicom.DicomTags.StudyInstanceUID);
         Assert.Contains($"Deliver {studyUid}", await first.Http.GetStringAsync($"http://127.0.0.1:{first.HttpPort}/hangfire/progress"));
@@ -188,6 +198,8 @@ public class ShutdownTests
         await using var second = new WorkerProcess(root, "--DicomWeb:Pacs:0:Name=pacs", $"--DicomWeb:Pacs:0:BaseUrl={orthanc.DicomWebUrl}", "--Export:StowTo:0=pacs");
         await second.StartAsync();
         var study = await second.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(120));
+        var readyAgain = System.Text.Json.Nodes.JsonNode.Parse(await second.Http.GetStringAsync($"http://127.0.0.1:{second.HttpPort}/health/ready"))!;
+        Assert.Equal("Healthy", readyAgain["checks"]!["pacs"]!["status"]!.GetValue<string>());
         Assert.Equal(files.Length, study["instanceCount"]!.GetValue<int>());
         var uids = await orthanc.StoredSopInstanceUidsAsync();
         Assert.Equal(2, uids.Distinct().Count());

@@ -39,3 +39,33 @@ internal sealed class ModelsReadyCheck(MedAiNode.Worker.Analysis.ModelRegistry m
             ? HealthCheckResult.Healthy(string.Join(", ", models.Models.Select(m => m.Id + " " + m.Version)))
             : HealthCheckResult.Unhealthy(string.Join("; ", models.Problems)));
 }
+
+/// <summary>
+/// Each result destination answers (QIDO-RS for STOW-RS PACS, C-ECHO for C-STORE PACS). An unreachable PACS makes the
+/// node Degraded, not unready: intake goes on and results wait in the outbox until the PACS is back.
+/// </summary>
+internal sealed class PacsReachableCheck(IEnumerable<MedAiNode.Export.IResultDestination> destinations) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
+    {
+        var problems = new List<string>();
+        var checkedNames = new List<string>();
+        foreach (var d in destinations)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            cts.CancelAfter(TimeSpan.FromSeconds(5));
+            try
+            {
+                await d.CheckAsync(cts.Token);
+                checkedNames.Add(d.Name);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                problems.Add($"{d.Name}: {(e is OperationCanceledException ? "no answer within 5 s" : e.Message)}");
+            }
+        }
+        return problems.Count == 0
+            ? HealthCheckResult.Healthy(checkedNames.Count == 0 ? "no destination configured" : "reachable: " + string.Join(", ", checkedNames))
+            : HealthCheckResult.Degraded("unreachable (results wait in the outbox): " + string.Join("; ", problems));
+    }
+}
