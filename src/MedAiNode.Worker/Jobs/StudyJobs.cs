@@ -65,7 +65,8 @@ public sealed class StudyJobs
     public async Task AnalyzeAsync(string studyUid, string fingerprint, string receivedBy, PerformContext? context, CancellationToken ct)
     {
         var jobId = context?.BackgroundJob.Id ?? "direct-" + Guid.NewGuid().ToString("N");
-        using var scope = _log.BeginScope(new Dictionary<string, object> { ["StudyInstanceUid"] = studyUid, ["JobId"] = jobId, ["Node"] = Node });
+        // Every line of the job carries this: readable in the simple console, properties in the JSON one.
+        using var scope = _log.BeginScope("study {StudyInstanceUid} job {JobId} on {Node}", studyUid, jobId, Node);
         if (context is not null)
             _metrics.StageDuration.Record((DateTime.UtcNow - context.BackgroundJob.CreatedAt).TotalSeconds, Stage("queue"));
 
@@ -150,6 +151,7 @@ public sealed class StudyJobs
     [JobDisplayName("Deliver results of study {0}")]
     public async Task DeliverAsync(string studyUid, PerformContext? context, CancellationToken ct)
     {
+        using var scope = _log.BeginScope("study {StudyInstanceUid} job {JobId} on {Node}", studyUid, context?.BackgroundJob.Id ?? "", Node);
         var started = DateTimeOffset.UtcNow;
         bool complete;
         try
