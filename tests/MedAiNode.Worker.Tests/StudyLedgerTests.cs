@@ -18,9 +18,7 @@ public class StudyLedgerTests
         _client = new BackgroundJobClient(_storage);
     }
 
-    public static void Noop() { }
-
-    private string LiveJob() => _client.Enqueue(() => Noop());
+    private string LiveJob() => _client.Enqueue(() => NoopJob.Run());
 
     [Fact]
     public void The_first_job_runs_a_second_for_the_same_content_is_a_duplicate_and_newer_content_waits()
@@ -124,4 +122,10 @@ public class StudyLedgerTests
         progress.Report(1.0);
         Assert.Equal("100", connection.GetJobParameter(id, "progress"));
     }
+}
+
+/// <summary>A job that exists only to have a state in storage (Hangfire runs public methods only).</summary>
+public static class NoopJob
+{
+    public static void Run() { }
 }
