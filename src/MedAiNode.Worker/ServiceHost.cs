@@ -57,7 +57,7 @@ internal static class ServiceHost
             services.AddSingleton<IResultDestination>(new FolderDestination("results-folder", Path.Combine(storeRoot, outboxOptions.ResultsFolder)));
         services.AddSingleton<NodeMetrics>();
         services.AddSingleton<StudyJobs>();
-        services.AddSingleton<StudyLedger>();
+        services.AddSingleton(sp => new StudyLedger(sp.GetRequiredService<JobStorage>(), jobs.EffectiveNodeName));
         services.AddSingleton<StudyFetcher>();
         services.AddSingleton<DicomIntakeService>();
         services.AddHostedService(sp => sp.GetRequiredService<DicomIntakeService>());

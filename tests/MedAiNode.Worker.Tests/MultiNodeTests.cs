@@ -136,4 +136,28 @@ public class MultiNodeTests
         Assert.Equal(LedgerEntry.Released, new StudyLedger(storage).Get("1.2.3.4")!.State);
         Assert.NotEqual(job, monitor.EnqueuedJobs("node_a", 0, 1).Single().Key);
     }
+
+    [Fact]
+    public async Task A_node_killed_mid_job_on_postgres_storage_delivers_the_study_once_after_restart()
+    {
+        using var postgres = new PostgresServer();
+        using var orthanc = new OrthancServer();
+        var root = TestData.TempDir("node-crash");
+        string[] args = ["--Jobs:NodeName=a", $"--Jobs:PostgresConnectionString={postgres.ConnectionString}", .. Pacs(orthanc)];
+        var first = new WorkerProcess(root, args);
+        await first.StartAsync();
+        var files = Directory.GetFiles(TestData.Path_("ct", "philips-phantom-5mm"), "*.dcm");
+        var send = Tool.Run("storescu", new[] { "-aec", "MEDAINODE", "127.0.0.1", first.DicomPort.ToString() }.Concat(files));
+        Assert.True(send.ExitCode == 0, send.StdErr);
+        await first.WaitForStudyAsync(s => s["state"]!.GetValue<string>() is "Queued" or "Analysing", TimeSpan.FromSeconds(30));
+        first.Kill(); // the job stays in PostgreSQL, possibly "processing" on a server that no longer exists
+        await first.DisposeAsync();
+
+        await using var second = new WorkerProcess(root, args);
+        await second.StartAsync();
+        var uid = StudyUid("philips-phantom-5mm");
+        await WaitForStateAsync(second, uid, "Delivered");
+        Assert.Equal((1, 1), await ResultsAsync(orthanc, uid));
+        Assert.Equal(2, (await orthanc.StoredSopInstanceUidsAsync()).Count);
+    }
 }

@@ -67,6 +67,43 @@ public class StudyLedgerTests
         Assert.Equal(ClaimResult.Run, _ledger.Claim("1.2.3", "fp1", LiveJob(), "a").Result);
     }
 
+    private string ProcessingJob(string serverId)
+    {
+        var id = LiveJob();
+        using var connection = _storage.GetConnection();
+        using var tx = connection.CreateWriteTransaction();
+        tx.SetJobState(id, new ProcessingOn(serverId));
+        tx.Commit();
+        return id;
+    }
+
+    /// <summary>The state a Hangfire worker records when it takes a job (its own constructor is internal).</summary>
+    private sealed class ProcessingOn(string serverId) : Hangfire.States.IState
+    {
+        public string Name => "Processing";
+        public string? Reason => null;
+        public bool IsFinal => false;
+        public bool IgnoreJobLoadException => false;
+        public Dictionary<string, string> SerializeData() => new() { ["ServerId"] = serverId, ["WorkerId"] = "worker-1", ["StartedAt"] = "0" };
+    }
+
+    [Fact]
+    public void A_job_left_processing_by_a_dead_process_does_not_block_the_study()
+    {
+        var ledger = new StudyLedger(_storage, "a");
+        // This node before a crash (another process id): taken over at once.
+        ledger.Claim("1.2.3", "fp", ProcessingJob("a-999999-inference:x"), "a");
+        Assert.Equal(ClaimResult.Run, ledger.Claim("1.2.3", "fp", LiveJob(), "a").Result);
+        // Another node's server that no longer announces itself: taken over.
+        ledger.Claim("1.2.4", "fp", ProcessingJob("b-1-inference:x"), "b");
+        Assert.Equal(ClaimResult.Run, ledger.Claim("1.2.4", "fp", LiveJob(), "a").Result);
+        // Another node's live server: its job still holds the study.
+        using (var connection = _storage.GetConnection())
+            connection.AnnounceServer("c-1-inference:x", new Hangfire.Server.ServerContext { Queues = ["routine"], WorkerCount = 1 });
+        ledger.Claim("1.2.5", "fp", ProcessingJob("c-1-inference:x"), "c");
+        Assert.Equal(ClaimResult.Duplicate, ledger.Claim("1.2.5", "fp", LiveJob(), "a").Result);
+    }
+
     [Fact]
     public void A_finish_by_a_job_that_no_longer_holds_the_claim_changes_nothing()
     {

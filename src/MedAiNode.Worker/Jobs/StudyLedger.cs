@@ -27,8 +27,11 @@ public enum ClaimResult
 /// distributed lock), so nodes sharing one PostgreSQL database never analyse the same content twice, and a study
 /// sent to two nodes, re-queued after a crash, or recovered at start runs once. Works the same on in-memory storage.
 /// </summary>
-public sealed class StudyLedger(JobStorage storage)
+public sealed class StudyLedger(JobStorage storage, string node = "")
 {
+    /// <summary>A server whose heartbeat is older than this is taken for dead (Hangfire beats every 30 s).</summary>
+    private static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromMinutes(2);
+
     private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(30);
     private static string Key(string studyUid) => "medainode:study:" + studyUid;
 
@@ -71,11 +74,27 @@ public sealed class StudyLedger(JobStorage storage)
         Write(connection, studyUid, entry with { State = LedgerEntry.Released, Reason = reason, UpdatedAt = DateTimeOffset.UtcNow });
     }
 
-    // A claim outlives its job only while the job can still run: enqueued, processing, scheduled for a retry, or awaiting.
-    private static bool IsAlive(IStorageConnection connection, string jobId)
+    // A claim outlives its job only while the job can still run: enqueued, scheduled for a retry, awaiting, or
+    // processing on a live server. A job left "processing" by a crashed node would otherwise block the study until
+    // the storage's invisibility timeout (30 min on PostgreSQL) hands it out again.
+    private bool IsAlive(IStorageConnection connection, string jobId)
     {
-        var state = connection.GetStateData(jobId)?.Name;
-        return state is "Enqueued" or "Processing" or "Scheduled" or "Awaiting";
+        var state = connection.GetStateData(jobId);
+        switch (state?.Name)
+        {
+            case "Enqueued" or "Scheduled" or "Awaiting":
+                return true;
+            case "Processing":
+                var serverId = state.Data.TryGetValue("ServerId", out var sid) ? sid : "";
+                // Our own node under an earlier process id: that process is gone (server names are node-pid-role).
+                if (node.Length > 0 && serverId.StartsWith(node + "-", StringComparison.Ordinal)
+                    && !serverId.StartsWith($"{node}-{Environment.ProcessId}-", StringComparison.Ordinal))
+                    return false;
+                var server = storage.GetMonitoringApi().Servers().FirstOrDefault(s => s.Name == serverId);
+                return server is not null && (server.Heartbeat is not { } beat || DateTime.UtcNow - beat < HeartbeatTimeout);
+            default:
+                return false;
+        }
     }
 
     private static LedgerEntry? Read(IStorageConnection connection, string studyUid)
