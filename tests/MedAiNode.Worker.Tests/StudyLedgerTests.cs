@@ -53,6 +53,21 @@ public class StudyLedgerTests
     }
 
     [Fact]
+    public void Finished_entries_expire_after_the_retention_and_claims_do_not()
+    {
+        // In-memory storage caps expiry at 3 h by default; PostgreSQL keeps what it is told.
+        var storage = new InMemoryStorage(new InMemoryStorageOptions { MaxExpirationTime = null });
+        var ledger = new StudyLedger(storage);
+        var job = new BackgroundJobClient(storage).Enqueue(() => NoopJob.Run());
+        ledger.Claim("1.2.3", "fp1", job, "a");
+        using var connection = (Hangfire.Storage.JobStorageConnection)storage.GetConnection();
+        Assert.True(connection.GetHashTtl("medainode:study:1.2.3") <= TimeSpan.Zero);
+        ledger.Finish("1.2.3", e => e.JobId == job, LedgerEntry.Delivered);
+        var ttl = connection.GetHashTtl("medainode:study:1.2.3");
+        Assert.InRange(ttl, StudyLedger.Retention - TimeSpan.FromMinutes(1), StudyLedger.Retention);
+    }
+
+    [Fact]
     public void A_claim_whose_job_is_gone_is_taken_over_and_a_rerun_request_forgets_the_outcome()
     {
         var dead = LiveJob();

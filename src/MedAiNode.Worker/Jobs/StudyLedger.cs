@@ -33,6 +33,8 @@ public sealed class StudyLedger(JobStorage storage, string node = "")
     private static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromMinutes(2);
 
     private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>How long a finished entry is kept; the same content arriving later than this is analysed again.</summary>
+    public static readonly TimeSpan Retention = TimeSpan.FromDays(30);
     private static string Key(string studyUid) => "medainode:study:" + studyUid;
 
     public LedgerEntry? Get(string studyUid)
@@ -114,6 +116,12 @@ public sealed class StudyLedger(JobStorage storage, string node = "")
             ["state"] = e.State, ["fingerprint"] = e.Fingerprint, ["job"] = e.JobId, ["node"] = e.Node,
             ["reason"] = e.Reason ?? "", ["updated"] = e.UpdatedAt.ToString("O"),
         });
+        // Finished entries only guard against duplicates arriving close together; they need not live for ever.
+        if (tx is JobStorageTransaction expiring)
+        {
+            if (e.State == LedgerEntry.Analysing) expiring.PersistHash(Key(studyUid));
+            else expiring.ExpireHash(Key(studyUid), Retention);
+        }
         tx.Commit();
     }
 }
