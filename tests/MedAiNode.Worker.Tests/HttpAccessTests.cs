@@ -76,5 +76,8 @@ public class HttpAccessTests
         Assert.Contains("No job is running", page);
         Assert.Contains("Progress", await browser.GetStringAsync(baseUrl + "/hangfire")); // the menu links to it
         Assert.Contains("plain http: the API key travels in clear", node.Log);
+        // --Models:Enabled:0=ct-body replaced the default model list rather than adding to it.
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(node.Log, "Model ct-body 1 ready"));
+        Assert.DoesNotContain("Model ct-lung-quant", node.Log);
     }
 }
