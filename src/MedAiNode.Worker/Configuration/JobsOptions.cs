@@ -15,7 +15,7 @@ public sealed class JobsOptions
     /// <summary>Attempts for a delivery before its job is left failed (results stay in the outbox and are re-queued at start).</summary>
     public int DeliveryRetries { get; set; } = 20;
     /// <summary>How often the store is checked for studies whose quiet period ended.</summary>
-    public TimeSpan CompletionPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan CompletionPollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
     /// <summary>At shutdown, how long running jobs may take to finish before they are cancelled and handed back to the queue.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>This node's name, unique among nodes sharing a database: deliveries of its outbox queue under it. Empty: the host name.</summary>
