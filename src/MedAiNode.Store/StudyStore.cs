@@ -36,6 +36,8 @@ public sealed class StudyStore
         Directory.CreateDirectory(StudiesRoot);
         Directory.CreateDirectory(QuarantineRoot);
         Directory.CreateDirectory(IncomingRoot);
+        TrashRoot = Path.Combine(Root, "trash");
+        EmptyTrash();
         Load();
     }
 
@@ -44,6 +46,8 @@ public sealed class StudyStore
     public string QuarantineRoot { get; }
     /// <summary>Where writers put partial files; same file system as the store, so the final move is a rename.</summary>
     public string IncomingRoot { get; }
+    /// <summary>Studies being deleted are renamed here first, so a crash mid-delete never leaves half a study behind.</summary>
+    public string TrashRoot { get; }
 
     /// <summary>Raised after an instance is filed (used for metrics and for re-analysis of late arrivals).</summary>
     public event Action<StoredInstance>? InstanceStored;
@@ -174,6 +178,38 @@ public sealed class StudyStore
             update?.Invoke(r);
             Save(r);
             return true;
+        }
+    }
+
+    /// <summary>Deletes studies that finished (Delivered or Failed) and saw no arrival for <paramref name="olderThan"/>; returns their UIDs.</summary>
+    public IReadOnlyList<string> RemoveFinished(TimeSpan olderThan)
+    {
+        var cutoff = _time.GetUtcNow() - olderThan;
+        var removed = new List<string>();
+        foreach (var r in _studies.Values)
+        {
+            lock (LockFor(r.StudyInstanceUid))
+            {
+                if (r.State is not (StudyState.Delivered or StudyState.Failed) || r.UpdatedAt > cutoff || r.LastArrival > cutoff) continue;
+                Directory.CreateDirectory(TrashRoot);
+                // One rename takes the whole study out of the store atomically; the delete that follows may be interrupted.
+                Directory.Move(Path.Combine(StudiesRoot, r.StudyInstanceUid), Path.Combine(TrashRoot, r.StudyInstanceUid + "-" + Guid.NewGuid().ToString("N")));
+                DurableFile.FsyncDirectory(StudiesRoot);
+                _studies.TryRemove(r.StudyInstanceUid, out _);
+                removed.Add(r.StudyInstanceUid);
+            }
+        }
+        EmptyTrash();
+        return removed;
+    }
+
+    private void EmptyTrash()
+    {
+        if (!Directory.Exists(TrashRoot)) return;
+        foreach (var dir in Directory.EnumerateDirectories(TrashRoot))
+        {
+            try { Directory.Delete(dir, recursive: true); }
+            catch (IOException e) { _log.LogWarning("Could not delete {Folder} yet: {Error}", Path.GetFileName(dir), e.Message); }
         }
     }
 

@@ -16,12 +16,16 @@ public sealed class StudyStoreOptions
     public List<string> StatStudyPriorities { get; set; } = new() { "HIGH" };
     /// <summary>New instances are refused (C-STORE 0xA700) while the store's file system is fuller than this, in percent.</summary>
     public double MaxFillPercent { get; set; } = 95;
+    /// <summary>Studies delivered or failed this long ago (and with no arrival since) are deleted with their outbox
+    /// folder, so the disk does not fill with studies already back in the PACS. Zero keeps them for ever.</summary>
+    public TimeSpan RetainFinishedFor { get; set; } = TimeSpan.FromDays(7);
 
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(Root)) yield return $"{Section}:{nameof(Root)} must name a folder";
         if (MaxFillPercent is <= 0 or > 100) yield return $"{Section}:{nameof(MaxFillPercent)} must be in (0, 100] (was {MaxFillPercent})";
         if (QuietPeriod < TimeSpan.Zero || QuietPeriod > TimeSpan.FromDays(1)) yield return $"{Section}:{nameof(QuietPeriod)} must be between 0 and 1 day (was {QuietPeriod})";
+        if (RetainFinishedFor < TimeSpan.Zero) yield return $"{Section}:{nameof(RetainFinishedFor)} must not be negative (0 keeps studies for ever)";
         foreach (var (ae, q) in QuietPeriodByCallingAe)
             if (q < TimeSpan.Zero || q > TimeSpan.FromDays(1)) yield return $"{Section}:{nameof(QuietPeriodByCallingAe)}:{ae} must be between 0 and 1 day (was {q})";
     }

@@ -160,4 +160,43 @@ public class StudyStoreTests
         Assert.Contains(errors, e => e.StartsWith("Store:QuietPeriod "));
         Assert.Contains(errors, e => e.StartsWith("Store:QuietPeriodByCallingAe:X"));
     }
+
+    [Fact]
+    public void Finished_studies_past_retention_are_removed_whole_and_others_stay()
+    {
+        var store = NewStore();
+        var delivered = store.Store(Incoming(store, Philips(1)), "CT").StudyInstanceUid;
+        var receiving = store.Store(Incoming(store, Philips(2), d => d.Set(DicomTags.StudyInstanceUID, "1.2.826.0.1.3680043.10.9.99")), "CT").StudyInstanceUid;
+        _clock.Now += TimeSpan.FromMinutes(1);
+        store.TakeCompleted();
+        foreach (var (from, to) in new[] { (StudyState.Complete, StudyState.Queued), (StudyState.Queued, StudyState.Analysing), (StudyState.Analysing, StudyState.Delivered) })
+            Assert.True(store.TryTransition(delivered, from, to));
+        Assert.True(store.TryTransition(receiving, StudyState.Complete, StudyState.Analysing));
+
+        Assert.Empty(store.RemoveFinished(TimeSpan.FromDays(7))); // too recent
+        _clock.Now += TimeSpan.FromDays(8);
+        Assert.Equal([delivered], store.RemoveFinished(TimeSpan.FromDays(7)));
+        Assert.Null(store.Get(delivered));
+        Assert.False(Directory.Exists(Path.Combine(store.StudiesRoot, delivered)));
+        Assert.Empty(Directory.GetDirectories(store.TrashRoot));
+        Assert.NotNull(store.Get(receiving)); // still being analysed: kept however old
+
+        // A restart finds the same store; an arrival for the removed study starts it afresh.
+        var reopened = NewStore();
+        Assert.Null(reopened.Get(delivered));
+        reopened.Store(Incoming(reopened, Philips(1)), "CT");
+        Assert.Equal(StudyState.Receiving, reopened.Get(delivered)!.State);
+    }
+
+    [Fact]
+    public void A_delete_interrupted_by_a_crash_is_finished_at_start_and_never_looks_like_a_study()
+    {
+        var store = NewStore();
+        var half = Path.Combine(store.TrashRoot, "1.2.3-deadbeef", "1.2.3.4");
+        Directory.CreateDirectory(half);
+        File.WriteAllBytes(Path.Combine(half, "1.2.3.4.5.dcm"), [1, 2, 3]);
+        var reopened = NewStore();
+        Assert.False(Directory.Exists(Path.Combine(store.TrashRoot, "1.2.3-deadbeef")));
+        Assert.Empty(reopened.List());
+    }
 }

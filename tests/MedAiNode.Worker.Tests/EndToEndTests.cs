@@ -146,6 +146,18 @@ public class CrashRecoveryTests
         Assert.Equal(2, uids.Distinct().Count());
         var metrics = await second.Http.GetStringAsync($"http://127.0.0.1:{second.HttpPort}/metrics");
         Assert.Contains("medainode_studies_completed_total{otel_scope_name=\"MedAiNode\"} 1", metrics);
+        await second.DisposeAsync();
+
+        // Retention: at the next start a study finished longer ago than Store:RetainFinishedFor is deleted with its outbox.
+        await Task.Delay(1500);
+        await using var third = new WorkerProcess(root, "--Store:RetainFinishedFor=00:00:01");
+        third.With(pacs);
+        await third.StartAsync();
+        Assert.Empty(await third.StudiesAsync());
+        var studyUid = study["studyInstanceUid"]!.GetValue<string>();
+        Assert.False(Directory.Exists(Path.Combine(root, "studies", studyUid)));
+        Assert.False(Directory.Exists(Path.Combine(root, "outbox", studyUid)));
+        Assert.Contains("Removed 1 studies finished more than", third.Log);
     }
 }
 

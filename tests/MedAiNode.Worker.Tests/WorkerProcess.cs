@@ -114,6 +114,7 @@ public sealed class WorkerProcess : IAsyncDisposable
             await _process.WaitForExitAsync();
         }
         _process?.Dispose();
+        _process = null; // disposing twice (explicitly, then by 'await using') is harmless
         Http.Dispose();
     }
 }

@@ -12,17 +12,24 @@ namespace MedAiNode.Worker.Intake;
 public sealed class CompletionMonitor : BackgroundService
 {
     private static readonly TimeSpan ReconcileInterval = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan RetentionInterval = TimeSpan.FromHours(1);
     private readonly StudyStore _store;
     private readonly IBackgroundJobClient _jobs;
     private readonly StudyLedger _ledger;
     private readonly NodeMetrics _metrics;
     private readonly JobsOptions _options;
+    private readonly StudyStoreOptions _storeOptions;
+    private readonly MedAiNode.Export.Outbox _outbox;
     private readonly ILogger<CompletionMonitor> _log;
     private DateTimeOffset _lastReconcile = DateTimeOffset.MinValue;
+    private DateTimeOffset _lastRetention = DateTimeOffset.MinValue;
 
-    public CompletionMonitor(StudyStore store, IBackgroundJobClient jobs, StudyLedger ledger, NodeMetrics metrics, IOptions<JobsOptions> options, ILogger<CompletionMonitor> log)
+    public CompletionMonitor(StudyStore store, IBackgroundJobClient jobs, StudyLedger ledger, NodeMetrics metrics, IOptions<JobsOptions> options,
+        IOptions<StudyStoreOptions> storeOptions, MedAiNode.Export.Outbox outbox, ILogger<CompletionMonitor> log)
     {
         _store = store;
+        _storeOptions = storeOptions.Value;
+        _outbox = outbox;
         _jobs = jobs;
         _ledger = ledger;
         _metrics = metrics;
@@ -77,6 +84,17 @@ public sealed class CompletionMonitor : BackgroundService
         return adopted;
     }
 
+    /// <summary>Deletes finished studies older than Store:RetainFinishedFor, with their outbox folders.</summary>
+    public int ApplyRetention()
+    {
+        if (_storeOptions.RetainFinishedFor <= TimeSpan.Zero) return 0;
+        var removed = _store.RemoveFinished(_storeOptions.RetainFinishedFor);
+        foreach (var uid in removed) _outbox.Clear(uid);
+        if (removed.Count > 0)
+            _log.LogInformation("Removed {Count} studies finished more than {Retention} ago (Store:RetainFinishedFor)", removed.Count, _storeOptions.RetainFinishedFor);
+        return removed.Count;
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         Recover();
@@ -90,6 +108,11 @@ public sealed class CompletionMonitor : BackgroundService
                 {
                     _lastReconcile = DateTimeOffset.UtcNow;
                     Reconcile();
+                }
+                if (DateTimeOffset.UtcNow - _lastRetention > RetentionInterval)
+                {
+                    _lastRetention = DateTimeOffset.UtcNow;
+                    ApplyRetention();
                 }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
