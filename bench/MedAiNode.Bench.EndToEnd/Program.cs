@@ -269,14 +269,7 @@ static string Tail(StringBuilder sb)
     }
 }
 
-static int FreePort()
-{
-    var l = new TcpListener(IPAddress.Loopback, 0);
-    l.Start();
-    var p = ((IPEndPoint)l.LocalEndpoint).Port;
-    l.Stop();
-    return p;
-}
+static int FreePort() => MedAiNode.Testing.TestData.FreePort();
 
 // A new study from the generated series (new Study / Series / Frame of Reference / SOP UIDs, same pixels), stored in
 // Orthanc through its REST API before the clock starts. Returns the Study Instance UID and Orthanc's study id.

@@ -105,7 +105,7 @@ public class EndToEndTests
             "--Intake:PollPacs:0=orthanc", "--Intake:PollInterval=00:00:02", "--Intake:InitialLookbackDays=36500",
             "--Export:CStore:orthanc:Host=127.0.0.1", $"--Export:CStore:orthanc:Port={orthanc.DicomPort}", "--Export:CStore:orthanc:CalledAE=ORTHANCTEST");
         await worker.StartAsync();
-        var ready = JsonNode.Parse(await worker.Http.GetStringAsync($"http://127.0.0.1:{worker.HttpPort}/health/ready"))!["checks"]!["pacs"]!;
+        var ready = (await worker.ReadyAsync())["checks"]!["pacs"]!;
         Assert.Equal(("Healthy", "reachable: results-folder, cstore:orthanc"), (ready["status"]!.GetValue<string>(), ready["description"]!.GetValue<string>())); // C-ECHO answered
         var results = await WaitForResultsAsync(orthanc, StudyUid(), worker);
         await worker.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(60));
@@ -137,8 +137,6 @@ public class CrashRecoveryTests
         second.With(pacs);
         await second.StartAsync();
         var study = await second.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(120));
-        var readyAgain = System.Text.Json.Nodes.JsonNode.Parse(await second.Http.GetStringAsync($"http://127.0.0.1:{second.HttpPort}/health/ready"))!;
-        Assert.Equal("Healthy", readyAgain["checks"]!["pacs"]!["status"]!.GetValue<string>());
         Assert.Equal(files.Length, study["instanceCount"]!.GetValue<int>());
         // Orthanc holds only what the worker delivered: one SEG and one SR, each once, whatever the crash interrupted.
         var uids = await orthanc.StoredSopInstanceUidsAsync();
@@ -181,7 +179,7 @@ public class ShutdownTests
             "--Jobs:ShutdownTimeout=00:00:02");
         await first.StartAsync();
         // Readiness reports the silent PACS as Degraded: the node still takes studies, results wait in the outbox.
-        var ready = System.Text.Json.Nodes.JsonNode.Parse(await first.Http.GetStringAsync($"http://127.0.0.1:{first.HttpPort}/health/ready"))!;
+        var ready = await first.ReadyAsync();
         Assert.Equal("Degraded", ready["status"]!.GetValue<string>());
         Assert.Contains("stow:pacs: no answer within 5 s", ready["checks"]!["pacs"]!["description"]!.GetValue<string>());
         int probes;
@@ -212,8 +210,7 @@ public class ShutdownTests
         await using var second = new WorkerProcess(root, "--DicomWeb:Pacs:0:Name=pacs", $"--DicomWeb:Pacs:0:BaseUrl={orthanc.DicomWebUrl}", "--Export:StowTo:0=pacs");
         await second.StartAsync();
         var study = await second.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(120));
-        var readyAgain = System.Text.Json.Nodes.JsonNode.Parse(await second.Http.GetStringAsync($"http://127.0.0.1:{second.HttpPort}/health/ready"))!;
-        Assert.Equal("Healthy", readyAgain["checks"]!["pacs"]!["status"]!.GetValue<string>());
+        Assert.Equal("Healthy", (await second.ReadyAsync())["checks"]!["pacs"]!["status"]!.GetValue<string>());
         Assert.Equal(files.Length, study["instanceCount"]!.GetValue<int>());
         var uids = await orthanc.StoredSopInstanceUidsAsync();
         Assert.Equal(2, uids.Distinct().Count());

@@ -89,6 +89,10 @@ public sealed class WorkerProcess : IAsyncDisposable
         get { lock (Output) return Output.ToString(); }
     }
 
+    /// <summary>/health/ready as JSON: overall status and each check's status and description.</summary>
+    public async Task<JsonNode> ReadyAsync() =>
+        JsonNode.Parse(await Http.GetStringAsync($"http://127.0.0.1:{HttpPort}/health/ready"))!;
+
     public async Task<JsonArray> StudiesAsync() =>
         JsonNode.Parse(await Http.GetStringAsync($"http://127.0.0.1:{HttpPort}/api/studies"))!.AsArray();
 
