@@ -56,7 +56,9 @@ public sealed class SegmentationPipeline(LoadedModel model)
         var labels = sameGrid ? modelLabels : Resampler.Resample(modelLabels, input.Dims, input.Affine);
         labels = new LabelVolume(labels.Dims, labels.Affine, labels.Data) { Slices = input.Slices };
 
-        var stats = m.Labels.Select(l => new LabelSummary(l.Value, l.Name, RegionMeasurements.Measure(labels, (byte)l.Value, input.Data))).ToList();
+        // All labels in one pass over the (usually 512x512xN) input grid.
+        var perLabel = RegionMeasurements.Measure(labels, m.Labels.Select(l => (byte)l.Value).ToArray(), input.Data);
+        var stats = m.Labels.Select((l, k) => new LabelSummary(l.Value, l.Name, perLabel[k])).ToList();
         var measurements = Measure(m, labels, input);
         return new SegmentationResult(m.Id, model.Provider, labels, modelLabels, stats, measurements, lesions, inferer.LastStats!, total.Elapsed.TotalSeconds);
     }
