@@ -12,19 +12,14 @@ public static class Resampler
     public static Volume Resample(Volume source, Dims dims, Affine target, float outside = 0f)
     {
         var result = new Volume(dims, target);
-        Run(source.Dims, source.Affine, dims, target, (long dst, double x, double y, double z) => result.Data[dst] = Trilinear(source, x, y, z, outside));
+        Run(source.Dims, source.Affine, dims, target, new TrilinearSampler(source, result.Data, outside));
         return result;
     }
 
     public static LabelVolume Resample(LabelVolume source, Dims dims, Affine target, byte outside = 0)
     {
         var result = new LabelVolume(dims, target) { Slices = source.Slices };
-        var sd = source.Dims;
-        Run(sd, source.Affine, dims, target, (long dst, double x, double y, double z) =>
-        {
-            var ix = (int)Math.Round(x); var iy = (int)Math.Round(y); var iz = (int)Math.Round(z);
-            result.Data[dst] = sd.Contains(ix, iy, iz) ? source.Data[sd.Index(ix, iy, iz)] : outside;
-        });
+        Run(source.Dims, source.Affine, dims, target, new NearestSampler(source, result.Data, outside));
         return result;
     }
 
@@ -35,10 +30,40 @@ public static class Resampler
     public static LabelVolume ResampleLinear(LabelVolume source, Dims dims, Affine target)
     {
         var result = new LabelVolume(dims, target) { Slices = source.Slices };
-        var sd = source.Dims;
-        Run(sd, source.Affine, dims, target, (long dst, double x, double y, double z) =>
+        Run(source.Dims, source.Affine, dims, target, new LinearLabelSampler(source, result.Data));
+        return result;
+    }
+
+    // Samplers are structs so Run is compiled once per kind and the per-voxel call is inlined, not a delegate call
+    // (78 M of them when labels go back onto a 512x512x300 grid).
+    private interface ISampler
+    {
+        void Sample(long dst, double x, double y, double z);
+    }
+
+    private readonly struct TrilinearSampler(Volume source, float[] result, float outside) : ISampler
+    {
+        public void Sample(long dst, double x, double y, double z) => result[dst] = Trilinear(source, x, y, z, outside);
+    }
+
+    private readonly struct NearestSampler(LabelVolume source, byte[] result, byte outside) : ISampler
+    {
+        private readonly Dims _sd = source.Dims;
+        private readonly byte[] _src = source.Data;
+
+        public void Sample(long dst, double x, double y, double z)
         {
-            if (x < -0.5 || y < -0.5 || z < -0.5 || x > sd.X - 0.5 || y > sd.Y - 0.5 || z > sd.Z - 0.5) { result.Data[dst] = 0; return; }
+            var ix = (int)Math.Round(x); var iy = (int)Math.Round(y); var iz = (int)Math.Round(z);
+            result[dst] = _sd.Contains(ix, iy, iz) ? _src[_sd.Index(ix, iy, iz)] : outside;
+        }
+    }
+
+    private readonly struct LinearLabelSampler(LabelVolume source, byte[] result) : ISampler
+    {
+        public void Sample(long dst, double x, double y, double z)
+        {
+            var sd = source.Dims;
+            if (x < -0.5 || y < -0.5 || z < -0.5 || x > sd.X - 0.5 || y > sd.Y - 0.5 || z > sd.Z - 0.5) { result[dst] = 0; return; }
             x = Math.Clamp(x, 0, sd.X - 1); y = Math.Clamp(y, 0, sd.Y - 1); z = Math.Clamp(z, 0, sd.Z - 1);
             int x0 = (int)x, y0 = (int)y, z0 = (int)z;
             double fx = x - x0, fy = y - y0, fz = z - z0;
@@ -57,14 +82,11 @@ public static class Resampler
             }
             var best = 0;
             for (var k = 1; k < n; k++) if (weights[k] > weights[best]) best = k;
-            result.Data[dst] = labels[best];
-        });
-        return result;
+            result[dst] = labels[best];
+        }
     }
 
-    private delegate void Sample(long dst, double x, double y, double z);
-
-    private static void Run(Dims srcDims, Affine src, Dims dims, Affine target, Sample sample)
+    private static void Run<TSampler>(Dims srcDims, Affine src, Dims dims, Affine target, TSampler sample) where TSampler : struct, ISampler
     {
         // Target index -> source index is one affine map; walk it incrementally along x.
         var inv = src.Inverse();
@@ -80,7 +102,7 @@ public static class Resampler
                 var at = dims.Index(0, j, k);
                 for (var i = 0; i < dims.X; i++)
                 {
-                    sample(at + i, row.X + dx.X * i, row.Y + dx.Y * i, row.Z + dx.Z * i);
+                    sample.Sample(at + i, row.X + dx.X * i, row.Y + dx.Y * i, row.Z + dx.Z * i);
                 }
             }
         });
