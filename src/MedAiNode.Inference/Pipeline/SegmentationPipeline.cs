@@ -67,27 +67,50 @@ public sealed class SegmentationPipeline(LoadedModel model)
     /// <summary>Padding value for resampling: the image minimum (air for CT), so borders do not look like tissue.</summary>
     private static float Edge(Volume v) => v.Range().Min;
 
+    /// <summary>
+    /// The manifest's measurements from one pass over the grid for all of them. Each measurement still accumulates its
+    /// voxels in index order, so sums are exactly those of a pass per measurement.
+    /// </summary>
     public static List<Measurement> Measure(ModelManifest m, LabelVolume labels, Volume values)
     {
-        var result = new List<Measurement>();
-        foreach (var spec in m.Measurements)
+        var specs = m.Measurements;
+        // Which measurements each label value belongs to.
+        var of = new List<int>[256];
+        var counted = new List<byte>();
+        for (var s = 0; s < specs.Length; s++)
+        foreach (var l in specs[s].Labels)
         {
-            var set = new bool[256];
-            foreach (var l in spec.Labels) set[l] = true;
-            long n = 0, below = 0; double sum = 0;
-            for (var i = 0; i < labels.Data.Length; i++)
+            if (of[l] is null) { of[l] = []; counted.Add((byte)l); }
+            if (!of[l].Contains(s)) of[l].Add(s);
+        }
+        var n = new long[specs.Length]; var below = new long[specs.Length]; var sum = new double[specs.Length];
+        var search = System.Buffers.SearchValues.Create(counted.ToArray());
+        var data = labels.Data.AsSpan();
+        var v = values.Data;
+        for (var i = 0; i < data.Length;)
+        {
+            // Jump over voxels no measurement counts (background, mostly) with a vectorised search.
+            var next = data[i..].IndexOfAny(search);
+            if (next < 0) break;
+            i += next;
+            var value = v[i];
+            foreach (var s in of[data[i]])
             {
-                if (!set[labels.Data[i]]) continue;
-                n++;
-                var v = values.Data[i];
-                sum += v;
-                if (v < spec.Threshold) below++;
+                n[s]++;
+                sum[s] += value;
+                if (value < specs[s].Threshold) below[s]++;
             }
+            i++;
+        }
+        var result = new List<Measurement>();
+        for (var s = 0; s < specs.Length; s++)
+        {
+            var spec = specs[s];
             var value = spec.Kind switch
             {
-                MeasurementKind.Volume => n * labels.VoxelVolumeMm3 / 1000.0,
-                MeasurementKind.MeanValue => n == 0 ? double.NaN : sum / n,
-                MeasurementKind.PercentBelow => n == 0 ? double.NaN : 100.0 * below / n,
+                MeasurementKind.Volume => n[s] * labels.VoxelVolumeMm3 / 1000.0,
+                MeasurementKind.MeanValue => n[s] == 0 ? double.NaN : sum[s] / n[s],
+                MeasurementKind.PercentBelow => n[s] == 0 ? double.NaN : 100.0 * below[s] / n[s],
                 _ => double.NaN,
             };
             result.Add(new Measurement(spec.Id, spec.Name, value, spec.Unit, spec.Concept));
