@@ -19,7 +19,32 @@ public static class Resampler
     public static LabelVolume Resample(LabelVolume source, Dims dims, Affine target, byte outside = 0)
     {
         var result = new LabelVolume(dims, target) { Slices = source.Slices };
-        Run(source.Dims, source.Affine, dims, target, new NearestSampler(source, result.Data, outside));
+        var (o, dx, dy, dz) = Steps(source.Affine, target);
+        if (dx.Y != 0 || dx.Z != 0)
+        {
+            Run(source.Dims, source.Affine, dims, target, new NearestSampler(source, result.Data, outside));
+            return result;
+        }
+        // Rows of the target run along a source row (labels back onto the input grid, model grid axes = input axes):
+        // y and z are the same along the row (row.Y + 0 * i is row.Y, up to the sign of zero, which rounds alike), so
+        // only x is rounded per voxel; the same values as the general path.
+        var sd = source.Dims;
+        Parallel.For(0, dims.Z, k =>
+        {
+            for (var j = 0; j < dims.Y; j++)
+            {
+                var row = o + dy * j + dz * k;
+                var dst = result.Data.AsSpan(checked((int)dims.Index(0, j, k)), dims.X);
+                var iy = (int)Math.Round(row.Y); var iz = (int)Math.Round(row.Z);
+                if ((uint)iy >= (uint)sd.Y || (uint)iz >= (uint)sd.Z) { dst.Fill(outside); continue; }
+                var src = source.Data.AsSpan(checked((int)sd.Index(0, iy, iz)), sd.X);
+                for (var i = 0; i < dst.Length; i++)
+                {
+                    var ix = (int)Math.Round(row.X + dx.X * i);
+                    dst[i] = (uint)ix < (uint)src.Length ? src[ix] : outside;
+                }
+            }
+        });
         return result;
     }
 
@@ -86,14 +111,18 @@ public static class Resampler
         }
     }
 
-    private static void Run<TSampler>(Dims srcDims, Affine src, Dims dims, Affine target, TSampler sample) where TSampler : struct, ISampler
+    /// <summary>Target index -> source index is one affine map: the source index of target voxel 0 and the steps along each target axis.</summary>
+    private static (Vec3 Origin, Vec3 Dx, Vec3 Dy, Vec3 Dz) Steps(Affine src, Affine target)
     {
-        // Target index -> source index is one affine map; walk it incrementally along x.
         var inv = src.Inverse();
         var o = inv.Apply(target.Origin);
-        var dx = inv.Apply(target.Origin + target.Col0) - o;
-        var dy = inv.Apply(target.Origin + target.Col1) - o;
-        var dz = inv.Apply(target.Origin + target.Col2) - o;
+        return (o, inv.Apply(target.Origin + target.Col0) - o, inv.Apply(target.Origin + target.Col1) - o, inv.Apply(target.Origin + target.Col2) - o);
+    }
+
+    // Walks the target grid row by row, the source index incrementally along x.
+    private static void Run<TSampler>(Dims srcDims, Affine src, Dims dims, Affine target, TSampler sample) where TSampler : struct, ISampler
+    {
+        var (o, dx, dy, dz) = Steps(src, target);
         Parallel.For(0, dims.Z, k =>
         {
             for (var j = 0; j < dims.Y; j++)
