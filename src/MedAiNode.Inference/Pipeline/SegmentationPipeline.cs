@@ -19,7 +19,17 @@ public sealed record SegmentationResult(
     string ModelId, string Provider,
     LabelVolume Labels, LabelVolume ModelGridLabels,
     IReadOnlyList<LabelSummary> LabelStatistics, IReadOnlyList<Measurement> Measurements, IReadOnlyList<LesionCandidate> Lesions,
-    SlidingWindowStats WindowStats, double TotalSeconds);
+    SlidingWindowStats WindowStats, double TotalSeconds)
+{
+    /// <summary>Where <see cref="TotalSeconds"/> went (the sliding window, with the model's own run, is in <see cref="WindowStats"/>).</summary>
+    public PipelineTimes Times { get; init; } = new(0, 0, 0);
+}
+
+/// <summary>
+/// Pipeline steps outside the sliding window: orientation, resampling to the model grid and intensity normalisation;
+/// labels (argmax), filters, lesions and the labels back onto the input grid; per-label statistics and measurements.
+/// </summary>
+public sealed record PipelineTimes(double PreprocessSeconds, double PostprocessSeconds, double MeasureSeconds);
 
 /// <summary>
 /// Input volume -> model grid (orientation, spacing) -> intensity normalisation -> sliding window -> labels ->
@@ -46,9 +56,11 @@ public sealed class SegmentationPipeline(LoadedModel model)
         }
         var normalized = ReferenceEquals(work, input) ? new Volume(work.Dims, work.Affine, (float[])work.Data.Clone()) : work;
         IntensityNormalizer.Apply(m.Intensity, normalized.Data);
+        var preprocess = total.Elapsed.TotalSeconds;
 
         var inferer = new SlidingWindowInferer(model);
         var scores = inferer.Run(normalized, progress, ct);
+        var step = Stopwatch.StartNew();
         var modelLabels = Postprocessor.ToLabels(scores, m.Output, normalized);
         Postprocessor.ApplyFilters(modelLabels, m);
         var lesions = Postprocessor.Lesions(modelLabels, scores, m);
@@ -56,12 +68,17 @@ public sealed class SegmentationPipeline(LoadedModel model)
         var sameGrid = modelLabels.Dims == input.Dims && modelLabels.Affine == input.Affine;
         var labels = sameGrid ? modelLabels : Resampler.Resample(modelLabels, input.Dims, input.Affine);
         labels = new LabelVolume(labels.Dims, labels.Affine, labels.Data) { Slices = input.Slices };
+        var postprocess = step.Elapsed.TotalSeconds;
+        step.Restart();
 
         // All labels in one pass over the (usually 512x512xN) input grid.
         var perLabel = RegionMeasurements.Measure(labels, m.Labels.Select(l => (byte)l.Value).ToArray(), input.Data);
         var stats = m.Labels.Select((l, k) => new LabelSummary(l.Value, l.Name, perLabel[k])).ToList();
         var measurements = Measure(m, labels, input);
-        return new SegmentationResult(m.Id, model.Provider, labels, modelLabels, stats, measurements, lesions, inferer.LastStats!, total.Elapsed.TotalSeconds);
+        return new SegmentationResult(m.Id, model.Provider, labels, modelLabels, stats, measurements, lesions, inferer.LastStats!, total.Elapsed.TotalSeconds)
+        {
+            Times = new PipelineTimes(preprocess, postprocess, step.Elapsed.TotalSeconds),
+        };
     }
 
     /// <summary>Padding value for resampling: the image minimum (air for CT), so borders do not look like tissue.</summary>
