@@ -12,6 +12,24 @@ public class RegionMeasurementsTests
 {
     private static class Reference
     {
+        public static List<Vec3> Surface(LabelVolume grid, byte label)
+        {
+            var d = grid.Dims;
+            bool select(long i) => grid.Data[i] == label;
+            var surface = new List<Vec3>();
+            for (var z = 0; z < d.Z; z++)
+            for (var y = 0; y < d.Y; y++)
+            for (var x = 0; x < d.X; x++)
+            {
+                var i = d.Index(x, y, z);
+                if (!select(i)) continue;
+                var onSurface = x == 0 || y == 0 || z == 0 || x == d.X - 1 || y == d.Y - 1 || z == d.Z - 1
+                    || !select(i - 1) || !select(i + 1) || !select(i - d.X) || !select(i + d.X) || !select(i - (long)d.X * d.Y) || !select(i + (long)d.X * d.Y);
+                if (onSurface) surface.Add(grid.IndexToPatient(x, y, z));
+            }
+            return surface;
+        }
+
         public static RegionStatistics Measure(LabelVolume grid, byte label, float[]? values)
         {
             var d = grid.Dims;
@@ -93,6 +111,16 @@ public class RegionMeasurementsTests
                 if (q.Dot(q) <= 1) labels[x, y, z] = label;
             }
         }
+        // Runs of random length and label in every third row: neighbours that differ anywhere along long runs,
+        // in the vector part and in the tail of the neighbour test.
+        for (var r = 0; r < d.Y * d.Z; r += 3)
+        for (var x = 0; x < d.X;)
+        {
+            var len = rng.Next(1, 80);
+            var label = (byte)rng.Next(0, 4);
+            for (var q = x; q < Math.Min(d.X, x + len); q++) labels.Data[(long)r * d.X + q] = label;
+            x += len;
+        }
         // Non-integer values of mixed magnitude, so a sum in another order would round differently.
         var values = new float[d.Count];
         for (var i = 0; i < values.Length; i++) values[i] = (float)((rng.NextDouble() - 0.7) * Math.Pow(10, rng.Next(-3, 4)));
@@ -117,7 +145,27 @@ public class RegionMeasurementsTests
             Assert.Equal(all[k], RegionMeasurements.Measure(labels, asked[k], values));
         }
         Assert.Equal(0, all[6].VoxelCount);
+        // The surface points themselves, in order, however the slices are split into slabs.
+        foreach (var label in new byte[] { 0, 1, 3 })
+        foreach (var slabs in new[] { 1, 3, z })
+            Assert.Equal(Reference.Surface(labels, label), RegionMeasurements.SurfacePoints(labels, label, slabs));
         if (seed == 3) Assert.Contains(all, s => s.VoxelCount > 20000);
+    }
+
+    [Theory]
+    [InlineData(4, 1f)]          // HU-like integers: slab sums are exact, so they are used
+    [InlineData(5, 3e9f)]        // integers too large to sum exactly in any order: summed again in index order
+    [InlineData(6, float.NaN)]   // a NaN among them
+    public void MultiLabelPass_IntegerValues_EqualsPerLabelReference_BitForBit(int seed, float scale)
+    {
+        var (labels, _) = Phantom(seed, new Dims(71, 66, 37));
+        var rng = new Random(seed);
+        var values = new float[labels.Data.Length];
+        for (var i = 0; i < values.Length; i++) values[i] = MathF.Round((float)(rng.NextDouble() * 4095 - 1024)) * (float.IsNaN(scale) ? 1 : scale);
+        if (float.IsNaN(scale)) values[values.Length / 2] = float.NaN;
+        byte[] asked = [1, 2, 3, 4, 5];
+        var all = RegionMeasurements.Measure(labels, asked, values);
+        for (var k = 0; k < asked.Length; k++) Assert.Equal(Reference.Measure(labels, asked[k], values), all[k]);
     }
 
     [Theory]

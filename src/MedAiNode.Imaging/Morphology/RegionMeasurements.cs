@@ -37,9 +37,12 @@ public static class RegionMeasurements
     public static RegionStatistics Measure(LabelVolume labels, byte label, float[]? values = null) => Measure(labels, [label], values)[0];
 
     /// <summary>
-    /// Statistics of several labels from one pass over the grid, without a call per voxel. Voxels are visited in index
-    /// order, so each label's value sum and surface point list come out exactly as a pass per label gives them (the
-    /// results are bit-identical to <see cref="Measure{T}(VoxelVolume{T}, Func{long, bool}, float[])"/>).
+    /// Statistics of several labels from one pass over the grid, without a call per voxel: slabs of slices on all
+    /// cores, runs of equal labels along x, vectorised neighbour tests. The results are bit-identical to
+    /// <see cref="Measure{T}(VoxelVolume{T}, Func{long, bool}, float[])"/> per label: coordinate sums are exact
+    /// integers, surface points are concatenated in index order, and value sums are exact when every value is an
+    /// integer (CT in HU) and the sum stays below 2^53, so any order gives the sum that index order gives; otherwise
+    /// that label's values are summed again one by one in index order.
     /// </summary>
     public static RegionStatistics[] Measure(LabelVolume labels, ReadOnlySpan<byte> labelValues, float[]? values = null)
     {
@@ -47,57 +50,35 @@ public static class RegionMeasurements
         var data = labels.Data;
         if (values is not null && values.LongLength != data.LongLength)
             throw new ArgumentException($"{values.LongLength} values for {data.LongLength} voxels.", nameof(values));
-        Span<int> slot = stackalloc int[256];
-        slot.Fill(-1);
+        var slot = new int[256];
+        Array.Fill(slot, -1);
         var wanted = new List<byte>();
         foreach (var l in labelValues) if (slot[l] < 0) { slot[l] = wanted.Count; wanted.Add(l); }
         var search = System.Buffers.SearchValues.Create(CollectionsMarshal.AsSpan(wanted));
         var k = wanted.Count;
-        // Coordinate sums are integers: exact in long, and exact again as double at the end (they stay far below 2^53),
-        // so they equal the double sums of the per-label pass.
-        var n = new long[k]; var sx = new long[k]; var sy = new long[k]; var sz = new long[k];
-        var sv = new double[k];
-        var surfaces = new PointBuffer[k];
-        for (var s = 0; s < k; s++) surfaces[s] = new PointBuffer();
+        var slabs = new Slab[Math.Min(d.Z, 4 * Environment.ProcessorCount)];
+        var merged = new PointBuffer[k];
         try
         {
-            int nx = d.X, ny = d.Y, nz = d.Z, plane = nx * ny;
-            for (var z = 0; z < nz; z++)
-            for (var y = 0; y < ny; y++)
-            {
-                var start = (int)d.Index(0, y, z);
-                var row = data.AsSpan(start, nx);
-                var borderRow = y == 0 || z == 0 || y == ny - 1 || z == nz - 1;
-                var x = 0;
-                while (x < nx)
-                {
-                    var l = row[x];
-                    var s = slot[l];
-                    if (s < 0)
-                    {
-                        // Background and labels not asked for: jump to the next wanted voxel (vectorised search).
-                        var next = row[x..].IndexOfAny(search);
-                        if (next < 0) break;
-                        x += next;
-                        continue;
-                    }
-                    var i = start + x;
-                    n[s]++; sx[s] += x; sy[s] += y; sz[s] += z;
-                    if (values is not null) sv[s] += values[i];
-                    if (borderRow || x == 0 || x == nx - 1 || data[i - 1] != l || data[i + 1] != l
-                        || data[i - nx] != l || data[i + nx] != l || data[i - plane] != l || data[i + plane] != l)
-                        surfaces[s].Add(labels.IndexToPatient(x, y, z));
-                    x++;
-                }
-            }
+            Parallel.For(0, slabs.Length, c =>
+                slabs[c] = Scan(labels, values, slot, search, k, (int)((long)c * d.Z / slabs.Length), (int)((long)(c + 1) * d.Z / slabs.Length)));
             var perLabel = new RegionStatistics[k];
             for (var s = 0; s < k; s++)
             {
-                if (n[s] == 0) { perLabel[s] = new RegionStatistics(0, 0, default, 0, null); continue; }
-                var count = n[s];
-                var centroid = labels.IndexToPatient((double)sx[s] / count, (double)sy[s] / count, (double)sz[s] / count);
+                long count = 0, sx = 0, sy = 0, sz = 0; double sv = 0; var integral = true; float maxAbs = 0;
+                merged[s] = new PointBuffer();
+                foreach (var slab in slabs)
+                {
+                    count += slab.N[s]; sx += slab.Sx[s]; sy += slab.Sy[s]; sz += slab.Sz[s];
+                    sv += slab.Sum[s]; integral &= slab.Integral[s]; maxAbs = Math.Max(maxAbs, slab.MaxAbs[s]);
+                    merged[s].AddRange(slab.Surface[s]);
+                }
+                if (count == 0) { perLabel[s] = new RegionStatistics(0, 0, default, 0, null); continue; }
+                // Exact integer sums below 2^53 do not depend on the order; anything else is summed in index order.
+                if (values is not null && !(integral && count * (double)maxAbs < 9007199254740992.0)) sv = SumInIndexOrder(data, values, wanted[s]);
+                var centroid = labels.IndexToPatient((double)sx / count, (double)sy / count, (double)sz / count);
                 perLabel[s] = new RegionStatistics(count, count * labels.VoxelVolumeMm3 / 1000.0, centroid,
-                    LongestDiameter(surfaces[s]), values is null ? null : sv[s] / count);
+                    LongestDiameter(merged[s]), values is null ? null : sv / count);
             }
             var result = new RegionStatistics[labelValues.Length];
             for (var j = 0; j < result.Length; j++) result[j] = perLabel[slot[labelValues[j]]];
@@ -105,7 +86,157 @@ public static class RegionMeasurements
         }
         finally
         {
-            foreach (var b in surfaces) b.Dispose();
+            foreach (var b in merged) b?.Dispose();
+            foreach (var slab in slabs) slab?.Dispose();
+        }
+    }
+
+    /// <summary>For tests: one label's surface points as the pass collects them (slabs merged), in order.</summary>
+    internal static List<Vec3> SurfacePoints(LabelVolume labels, byte label, int slabs)
+    {
+        var slot = new int[256];
+        Array.Fill(slot, -1);
+        slot[label] = 0;
+        var parts = Enumerable.Range(0, slabs).Select(c => Scan(labels, null, slot, System.Buffers.SearchValues.Create([label]), 1,
+            (int)((long)c * labels.Dims.Z / slabs), (int)((long)(c + 1) * labels.Dims.Z / slabs))).ToList();
+        var points = parts.SelectMany(p => Enumerable.Range(0, p.Surface[0].Count).Select(i => new Vec3(p.Surface[0].X[i], p.Surface[0].Y[i], p.Surface[0].Z[i]))).ToList();
+        foreach (var p in parts) p.Dispose();
+        return points;
+    }
+
+    /// <summary>Per-label sums and surface points of the slices z0..z1-1.</summary>
+    private sealed class Slab : IDisposable
+    {
+        public Slab(int k)
+        {
+            N = new long[k]; Sx = new long[k]; Sy = new long[k]; Sz = new long[k]; Sum = new double[k]; MaxAbs = new float[k];
+            Integral = new bool[k]; Array.Fill(Integral, true);
+            Surface = new PointBuffer[k];
+            for (var s = 0; s < k; s++) Surface[s] = new PointBuffer();
+        }
+
+        public long[] N, Sx, Sy, Sz;
+        public double[] Sum;
+        public bool[] Integral;
+        public float[] MaxAbs;
+        public PointBuffer[] Surface;
+
+        public void Dispose()
+        {
+            foreach (var b in Surface) b.Dispose();
+        }
+    }
+
+    private static Slab Scan(LabelVolume labels, float[]? values, int[] slot, System.Buffers.SearchValues<byte> search, int k, int z0, int z1)
+    {
+        var d = labels.Dims;
+        var data = labels.Data;
+        int nx = d.X, ny = d.Y, nz = d.Z, plane = nx * ny;
+        var r = new Slab(k);
+        for (var z = z0; z < z1; z++)
+        for (var y = 0; y < ny; y++)
+        {
+            var start = (int)d.Index(0, y, z);
+            var row = data.AsSpan(start, nx);
+            var borderRow = y == 0 || z == 0 || y == ny - 1 || z == nz - 1;
+            var x = 0;
+            while (x < nx)
+            {
+                var l = row[x];
+                var s = slot[l];
+                if (s < 0)
+                {
+                    // Background and labels not asked for: jump to the next wanted voxel.
+                    var next = row[x..].IndexOfAny(search);
+                    if (next < 0) break;
+                    x += next;
+                    continue;
+                }
+                var rest = row[(x + 1)..].IndexOfAnyExcept(l);
+                var end = rest < 0 ? nx : x + 1 + rest;
+                var len = end - x;
+                r.N[s] += len; r.Sx[s] += (long)(x + end - 1) * len / 2; r.Sy[s] += (long)y * len; r.Sz[s] += (long)z * len;
+                if (values is not null) SumRun(values.AsSpan(start + x, len), ref r.Sum[s], ref r.Integral[s], ref r.MaxAbs[s]);
+                var surface = r.Surface[s];
+                if (borderRow)
+                {
+                    for (var q = x; q < end; q++) surface.Add(labels.IndexToPatient(q, y, z));
+                }
+                else
+                {
+                    // The ends of a run differ from their x neighbour (or touch the border); inside it only the rows
+                    // above and below and the neighbouring slices can make a voxel surface.
+                    surface.Add(labels.IndexToPatient(x, y, z));
+                    if (len > 2) InteriorSurface(data, l, start + x + 1, len - 2, nx, plane, surface, labels, x + 1, y, z);
+                    if (len > 1) surface.Add(labels.IndexToPatient(end - 1, y, z));
+                }
+                x = end;
+            }
+        }
+        return r;
+    }
+
+    private static void InteriorSurface(byte[] data, byte l, int at, int m, int nx, int plane, PointBuffer surface, LabelVolume labels, int x0, int y, int z)
+    {
+        var up = data.AsSpan(at - nx, m); var down = data.AsSpan(at + nx, m);
+        var front = data.AsSpan(at - plane, m); var back = data.AsSpan(at + plane, m);
+        var w = Vector<byte>.Count;
+        var lv = new Vector<byte>(l);
+        var j = 0;
+        for (; j + w <= m; j += w)
+        {
+            var same = Vector.Equals(new Vector<byte>(up[j..]), lv) & Vector.Equals(new Vector<byte>(down[j..]), lv)
+                & Vector.Equals(new Vector<byte>(front[j..]), lv) & Vector.Equals(new Vector<byte>(back[j..]), lv);
+            if (same == Vector<byte>.AllBitsSet) continue;
+            for (var q = 0; q < w; q++) if (same[q] == 0) surface.Add(labels.IndexToPatient(x0 + j + q, y, z));
+        }
+        for (; j < m; j++)
+            if (up[j] != l || down[j] != l || front[j] != l || back[j] != l) surface.Add(labels.IndexToPatient(x0 + j, y, z));
+    }
+
+    /// <summary>Adds a run's values (any order: only used when they are all integers), noting whether they are and their largest magnitude.</summary>
+    private static void SumRun(ReadOnlySpan<float> v, ref double sum, ref bool integral, ref float maxAbs)
+    {
+        var w = Vector<float>.Count;
+        var acc = Vector<double>.Zero;
+        var whole = Vector<int>.AllBitsSet;
+        var max = Vector<float>.Zero;
+        var j = 0;
+        for (; j + w <= v.Length; j += w)
+        {
+            var x = new Vector<float>(v[j..]);
+            Vector.Widen(x, out var lo, out var hi);
+            acc += lo + hi;
+            whole &= Vector.Equals(Vector.Floor(x), x);
+            max = Vector.Max(max, Vector.Abs(x));
+        }
+        var s = Vector.Sum(acc);
+        var ok = whole == Vector<int>.AllBitsSet;
+        var m = 0f;
+        for (var q = 0; q < w; q++) m = Math.Max(m, max[q]);
+        for (; j < v.Length; j++)
+        {
+            var f = v[j];
+            s += f;
+            ok &= MathF.Floor(f) == f;
+            m = Math.Max(m, MathF.Abs(f));
+        }
+        sum += s;
+        integral &= ok;
+        maxAbs = Math.Max(maxAbs, float.IsNaN(m) ? float.PositiveInfinity : m);
+    }
+
+    /// <summary>The value sum of one label voxel by voxel in index order, exactly as the per-label pass adds them.</summary>
+    private static double SumInIndexOrder(byte[] data, float[] values, byte label)
+    {
+        double sum = 0;
+        var span = data.AsSpan();
+        for (var i = 0; ; i++)
+        {
+            var next = span[i..].IndexOf(label);
+            if (next < 0) return sum;
+            i += next;
+            sum += values[i];
         }
     }
 
@@ -307,6 +438,15 @@ public static class RegionMeasurements
         public double[] X => _x;
         public double[] Y => _y;
         public double[] Z => _z;
+
+        public void AddRange(PointBuffer other)
+        {
+            while (_capacity < Count + other.Count) Grow();
+            other._x.AsSpan(0, other.Count).CopyTo(_x.AsSpan(Count));
+            other._y.AsSpan(0, other.Count).CopyTo(_y.AsSpan(Count));
+            other._z.AsSpan(0, other.Count).CopyTo(_z.AsSpan(Count));
+            Count += other.Count;
+        }
 
         public void Add(Vec3 p)
         {
