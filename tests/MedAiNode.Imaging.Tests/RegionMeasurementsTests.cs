@@ -203,3 +203,33 @@ public class RegionMeasurementsTests
         Assert.Equal(Math.Sqrt(39.0 * 39 + 29 * 29 + 38 * 38), s.LongestDiameterMm, 12);
     }
 }
+
+public class VolumeRangeTests
+{
+    [Fact]
+    public void Range_EqualsTheScalarScan_NaNZeroSignsAndTails()
+    {
+        static (float, float) Scalar(float[] data)
+        {
+            var min = float.PositiveInfinity; var max = float.NegativeInfinity;
+            foreach (var v in data) { if (v < min) min = v; if (v > max) max = v; }
+            return (min, max);
+        }
+        var rng = new Random(8);
+        List<float[]> cases =
+        [
+            [], [float.NaN], [float.NaN, 3, float.NaN], [0f, -0f, 5f], [-0f, 0f, 5f], [-7f, 0f, -0f], [-7f, -0f, 0f],
+            Enumerable.Range(0, 1001).Select(_ => (float)(rng.NextDouble() * 2000 - 1024)).ToArray(),
+            Enumerable.Range(0, 77).Select(i => i % 5 == 0 ? float.NaN : i % 2 == 0 ? -0f : 0f).ToArray(),
+            Enumerable.Range(0, 77).Select(i => i == 70 ? float.NegativeInfinity : i).ToArray(),
+        ];
+        foreach (var data in cases)
+        {
+            var v = new Volume(new Dims(Math.Max(1, data.Length), 1, 1), new Affine(default, new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1)), data.Length == 0 ? [float.NaN] : data);
+            var (emin, emax) = Scalar(v.Data);
+            var (min, max) = v.Range();
+            Assert.Equal(BitConverter.SingleToInt32Bits(emin), BitConverter.SingleToInt32Bits(min));
+            Assert.Equal(BitConverter.SingleToInt32Bits(emax), BitConverter.SingleToInt32Bits(max));
+        }
+    }
+}
