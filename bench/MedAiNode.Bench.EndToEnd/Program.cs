@@ -343,7 +343,7 @@ static async Task<Dictionary<string, (double Sum, long Count)>> Scrape(HttpClien
 static string Report(List<RunResult> runs, ReportContext c)
 {
     var ci = CultureInfo.InvariantCulture;
-    string[] known = ["receive", "queue", "select", "assemble", "inference", "model", "results", "analysis", "export"];
+    string[] known = ["receive", "queue", "select", "assemble", "inference", "preprocess", "model", "postprocess", "measure", "results", "analysis", "export"];
     var stageNames = runs.SelectMany(r => r.Stages.Keys).Distinct()
         .OrderBy(s => Array.IndexOf(known, s) is var i && i >= 0 ? i : known.Length).ThenBy(s => s, StringComparer.Ordinal).ToList();
     var sb = new StringBuilder();

@@ -69,6 +69,52 @@ public class MorphologyTests
         Assert.Equal(0, RegionMeasurements.Measure(labels, 7).VoxelCount);
     }
 
+    [Theory]
+    [InlineData(1, Connectivity.Full26)]
+    [InlineData(2, Connectivity.Faces6)]
+    [InlineData(3, Connectivity.Full26)]
+    public void FilterComponents_EqualsKeepLargestThenRemoveSmallOnTheMask(int seed, Connectivity connectivity)
+    {
+        // Random labels: many components, many of equal size (single voxels), touching the borders.
+        var rng = new Random(seed);
+        var d = new Dims(31, 26, 17);
+        var original = new LabelVolume(d, new Affine(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1)));
+        for (var i = 0; i < original.Data.Length; i++) original.Data[i] = rng.NextDouble() < 0.55 ? (byte)0 : (byte)rng.Next(1, 4);
+        foreach (var largest in new[] { true, false })
+        foreach (var minVoxels in new long[] { 0, 1, 2, 5, 40, 100000 })
+        foreach (var label in new byte[] { 1, 2, 3, 9 })
+        {
+            if (!largest && minVoxels == 0) continue;
+            // What Postprocessor.ApplyFilters did before.
+            var expected = new LabelVolume(d, original.Affine, (byte[])original.Data.Clone());
+            var mask = BinaryMorphology.MaskOf(expected, label);
+            var keep = mask;
+            if (largest) keep = BinaryMorphology.KeepLargest(keep, d, connectivity);
+            if (minVoxels > 0) keep = BinaryMorphology.RemoveSmall(keep, d, minVoxels, connectivity);
+            long clearedExpected = 0;
+            for (var i = 0; i < mask.Length; i++) if (mask[i] != 0 && keep[i] == 0) { expected.Data[i] = 0; clearedExpected++; }
+
+            var actual = new LabelVolume(d, original.Affine, (byte[])original.Data.Clone());
+            var cleared = BinaryMorphology.FilterComponents(actual, label, largest, minVoxels, connectivity);
+            Assert.Equal(expected.Data, actual.Data);
+            Assert.Equal(clearedExpected, cleared);
+        }
+    }
+
+    [Fact]
+    public void FilterComponents_KeepsTheFirstOfEquallyLargeComponents()
+    {
+        var d = new Dims(9, 3, 3);
+        var v = new LabelVolume(d, new Affine(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1)));
+        v[1, 1, 1] = 5; v[2, 1, 1] = 5; // first two-voxel component
+        v[6, 1, 1] = 5; v[7, 1, 1] = 5; // second, same size
+        Assert.Equal(2, BinaryMorphology.FilterComponents(v, 5, largestOnly: true, minVoxels: 0));
+        Assert.Equal(5, v[1, 1, 1]);
+        Assert.Equal(0, v[6, 1, 1]);
+        Assert.Equal(2, BinaryMorphology.FilterComponents(v, 5, largestOnly: true, minVoxels: 3));
+        Assert.Equal(0, v.Count(5));
+    }
+
     [Fact]
     public void LongestDiameter_OfLargeRegionMatchesBruteForce()
     {
@@ -98,6 +144,51 @@ public class MorphologyTests
 
 public class LabelResamplingTests
 {
+    /// <summary>Nearest-neighbour resampling as the general per-voxel path computes it.</summary>
+    private static byte[] NearestReference(LabelVolume source, Dims dims, Affine target, byte outside)
+    {
+        var inv = source.Affine.Inverse();
+        var o = inv.Apply(target.Origin);
+        var dx = inv.Apply(target.Origin + target.Col0) - o;
+        var dy = inv.Apply(target.Origin + target.Col1) - o;
+        var dz = inv.Apply(target.Origin + target.Col2) - o;
+        var result = new byte[dims.Count];
+        var sd = source.Dims;
+        for (var k = 0; k < dims.Z; k++)
+        for (var j = 0; j < dims.Y; j++)
+        {
+            var row = o + dy * j + dz * k;
+            for (var i = 0; i < dims.X; i++)
+            {
+                int ix = (int)Math.Round(row.X + dx.X * i), iy = (int)Math.Round(row.Y + dx.Y * i), iz = (int)Math.Round(row.Z + dx.Z * i);
+                result[dims.Index(i, j, k)] = sd.Contains(ix, iy, iz) ? source.Data[sd.Index(ix, iy, iz)] : outside;
+            }
+        }
+        return result;
+    }
+
+    [Fact]
+    public void Nearest_RowPath_EqualsThePerVoxelPath()
+    {
+        var rng = new Random(4);
+        // A 2 mm model grid and 0.75 x 0.75 x 1 mm input grids around it: same axes (the row path), flipped, partly
+        // outside, half-voxel offsets (rounding ties), and an oblique one (the general path).
+        var model = new LabelVolume(new Dims(23, 19, 11), new Affine(new Vec3(-20, -15, 4), new Vec3(2, 0, 0), new Vec3(0, 2, 0), new Vec3(0, 0, 2)));
+        for (var i = 0; i < model.Data.Length; i++) model.Data[i] = (byte)rng.Next(0, 5);
+        var targets = new[]
+        {
+            new Affine(new Vec3(-20, -15, 4), new Vec3(0.75, 0, 0), new Vec3(0, 0.75, 0), new Vec3(0, 0, 1)),
+            new Affine(new Vec3(-25.5, -16, 1), new Vec3(0.5, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 0.5)),
+            new Affine(new Vec3(30, 25, 30), new Vec3(-0.75, 0, 0), new Vec3(0, -0.75, 0), new Vec3(0, 0, -1)),
+            new Affine(new Vec3(-20, -15, 4), new Vec3(0.75, 0.1, 0), new Vec3(-0.1, 0.75, 0), new Vec3(0, 0, 1)),
+        };
+        foreach (var t in targets)
+        {
+            var dims = new Dims(70, 61, 29);
+            Assert.Equal(NearestReference(model, dims, t, 7), Resampler.Resample(model, dims, t, 7).Data);
+        }
+    }
+
     [Fact]
     public void PerLabelLinear_UpsamplesASphereCloserToItsTrueShapeThanNearest()
     {

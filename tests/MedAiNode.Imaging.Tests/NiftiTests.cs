@@ -125,6 +125,24 @@ print(repr(float(a.sum())), repr(float(a[3, 5, 7])), repr(float(a[-1, -2, -3])))
     }
 
     [Fact]
+    public void IsOriented_ExactlyWhenReorientWouldOnlyCopy()
+    {
+        var v = NiftiIO.Read(TestData.Path_("nifti", "example_ct_sm.nii.gz"));
+        foreach (var from in new[] { "LPS", "RAS", "LAI", "PLS", "SRA" })
+        {
+            var o = Reorientation.Reorient(v, from);
+            foreach (var code in new[] { "LPS", "RAS", "LAI", "PLS", "SRA", "lps" })
+            {
+                var r = Reorientation.Reorient(o, code);
+                var copyOnly = r.Dims == o.Dims && r.Affine == o.Affine && r.Data.AsSpan().SequenceEqual(o.Data);
+                Assert.Equal(copyOnly, Reorientation.IsOriented(o.Affine, code));
+                Assert.Equal(string.Equals(from, code, StringComparison.OrdinalIgnoreCase), copyOnly);
+            }
+        }
+        Assert.Throws<ArgumentException>(() => Reorientation.IsOriented(v.Affine, "LLS"));
+    }
+
+    [Fact]
     public void BrokenFiles_GiveClearErrors()
     {
         var dir = TestData.TempDir("nifti-bad");

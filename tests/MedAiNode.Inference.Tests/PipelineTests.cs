@@ -52,6 +52,9 @@ public class PipelineTests
         using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"] });
         var progress = new List<InferenceProgress>();
         var result = new SegmentationPipeline(cache.Get(m)).Run(v, new SyncProgress(progress.Add));
+        var t = result.Times;
+        Assert.True(t.PreprocessSeconds > 0 && t.PostprocessSeconds > 0 && t.MeasureSeconds > 0, t.ToString());
+        Assert.True(t.PreprocessSeconds + result.WindowStats.TotalSeconds + t.PostprocessSeconds + t.MeasureSeconds <= result.TotalSeconds + 1e-3, $"{t}, window {result.WindowStats.TotalSeconds}, total {result.TotalSeconds}");
         Assert.Equal(v.Dims, result.Labels.Dims);
         Assert.Equal(v.Affine, result.Labels.Affine);
         Assert.Equal("RAS", MedAiNode.Imaging.Resampling.Reorientation.OrientationCode(result.ModelGridLabels.Affine));

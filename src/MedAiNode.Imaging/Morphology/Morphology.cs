@@ -1,3 +1,4 @@
+using System.Buffers;
 using MedAiNode.Imaging.Geometry;
 using MedAiNode.Imaging.Volumes;
 
@@ -128,82 +129,102 @@ public static class BinaryMorphology
         return result;
     }
 
+    /// <summary>
+    /// Clears the voxels of <paramref name="label"/> that lie outside the kept components: with
+    /// <paramref name="largestOnly"/> only the largest is kept (the first found, in index order, among equally large
+    /// ones), and with <paramref name="minVoxels"/> &gt; 0 only components of at least that many voxels. Gives the same
+    /// label map as <see cref="KeepLargest"/> then <see cref="RemoveSmall"/> on <see cref="MaskOf"/>, without the three
+    /// full-size masks and the int component map: one pooled visited map and one pooled voxel list. Returns how many
+    /// voxels were cleared.
+    /// </summary>
+    public static long FilterComponents(LabelVolume labels, byte label, bool largestOnly, long minVoxels, Connectivity connectivity = Connectivity.Full26)
+    {
+        var d = labels.Dims;
+        var data = labels.Data;
+        var n = data.Length;
+        var visited = ArrayPool<byte>.Shared.Rent(n);
+        // Voxels of each component lie together in this list, in the order the flood fill reached them.
+        var voxels = ArrayPool<int>.Shared.Rent(n);
+        try
+        {
+            Array.Clear(visited, 0, n);
+            var offs = Offsets(connectivity);
+            int nx = d.X, ny = d.Y, nz = d.Z, plane = nx * ny;
+            var flat = offs.Select(o => o.Item1 + o.Item2 * nx + o.Item3 * plane).ToArray();
+            var starts = new List<int> { 0 };
+            var tail = 0;
+            for (var start = 0; start < n; start++)
+            {
+                // Components are found in index order, as Label numbers them before sorting by size.
+                var next = data.AsSpan(start).IndexOf(label);
+                if (next < 0) break;
+                start += next;
+                if (visited[start] != 0) continue;
+                visited[start] = 1;
+                voxels[tail++] = start;
+                for (var head = starts[^1]; head < tail; head++)
+                {
+                    var v = voxels[head];
+                    var z = v / plane; var rem = v - z * plane; var y = rem / nx; var x = rem - y * nx;
+                    if (x > 0 && y > 0 && z > 0 && x < nx - 1 && y < ny - 1 && z < nz - 1)
+                    {
+                        // Away from the border every neighbour is a fixed index offset.
+                        foreach (var o in flat)
+                        {
+                            var u = v + o;
+                            if (data[u] != label || visited[u] != 0) continue;
+                            visited[u] = 1;
+                            voxels[tail++] = u;
+                        }
+                    }
+                    else
+                    {
+                        foreach (var (ox, oy, oz) in offs)
+                        {
+                            if (!d.Contains(x + ox, y + oy, z + oz)) continue;
+                            var u = v + ox + oy * nx + oz * plane;
+                            if (data[u] != label || visited[u] != 0) continue;
+                            visited[u] = 1;
+                            voxels[tail++] = u;
+                        }
+                    }
+                }
+                starts.Add(tail);
+            }
+            var count = starts.Count - 1;
+            if (count == 0) return 0;
+            long Size(int c) => starts[c + 1] - starts[c];
+            var keep = new bool[count];
+            if (largestOnly)
+            {
+                var largest = 0;
+                for (var c = 1; c < count; c++) if (Size(c) > Size(largest)) largest = c;
+                keep[largest] = Size(largest) >= minVoxels;
+            }
+            else
+            {
+                for (var c = 0; c < count; c++) keep[c] = Size(c) >= minVoxels;
+            }
+            long cleared = 0;
+            for (var c = 0; c < count; c++)
+            {
+                if (keep[c]) continue;
+                for (var j = starts[c]; j < starts[c + 1]; j++) data[voxels[j]] = 0;
+                cleared += Size(c);
+            }
+            return cleared;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(visited);
+            ArrayPool<int>.Shared.Return(voxels);
+        }
+    }
+
     public static byte[] MaskOf(LabelVolume v, byte label)
     {
         var m = new byte[v.Data.Length];
         for (var i = 0; i < m.Length; i++) m[i] = v.Data[i] == label ? (byte)1 : (byte)0;
         return m;
-    }
-}
-
-/// <summary>Size and position of a region in patient terms.</summary>
-public sealed record RegionStatistics(long VoxelCount, double VolumeMl, Vec3 CentroidMm, double LongestDiameterMm, double? MeanValue);
-
-public static class RegionMeasurements
-{
-    /// <summary>Measures the voxels of <paramref name="mask"/> for which <paramref name="select"/> holds.</summary>
-    public static RegionStatistics Measure<T>(VoxelVolume<T> grid, Func<long, bool> select, float[]? values = null) where T : unmanaged
-    {
-        var d = grid.Dims;
-        long n = 0; double sx = 0, sy = 0, sz = 0, sv = 0;
-        var surface = new List<Vec3>();
-        for (var z = 0; z < d.Z; z++)
-        for (var y = 0; y < d.Y; y++)
-        for (var x = 0; x < d.X; x++)
-        {
-            var i = d.Index(x, y, z);
-            if (!select(i)) continue;
-            n++; sx += x; sy += y; sz += z;
-            if (values is not null) sv += values[i];
-            var onSurface = x == 0 || y == 0 || z == 0 || x == d.X - 1 || y == d.Y - 1 || z == d.Z - 1
-                || !select(i - 1) || !select(i + 1) || !select(i - d.X) || !select(i + d.X) || !select(i - (long)d.X * d.Y) || !select(i + (long)d.X * d.Y);
-            if (onSurface) surface.Add(grid.IndexToPatient(x, y, z));
-        }
-        if (n == 0) return new RegionStatistics(0, 0, default, 0, null);
-        var centroid = grid.IndexToPatient(sx / n, sy / n, sz / n);
-        return new RegionStatistics(n, n * grid.VoxelVolumeMm3 / 1000.0, centroid, LongestDiameter(surface), values is null ? null : sv / n);
-    }
-
-    public static RegionStatistics Measure(LabelVolume labels, byte label, float[]? values = null) =>
-        Measure(labels, i => labels.Data[i] == label, values);
-
-    /// <summary>Largest distance between two voxel centres (the farthest pair always lies on the surface).</summary>
-    public static double LongestDiameter(List<Vec3> points)
-    {
-        if (points.Count < 2) return 0;
-        // Prune to candidates that are extreme along many directions, then compare all pairs among them.
-        var candidates = points;
-        if (points.Count > 3000)
-        {
-            var set = new HashSet<int>();
-            var rng = new Random(17);
-            for (var k = 0; k < 400; k++)
-            {
-                var dir = new Vec3(rng.NextDouble() * 2 - 1, rng.NextDouble() * 2 - 1, rng.NextDouble() * 2 - 1);
-                int lo = 0, hi = 0; double min = double.MaxValue, max = double.MinValue;
-                for (var i = 0; i < points.Count; i++)
-                {
-                    var p = points[i].Dot(dir);
-                    if (p < min) { min = p; lo = i; }
-                    if (p > max) { max = p; hi = i; }
-                }
-                set.Add(lo); set.Add(hi);
-            }
-            candidates = set.Select(i => points[i]).ToList();
-            // Refine: the farthest point from each candidate over all points.
-            var extra = new List<Vec3>();
-            foreach (var c in candidates.Take(64))
-            {
-                var best = 0.0; var bp = c;
-                foreach (var p in points) { var l = (p - c).Length; if (l > best) { best = l; bp = p; } }
-                extra.Add(bp);
-            }
-            candidates.AddRange(extra);
-        }
-        double bestD = 0;
-        for (var i = 0; i < candidates.Count; i++)
-        for (var j = i + 1; j < candidates.Count; j++)
-            bestD = Math.Max(bestD, (candidates[i] - candidates[j]).Length);
-        return bestD;
     }
 }

@@ -37,14 +37,24 @@ public static class Reorientation
 
     public static LabelVolume Reorient(LabelVolume v, string code) => Apply<LabelVolume, byte>(v, code, (d, a, data) => new LabelVolume(d, a, data));
 
-    private static TV Apply<TV, T>(TV v, string code, Func<Dims, Affine, T[], TV> make) where TV : VoxelVolume<T> where T : unmanaged
+    /// <summary>
+    /// True when <see cref="Reorient(Volume, string)"/> would only copy: the index axes already point as
+    /// <paramref name="code"/> says (no permutation, no flip), so callers can skip a whole-volume copy.
+    /// </summary>
+    public static bool IsOriented(Affine affine, string code)
+    {
+        var (perm, flip) = Plan(affine, code);
+        return perm is [0, 1, 2] && !flip[0] && !flip[1] && !flip[2];
+    }
+
+    /// <summary>Which input axis each output axis takes, and whether it runs backwards.</summary>
+    private static (int[] Perm, bool[] Flip) Plan(Affine affine, string code)
     {
         code = code.ToUpperInvariant();
         if (code.Length != 3) throw new ArgumentException($"Orientation code '{code}' must have three letters like LPS or RAS.", nameof(code));
         if (code.Select(c => "LR".Contains(c) ? 0 : "PA".Contains(c) ? 1 : 2).Distinct().Count() != 3)
             throw new ArgumentException($"Orientation code '{code}' repeats an axis.", nameof(code));
-        Vec3[] cols = [v.Affine.Col0, v.Affine.Col1, v.Affine.Col2];
-        var assign = Assign(cols.Select(c => c.Normalized()).ToArray());
+        var assign = Assign([affine.Col0.Normalized(), affine.Col1.Normalized(), affine.Col2.Normalized()]);
         var perm = new int[3]; var flip = new bool[3];
         for (var outAxis = 0; outAxis < 3; outAxis++)
         {
@@ -56,6 +66,13 @@ public static class Reorientation
             var from = Array.FindIndex(assign, x => x.World == want);
             perm[outAxis] = from; flip[outAxis] = assign[from].Sign != sign;
         }
+        return (perm, flip);
+    }
+
+    private static TV Apply<TV, T>(TV v, string code, Func<Dims, Affine, T[], TV> make) where TV : VoxelVolume<T> where T : unmanaged
+    {
+        var (perm, flip) = Plan(v.Affine, code);
+        Vec3[] cols = [v.Affine.Col0, v.Affine.Col1, v.Affine.Col2];
         var sd = v.Dims;
         var nd = new Dims(sd[perm[0]], sd[perm[1]], sd[perm[2]]);
         var newCols = new Vec3[3];

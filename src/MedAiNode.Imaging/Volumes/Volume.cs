@@ -91,7 +91,30 @@ public sealed class Volume : VoxelVolume<float>
     public Volume(Dims dims, Affine affine, float[]? data = null) : base(dims, affine, data) { }
 
     public Volume WithData(float[] data) => new(Dims, Affine, data) { Slices = Slices };
+    /// <summary>Smallest and largest value, NaN ignored (infinities when there is none).</summary>
     public (float Min, float Max) Range()
+    {
+        // Vectorised; NaN never compares less or greater, so it is skipped as in the scalar loop.
+        var data = Data.AsSpan();
+        var w = System.Numerics.Vector<float>.Count;
+        var vmin = new System.Numerics.Vector<float>(float.PositiveInfinity);
+        var vmax = new System.Numerics.Vector<float>(float.NegativeInfinity);
+        var i = 0;
+        for (; i + w <= data.Length; i += w)
+        {
+            var v = new System.Numerics.Vector<float>(data[i..]);
+            vmin = System.Numerics.Vector.ConditionalSelect(System.Numerics.Vector.LessThan(v, vmin), v, vmin);
+            vmax = System.Numerics.Vector.ConditionalSelect(System.Numerics.Vector.GreaterThan(v, vmax), v, vmax);
+        }
+        var min = float.PositiveInfinity; var max = float.NegativeInfinity;
+        for (var j = 0; j < w; j++) { if (vmin[j] < min) min = vmin[j]; if (vmax[j] > max) max = vmax[j]; }
+        for (; i < data.Length; i++) { var v = data[i]; if (v < min) min = v; if (v > max) max = v; }
+        // +0 and -0 compare equal, so which one a scan keeps depends on the order: find it as the scalar loop does.
+        if (min == 0 || max == 0) return ScalarRange();
+        return (min, max);
+    }
+
+    private (float Min, float Max) ScalarRange()
     {
         var min = float.PositiveInfinity; var max = float.NegativeInfinity;
         foreach (var v in Data) { if (v < min) min = v; if (v > max) max = v; }

@@ -66,15 +66,9 @@ public static class Postprocessor
         {
             var pp = l.Postprocessing;
             if (pp is null || (!pp.LargestComponent && pp.MinSizeMl <= 0)) continue;
-            var mask = BinaryMorphology.MaskOf(labels, (byte)l.Value);
-            var keep = mask;
-            if (pp.LargestComponent) keep = BinaryMorphology.KeepLargest(keep, labels.Dims);
-            if (pp.MinSizeMl > 0)
-            {
-                var minVoxels = (long)Math.Ceiling(pp.MinSizeMl * 1000 / labels.VoxelVolumeMm3);
-                keep = BinaryMorphology.RemoveSmall(keep, labels.Dims, minVoxels);
-            }
-            for (var i = 0; i < mask.Length; i++) if (mask[i] != 0 && keep[i] == 0) labels.Data[i] = 0;
+            var minVoxels = pp.MinSizeMl > 0 ? (long)Math.Ceiling(pp.MinSizeMl * 1000 / labels.VoxelVolumeMm3) : 0;
+            // In place, without per-label masks (the same result as KeepLargest then RemoveSmall on MaskOf).
+            BinaryMorphology.FilterComponents(labels, (byte)l.Value, pp.LargestComponent, minVoxels);
         }
     }
 

@@ -55,7 +55,11 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
                 results.Add(outbox.Put(output.Seg));
                 results.Add(outbox.Put(output.Sr));
                 var t = output.Times;
-                foreach (var (stage, seconds) in new[] { ("select", selectSeconds), ("assemble", t.AssembleSeconds), ("inference", t.InferenceSeconds), ("model", t.ModelRunSeconds), ("results", t.ResultsSeconds) })
+                // "inference" holds "model" (ONNX Runtime's own run) and, outside it, "preprocess" (orientation, model
+                // grid, normalisation), "postprocess" (labels, filters, labels back onto the input) and "measure".
+                var p = output.Segmentation.Times;
+                foreach (var (stage, seconds) in new[] { ("select", selectSeconds), ("assemble", t.AssembleSeconds), ("inference", t.InferenceSeconds), ("model", t.ModelRunSeconds),
+                    ("preprocess", p.PreprocessSeconds), ("postprocess", p.PostprocessSeconds), ("measure", p.MeasureSeconds), ("results", t.ResultsSeconds) })
                     metrics.StageDuration.Record(seconds, new KeyValuePair<string, object?>("stage", stage));
                 log.LogInformation("Study {StudyInstanceUid}: model {Model} on series {SeriesInstanceUid} in {Seconds:F1} s ({Segments} segments)",
                     study.StudyInstanceUid, manifest.Id, selection.Chosen.SeriesInstanceUid, t.AssembleSeconds + t.InferenceSeconds + t.ResultsSeconds,
