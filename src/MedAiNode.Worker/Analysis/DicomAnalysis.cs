@@ -108,12 +108,17 @@ public sealed class DicomAnalysis(ModelSessionCache sessions)
     /// so tilted and unevenly spaced series get frames that lie exactly on their source images.</summary>
     public static LabelMap OntoSourceSlices(LabelVolume labels, SourceSeries source, IReadOnlySet<byte>? keep = null)
     {
-        var map = new LabelMap();
+        var keeps = new bool[256];
+        for (var v = 1; v < 256; v++) keeps[v] = keep is null || keep.Contains((byte)v);
         var inv = labels.Affine.Inverse();
         var (nx, ny, nz) = (labels.Dims.X, labels.Dims.Y, labels.Dims.Z);
         var data = labels.Data;
-        foreach (var img in source.Images)
+        var images = source.Images;
+        var slices = new byte[]?[images.Count];
+        // Slices are independent: sampled on all cores, then added to the map in series order.
+        Parallel.For(0, images.Count, i =>
         {
+            var img = images[i];
             var slice = new byte[img.Rows * img.Columns];
             var any = false;
             var origin = img.PixelToPatient(0, 0);
@@ -124,46 +129,70 @@ public sealed class DicomAnalysis(ModelSessionCache sessions)
             var stepR = Sub(inv.Apply(new Vec3(origin[0] + dRow[0], origin[1] + dRow[1], origin[2] + dRow[2])), o);
             for (var r = 0; r < img.Rows; r++)
             {
-                for (var c = 0; c < img.Columns; c++)
+                var row = slice.AsSpan(r * img.Columns, img.Columns);
+                for (var c = 0; c < row.Length; c++)
                 {
+                    // The same expression, in the same order, as ever: rounding at .5 must not move.
                     var x = (int)Math.Round(o.X + stepC.X * c + stepR.X * r);
                     var y = (int)Math.Round(o.Y + stepC.Y * c + stepR.Y * r);
                     var z = (int)Math.Round(o.Z + stepC.Z * c + stepR.Z * r);
                     if ((uint)x >= (uint)nx || (uint)y >= (uint)ny || (uint)z >= (uint)nz) continue;
                     var v = data[((long)z * ny + y) * nx + x];
-                    if (v == 0 || keep is not null && !keep.Contains(v)) continue;
-                    slice[r * img.Columns + c] = v;
+                    if (!keeps[v]) continue;
+                    row[c] = v;
                     any = true;
                 }
             }
-            if (any) map.Set(img.SopInstanceUid, slice);
-        }
+            if (any) slices[i] = slice;
+        });
+        var map = new LabelMap();
+        for (var i = 0; i < images.Count; i++)
+            if (slices[i] is { } slice) map.Set(images[i].SopInstanceUid, slice);
         return map;
     }
 
     private static double[] Sub(double[] a, double[] b) => [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
     private static Vec3 Sub(Vec3 a, Vec3 b) => new(a.X - b.X, a.Y - b.Y, a.Z - b.Z);
 
+    /// <summary>Per label with a PercentBelow measurement (e.g. LAA-950 of each lung): voxels and voxels under the
+    /// threshold, for all such labels in one pass that jumps over the others.</summary>
+    private static (long[]? Count, long[]? Below) LowAttenuation(ModelManifest m, LabelVolume labels, Volume hu, HashSet<int> numbers)
+    {
+        var threshold = new double[256];
+        var wanted = new List<byte>();
+        foreach (var label in numbers)
+        {
+            if (m.Measurements.FirstOrDefault(x => x.Kind == MeasurementKind.PercentBelow && x.Labels.Contains(label)) is not { } spec) continue;
+            threshold[label] = spec.Threshold;
+            wanted.Add((byte)label);
+        }
+        if (wanted.Count == 0) return (null, null);
+        var count = new long[256];
+        var below = new long[256];
+        var search = System.Buffers.SearchValues.Create(wanted.ToArray());
+        var data = labels.Data.AsSpan();
+        var values = hu.Data;
+        for (var i = 0; i < data.Length;)
+        {
+            var next = data[i..].IndexOfAny(search);
+            if (next < 0) break;
+            i += next;
+            var l = data[i];
+            count[l]++;
+            if (values[i] < threshold[l]) below[l]++;
+            i++;
+        }
+        return (count, below);
+    }
+
     private static IEnumerable<SegmentMeasurement> Measurements(ModelManifest m, InferenceResult seg, Volume hu, List<SegmentDescription> segments)
     {
         var isCt = m.Modalities.Contains("CT");
         var numbers = segments.Select(s => s.Number).ToHashSet();
+        var (laaCount, laaBelow) = isCt ? LowAttenuation(m, seg.Labels, hu, numbers) : (null, null);
         foreach (var s in seg.LabelStatistics.Where(s => numbers.Contains(s.Label)))
         {
-            double? laa = null;
-            if (isCt && m.Measurements.Any(x => x.Kind == MeasurementKind.PercentBelow && x.Labels.Contains(s.Label)))
-            {
-                var threshold = m.Measurements.First(x => x.Kind == MeasurementKind.PercentBelow && x.Labels.Contains(s.Label)).Threshold;
-                long n = 0, below = 0;
-                var labels = seg.Labels.Data;
-                for (var i = 0; i < labels.Length; i++)
-                {
-                    if (labels[i] != s.Label) continue;
-                    n++;
-                    if (hu.Data[i] < threshold) below++;
-                }
-                laa = n == 0 ? null : 100.0 * below / n;
-            }
+            double? laa = laaCount is not null && laaCount[s.Label] > 0 ? 100.0 * laaBelow![s.Label] / laaCount[s.Label] : null;
             yield return new SegmentMeasurement
             {
                 SegmentNumber = s.Label,
