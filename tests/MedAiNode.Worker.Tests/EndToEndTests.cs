@@ -111,6 +111,16 @@ public class EndToEndTests
         await worker.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(60));
         Assert.Equal(1, results.Count(r => r.Modality == "SEG"));
         await AssertValidAsync(orthanc, results);
+
+        // A re-run requested through the API analyses unchanged content again (the ledger forgets the outcome) and
+        // delivers the same SOP Instance UIDs, so the PACS still holds one SEG and one SR.
+        var uid = StudyUid();
+        var rerun = await worker.Http.PostAsync($"http://127.0.0.1:{worker.HttpPort}/api/studies/{uid}/rerun", null);
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, rerun.StatusCode);
+        await worker.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered" && s["reason"] is null && s["attempts"]!.GetValue<int>() == 2, TimeSpan.FromSeconds(60));
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(worker.Log, $"Study {System.Text.RegularExpressions.Regex.Escape(uid)}: model ct-body on series").Count);
+        var again = await ResultsInOrthancAsync(orthanc, uid);
+        Assert.Equal(results.Select(r => r.Sop).Order(), again.Select(r => r.Sop).Order());
     }
 }
 
