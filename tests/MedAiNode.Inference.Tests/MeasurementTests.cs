@@ -69,4 +69,36 @@ public class MeasurementTests
         Assert.Equal(expected, actual);
         Assert.True(double.IsNaN(actual.Single(x => x.Id == "absent").Value));
     }
+
+    [Fact]
+    public void PercentBelow_per_label_counts_each_label_on_its_own_with_its_measurement_threshold()
+    {
+        var rng = new Random(3);
+        var d = new Dims(41, 37, 19);
+        var affine = new Affine(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1));
+        var labels = new LabelVolume(d, affine);
+        var values = new Volume(d, affine);
+        for (var i = 0; i < labels.Data.Length; i++)
+        {
+            labels.Data[i] = rng.NextDouble() < 0.5 ? (byte)0 : (byte)rng.Next(1, 5);
+            values.Data[i] = (float)rng.Next(-1100, 200);
+        }
+        var m = Fixtures.Manifest();
+        m.Measurements =
+        [
+            new MeasurementSpec { Id = "laa", Kind = MeasurementKind.PercentBelow, Labels = [2, 3], Threshold = -950 },
+            new MeasurementSpec { Id = "other", Kind = MeasurementKind.PercentBelow, Labels = [4], Threshold = -100 },
+            new MeasurementSpec { Id = "volume", Kind = MeasurementKind.Volume, Labels = [1] },
+        ];
+        var actual = SegmentationPipeline.PercentBelowPerLabel(m, labels, values, [1, 2, 3, 4, 7]);
+        Assert.Equal([2, 3, 4], actual.Keys.Order());
+        foreach (var (label, threshold) in new[] { (2, -950.0), (3, -950.0), (4, -100.0) })
+        {
+            long n = 0, below = 0;
+            for (var i = 0; i < labels.Data.Length; i++)
+                if (labels.Data[i] == label) { n++; if (values.Data[i] < threshold) below++; }
+            Assert.Equal(100.0 * below / n, actual[label]);
+        }
+        Assert.Empty(SegmentationPipeline.PercentBelowPerLabel(m, labels, values, [1]));
+    }
 }

@@ -85,6 +85,42 @@ public sealed class SegmentationPipeline(LoadedModel model)
     private static float Edge(Volume v) => v.Range().Min;
 
     /// <summary>
+    /// For each of <paramref name="wanted"/> that a PercentBelow measurement names (e.g. LAA-950 of each lung on its
+    /// own): the percentage of its voxels under that measurement's threshold, all labels in one pass. Labels without
+    /// such a measurement, or without voxels, are absent.
+    /// </summary>
+    public static Dictionary<int, double> PercentBelowPerLabel(ModelManifest m, LabelVolume labels, Volume values, IEnumerable<int> wanted)
+    {
+        var threshold = new double[256];
+        var counted = new List<byte>();
+        foreach (var label in wanted)
+        {
+            if (m.Measurements.FirstOrDefault(x => x.Kind == MeasurementKind.PercentBelow && x.Labels.Contains(label)) is not { } spec) continue;
+            threshold[label] = spec.Threshold;
+            counted.Add((byte)label);
+        }
+        var result = new Dictionary<int, double>();
+        if (counted.Count == 0) return result;
+        var n = new long[256];
+        var below = new long[256];
+        var search = System.Buffers.SearchValues.Create(counted.ToArray());
+        var data = labels.Data.AsSpan();
+        var v = values.Data;
+        for (var i = 0; i < data.Length;)
+        {
+            var next = data[i..].IndexOfAny(search);
+            if (next < 0) break;
+            i += next;
+            var l = data[i];
+            n[l]++;
+            if (v[i] < threshold[l]) below[l]++;
+            i++;
+        }
+        foreach (var l in counted) if (n[l] > 0) result[l] = 100.0 * below[l] / n[l];
+        return result;
+    }
+
+    /// <summary>
     /// The manifest's measurements from one pass over the grid for all of them. Each measurement still accumulates its
     /// voxels in index order, so sums are exactly those of a pass per measurement.
     /// </summary>

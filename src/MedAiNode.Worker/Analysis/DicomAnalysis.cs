@@ -154,45 +154,14 @@ public sealed class DicomAnalysis(ModelSessionCache sessions)
     private static double[] Sub(double[] a, double[] b) => [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
     private static Vec3 Sub(Vec3 a, Vec3 b) => new(a.X - b.X, a.Y - b.Y, a.Z - b.Z);
 
-    /// <summary>Per label with a PercentBelow measurement (e.g. LAA-950 of each lung): voxels and voxels under the
-    /// threshold, for all such labels in one pass that jumps over the others.</summary>
-    private static (long[]? Count, long[]? Below) LowAttenuation(ModelManifest m, LabelVolume labels, Volume hu, HashSet<int> numbers)
-    {
-        var threshold = new double[256];
-        var wanted = new List<byte>();
-        foreach (var label in numbers)
-        {
-            if (m.Measurements.FirstOrDefault(x => x.Kind == MeasurementKind.PercentBelow && x.Labels.Contains(label)) is not { } spec) continue;
-            threshold[label] = spec.Threshold;
-            wanted.Add((byte)label);
-        }
-        if (wanted.Count == 0) return (null, null);
-        var count = new long[256];
-        var below = new long[256];
-        var search = System.Buffers.SearchValues.Create(wanted.ToArray());
-        var data = labels.Data.AsSpan();
-        var values = hu.Data;
-        for (var i = 0; i < data.Length;)
-        {
-            var next = data[i..].IndexOfAny(search);
-            if (next < 0) break;
-            i += next;
-            var l = data[i];
-            count[l]++;
-            if (values[i] < threshold[l]) below[l]++;
-            i++;
-        }
-        return (count, below);
-    }
-
     private static IEnumerable<SegmentMeasurement> Measurements(ModelManifest m, InferenceResult seg, Volume hu, List<SegmentDescription> segments)
     {
         var isCt = m.Modalities.Contains("CT");
         var numbers = segments.Select(s => s.Number).ToHashSet();
-        var (laaCount, laaBelow) = isCt ? LowAttenuation(m, seg.Labels, hu, numbers) : (null, null);
+        var laaByLabel = isCt ? SegmentationPipeline.PercentBelowPerLabel(m, seg.Labels, hu, numbers) : new Dictionary<int, double>();
         foreach (var s in seg.LabelStatistics.Where(s => numbers.Contains(s.Label)))
         {
-            double? laa = laaCount is not null && laaCount[s.Label] > 0 ? 100.0 * laaBelow![s.Label] / laaCount[s.Label] : null;
+            double? laa = laaByLabel.TryGetValue(s.Label, out var p) ? p : null;
             yield return new SegmentMeasurement
             {
                 SegmentNumber = s.Label,
