@@ -14,36 +14,13 @@ namespace MedAiNode.Worker.Jobs;
 /// node whose outbox holds the results). Transient failures throw and Hangfire retries them; permanent ones end in the
 /// Failed state with a reason. The <see cref="StudyLedger"/> makes sure the same content is analysed once across nodes.
 /// </summary>
-public sealed class StudyJobs
+public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox outbox, IEnumerable<IResultDestination> destinations,
+    IBackgroundJobClient jobs, StudyLedger ledger, StudyFetcher fetcher, IOptions<JobsOptions> options, NodeMetrics metrics, ILogger<StudyJobs> log)
 {
     public const string StatQueue = "stat";
     public const string RoutineQueue = "routine";
 
-    private readonly StudyStore _store;
-    private readonly IStudyAnalyzer _analyzer;
-    private readonly Outbox _outbox;
-    private readonly IEnumerable<IResultDestination> _destinations;
-    private readonly IBackgroundJobClient _jobs;
-    private readonly StudyLedger _ledger;
-    private readonly StudyFetcher _fetcher;
-    private readonly JobsOptions _options;
-    private readonly NodeMetrics _metrics;
-    private readonly ILogger<StudyJobs> _log;
-
-    public StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox outbox, IEnumerable<IResultDestination> destinations,
-        IBackgroundJobClient jobs, StudyLedger ledger, StudyFetcher fetcher, IOptions<JobsOptions> options, NodeMetrics metrics, ILogger<StudyJobs> log)
-    {
-        _store = store;
-        _analyzer = analyzer;
-        _outbox = outbox;
-        _destinations = destinations;
-        _jobs = jobs;
-        _ledger = ledger;
-        _fetcher = fetcher;
-        _options = options.Value;
-        _metrics = metrics;
-        _log = log;
-    }
+    private readonly JobsOptions _options = options.Value;
 
     private string Node => _options.EffectiveNodeName;
 
@@ -66,26 +43,26 @@ public sealed class StudyJobs
     {
         var jobId = context?.BackgroundJob.Id ?? "direct-" + Guid.NewGuid().ToString("N");
         // Every line of the job carries this: readable in the simple console, properties in the JSON one.
-        using var scope = _log.BeginScope("study {StudyInstanceUid} job {JobId} on {Node}", studyUid, jobId, Node);
+        using var scope = log.BeginScope("study {StudyInstanceUid} job {JobId} on {Node}", studyUid, jobId, Node);
         if (context is not null)
-            _metrics.StageDuration.Record((DateTime.UtcNow - context.BackgroundJob.CreatedAt).TotalSeconds, Stage("queue"));
+            metrics.StageDuration.Record((DateTime.UtcNow - context.BackgroundJob.CreatedAt).TotalSeconds, Stage("queue"));
 
-        var (claim, holder) = _ledger.Claim(studyUid, fingerprint, jobId, Node);
+        var (claim, holder) = ledger.Claim(studyUid, fingerprint, jobId, Node);
         switch (claim)
         {
             case ClaimResult.AlreadyDone:
-                _log.LogInformation("Study {StudyInstanceUid}: this content was already {State} by node {Holder}; not analysed again", studyUid, holder!.State, holder.Node);
-                Adopt(_store, studyUid, holder, Node);
+                log.LogInformation("Study {StudyInstanceUid}: this content was already {State} by node {Holder}; not analysed again", studyUid, holder!.State, holder.Node);
+                Adopt(store, studyUid, holder, Node);
                 return;
             case ClaimResult.Duplicate:
-                _log.LogInformation("Study {StudyInstanceUid}: job {Holder} on node {HolderNode} is analysing this content; this job ends", studyUid, holder!.JobId, holder.Node);
+                log.LogInformation("Study {StudyInstanceUid}: job {Holder} on node {HolderNode} is analysing this content; this job ends", studyUid, holder!.JobId, holder.Node);
                 return;
             case ClaimResult.Busy:
                 // Newer content than the running analysis: run again once that one has finished, whichever way it ends.
                 var queue = context?.BackgroundJob.Job.Queue ?? RoutineQueue;
-                var next = _jobs.ContinueJobWith<StudyJobs>(holder!.JobId, queue, j => j.AnalyzeAsync(studyUid, fingerprint, receivedBy, null, CancellationToken.None),
+                var next = jobs.ContinueJobWith<StudyJobs>(holder!.JobId, queue, j => j.AnalyzeAsync(studyUid, fingerprint, receivedBy, null, CancellationToken.None),
                     new Hangfire.States.EnqueuedState(queue), JobContinuationOptions.OnAnyFinishedState);
-                _log.LogInformation("Study {StudyInstanceUid}: job {Holder} analyses older content; job {Next} runs after it", studyUid, holder.JobId, next);
+                log.LogInformation("Study {StudyInstanceUid}: job {Holder} analyses older content; job {Next} runs after it", studyUid, holder.JobId, next);
                 return;
         }
 
@@ -94,56 +71,56 @@ public sealed class StudyJobs
         {
             if (string.IsNullOrWhiteSpace(_options.FetchFrom))
             {
-                _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, $"handed to node {receivedBy}");
-                var handed = _jobs.Enqueue<StudyJobs>(NodeQueue(receivedBy), j => j.AnalyzeAsync(studyUid, fingerprint, receivedBy, null, CancellationToken.None));
-                _log.LogInformation("Study {StudyInstanceUid} was received by node {ReceivedBy} and Jobs:FetchFrom is empty: handed to it as job {Next}", studyUid, receivedBy, handed);
+                ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, $"handed to node {receivedBy}");
+                var handed = jobs.Enqueue<StudyJobs>(NodeQueue(receivedBy), j => j.AnalyzeAsync(studyUid, fingerprint, receivedBy, null, CancellationToken.None));
+                log.LogInformation("Study {StudyInstanceUid} was received by node {ReceivedBy} and Jobs:FetchFrom is empty: handed to it as job {Next}", studyUid, receivedBy, handed);
                 return;
             }
             var started = DateTimeOffset.UtcNow;
-            await _fetcher.FetchAsync(_options.FetchFrom, studyUid, ct);
-            _metrics.StageDuration.Record((DateTimeOffset.UtcNow - started).TotalSeconds, Stage("fetch"));
+            await fetcher.FetchAsync(_options.FetchFrom, studyUid, ct);
+            metrics.StageDuration.Record((DateTimeOffset.UtcNow - started).TotalSeconds, Stage("fetch"));
             fetched = true;
         }
-        if (_store.Get(studyUid) is not { } study)
+        if (store.Get(studyUid) is not { } study)
         {
-            _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, "not in the store");
-            _log.LogWarning("Study {StudyInstanceUid} is not in this node's store", studyUid);
+            ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, "not in the store");
+            log.LogWarning("Study {StudyInstanceUid} is not in this node's store", studyUid);
             return;
         }
         // Queued or Complete on a first run; Analysing when a crash or retry interrupted an earlier attempt; Receiving just after a fetch.
-        if (!(_store.TryTransition(studyUid, StudyState.Queued, StudyState.Analysing)
-              || _store.TryTransition(studyUid, StudyState.Complete, StudyState.Analysing)
-              || _store.TryTransition(studyUid, StudyState.Analysing, StudyState.Analysing)
-              || fetched && _store.TryTransition(studyUid, StudyState.Receiving, StudyState.Analysing)))
+        if (!(store.TryTransition(studyUid, StudyState.Queued, StudyState.Analysing)
+              || store.TryTransition(studyUid, StudyState.Complete, StudyState.Analysing)
+              || store.TryTransition(studyUid, StudyState.Analysing, StudyState.Analysing)
+              || fetched && store.TryTransition(studyUid, StudyState.Receiving, StudyState.Analysing)))
         {
-            _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, $"local state {study.State}");
-            _log.LogInformation("Study {StudyInstanceUid} is {State}; analysis skipped", studyUid, study.State);
+            ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, $"local state {study.State}");
+            log.LogInformation("Study {StudyInstanceUid} is {State}; analysis skipped", studyUid, study.State);
             return;
         }
 
         var clock = DateTimeOffset.UtcNow;
-        var outcome = await _analyzer.AnalyzeAsync(_store.Get(studyUid)!, new JobProgress(context), ct);
-        _metrics.StageDuration.Record((DateTimeOffset.UtcNow - clock).TotalSeconds, Stage("analysis"));
+        var outcome = await analyzer.AnalyzeAsync(store.Get(studyUid)!, new JobProgress(context), ct);
+        metrics.StageDuration.Record((DateTimeOffset.UtcNow - clock).TotalSeconds, Stage("analysis"));
         switch (outcome.Status)
         {
             case AnalysisStatus.PermanentFailure:
-                _store.TryTransition(studyUid, StudyState.Analysing, StudyState.Failed, outcome.Reason);
-                _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Failed, outcome.Reason);
-                _metrics.StudiesFailed.Add(1);
-                _log.LogWarning("Study {StudyInstanceUid} failed permanently: {Reason}", studyUid, outcome.Reason);
+                store.TryTransition(studyUid, StudyState.Analysing, StudyState.Failed, outcome.Reason);
+                ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Failed, outcome.Reason);
+                metrics.StudiesFailed.Add(1);
+                log.LogWarning("Study {StudyInstanceUid} failed permanently: {Reason}", studyUid, outcome.Reason);
                 return;
             case AnalysisStatus.Unchanged:
-                _store.TryTransition(studyUid, StudyState.Analysing, StudyState.Delivered, "selected series unchanged since the last analysis");
-                _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Delivered, "selected series unchanged");
+                store.TryTransition(studyUid, StudyState.Analysing, StudyState.Delivered, "selected series unchanged since the last analysis");
+                ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Delivered, "selected series unchanged");
                 return;
             default:
-                _ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Analysed);
-                if (_store.TryTransition(studyUid, StudyState.Analysing, StudyState.Analysed, null, r =>
+                ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Analysed);
+                if (store.TryTransition(studyUid, StudyState.Analysing, StudyState.Analysed, null, r =>
                     {
                         r.AnalysedSeriesUid = outcome.SeriesInstanceUid;
                         r.AnalysedFingerprint = outcome.Fingerprint;
                     }))
-                    EnqueueDelivery(_jobs, studyUid, Node);
+                    EnqueueDelivery(jobs, studyUid, Node);
                 return;
         }
     }
@@ -151,22 +128,22 @@ public sealed class StudyJobs
     [JobDisplayName("Deliver results of study {0}")]
     public async Task DeliverAsync(string studyUid, PerformContext? context, CancellationToken ct)
     {
-        using var scope = _log.BeginScope("study {StudyInstanceUid} job {JobId} on {Node}", studyUid, context?.BackgroundJob.Id ?? "", Node);
+        using var scope = log.BeginScope("study {StudyInstanceUid} job {JobId} on {Node}", studyUid, context?.BackgroundJob.Id ?? "", Node);
         var started = DateTimeOffset.UtcNow;
         bool complete;
         try
         {
-            complete = await _outbox.DeliverAsync(studyUid, _destinations, ct);
+            complete = await outbox.DeliverAsync(studyUid, destinations, ct);
         }
         catch (AggregateException)
         {
-            _metrics.ExportFailures.Add(1);
+            metrics.ExportFailures.Add(1);
             throw; // retried: the outbox sends only what each destination still lacks
         }
-        _metrics.StageDuration.Record((DateTimeOffset.UtcNow - started).TotalSeconds, Stage("export"));
+        metrics.StageDuration.Record((DateTimeOffset.UtcNow - started).TotalSeconds, Stage("export"));
         if (!complete) throw new InvalidOperationException($"Some results of study {studyUid} were not accepted; retrying");
-        _ledger.Finish(studyUid, e => e.Node == Node && e.State == LedgerEntry.Analysed, LedgerEntry.Delivered);
-        if (_store.TryTransition(studyUid, StudyState.Analysed, StudyState.Delivered)) _metrics.StudiesCompleted.Add(1);
+        ledger.Finish(studyUid, e => e.Node == Node && e.State == LedgerEntry.Analysed, LedgerEntry.Delivered);
+        if (store.TryTransition(studyUid, StudyState.Analysed, StudyState.Delivered)) metrics.StudiesCompleted.Add(1);
     }
 
     /// <summary>Brings this node's record of a study in line with what was done with the same content, by this node
