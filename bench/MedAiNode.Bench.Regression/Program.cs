@@ -5,17 +5,16 @@ using System.Text;
 using System.Text.Json;
 using MedAiNode.Dicom;
 using MedAiNode.Imaging.Volumes;
+using MedAiNode.Analysis;
 using MedAiNode.Inference.Manifests;
-using MedAiNode.Inference.Pipeline;
 using MedAiNode.Inference.Runtime;
 using MedAiNode.Testing;
-using MedAiNode.Worker.Analysis;
 
 // Analysis regression check: the results of an analysis must not change when its code is made faster.
 //
-// Runs what `medainode analyze` runs, in this process and at full precision: DicomAnalysis (SEG + SR, the worker's
-// path) on every CT series in ../shared/data/ct and on the end-to-end benchmark's generated 300-slice 512x512 series,
-// and AnalysisRunner (the NIfTI path, which runs ct-lung-quant whatever the body part) on the shared NIfTI CTs; each
+// Runs what `medainode analyze` runs, in this process and at full precision: AnalysisPipeline (SEG + SR, the service's
+// path too) on every CT series in ../shared/data/ct and on the end-to-end benchmark's generated 300-slice 512x512 series,
+// and its model stages alone (the NIfTI path, which runs ct-lung-quant whatever the body part) on the shared NIfTI CTs; each
 // with ct-lung-quant and ct-body. Each run becomes a snapshot of flat key -> value strings: the label map's geometry,
 // a SHA-256 of its voxels and per-label counts, the per-label statistics, manifest measurements, lesions and SEG/SR
 // measurements printed round-trip ("R"), the SEG's frames and Pixel Data (hashed) and every SR content item as written.
@@ -82,18 +81,26 @@ try
             try
             {
                 var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).ToList();
-                var output = new DicomAnalysis(sessions).Run(files, manifest, new DicomAnalysisOptions());
+                var output = new AnalysisPipeline(sessions).Run(files, manifest, new AnalysisOptions());
                 s.Add("status", "ok");
-                Segmentation(s, output.Segmentation);
-                foreach (var m in output.Measurements)
+                Segmentation(s, output);
+                foreach (var g in output.Groups)
                 {
-                    var key = $"sr.measurement.{m.SegmentNumber}" + (m.LesionNumber is { } l ? $".lesion{l}" : "");
-                    s.Add(key + ".volumeMl", m.VolumeMl); s.Add(key + ".meanHu", m.MeanHu); s.Add(key + ".longestDiameterMm", m.LongestDiameterMm);
-                    s.Add(key + ".laa950Percent", m.Laa950Percent); s.Add(key + ".centroidMm", m.CentroidMm);
+                    if (g.SegmentNumber is not { } segment)
+                    {
+                        // Measurements over several segments (TID 1501 groups) have no per-segment key.
+                        foreach (var m in g.Measurements) s.Add($"sr.group.{string.Join("+", g.Segments)}.{m.Id}", m.Value);
+                        continue;
+                    }
+                    var key = $"sr.measurement.{segment}" + (g.LesionNumber is { } l ? $".lesion{l}" : "");
+                    double? Of(Func<MedAiNode.Dicom.CodedConcept, bool> concept) => g.Measurements.FirstOrDefault(m => concept(m.Concept))?.Value;
+                    s.Add(key + ".volumeMl", Of(c => c == MedAiNode.Dicom.Codes.Volume)); s.Add(key + ".meanHu", Of(c => c == MedAiNode.Dicom.Codes.AttenuationCoefficient));
+                    s.Add(key + ".longestDiameterMm", Of(c => c == MedAiNode.Dicom.Codes.LongAxis));
+                    s.Add(key + ".laa950Percent", Of(c => c.Value == "PCTBELOW-950")); s.Add(key + ".centroidMm", g.CentroidMm);
                 }
-                Seg(s, output.Seg.Dataset, path);
-                Sr(s, output.Sr.Dataset);
-                if (keepLabels) MedAiNode.Imaging.Nifti.NiftiIO.Write(Path.Combine(outDir, $"{name}.{modelId}.labels.nii.gz"), output.Segmentation.Labels);
+                Seg(s, output.Seg!.Dataset, path);
+                Sr(s, output.Sr!.Dataset);
+                if (keepLabels) MedAiNode.Imaging.Nifti.NiftiIO.Write(Path.Combine(outDir, $"{name}.{modelId}.labels.nii.gz"), output.Labels);
             }
             catch (AnalysisRejectedException e) { s.Add("status", "rejected: " + e.Message); }
             s.Save(Path.Combine(outDir, $"{name}.{modelId}.json"));
@@ -103,12 +110,10 @@ try
         {
             var clock = Stopwatch.StartNew();
             var s = new Snapshot();
-            var o = Path.Combine(Path.GetTempPath(), $"medainode-regression-{Environment.ProcessId}-nifti");
-            var output = new AnalysisRunner(sessions, manifests).Run(path, o, modelId);
-            Directory.Delete(o, recursive: true);
+            var output = new AnalysisPipeline(sessions).RunModel(MedAiNode.Imaging.Nifti.NiftiIO.Read(path), manifest);
             s.Add("status", "ok");
-            Segmentation(s, output.Result);
-            if (keepLabels) MedAiNode.Imaging.Nifti.NiftiIO.Write(Path.Combine(outDir, $"{name}.{modelId}.labels.nii.gz"), output.Result.Labels);
+            Segmentation(s, output);
+            if (keepLabels) MedAiNode.Imaging.Nifti.NiftiIO.Write(Path.Combine(outDir, $"{name}.{modelId}.labels.nii.gz"), output.Labels);
             s.Save(Path.Combine(outDir, $"{name}.{modelId}.json"));
             Console.WriteLine($"{name} {modelId}: {s.Status}, {clock.Elapsed.TotalSeconds.ToString("0.0", ci)} s");
         }
@@ -120,7 +125,7 @@ finally
     if (scratch is not null) Directory.Delete(scratch, recursive: true);
 }
 
-static void Segmentation(Snapshot s, SegmentationResult r)
+static void Segmentation(Snapshot s, AnalysisResult r)
 {
     Labels(s, "labels", r.Labels);
     Labels(s, "modelGridLabels", r.ModelGridLabels);
@@ -131,7 +136,9 @@ static void Segmentation(Snapshot s, SegmentationResult r)
         s.Add(k + ".centroidMm", [l.Statistics.CentroidMm.X, l.Statistics.CentroidMm.Y, l.Statistics.CentroidMm.Z]);
         s.Add(k + ".longestDiameterMm", l.Statistics.LongestDiameterMm); s.Add(k + ".meanValue", l.Statistics.MeanValue);
     }
-    foreach (var m in r.Measurements) s.Add($"measurement.{m.Id}", m.Value);
+    // Per-label measurements by label; those over several labels by their id alone, as the manifest's were before.
+    foreach (var m in r.Measurements.Where(m => m.Lesion is null))
+        s.Add(m.Labels.Count > 1 ? $"measurement.{m.Id}" : $"measurement.{m.Id}.{m.Labels[0]}", m.Value);
     s.Add("lesions", r.Lesions.Count);
     foreach (var l in r.Lesions)
     {

@@ -50,8 +50,16 @@ void Report(string name, LabelMap labels)
     var build = Time(() => seg = SegmentationWriter.Create(source, segments, labels, algorithm, new SegmentationOptions { UidSeed = "bench" }));
     long bytes = 0;
     var write = Time(() => { using var s = new CountingStream(); seg!.File.Write(s); bytes = s.Length; });
-    var measurements = segments.Select(s => new SegmentMeasurement { SegmentNumber = s.Number, VolumeMl = 100 + s.Number, MeanHu = 40, LongestDiameterMm = 80, Laa950Percent = s.Number == 5 ? 3.2 : null })
-        .Append(new SegmentMeasurement { SegmentNumber = 5, LesionNumber = 1, VolumeMl = 0.5, LongestDiameterMm = 9, CentroidMm = [10, 20, 30] }).ToList();
+    // Per segment: volume, mean HU, longest diameter (and a percentage below -950 HU on one); one lesion with its centroid.
+    Measurement Num(CodedConcept concept, double value, CodedConcept unit, int segment, int? lesion = null) => new(concept, value, unit) { Labels = [segment], Lesion = lesion };
+    var measurements = segments.Select(s => new MeasurementGroup
+        {
+            SegmentNumber = s.Number,
+            Measurements = [Num(Codes.Volume, 100 + s.Number, Codes.Milliliter, s.Number), Num(Codes.AttenuationCoefficient, 40, Codes.HounsfieldUnit, s.Number),
+                Num(Codes.LongAxis, 80, Codes.Millimeter, s.Number), .. s.Number == 5 ? [Num(Codes.PercentBelow(-950, Codes.HounsfieldUnit), 3.2, Codes.Percent, 5)] : Array.Empty<Measurement>()],
+        })
+        .Append(new MeasurementGroup { SegmentNumber = 5, LesionNumber = 1, CentroidMm = [10, 20, 30], Measurements = [Num(Codes.Volume, 0.5, Codes.Milliliter, 5, 1), Num(Codes.LongAxis, 9, Codes.Millimeter, 5, 1)] })
+        .ToList();
     var sr = Time(() => { var r = MeasurementReportWriter.Create(source, seg!, segments, measurements, algorithm, new MeasurementReportOptions { UidSeed = "bench" }); using var s = new CountingStream(); r.File.Write(s); });
     var frames = seg!.Frames.Count;
     var total = build + write + sr;

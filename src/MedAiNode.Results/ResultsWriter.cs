@@ -14,7 +14,7 @@ public sealed record ResultsFiles(string SegPath, string SrPath, SegmentationRes
 /// </summary>
 public static class ResultsWriter
 {
-    public static ResultsFiles Write(SourceSeries source, LabelTable table, LabelMap labels, IReadOnlyList<SegmentMeasurement> measurements,
+    public static ResultsFiles Write(SourceSeries source, LabelTable table, LabelMap labels, IReadOnlyList<MeasurementGroup> measurements,
         string jobId, string outputDirectory, SegmentationOptions? segmentation = null, MeasurementReportOptions? report = null)
     {
         if (string.IsNullOrWhiteSpace(jobId)) throw new ArgumentException("A job id is needed: it seeds the UIDs so retries resend the same objects.", nameof(jobId));

@@ -37,7 +37,7 @@ public class MeasurementReportBehaviourTests
             new() { SegmentNumber = 3, Laa950Percent = 12.345 },
             new() { SegmentNumber = 4, LesionNumber = 2, VolumeMl = 0.42, CentroidMm = [1.5, -2.25, 30], Finding = new("27925004", "SCT", "Nodule") },
         };
-        var sr = MeasurementReportWriter.Create(source, seg, segments, measurements, Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "sr-job" });
+        var sr = MeasurementReportWriter.Create(source, seg, segments, measurements.ToGroups(), Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "sr-job" });
         var ds = sr.Dataset;
         Assert.Equal(DicomUids.Comprehensive3DSRStorage, ds.GetString(DicomTags.SOPClassUID));
         Assert.Equal(source.StudyInstanceUid, ds.GetString(DicomTags.StudyInstanceUID));
@@ -60,7 +60,7 @@ public class MeasurementReportBehaviourTests
         Assert.Contains(g0, i => Concept(i) == "Algorithm Version" && i.GetString(DicomTags.TextValue) == Fixtures.Algorithm.Version);
 
         var g1 = Walk(groups[1]).ToList();
-        var laa = g1.Single(i => Concept(i) == Codes.LowAttenuationArea950.Meaning).GetSequence(DicomTags.MeasuredValueSequence)!.Items[0];
+        var laa = g1.Single(i => Concept(i) == Groups.Laa950.Meaning).GetSequence(DicomTags.MeasuredValueSequence)!.Items[0];
         Assert.Equal("%", CodedConcept.FromSequence(laa, DicomTags.MeasurementUnitsCodeSequence)!.Value);
         Assert.Equal("99MEDAI", ds.GetSequence(DicomTags.CodingSchemeIdentificationSequence)!.Items[0].GetString(DicomTags.CodingSchemeDesignator));
 
@@ -85,27 +85,33 @@ public class MeasurementReportBehaviourTests
     public void Same_seed_same_uids()
     {
         var (source, segments, seg) = Setup();
-        var m = new List<SegmentMeasurement> { new() { SegmentNumber = 2, VolumeMl = 3 } };
-        var a = MeasurementReportWriter.Create(source, seg, segments, m, Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "x" });
-        var b = MeasurementReportWriter.Create(source, seg, segments, m, Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "x" });
-        var c = MeasurementReportWriter.Create(source, seg, segments, m, Fixtures.Algorithm, new MeasurementReportOptions());
+        var m = new List<SegmentMeasurement> { new() { SegmentNumber = 2, VolumeMl = 3 }, new() { SegmentNumber = 2, LesionNumber = 1, VolumeMl = 1 } };
+        var a = MeasurementReportWriter.Create(source, seg, segments, m.ToGroups(), Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "x" });
+        var b = MeasurementReportWriter.Create(source, seg, segments, m.ToGroups(), Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "x" });
+        var c = MeasurementReportWriter.Create(source, seg, segments, m.ToGroups(), Fixtures.Algorithm, new MeasurementReportOptions());
         Assert.Equal(a.SopInstanceUid, b.SopInstanceUid);
         Assert.Equal(a.TrackingUids, b.TrackingUids);
         Assert.NotEqual(a.SopInstanceUid, c.SopInstanceUid);
-        Assert.NotEqual(a.TrackingUids, c.TrackingUids);
+        // A whole segment's group carries the SEG's Tracking UID for that segment, whatever the SR's seed, so a viewer
+        // knows they are one finding; a lesion is a finding of its own, named by the SR's seed.
+        var segUid = seg.Dataset.GetSequence(DicomTags.SegmentSequence)!.Items.Single(i => i.GetString(DicomTags.SegmentNumber) == "2").GetString(DicomTags.TrackingUID);
+        Assert.Equal(segUid, a.TrackingUids[0]);
+        Assert.Equal(segUid, c.TrackingUids[0]);
+        Assert.NotEqual(a.TrackingUids[1], c.TrackingUids[1]);
+        Assert.NotEqual(segUid, a.TrackingUids[1]);
     }
 
     [Fact]
     public void Bad_measurements_and_options_get_clear_errors()
     {
         var (source, segments, seg) = Setup();
-        var e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, [new() { SegmentNumber = 9, VolumeMl = 1 }], Fixtures.Algorithm));
+        var e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, new SegmentMeasurement[] { new() { SegmentNumber = 9, VolumeMl = 1 } }.ToGroups(), Fixtures.Algorithm));
         Assert.Contains("segment 9", e.Message);
-        e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, [new() { SegmentNumber = 1, MeanHu = double.NaN }], Fixtures.Algorithm));
+        e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, new SegmentMeasurement[] { new() { SegmentNumber = 1, MeanHu = double.NaN } }.ToGroups(), Fixtures.Algorithm));
         Assert.Contains("finite", e.Message);
-        e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, [new() { SegmentNumber = 1, CentroidMm = [1, 2] }], Fixtures.Algorithm));
+        e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, new SegmentMeasurement[] { new() { SegmentNumber = 1, CentroidMm = [1, 2] } }.ToGroups(), Fixtures.Algorithm));
         Assert.Contains("3 coordinates", e.Message);
-        e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, [new() { SegmentNumber = 1 }, new() { SegmentNumber = 1 }], Fixtures.Algorithm));
+        e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, new SegmentMeasurement[] { new() { SegmentNumber = 1 }, new() { SegmentNumber = 1 } }.ToGroups(), Fixtures.Algorithm));
         Assert.Contains("twice", e.Message);
         var a = Assert.Throws<ArgumentException>(() => MeasurementReportWriter.Create(source, seg, segments, [], Fixtures.Algorithm, new MeasurementReportOptions { CompletionFlag = "DONE" }));
         Assert.Contains("Results:Report:CompletionFlag", a.Message);

@@ -57,7 +57,7 @@ public class MeasurementReportWriterTests
         var labels = Fixtures.SyntheticLabels(images, 4);
         var seg = SegmentationWriter.Create(source, segments, labels, Fixtures.Algorithm, new SegmentationOptions { UidSeed = "job-sr" });
         var measurements = Measurements(source, labels, segments);
-        var sr = MeasurementReportWriter.Create(source, seg, segments, measurements, Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "job-sr" });
+        var sr = MeasurementReportWriter.Create(source, seg, segments, measurements.ToGroups(), Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "job-sr" });
         var dir = TestData.TempDir("sr-synthetic");
         var path = Path.Combine(dir, "sr.dcm");
         sr.File.Save(path);

@@ -45,7 +45,7 @@ public class NodeViewerTests
             if (m.VolumeMl is { } v) values["Volume"] = new object[] { Math.Round(v, 3), "ml" };
             if (m.MeanHu is { } hu) values["Attenuation Coefficient"] = new object[] { Math.Round(hu, 1), "[hnsf'U]" };
             if (m.LongestDiameterMm is { } d) values["Long axis"] = new object[] { Math.Round(d, 1), "mm" };
-            if (m.Laa950Percent is { } laa) values[Codes.LowAttenuationArea950.Meaning] = new object[] { Math.Round(laa, 2), "%" };
+            if (m.Laa950Percent is { } laa) values[Groups.Laa950.Meaning] = new object[] { Math.Round(laa, 2), "%" };
             if (m.CentroidMm is { } c) values["Center of Mass"] = new object[] { "POINT" }.Concat(c.Select(x => (object)(Math.Round((double)(float)x * 100, MidpointRounding.AwayFromZero) / 100))).ToArray();
             return new { trackingUid = w.Sr.TrackingUids[i], segment = m.SegmentNumber, values };
         }).ToArray();

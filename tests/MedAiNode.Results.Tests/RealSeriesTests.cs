@@ -45,7 +45,7 @@ public class RealSeriesTests
             SegmentNumber = 1, LesionNumber = 1, VolumeMl = 1.5, LongestDiameterMm = 14.2,
             CentroidMm = source.Images[source.Images.Count / 2].PixelToPatient(256, 256), Finding = new CodedConcept("27925004", "SCT", "Nodule"),
         });
-        var sr = MeasurementReportWriter.Create(source, seg, segments, measurements, Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "real|" + name });
+        var sr = MeasurementReportWriter.Create(source, seg, segments, measurements.ToGroups(), Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "real|" + name });
         var segPath = Path.Combine(dir, "seg.dcm");
         var srPath = Path.Combine(dir, "sr.dcm");
         seg.File.Save(segPath);

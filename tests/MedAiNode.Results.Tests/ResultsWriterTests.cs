@@ -54,13 +54,13 @@ public class ResultsWriterTests
         var labels = Fixtures.SyntheticLabels(images, 2);
         var measurements = new List<SegmentMeasurement> { new() { SegmentNumber = 1, VolumeMl = 12 }, new() { SegmentNumber = 2, LesionNumber = 1, CentroidMm = [0, 0, 0] } };
         var dir = TestData.TempDir("results-writer");
-        var first = ResultsWriter.Write(source, table, labels, measurements, "job-7", dir);
-        var retry = ResultsWriter.Write(source, table, labels, measurements, "job-7", dir);
+        var first = ResultsWriter.Write(source, table, labels, measurements.ToGroups(), "job-7", dir);
+        var retry = ResultsWriter.Write(source, table, labels, measurements.ToGroups(), "job-7", dir);
         Assert.Equal(first.SegPath, retry.SegPath);
         Assert.Equal(first.SrPath, retry.SrPath);
         Assert.Equal(2, Directory.GetFiles(dir).Length); // the retry replaced, not added
         Assert.DoesNotContain("Müller", first.SegPath);
-        var other = ResultsWriter.Write(source, table, labels, measurements, "job-8", dir);
+        var other = ResultsWriter.Write(source, table, labels, measurements.ToGroups(), "job-8", dir);
         Assert.NotEqual(first.SegPath, other.SegPath);
         Dciodvfy.Check(first.SegPath);
         Dciodvfy.Check(first.SrPath);

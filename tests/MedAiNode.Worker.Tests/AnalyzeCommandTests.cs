@@ -5,15 +5,23 @@ namespace MedAiNode.Worker.Tests;
 public class AnalyzeCommandTests
 {
     [Theory]
-    [InlineData("ge-head-tilt-varspacing")]
-    [InlineData("philips-phantom-5mm")]
-    [InlineData("totalseg-abdomen-j2k")]
-    public void Analyze_writes_valid_seg_and_sr_for_a_real_series(string series)
+    [InlineData("ge-head-tilt-varspacing", "ct-body")]
+    [InlineData("philips-phantom-5mm", "ct-body")]
+    [InlineData("totalseg-abdomen-j2k", "ct-body")]
+    [InlineData("lidc-idri-0001-chest", "ct-lung-quant")] // per-lung groups and a TID 1501 group over both lungs
+    public void Analyze_writes_valid_seg_and_sr_for_a_real_series(string series, string model)
     {
         var output = TestData.TempDir("analyze-" + series);
-        var r = Tool.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "medainode.dll"), "analyze", TestData.Path_("ct", series), "--out", output, "--model", "ct-body"]);
+        var r = Tool.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "medainode.dll"), "analyze", TestData.Path_("ct", series), "--out", output, "--model", model]);
         Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
-        Assert.Contains("segment 1: volume", r.StdOut);
+        Assert.Contains("Chose ", r.StdOut); // what was selected, and why
+        Assert.Matches(@"Body\s+Volume\s+\d+(\.\d+)? ml", r.StdOut);
+        // measurements.json beside SEG and SR holds the same coded numbers.
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "measurements.json")));
+        var measured = json.RootElement.GetProperty("measurements").EnumerateArray().ToList();
+        var bodyVolume = measured.Single(m => m.GetProperty("id").GetString() == "volume" && m.GetProperty("labels")[0].GetInt32() == 1);
+        Assert.Equal("118565006", bodyVolume.GetProperty("concept").GetProperty("value").GetString());
+        Assert.InRange(bodyVolume.GetProperty("value").GetDouble(), 100, 100_000);
         foreach (var name in new[] { "seg.dcm", "sr.dcm" })
         {
             var v = Tool.Run("dciodvfy", [Path.Combine(output, name)]);
@@ -32,9 +40,34 @@ print(frames, len(refs), len(seg.SegmentSequence), sr.ContentTemplateSequence[0]
         Assert.True(py.ExitCode == 0, py.StdErr);
         var parts = py.StdOut.Trim().Split(' ');
         Assert.True(int.Parse(parts[0]) > 0);
-        Assert.Equal(parts[0], parts[1]); // one frame per source slice with body in it, each referencing its own slice
-        Assert.Equal("1", parts[2]);
+        // One frame per segment and source slice it is on, each referencing its own slice (body alone: one per slice).
+        if (model == "ct-body") Assert.Equal(parts[0], parts[1]);
+        else Assert.InRange(int.Parse(parts[1]), 1, int.Parse(parts[0]));
+        Assert.Equal(model == "ct-body" ? "1" : "4", parts[2]); // body; or body, both lungs and airway
         Assert.Equal("1500", parts[3]);
         Assert.True(File.Exists(Path.Combine(output, "labels.nii.gz")));
+    }
+
+    [Fact]
+    public void Analyze_reports_skipped_files_and_geometry_warnings()
+    {
+        // The tilted, unevenly spaced head series plus a file that is not DICOM.
+        var input = TestData.TempDir("analyze-warnings");
+        foreach (var f in Directory.EnumerateFiles(TestData.Path_("ct", "ge-head-tilt-varspacing")))
+            File.Copy(f, Path.Combine(input, Path.GetFileName(f)));
+        File.WriteAllText(Path.Combine(input, "README.txt"), "not an image");
+        var output = TestData.TempDir("analyze-warnings-out");
+        var r = Tool.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "medainode.dll"), "analyze", input, "--out", output, "--model", "ct-body"]);
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        Assert.Contains("1 files are not DICOM or are damaged; skipped", r.StdOut);
+        Assert.Contains("gantry tilt", r.StdOut);
+        Assert.Contains("Uneven slice steps", r.StdOut);
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "measurements.json")));
+        Assert.Contains(json.RootElement.GetProperty("notes").EnumerateArray(), n => n.GetString()!.Contains("gantry tilt"));
+
+        // A model whose rules refuse the series says why, and exits with an error.
+        var refused = Tool.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "medainode.dll"), "analyze", input, "--out", output, "--model", "ct-lung-quant"]);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("body part HEAD", refused.StdErr);
     }
 }

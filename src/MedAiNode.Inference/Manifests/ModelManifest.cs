@@ -1,12 +1,10 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using MedAiNode.Dicom;
 using MedAiNode.Imaging.Series;
 
 namespace MedAiNode.Inference.Manifests;
-
-/// <summary>A coded concept as DICOM writes it (Code Value, Coding Scheme Designator, Code Meaning).</summary>
-public sealed record CodedConcept(string Value, string Scheme, string Meaning);
 
 public sealed class OnnxFileInfo
 {
@@ -101,18 +99,63 @@ public sealed class LabelSpec
     public LabelPostprocessing? Postprocessing { get; set; }
 }
 
-public enum MeasurementKind { Volume, MeanValue, PercentBelow }
+public enum MeasurementKind { Volume, MeanValue, PercentBelow, LongestDiameter }
 
-/// <summary>A number computed over some labels on the original (HU) grid, e.g. lung volume or LAA-950.</summary>
+/// <summary>
+/// A number the analysis computes on the original (HU) grid and reports, declared as data: what (kind, DICOM concept,
+/// UCUM unit) and over which labels. Per label, it lands in that segment's SR group; otherwise one value over the union.
+/// </summary>
 public sealed class MeasurementSpec
 {
     public string Id { get; set; } = "";
     public string Name { get; set; } = "";
     public MeasurementKind Kind { get; set; }
+    /// <summary>Label values measured; empty means every label of the table.</summary>
     public int[] Labels { get; set; } = [];
+    /// <summary>One value for each label (each segment's own) rather than one over their union.</summary>
+    public bool PerLabel { get; set; }
+    /// <summary>For <see cref="MeasurementKind.PercentBelow"/>: voxels strictly below this value count.</summary>
     public float Threshold { get; set; }
+    /// <summary>UCUM code (ml, mm, %, [hnsf'U], ...); the kind's usual unit when empty.</summary>
     public string Unit { get; set; } = "";
+    /// <summary>What is measured, as DICOM codes it; the kind's usual concept when absent.</summary>
     public CodedConcept? Concept { get; set; }
+
+    /// <summary>The labels this measures, with "empty = every label" resolved against the table.</summary>
+    public int[] LabelsIn(ModelManifest m) => Labels.Length > 0 ? Labels : m.Labels.Select(l => l.Value).ToArray();
+
+    /// <summary>Concept, unit and modifiers as written to the SR; null when the kind has no usual concept for this modality.</summary>
+    public (CodedConcept Concept, CodedConcept Unit, IReadOnlyList<ConceptModifier> Modifiers)? Coding(ModelManifest m)
+    {
+        var ct = m.Modalities.Contains("CT", StringComparer.OrdinalIgnoreCase);
+        var unit = Unit.Length > 0 ? Codes.Ucum(Unit) : Kind switch
+        {
+            MeasurementKind.Volume => Codes.Milliliter,
+            MeasurementKind.LongestDiameter => Codes.Millimeter,
+            MeasurementKind.PercentBelow => Codes.Percent,
+            MeasurementKind.MeanValue when ct => Codes.HounsfieldUnit,
+            _ => null,
+        };
+        if (unit is null) return null;
+        (CodedConcept? concept, IReadOnlyList<ConceptModifier> modifiers) = Kind switch
+        {
+            MeasurementKind.Volume => (Codes.Volume, [new ConceptModifier(Codes.MeasurementMethod, Codes.SumOfSegmentedVoxelVolumes)]),
+            MeasurementKind.MeanValue => (ct ? Codes.AttenuationCoefficient : null, [new ConceptModifier(Codes.Derivation, Codes.Mean)]),
+            MeasurementKind.LongestDiameter => (Codes.LongAxis, []),
+            MeasurementKind.PercentBelow => (Codes.PercentBelow(Threshold, ct ? Codes.HounsfieldUnit : unit), []),
+            _ => ((CodedConcept?)null, (IReadOnlyList<ConceptModifier>)[]),
+        };
+        concept = Concept ?? concept;
+        return concept is null ? null : (concept, unit, modifiers);
+    }
+
+    /// <summary>What a manifest without a "measurements" list gets: each label's volume, mean (CT) and longest diameter.</summary>
+    public static MeasurementSpec[] Defaults(ModelManifest m) =>
+    [
+        new() { Id = "volume", Name = "Volume", Kind = MeasurementKind.Volume, PerLabel = true },
+        .. m.Modalities.Contains("CT", StringComparer.OrdinalIgnoreCase) ? [new MeasurementSpec { Id = "meanHu", Name = "Mean attenuation", Kind = MeasurementKind.MeanValue, PerLabel = true }] : Array.Empty<MeasurementSpec>(),
+        new() { Id = "longestDiameter", Name = "Longest diameter", Kind = MeasurementKind.LongestDiameter, PerLabel = true },
+    ];
 }
 
 /// <summary>Everything needed to run one ONNX segmentation model the way it was trained. Lives as JSON in models/ID/manifest.json.</summary>
@@ -133,7 +176,9 @@ public sealed class ModelManifest
     public IntensitySpec Intensity { get; set; } = new();
     public SlidingWindowSpec SlidingWindow { get; set; } = new();
     public LabelSpec[] Labels { get; set; } = [];
-    public MeasurementSpec[] Measurements { get; set; } = [];
+    /// <summary>What is measured and reported; absent (null) gives <see cref="MeasurementSpec.Defaults"/>.</summary>
+    public MeasurementSpec[]? Measurements { get; set; }
+    [JsonIgnore] public MeasurementSpec[] EffectiveMeasurements => Measurements ?? MeasurementSpec.Defaults(this);
     public SeriesSelectionRules? SeriesSelection { get; set; }
 
     /// <summary>Folder the manifest was loaded from.</summary>
@@ -191,8 +236,14 @@ public sealed class ModelManifest
         }
         if (Labels.Select(l => l.Value).Distinct().Count() != Labels.Length) Fail("labels", "repeat a value.");
         if (maxLabel > 255) Fail("output.channels", "gives more than 255 labels.");
-        foreach (var m in Measurements)
-            if (m.Labels.Length == 0 || m.Labels.Any(v => Labels.All(l => l.Value != v))) Fail($"measurements[{m.Id}].labels", "must name labels from the label table.");
+        foreach (var m in EffectiveMeasurements)
+        {
+            if (string.IsNullOrWhiteSpace(m.Id)) Fail("measurements[].id", "is required.");
+            if (m.Labels.Any(v => Labels.All(l => l.Value != v))) Fail($"measurements[{m.Id}].labels", "must name labels from the label table.");
+            if (m.Kind == MeasurementKind.LongestDiameter && !m.PerLabel) Fail($"measurements[{m.Id}].perLabel", "must be true for a longest diameter (it is measured on one region).");
+            if (m.Coding(this) is null) Fail($"measurements[{m.Id}].concept", $"and unit are required for a {m.Kind} measurement on {string.Join("/", Modalities)} (no usual concept).");
+        }
+        if (EffectiveMeasurements.GroupBy(m => m.Id).FirstOrDefault(g => g.Count() > 1) is { } dupe) Fail($"measurements[{dupe.Key}]", "is declared twice.");
         SeriesSelection?.Validate($"{where}: seriesSelection");
     }
 
@@ -219,6 +270,33 @@ public sealed class ManifestException(string message) : Exception(message);
 /// <summary>Finds manifests under the model folders (each model in its own folder with manifest.json).</summary>
 public static class ModelCatalog
 {
+    /// <summary>The environment variable that adds model folders (separated like PATH) for the command line.</summary>
+    public const string ModelsVariable = "MEDAINODE_MODELS";
+
+    /// <summary>Where models are looked for by default: ./models, the program's models/ folder, then $MEDAINODE_MODELS.</summary>
+    public static string[] DefaultRoots()
+    {
+        var list = new List<string> { Path.Combine(System.IO.Directory.GetCurrentDirectory(), "models"), Path.Combine(AppContext.BaseDirectory, "models") };
+        if (Environment.GetEnvironmentVariable(ModelsVariable) is { Length: > 0 } env) list.AddRange(env.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
+        return list.Distinct().ToArray();
+    }
+
+    /// <summary>Search paths made absolute: relative ones from the working directory, then from the binary's folder.</summary>
+    public static IEnumerable<string> ResolveRoots(IEnumerable<string> searchPaths) =>
+        searchPaths.SelectMany(p => Path.IsPathRooted(p) ? [p] : new[] { Path.GetFullPath(p), Path.Combine(AppContext.BaseDirectory, p) })
+            .Distinct().Where(System.IO.Directory.Exists);
+
+    /// <summary>models/ID/manifest.json under the first search path that has it.</summary>
+    public static ModelManifest? Find(string id, IEnumerable<string> searchPaths)
+    {
+        foreach (var root in ResolveRoots(searchPaths))
+        {
+            var path = Path.Combine(root, id, "manifest.json");
+            if (File.Exists(path)) return ModelManifest.Load(path);
+        }
+        return null;
+    }
+
     public static IReadOnlyList<ModelManifest> LoadAll(IEnumerable<string> roots) =>
         roots.Where(System.IO.Directory.Exists)
             .SelectMany(r => System.IO.Directory.EnumerateFiles(r, "manifest.json", SearchOption.AllDirectories))

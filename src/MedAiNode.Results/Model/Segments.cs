@@ -65,20 +65,51 @@ public sealed class LabelMap
     public IReadOnlyCollection<string> Instances => _slices.Keys;
 }
 
-/// <summary>What the SR reports for one segment (or one detected lesion within a segment).</summary>
-public sealed record SegmentMeasurement
+/// <summary>
+/// One measurement group of the SR: the measurements of one segment (TID 1411, pointing at its SEG segment), of one
+/// lesion within a segment, or of several segments together (TID 1501, named by <see cref="TrackingId"/>).
+/// </summary>
+public sealed record MeasurementGroup
 {
-    /// <summary>The SEG segment the measured region belongs to.</summary>
-    public required int SegmentNumber { get; init; }
-    /// <summary>Null for a whole-segment measurement; 1, 2, ... for the lesions of a detection model.</summary>
+    /// <summary>The SEG segment measured; null for a group over several segments (see <see cref="Segments"/>).</summary>
+    public int? SegmentNumber { get; init; }
+    /// <summary>The segments a multi-segment group covers (for its name and finding sites); empty otherwise.</summary>
+    public IReadOnlyList<int> Segments { get; init; } = [];
+    /// <summary>Null for a whole-segment group; 1, 2, ... for the lesions of a detection model.</summary>
     public int? LesionNumber { get; init; }
-    public double? VolumeMl { get; init; }
-    public double? MeanHu { get; init; }
-    public double? LongestDiameterMm { get; init; }
-    /// <summary>Percentage of the region's volume below -950 HU (emphysema index), 0..100.</summary>
-    public double? Laa950Percent { get; init; }
-    /// <summary>Centroid in patient coordinates (mm), reported as a SCOORD3D POINT for lesions.</summary>
-    public double[]? CentroidMm { get; init; }
+    /// <summary>Tracking Identifier; defaults to the segment's (with " lesion N"), or the segments' labels joined.</summary>
+    public string? TrackingId { get; init; }
     /// <summary>Overrides the segment's type code as the Finding, e.g. (27925004, SCT, "Nodule") for a lesion.</summary>
     public CodedConcept? Finding { get; init; }
+    /// <summary>The numbers, written in this order as TID 1419 NUM items.</summary>
+    public IReadOnlyList<Measurement> Measurements { get; init; } = [];
+    /// <summary>Centroid in patient coordinates (mm), reported as a SCOORD3D POINT for lesions.</summary>
+    public double[]? CentroidMm { get; init; }
+
+    /// <summary>
+    /// Groups measurements as the SR reports them: by the one segment (and lesion) they measure, or by the set of
+    /// segments they cover together; groups in the order their first measurement comes.
+    /// </summary>
+    public static List<MeasurementGroup> From(IEnumerable<Measurement> measurements)
+    {
+        var groups = new List<(string Key, MeasurementGroup Group, List<Measurement> Items)>();
+        foreach (var m in measurements)
+        {
+            var labels = m.Labels.Distinct().Order().ToArray();
+            var key = string.Join(",", labels) + "|" + m.Lesion;
+            var at = groups.FindIndex(g => g.Key == key);
+            if (at < 0)
+            {
+                groups.Add((key, new MeasurementGroup
+                {
+                    SegmentNumber = labels.Length == 1 ? labels[0] : null,
+                    Segments = labels.Length == 1 ? [] : labels,
+                    LesionNumber = m.Lesion,
+                }, []));
+                at = groups.Count - 1;
+            }
+            groups[at].Items.Add(m);
+        }
+        return groups.Select(g => g.Group with { Measurements = g.Items }).ToList();
+    }
 }

@@ -6,10 +6,21 @@ using static MedAiNode.Results.Reports.ContentItems;
 
 namespace MedAiNode.Results.Reports;
 
-/// <summary>The SEG a report points into: its identity is all the SR needs.</summary>
+/// <summary>
+/// The SEG a report points into: its identity, and each segment's Tracking UID so that the SR's group for a segment
+/// carries the same one (a viewer then knows they are the same finding).
+/// </summary>
 public sealed record SegmentationReference(string SopInstanceUid, string SeriesInstanceUid)
 {
-    public static SegmentationReference From(SegmentationResult seg) => new(seg.SopInstanceUid, seg.SeriesInstanceUid);
+    public IReadOnlyDictionary<int, string> TrackingUids { get; init; } = new Dictionary<int, string>();
+
+    public static SegmentationReference From(SegmentationResult seg) => new(seg.SopInstanceUid, seg.SeriesInstanceUid)
+    {
+        TrackingUids = seg.Dataset.GetSequence(DicomTags.SegmentSequence)?.Items
+            .Where(i => i.GetString(DicomTags.TrackingUID) is { Length: > 0 })
+            .ToDictionary(i => int.Parse(i.GetString(DicomTags.SegmentNumber)!, CultureInfo.InvariantCulture), i => i.GetString(DicomTags.TrackingUID)!)
+            ?? new Dictionary<int, string>(),
+    };
 }
 
 public sealed class MeasurementReportResult
@@ -30,26 +41,31 @@ public sealed class MeasurementReportResult
 
 /// <summary>
 /// Writes a Comprehensive 3D SR holding a TID 1500 Imaging Measurement Report: the source series in the Image Library,
-/// and one TID 1411 Volumetric ROI measurement group per segment or lesion, each pointing at its SEG segment.
+/// one TID 1411 Volumetric ROI measurement group per segment or lesion, each pointing at its SEG segment, and one TID 1501
+/// group for each set of segments measured together. Every NUM is written from a <see cref="Measurement"/> as it is:
+/// its concept, unit and modifiers come from the model's manifest, not from this writer.
 /// </summary>
 public static class MeasurementReportWriter
 {
     public static MeasurementReportResult Create(SourceSeries source, SegmentationReference seg, IReadOnlyList<SegmentDescription> segments,
-        IReadOnlyList<SegmentMeasurement> measurements, AlgorithmInfo algorithm, MeasurementReportOptions? options = null)
+        IReadOnlyList<MeasurementGroup> measurements, AlgorithmInfo algorithm, MeasurementReportOptions? options = null)
     {
         options ??= new MeasurementReportOptions();
         options.Validate();
         var bySegment = segments.ToDictionary(s => s.Number);
         foreach (var m in measurements)
         {
-            if (!bySegment.ContainsKey(m.SegmentNumber))
-                throw new ResultsInputException($"A measurement names segment {m.SegmentNumber}, which is not in the label table.");
+            var named = m.SegmentNumber is { } one ? [one] : m.Segments;
+            if (named.Count == 0) throw new ResultsInputException("A measurement group names no segment.");
+            if (named.FirstOrDefault(n => !bySegment.ContainsKey(n)) is var missing and > 0)
+                throw new ResultsInputException($"A measurement names segment {missing}, which is not in the label table.");
             if (m.CentroidMm is { Length: not 3 }) throw new ResultsInputException($"The centroid of segment {m.SegmentNumber} needs 3 coordinates.");
-            foreach (var v in new[] { m.VolumeMl, m.MeanHu, m.LongestDiameterMm, m.Laa950Percent })
-                if (v is { } x && !double.IsFinite(x)) throw new ResultsInputException($"A measurement of segment {m.SegmentNumber} is not a finite number.");
+            if (m.Measurements.FirstOrDefault(x => !double.IsFinite(x.Value)) is { } bad)
+                throw new ResultsInputException($"Measurement {bad.DisplayName} of segment {string.Join("+", named)} is not a finite number.");
         }
-        var dupe = measurements.GroupBy(m => (m.SegmentNumber, m.LesionNumber)).FirstOrDefault(g => g.Count() > 1);
-        if (dupe is not null) throw new ResultsInputException($"Segment {dupe.Key.SegmentNumber} lesion {dupe.Key.LesionNumber?.ToString() ?? "-"} is measured twice.");
+        var dupe = measurements.GroupBy(m => (m.SegmentNumber, Set: string.Join(",", m.Segments), m.LesionNumber)).FirstOrDefault(g => g.Count() > 1);
+        if (dupe is not null)
+            throw new ResultsInputException($"Segment {dupe.Key.SegmentNumber?.ToString(CultureInfo.InvariantCulture) ?? dupe.Key.Set} lesion {dupe.Key.LesionNumber?.ToString(CultureInfo.InvariantCulture) ?? "-"} is measured twice.");
 
         var uids = new UidSource(options.UidRoot, options.UidSeed);
         var when = options.ContentDateTime ?? DateTimeOffset.Now;
@@ -67,7 +83,7 @@ public static class MeasurementReportWriter
         ds.SetEmpty(DicomTags.ReferencedPerformedProcedureStepSequence);
         CompositeHeader.SetEquipment(ds, options.Equipment);
         CompositeHeader.SetContentDateTime(ds, when);
-        if (measurements.Any(m => m.Laa950Percent is not null))
+        if (measurements.SelectMany(m => m.Measurements).Any(m => m.Concept.Scheme == Codes.LocalSchemeDesignator))
         {
             ds.SetSequence(DicomTags.CodingSchemeIdentificationSequence, new DicomDataset()
                 .Set(DicomTags.CodingSchemeDesignator, Codes.LocalSchemeDesignator)
@@ -119,11 +135,17 @@ public static class MeasurementReportWriter
         var tracking = new List<string>();
         foreach (var m in measurements)
         {
-            var s = bySegment[m.SegmentNumber];
+            if (m.SegmentNumber is null)
+            {
+                tracking.Add(MultiSegmentGroup(imaging, m, bySegment, algorithm, uids));
+                continue;
+            }
+            var s = bySegment[m.SegmentNumber.Value];
             var alg = s.Algorithm ?? algorithm;
             var g = imaging.AddContent(Container(Contains, Codes.MeasurementGroup, "1411"));
-            var trackingId = m.LesionNumber is { } ln ? $"{s.TrackingId ?? s.Label} lesion {ln}" : s.TrackingId ?? s.Label;
-            var trackingUid = uids.Get($"group|{m.SegmentNumber}|{m.LesionNumber}");
+            var trackingId = m.TrackingId ?? (m.LesionNumber is { } ln ? $"{s.TrackingId ?? s.Label} lesion {ln}" : s.TrackingId ?? s.Label);
+            // A whole segment keeps the SEG's Tracking UID; a lesion is a finding of its own.
+            var trackingUid = m.LesionNumber is null && seg.TrackingUids.TryGetValue(s.Number, out var segUid) ? segUid : uids.Get($"group|{m.SegmentNumber}|{m.LesionNumber}");
             tracking.Add(trackingUid);
             g.AddContent(Text(HasObsContext, Codes.TrackingIdentifier, SegmentationWriter.Truncate(trackingId, 64)));
             g.AddContent(UidRef(HasObsContext, Codes.TrackingUniqueIdentifier, trackingUid));
@@ -132,14 +154,7 @@ public static class MeasurementReportWriter
             g.AddContent(Image(Contains, Codes.ReferencedSegment, DicomUids.SegmentationStorage, seg.SopInstanceUid, s.Number));
             g.AddContent(UidRef(Contains, Codes.SourceSeriesForSegmentation, source.SeriesInstanceUid));
             if (s.AnatomicRegion is { } site) g.AddContent(Code(HasConceptMod, Codes.FindingSite, site));
-            if (m.VolumeMl is { } vol)
-                Measurement(g, Codes.Volume, Math.Round(vol, 3), Codes.Milliliter, alg, Code(HasConceptMod, Codes.MeasurementMethod, Codes.SumOfSegmentedVoxelVolumes));
-            if (m.MeanHu is { } hu)
-                Measurement(g, Codes.AttenuationCoefficient, Math.Round(hu, 1), Codes.HounsfieldUnit, alg, Code(HasConceptMod, Codes.Derivation, Codes.Mean));
-            if (m.LongestDiameterMm is { } d)
-                Measurement(g, Codes.LongAxis, Math.Round(d, 1), Codes.Millimeter, alg, null);
-            if (m.Laa950Percent is { } laa)
-                Measurement(g, Codes.LowAttenuationArea950, Math.Round(laa, 2), Codes.Percent, alg, null);
+            foreach (var x in m.Measurements) Measurement(g, x, alg);
             if (m.CentroidMm is { } c)
                 g.AddContent(Point3D(Contains, Codes.CenterOfMass, c, source.FrameOfReferenceUid));
         }
@@ -148,18 +163,46 @@ public static class MeasurementReportWriter
     }
 
     public static MeasurementReportResult Create(SourceSeries source, SegmentationResult seg, IReadOnlyList<SegmentDescription> segments,
-        IReadOnlyList<SegmentMeasurement> measurements, AlgorithmInfo algorithm, MeasurementReportOptions? options = null) =>
+        IReadOnlyList<MeasurementGroup> measurements, AlgorithmInfo algorithm, MeasurementReportOptions? options = null) =>
         Create(source, SegmentationReference.From(seg), segments, measurements, algorithm, options);
 
-    /// <summary>A TID 1419 measurement, with the algorithm that made it (TID 4019) as concept modifiers.</summary>
-    private static void Measurement(DicomDataset group, CodedConcept concept, double value, CodedConcept unit, AlgorithmInfo alg, DicomDataset? modifier)
+    /// <summary>
+    /// A TID 1501 group for measurements over several segments together (e.g. both lungs): no single segment to point
+    /// at, so it names them in its Tracking Identifier and lists each as a finding site where the label table gives one.
+    /// </summary>
+    private static string MultiSegmentGroup(DicomDataset imaging, MeasurementGroup m, Dictionary<int, SegmentDescription> bySegment,
+        AlgorithmInfo algorithm, UidSource uids)
     {
-        var num = group.AddContent(Num(Contains, concept, value, unit));
-        if (modifier is not null) num.AddContent(modifier);
+        var members = m.Segments.Select(n => bySegment[n]).ToList();
+        var g = imaging.AddContent(Container(Contains, Codes.MeasurementGroup, "1501"));
+        var trackingUid = uids.Get($"group|{string.Join(",", m.Segments)}|{m.LesionNumber}");
+        g.AddContent(Text(HasObsContext, Codes.TrackingIdentifier, SegmentationWriter.Truncate(m.TrackingId ?? string.Join(" + ", members.Select(s => s.Label)), 64)));
+        g.AddContent(UidRef(HasObsContext, Codes.TrackingUniqueIdentifier, trackingUid));
+        if (m.Finding is { } finding) g.AddContent(Code(Contains, Codes.Finding, finding));
+        foreach (var site in members.Select(s => s.AnatomicRegion ?? s.Type).Distinct())
+            g.AddContent(Code(HasConceptMod, Codes.FindingSite, site));
+        foreach (var x in m.Measurements) Measurement(g, x, algorithm);
+        return trackingUid;
+    }
+
+    /// <summary>A TID 1419 measurement as the pipeline measured it, with the algorithm that made it (TID 4019) as concept modifiers.</summary>
+    private static void Measurement(DicomDataset group, Measurement m, AlgorithmInfo alg)
+    {
+        var num = group.AddContent(Num(Contains, m.Concept, Round(m.Value, m.Unit), m.Unit));
+        foreach (var mod in m.Modifiers) num.AddContent(Code(HasConceptMod, mod.Name, mod.Value));
         num.AddContent(Text(HasConceptMod, Codes.AlgorithmName, SegmentationWriter.Truncate(alg.Name, 1024)));
         num.AddContent(Text(HasConceptMod, Codes.AlgorithmVersion, SegmentationWriter.Truncate(alg.Version, 1024)));
         if (alg.Parameters is { } p) num.AddContent(Text(HasConceptMod, Codes.AlgorithmParameters, p));
     }
+
+    /// <summary>Reported precision by unit: volumes to 1 µL, HU and mm to a tenth, percentages to a hundredth; others as measured.</summary>
+    private static double Round(double value, CodedConcept unit) => unit.Value switch
+    {
+        "ml" or "mL" => Math.Round(value, 3),
+        "[hnsf'U]" or "mm" => Math.Round(value, 1),
+        "%" => Math.Round(value, 2),
+        _ => value,
+    };
 
     private static CodedConcept ModalityCode(string? modality) => modality switch
     {

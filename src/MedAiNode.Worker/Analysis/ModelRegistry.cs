@@ -41,27 +41,13 @@ public sealed class ModelRegistry
     /// <summary>Why an enabled model is not usable; empty when all are ready.</summary>
     public IReadOnlyList<string> Problems => _problems;
 
-    public static IEnumerable<string> ResolveRoots(IEnumerable<string> searchPaths) =>
-        searchPaths.SelectMany(p => Path.IsPathRooted(p) ? [p] : new[] { Path.GetFullPath(p), Path.Combine(AppContext.BaseDirectory, p) })
-            .Distinct().Where(Directory.Exists);
-
-    public static ModelManifest? Find(string id, IEnumerable<string> searchPaths)
-    {
-        foreach (var root in ResolveRoots(searchPaths))
-        {
-            var path = Path.Combine(root, id, "manifest.json");
-            if (File.Exists(path)) return ModelManifest.Load(path);
-        }
-        return null;
-    }
-
     private void Load()
     {
         foreach (var id in _options.Enabled)
         {
             try
             {
-                var manifest = Find(id, _options.SearchPaths);
+                var manifest = ModelCatalog.Find(id, _options.SearchPaths);
                 if (manifest is null)
                 {
                     _problems.Add($"model '{id}' not found under {string.Join(", ", _options.SearchPaths)} (Models:Enabled / Models:SearchPaths)");

@@ -1,7 +1,5 @@
-using MedAiNode.Dicom;
-using MedAiNode.Dicom.IO;
+using MedAiNode.Analysis;
 using MedAiNode.Export;
-using MedAiNode.Inference.Pipeline;
 using MedAiNode.Store;
 using MedAiNode.Worker.Configuration;
 using MedAiNode.Worker.Jobs;
@@ -22,19 +20,19 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
         if (models.Models.Count == 0)
             throw new InvalidOperationException("no model is ready: " + string.Join("; ", models.Problems)); // transient: an operator can fix it
         var paths = store.InstancePaths(study.StudyInstanceUid).ToList();
-        var runner = new DicomAnalysis(models.Sessions);
+        var pipeline = new AnalysisPipeline(models.Sessions, log);
         var reasons = new List<string>();
         var results = new List<OutboxItem>();
         string? seriesUid = null, fingerprint = null;
         var cleared = false;
         var selectClock = System.Diagnostics.Stopwatch.StartNew();
-        var files = DicomSeriesInput.Open(paths, out _); // headers only are read; pixel data stays in the files
+        var files = AnalysisPipeline.Open(paths, out _); // headers only are read; pixel data stays in the files
         var openSeconds = selectClock.Elapsed.TotalSeconds;
         foreach (var manifest in models.Models)
         {
             // Selection on headers first: if the chosen series is exactly what was analysed before, nothing needs redoing.
             selectClock.Restart();
-            var selection = DicomSeriesInput.Select(files, manifest);
+            var selection = AnalysisPipeline.Select(files, manifest);
             var selectSeconds = openSeconds + selectClock.Elapsed.TotalSeconds;
             if (selection.Chosen is null)
             {
@@ -48,22 +46,18 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
                 return new AnalysisOutcome(AnalysisStatus.Unchanged, seriesUid, fp);
             try
             {
-                var output = runner.Run(selection, manifest,
-                    new DicomAnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.Onnx.Sha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot) },
+                var output = pipeline.Run(selection, manifest,
+                    new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.Onnx.Sha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot) },
                     progress, ct);
                 if (!cleared) { outbox.Clear(study.StudyInstanceUid); cleared = true; }
-                results.Add(outbox.Put(output.Seg));
-                results.Add(outbox.Put(output.Sr));
-                var t = output.Times;
-                // "inference" holds "model" (ONNX Runtime's own run) and, outside it, "preprocess" (orientation, model
-                // grid, normalisation), "postprocess" (labels, filters, labels back onto the input) and "measure".
-                var p = output.Segmentation.Times;
-                foreach (var (stage, seconds) in new[] { ("select", selectSeconds), ("assemble", t.AssembleSeconds), ("inference", t.InferenceSeconds), ("model", t.ModelRunSeconds),
-                    ("preprocess", p.PreprocessSeconds), ("postprocess", p.PostprocessSeconds), ("measure", p.MeasureSeconds), ("results", t.ResultsSeconds) })
+                results.Add(outbox.Put(output.Seg!));
+                results.Add(outbox.Put(output.Sr!));
+                // "inference" holds "model" (ONNX Runtime's own run); preprocess, postprocess and measure lie outside it.
+                foreach (var (stage, seconds) in (output.Times with { Select = selectSeconds }).All())
                     metrics.StageDuration.Record(seconds, new KeyValuePair<string, object?>("stage", stage));
-                log.LogInformation("Study {StudyInstanceUid}: model {Model} on series {SeriesInstanceUid} in {Seconds:F1} s ({Segments} segments)",
-                    study.StudyInstanceUid, manifest.Id, selection.Chosen.SeriesInstanceUid, t.AssembleSeconds + t.InferenceSeconds + t.ResultsSeconds,
-                    output.Seg.Dataset.GetSequence(DicomTags.SegmentSequence)?.Items.Count ?? 0);
+                log.LogInformation("Study {StudyInstanceUid}: model {Model} on series {SeriesInstanceUid} in {Seconds:F1} s ({Segments} segments, {Measurements} measurements)",
+                    study.StudyInstanceUid, manifest.Id, selection.Chosen.SeriesInstanceUid, output.TotalSeconds, output.SegmentCount, output.Measurements.Count);
+                foreach (var note in output.Notes.Skip(1)) log.LogInformation("Study {StudyInstanceUid}: {Note}", study.StudyInstanceUid, note);
             }
             catch (AnalysisRejectedException e)
             {

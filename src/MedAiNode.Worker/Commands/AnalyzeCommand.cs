@@ -1,55 +1,83 @@
 using System.CommandLine;
+using MedAiNode.Analysis;
+using MedAiNode.Dicom;
 using MedAiNode.Imaging.Nifti;
-using MedAiNode.Inference.Cli;
+using MedAiNode.Imaging.Series;
 using MedAiNode.Inference.Manifests;
 using MedAiNode.Inference.Runtime;
-using MedAiNode.Worker.Analysis;
 
 namespace MedAiNode.Worker.Commands;
 
 /// <summary>
-/// `medainode analyze INPUT --out DIR [--model ID]`: a DICOM folder gets labels.nii.gz plus DICOM SEG and TID 1500 SR
-/// (what the service would send to the PACS); a NIfTI file gets the label map and measurements (the inference layer's verb).
+/// `medainode analyze INPUT --out DIR [--model ID]`: the service's analysis pipeline on a folder of DICOM files
+/// (labels.nii.gz, DICOM SEG and SR — what the service would send to the PACS — and measurements.json) or on a NIfTI
+/// volume (labels.nii.gz and measurements.json). Prints the series chosen and why, and every warning.
 /// </summary>
 internal static class AnalyzeCommand
 {
     public static Command Create()
     {
-        var niftiVerb = AnalyzeVerb.Create();
         var input = new Argument<string>("input") { Description = "A folder of DICOM files (one study) or a .nii/.nii.gz volume." };
-        var outDir = new Option<string>("--out") { Description = "Output folder: labels.nii.gz, seg.dcm, sr.dcm, measurements.", Required = true };
-        var model = new Option<string>("--model") { Description = "Model id (a folder under models/ with manifest.json).", DefaultValueFactory = _ => "ct-lung-quant" };
-        var cmd = new Command("analyze", "Run a model on a study: label map, DICOM SEG and SR.") { input, outDir, model };
+        var outDir = new Option<string>("--out") { Description = "Output folder: labels.nii.gz, seg.dcm, sr.dcm, measurements.json.", Required = true };
+        var model = new Option<string?>("--model") { Description = $"Model id (a folder under models/ with manifest.json); default {AnalysisPipeline.DefaultCtModel} for CT, else the first model for the modality." };
+        var models = new Option<string[]>("--models") { Description = $"Folders with model manifests (default: ./models, the program's models/ folder, ${ModelCatalog.ModelsVariable}).", AllowMultipleArgumentsPerToken = true };
+        var providers = new Option<string[]>("--providers") { Description = "Execution providers in order (TensorRT, CUDA, CPU).", AllowMultipleArgumentsPerToken = true };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = all cores)." };
+        var cmd = new Command("analyze", "Run a model on a study: label map, DICOM SEG and SR, measurements.") { input, outDir, model, models, providers, threads };
         cmd.SetAction((parse, ct) =>
         {
-            var path = parse.GetValue(input)!;
-            if (File.Exists(path)) return niftiVerb.Parse(["analyze", path, "--out", parse.GetValue(outDir)!, "--model", parse.GetValue(model)!]).InvokeAsync(cancellationToken: ct);
             try
             {
-                var roots = AnalyzeVerb.DefaultModelRoots();
-                var manifest = ModelRegistry.Find(parse.GetValue(model)!, roots)
-                    ?? throw new ManifestException($"model '{parse.GetValue(model)}' not found under {string.Join(", ", roots)}");
-                using var sessions = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CUDA", "CPU"], ModelSearchPaths = roots, WarmUp = false });
-                var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).ToList();
-                var output = new DicomAnalysis(sessions).Run(files, manifest, new DicomAnalysisOptions(), null, ct);
-                var dir = Directory.CreateDirectory(parse.GetValue(outDir)!).FullName;
-                NiftiIO.Write(Path.Combine(dir, "labels.nii.gz"), output.Segmentation.Labels);
-                output.Seg.Save(Path.Combine(dir, "seg.dcm"));
-                output.Sr.Save(Path.Combine(dir, "sr.dcm"));
-                Console.Out.WriteLine($"series {output.Selection.Chosen!.SeriesInstanceUid}: {output.Selection.Chosen.SliceCount} slices, model {manifest.Id} {manifest.Version}");
-                foreach (var m in output.Measurements)
-                    Console.Out.WriteLine($"  segment {m.SegmentNumber}{(m.LesionNumber is { } l ? $" lesion {l}" : "")}: volume {m.VolumeMl:F1} mL"
-                        + (m.MeanHu is { } hu ? $", mean {hu:F0} HU" : "") + (m.LongestDiameterMm is { } d ? $", longest diameter {d:F1} mm" : "")
-                        + (m.Laa950Percent is { } laa ? $", LAA-950 {laa:F1} %" : ""));
-                Console.Out.WriteLine($"wrote {Path.Combine(dir, "seg.dcm")}, {Path.Combine(dir, "sr.dcm")}, {Path.Combine(dir, "labels.nii.gz")}");
+                var roots = parse.GetValue(models) is { Length: > 0 } r ? r : ModelCatalog.DefaultRoots();
+                var manifests = ModelCatalog.LoadAll(roots);
+                using var sessions = new ModelSessionCache(new InferenceOptions
+                {
+                    ExecutionProviders = parse.GetValue(providers) is { Length: > 0 } p ? p : ["CUDA", "CPU"],
+                    IntraOpThreads = parse.GetValue(threads),
+                    ModelSearchPaths = roots,
+                    WarmUp = false,
+                });
+                var pipeline = new AnalysisPipeline(sessions);
+                var path = parse.GetValue(input)!;
+                var progress = Console.IsErrorRedirected ? null : new ProgressBar();
+                AnalysisResult result;
+                if (File.Exists(path) && (path.EndsWith(".nii", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".nii.gz", StringComparison.OrdinalIgnoreCase)))
+                {
+                    var manifest = AnalysisPipeline.ChooseModel(manifests, parse.GetValue(model), null);
+                    var volume = NiftiIO.Read(path);
+                    result = pipeline.RunModel(volume, manifest, progress, ct);
+                    result = result with { Notes = [$"NIfTI input {Path.GetFileName(path)}: {volume.Dims}, spacing {volume.Spacing}", .. result.Notes] };
+                }
+                else if (Directory.Exists(path))
+                {
+                    var files = AnalysisPipeline.Open(Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal), out var unreadable);
+                    if (files.Count == 0) throw new AnalysisRejectedException($"{path} holds no readable DICOM files.");
+                    var manifest = AnalysisPipeline.ChooseModel(manifests, parse.GetValue(model), files[0].Dataset.GetString(DicomTags.Modality));
+                    result = pipeline.Run(AnalysisPipeline.Select(files, manifest), manifest, new AnalysisOptions(), progress, ct);
+                    if (unreadable > 0) result = result with { Notes = [$"{unreadable} files are not DICOM or are damaged; skipped", .. result.Notes] };
+                }
+                else throw new FileNotFoundException($"Input {path} is neither a folder of DICOM files nor a .nii/.nii.gz file.");
+                if (progress is not null) Console.Error.WriteLine();
+                Console.Out.WriteLine(AnalysisFiles.Format(result, AnalysisFiles.Write(result, parse.GetValue(outDir)!)));
                 return Task.FromResult(0);
             }
-            catch (Exception e) when (e is AnalysisRejectedException or MedAiNode.Results.ResultsInputException or ManifestException or IOException or InvalidOperationException or ArgumentException)
+            catch (Exception e) when (e is AnalysisRejectedException or MedAiNode.Results.ResultsInputException or ManifestException or IOException
+                or ArgumentException or InvalidOperationException or VolumeAssemblyException or NiftiFormatException)
             {
                 Console.Error.WriteLine($"medainode analyze: {e.Message}");
                 return Task.FromResult(2);
             }
         });
         return cmd;
+    }
+
+    private sealed class ProgressBar : IProgress<double>
+    {
+        public void Report(double fraction)
+        {
+            const int width = 40;
+            var done = (int)(Math.Clamp(fraction, 0, 1) * width);
+            Console.Error.Write($"\r[{new string('#', done)}{new string('-', width - done)}] {fraction:P0}");
+        }
     }
 }

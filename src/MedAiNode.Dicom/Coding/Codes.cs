@@ -1,37 +1,4 @@
-using MedAiNode.Dicom;
-
-namespace MedAiNode.Results;
-
-/// <summary>A coded concept (PS3.3 Table 8.8-1 Code Sequence Macro): value, coding scheme designator and meaning.</summary>
-public sealed record CodedConcept(string Value, string Scheme, string Meaning)
-{
-    /// <summary>A sequence item holding this code; long URN/URL values go to LongCodeValue/URNCodeValue as PS3.3 8.8 asks.</summary>
-    public DicomDataset ToItem()
-    {
-        if (string.IsNullOrWhiteSpace(Value) || string.IsNullOrWhiteSpace(Scheme) || string.IsNullOrWhiteSpace(Meaning))
-            throw new ArgumentException($"Code ({Value}, {Scheme}, \"{Meaning}\") needs a value, a scheme and a meaning.");
-        var item = new DicomDataset();
-        if (Value.Length <= 16) item.Set(DicomTags.CodeValue, Value);
-        else if (Value.Contains(':')) item.Set(DicomTags.URNCodeValue, Value);
-        else item.Set(DicomTags.LongCodeValue, Value);
-        item.Set(DicomTags.CodingSchemeDesignator, Scheme);
-        item.Set(DicomTags.CodeMeaning, Meaning.Length > 64 ? Meaning[..64] : Meaning);
-        return item;
-    }
-
-    public static CodedConcept? FromItem(DicomDataset? item)
-    {
-        if (item is null) return null;
-        var value = item.GetString(DicomTags.CodeValue) ?? item.GetString(DicomTags.LongCodeValue) ?? item.GetString(DicomTags.URNCodeValue);
-        if (string.IsNullOrEmpty(value)) return null;
-        return new CodedConcept(value, item.GetStringOrDefault(DicomTags.CodingSchemeDesignator), item.GetStringOrDefault(DicomTags.CodeMeaning));
-    }
-
-    public static CodedConcept? FromSequence(DicomDataset ds, DicomTag tag) =>
-        ds.GetSequence(tag) is { Items.Count: > 0 } s ? FromItem(s.Items[0]) : null;
-
-    public override string ToString() => $"({Value}, {Scheme}, \"{Meaning}\")";
-}
+namespace MedAiNode.Dicom;
 
 /// <summary>Codes used by the objects we write, from PS3.16 (DCM, SCT, UCUM).</summary>
 public static class Codes
@@ -81,8 +48,15 @@ public static class Codes
     public static readonly CodedConcept Volume = new("118565006", "SCT", "Volume");
     public static readonly CodedConcept AttenuationCoefficient = new("112031", "DCM", "Attenuation Coefficient");
     public static readonly CodedConcept LongAxis = new("103339001", "SCT", "Long axis");
-    /// <summary>No PS3.16 concept names LAA-950, so it is a local code under our own 99-prefixed scheme (PS3.3 8.2).</summary>
-    public static readonly CodedConcept LowAttenuationArea950 = new("LAA950", "99MEDAI", "Lung volume below -950 HU (LAA-950)");
+    /// <summary>
+    /// No PS3.16 concept names "the share of a region below a threshold" (e.g. LAA-950, the emphysema index), so it is a
+    /// local code under our own 99-prefixed scheme (PS3.3 8.2); the threshold is part of the code, so -950 and -910 differ.
+    /// </summary>
+    public static CodedConcept PercentBelow(double threshold, CodedConcept unit)
+    {
+        var t = threshold.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+        return new CodedConcept("PCTBELOW" + t, LocalSchemeDesignator, $"Percent of region below {t} {unit.Meaning}");
+    }
     public const string LocalSchemeDesignator = "99MEDAI";
     public const string LocalSchemeName = "MedAiNode local codes";
 
@@ -91,4 +65,18 @@ public static class Codes
     public static readonly CodedConcept HounsfieldUnit = new("[hnsf'U]", "UCUM", "Hounsfield unit");
     public static readonly CodedConcept Millimeter = new("mm", "UCUM", "millimeter");
     public static readonly CodedConcept Percent = new("%", "UCUM", "Percent");
+
+    /// <summary>A UCUM unit by its code, with the meaning PS3.16 gives the common ones (the code itself otherwise, as UCUM allows).</summary>
+    public static CodedConcept Ucum(string code) => code switch
+    {
+        "ml" or "mL" => Milliliter,
+        "mm" => Millimeter,
+        "%" => Percent,
+        "[hnsf'U]" => HounsfieldUnit,
+        "cm3" => new("cm3", "UCUM", "cubic centimeter"),
+        "mm3" => new("mm3", "UCUM", "cubic millimeter"),
+        "mm2" => new("mm2", "UCUM", "square millimeter"),
+        "1" => new("1", "UCUM", "no units"),
+        _ => new(code, "UCUM", code),
+    };
 }

@@ -2,12 +2,11 @@ using MedAiNode.Imaging.Geometry;
 using MedAiNode.Imaging.Nifti;
 using MedAiNode.Imaging.Volumes;
 using MedAiNode.Inference.Manifests;
-using MedAiNode.Inference.Pipeline;
 using MedAiNode.Inference.Postprocessing;
 using MedAiNode.Inference.Runtime;
 using MedAiNode.Inference.SlidingWindow;
 
-namespace MedAiNode.Inference.Tests;
+namespace MedAiNode.Analysis.Tests;
 
 public class PipelineTests
 {
@@ -19,7 +18,7 @@ public class PipelineTests
         var model = cache.Get(manifest);
         var t1 = NiftiIO.Read(TestData.Path_("models", "t1_crop.nii.gz"));
         var reference = NiftiIO.ReadLabels(TestData.Path_("models", "t1_crop_meshnet_argmax_reference.nii.gz"));
-        var result = new SegmentationPipeline(model).Run(t1);
+        var result = new AnalysisPipeline(cache).RunModel(t1, manifest);
         Assert.Equal(reference.Dims, result.Labels.Dims);
         long agree = 0;
         for (var i = 0; i < reference.Data.Length; i++) if (reference.Data[i] == result.Labels.Data[i]) agree++;
@@ -29,7 +28,7 @@ public class PipelineTests
         // Counts near the reference's 518,540 grey / 735,212 white voxels.
         Assert.InRange(result.Labels.Count(1), 518_540 * 0.99, 518_540 * 1.01);
         Assert.InRange(result.Labels.Count(2), 735_212 * 0.99, 735_212 * 1.01);
-        var wm = result.Measurements.Single(m => m.Id == "whiteMatterVolume");
+        var wm = result.Measurements.Single(m => m.Id == "volume" && m.Labels.SequenceEqual([2]));
         Assert.Equal(result.Labels.Count(2) * t1.VoxelVolumeMm3 / 1000, wm.Value, 6);
     }
 
@@ -47,14 +46,14 @@ public class PipelineTests
         m.Orientation = "RAS";
         m.Intensity = new IntensitySpec { Kind = IntensityKind.ScaleIntensityRange, AMin = -100, AMax = 100, BMin = -1, BMax = 1 };
         m.Measurements = [new MeasurementSpec { Id = "vol", Kind = MeasurementKind.Volume, Labels = [1], Unit = "mL" },
-                          new MeasurementSpec { Id = "mean", Kind = MeasurementKind.MeanValue, Labels = [1] },
+                          new MeasurementSpec { Id = "mean", Kind = MeasurementKind.MeanValue, Labels = [1], PerLabel = true },
                           new MeasurementSpec { Id = "below", Kind = MeasurementKind.PercentBelow, Labels = [1], Threshold = 10 }];
         using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"] });
-        var progress = new List<InferenceProgress>();
-        var result = new SegmentationPipeline(cache.Get(m)).Run(v, new SyncProgress(progress.Add));
+        var progress = new List<double>();
+        var result = new AnalysisPipeline(cache).RunModel(v, m, new Collect(progress));
         var t = result.Times;
-        Assert.True(t.PreprocessSeconds > 0 && t.PostprocessSeconds > 0 && t.MeasureSeconds > 0, t.ToString());
-        Assert.True(t.PreprocessSeconds + result.WindowStats.TotalSeconds + t.PostprocessSeconds + t.MeasureSeconds <= result.TotalSeconds + 1e-3, $"{t}, window {result.WindowStats.TotalSeconds}, total {result.TotalSeconds}");
+        Assert.True(t.Preprocess > 0 && t.Postprocess > 0 && t.Measure > 0 && t.Model > 0, t.ToString());
+        Assert.True(t.Model <= t.Inference && Math.Abs(t.Preprocess + t.Inference + t.Postprocess + t.Measure - result.TotalSeconds) < 1e-9, $"{t}, total {result.TotalSeconds}");
         Assert.Equal(v.Dims, result.Labels.Dims);
         Assert.Equal(v.Affine, result.Labels.Affine);
         Assert.Equal("RAS", MedAiNode.Imaging.Resampling.Reorientation.OrientationCode(result.ModelGridLabels.Affine));
@@ -72,7 +71,7 @@ public class PipelineTests
         var expectedBelow = 100.0 * v.Data.Where((x, i) => result.Labels.Data[i] == 1 && x < 10).Count() / result.Labels.Count(1);
         Assert.Equal(expectedBelow, result.Measurements.Single(x => x.Id == "below").Value, 9);
         Assert.Equal(result.Labels.Count(1) * v.VoxelVolumeMm3 / 1000, result.Measurements.Single(x => x.Id == "vol").Value, 9);
-        Assert.Equal(progress[^1].PatchesTotal, progress[^1].PatchesDone);
+        Assert.Equal(1.0, progress[^1]);
         Assert.InRange(result.WindowStats.OverheadShare, 0, 1);
     }
 
@@ -93,7 +92,7 @@ public class PipelineTests
         var m = Fixtures.Manifest(patch: [16, 16, 16]);
         m.Labels[0].Postprocessing = new LabelPostprocessing { MinSizeMl = 0.5, Lesions = true };
         using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"] });
-        var result = new SegmentationPipeline(cache.Get(m)).Run(v);
+        var result = new AnalysisPipeline(cache).RunModel(v, m);
         Assert.Equal(2, result.Lesions.Count);
         var big = result.Lesions[0];
         Assert.Equal(515, big.Voxels);
@@ -104,7 +103,7 @@ public class PipelineTests
         Assert.Equal(1 / (1 + Math.Exp(-4)), big.MeanProbability, 4);
         Assert.Equal(1 / (1 + Math.Exp(-2)), result.Lesions[1].MeanProbability, 4);
         m.Labels[0].Postprocessing = new LabelPostprocessing { LargestComponent = true };
-        var largest = new SegmentationPipeline(cache.Get(m)).Run(v);
+        var largest = new AnalysisPipeline(cache).RunModel(v, m);
         Assert.Equal(515, largest.Labels.Count(1));
         var stats = Assert.Single(largest.LabelStatistics);
         Assert.Equal(2.0, stats.Statistics.MeanValue!.Value, 5);
@@ -131,4 +130,9 @@ public class PipelineTests
         MedAiNode.Inference.Preprocessing.IntensityNormalizer.Apply(new IntensitySpec { Kind = IntensityKind.ZScore, NonZero = true }, nz);
         Assert.Equal([0f, 0f, -1f, 1f], nz, (p, q) => Math.Abs(p - q) < 1e-6f);
     }
+}
+
+internal sealed class Collect(List<double> into) : IProgress<double>
+{
+    public void Report(double value) => into.Add(value);
 }

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.IO;
+using MedAiNode.Imaging.Series;
+using MedAiNode.Imaging.Volumes;
+using MedAiNode.Inference.Manifests;
+using MedAiNode.Inference.Runtime;
+using MedAiNode.Inference.SlidingWindow;
+using MedAiNode.Results;
+using MedAiNode.Results.Reports;
+using MedAiNode.Results.Segmentation;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MedAiNode.Analysis;
+
+public sealed record AnalysisOptions
+{
+    /// <summary>Same seed, same SOP Instance UIDs: a retried job re-sends identical objects.</summary>
+    public string? UidSeed { get; init; }
+    public string? UidRoot { get; init; }
+    public VolumeAssemblyOptions? Assembly { get; init; }
+}
+
+/// <summary>
+/// The one analysis pipeline, used by `medainode analyze` and by the service's jobs alike:
+/// select (the model's series rules) -> assemble (volume and geometry) -> preprocess -> model -> postprocess ->
+/// measure -> results (DICOM SEG and a TID 1500 SR written from exactly those labels and measurements).
+/// </summary>
+public sealed class AnalysisPipeline(ModelSessionCache sessions, ILogger? logger = null)
+{
+    public const string DefaultCtModel = "ct-lung-quant";
+
+    private readonly ILogger _log = logger ?? NullLogger.Instance;
+
+    /// <summary>Opens every readable file (headers only; pixel data stays in the file until used); the rest are counted, not fatal.</summary>
+    public static List<DicomFile> Open(IEnumerable<string> paths, out int unreadable)
+    {
+        var files = new List<DicomFile>();
+        unreadable = 0;
+        foreach (var path in paths)
+        {
+            try { files.Add(DicomFile.Open(path)); }
+            catch (Exception e) when (e is DicomFormatException or IOException or InvalidDataException or EndOfStreamException) { unreadable++; }
+        }
+        return files;
+    }
+
+    /// <summary>The series the model's rules choose, and why each other series was not.</summary>
+    public static SeriesSelectionResult Select(IEnumerable<DicomFile> files, ModelManifest manifest) =>
+        SeriesSelector.Select(files, manifest.SeriesSelection ?? new SeriesSelectionRules { Modalities = manifest.Modalities });
+
+    /// <summary>The model for an input: the one named, else the one for its modality (CT: <see cref="DefaultCtModel"/>).</summary>
+    public static ModelManifest ChooseModel(IReadOnlyList<ModelManifest> models, string? id, string? modality)
+    {
+        var known = string.Join(", ", models.Select(m => m.Id));
+        if (id is not null)
+            return models.FirstOrDefault(m => string.Equals(m.Id, id, StringComparison.OrdinalIgnoreCase))
+                ?? throw new ArgumentException($"Unknown model '{id}'. Known models: {known}.");
+        if (modality is not null && !string.Equals(modality, "CT", StringComparison.OrdinalIgnoreCase))
+            return models.FirstOrDefault(m => m.Modalities.Contains(modality, StringComparer.OrdinalIgnoreCase))
+                ?? throw new ArgumentException($"No model for modality {modality}; pass --model. Known models: {known}.");
+        return models.FirstOrDefault(m => m.Id == DefaultCtModel)
+            ?? throw new ArgumentException($"Default model {DefaultCtModel} not found; pass --model. Known models: {known}.");
+    }
+
+    /// <summary>A folder's (or list's) files: open, select, then <see cref="Run(SeriesSelectionResult, ModelManifest, AnalysisOptions, IProgress{double}?, CancellationToken)"/>.</summary>
+    public AnalysisResult Run(IEnumerable<string> paths, ModelManifest manifest, AnalysisOptions options, IProgress<double>? progress = null, CancellationToken ct = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var files = Open(paths, out var unreadable); // not DICOM, or damaged: selection only sees what can be read
+        if (files.Count == 0) throw new AnalysisRejectedException("no readable DICOM instances");
+        var selection = Select(files, manifest);
+        var select = clock.Elapsed.TotalSeconds;
+        var result = Run(selection, manifest, options, progress, ct);
+        return result with
+        {
+            Notes = unreadable > 0 ? [$"{unreadable} files are not DICOM or are damaged; skipped", .. result.Notes] : result.Notes,
+            Times = result.Times with { Select = select },
+        };
+    }
+
+    /// <summary>Runs on a selection already made (the service selects first, to see whether the chosen series changed).</summary>
+    public AnalysisResult Run(SeriesSelectionResult selection, ModelManifest manifest, AnalysisOptions options, IProgress<double>? progress = null, CancellationToken ct = default)
+    {
+        var notes = new List<string> { selection.Explain() };
+        _log.LogInformation("Series selection for {Model}: {Explanation}", manifest.Id, selection.Explain());
+        if (selection.Chosen is not { } chosen) throw new AnalysisRejectedException(selection.Explain());
+
+        var clock = Stopwatch.StartNew();
+        AssembledVolume assembled;
+        try { assembled = VolumeAssembler.Assemble(chosen.Files, options.Assembly); }
+        catch (VolumeAssemblyException e) { throw new AnalysisRejectedException("series cannot form a volume: " + e.Message); }
+        notes.AddRange(assembled.Notes);
+        var assemble = clock.Elapsed.TotalSeconds;
+
+        var result = RunModel(assembled.Volume, manifest, progress, ct);
+        notes.AddRange(result.Notes);
+
+        clock.Restart();
+        var source = SourceSeries.Create(chosen.Files.Select(SourceImage.FromFile));
+        var present = result.PresentLabels.ToHashSet();
+        var segments = manifest.Labels.Where(l => present.Contains(l.Value)).Select(Describe).ToList();
+        if (segments.Count == 0) throw new AnalysisRejectedException($"model {manifest.Id} found none of its labels in series {chosen.SeriesInstanceUid}");
+        // A manifest may report only some of a graph's output classes (ct-body uses the body channel of ct-lung-quant).
+        var labelMap = LabelProjection.OntoSourceSlices(result.Labels, source, segments.Select(s => (byte)s.Number).ToHashSet());
+        var algorithm = new AlgorithmInfo(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.Onnx.Sha256);
+        var seg = SegmentationWriter.Create(source, segments, labelMap, algorithm,
+            new SegmentationOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/seg", UidRoot = options.UidRoot });
+        notes.AddRange(seg.Warnings);
+        var groups = Groups(result);
+        var report = MeasurementReportWriter.Create(source, seg, segments, groups, algorithm,
+            new MeasurementReportOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/sr", UidRoot = options.UidRoot });
+
+        return result with
+        {
+            Selection = selection,
+            Groups = groups,
+            Seg = seg.File,
+            Sr = report.File,
+            Notes = notes,
+            Times = result.Times with { Assemble = assemble, Results = clock.Elapsed.TotalSeconds },
+        };
+    }
+
+    /// <summary>A volume already in memory (NIfTI, tests): the model's stages and measurements, no SEG or SR.</summary>
+    public AnalysisResult RunModel(Volume volume, ModelManifest manifest, IProgress<double>? progress = null, CancellationToken ct = default)
+    {
+        var model = sessions.Get(manifest);
+        var inferenceProgress = progress is null ? null : new Fraction(progress);
+        var result = ModelStage.Run(model, volume, inferenceProgress, ct);
+        return result with
+        {
+            Notes = model.Attempts.Where(a => !a.Succeeded).Select(a => $"execution provider {a.Provider} unavailable ({a.Reason}); ran on {model.Provider}").ToList(),
+        };
+    }
+
+    /// <summary>The SR's measurement groups: per segment, per set of segments, per lesion (with its centroid).</summary>
+    public static List<MeasurementGroup> Groups(AnalysisResult result)
+    {
+        var groups = MeasurementGroup.From(result.Measurements);
+        var lesions = result.Lesions.Where(l => result.PresentLabels.Contains(l.Label)).GroupBy(l => l.Label).ToDictionary(g => g.Key, g => g.ToList());
+        return groups.Select(g => g is { LesionNumber: { } n, SegmentNumber: { } label } && lesions.TryGetValue(label, out var list) && n <= list.Count
+            ? g with { CentroidMm = [list[n - 1].CentroidMm.X, list[n - 1].CentroidMm.Y, list[n - 1].CentroidMm.Z] }
+            : g).ToList();
+    }
+
+    private static SegmentDescription Describe(LabelSpec l)
+    {
+        var lab = l.DicomCieLab();
+        return new SegmentDescription
+        {
+            Number = l.Value,
+            Label = l.Name,
+            Category = l.Category ?? new CodedConcept("123037004", "SCT", "Anatomical Structure"),
+            Type = l.Type ?? throw new ManifestException($"label {l.Value} ({l.Name}) has no Type code; SEG needs one"),
+            AnatomicRegion = l.AnatomicRegion,
+            Color = lab is { Length: 3 } ? new DicomCieLab((ushort)lab[0], (ushort)lab[1], (ushort)lab[2]) : null,
+        };
+    }
+}
+
+/// <summary>Patches done as a fraction, reported on the calling thread (Progress&lt;T&gt; would post it elsewhere, late).</summary>
+file sealed class Fraction(IProgress<double> to) : IProgress<InferenceProgress>
+{
+    public void Report(InferenceProgress p) => to.Report(p.PatchesTotal > 0 ? (double)p.PatchesDone / p.PatchesTotal : 0);
+}

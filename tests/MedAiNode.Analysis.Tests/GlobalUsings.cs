@@ -1,0 +1,3 @@
+global using Xunit;
+global using MedAiNode.Testing;
+global using MedAiNode.Inference.Tests;

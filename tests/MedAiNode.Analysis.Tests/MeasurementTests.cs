@@ -1,0 +1,135 @@
+using MedAiNode.Dicom;
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Morphology;
+using MedAiNode.Imaging.Volumes;
+using MedAiNode.Inference.Manifests;
+using MedAiNode.Inference.Postprocessing;
+
+namespace MedAiNode.Analysis.Tests;
+
+public class MeasurementTests
+{
+    /// <summary>The pass per region that the one-pass count replaced.</summary>
+    private static double Reference(MeasurementSpec spec, int[] over, LabelVolume labels, Volume values)
+    {
+        var set = new bool[256];
+        foreach (var l in over) set[l] = true;
+        long n = 0, below = 0; double sum = 0;
+        for (var i = 0; i < labels.Data.Length; i++)
+        {
+            if (!set[labels.Data[i]]) continue;
+            n++;
+            var v = values.Data[i];
+            sum += v;
+            if (v < spec.Threshold) below++;
+        }
+        return spec.Kind switch
+        {
+            MeasurementKind.Volume => n * labels.VoxelVolumeMm3 / 1000.0,
+            MeasurementKind.MeanValue => n == 0 ? double.NaN : sum / n,
+            MeasurementKind.PercentBelow => n == 0 ? double.NaN : 100.0 * below / n,
+            _ => double.NaN,
+        };
+    }
+
+    private static (LabelVolume Labels, Volume Values) Random(int seed, Dims d, Func<Random, float> value)
+    {
+        var rng = new Random(seed);
+        var affine = new Affine(new Vec3(-10, 5, 3), new Vec3(0.7, 0, 0), new Vec3(0, 0.7, 0.1), new Vec3(0, 0, 2.5));
+        var labels = new LabelVolume(d, affine);
+        var values = new Volume(d, affine);
+        for (var i = 0; i < labels.Data.Length; i++)
+        {
+            // Mostly background, runs of labels, values of mixed magnitude so the summation order shows.
+            labels.Data[i] = rng.NextDouble() < 0.6 ? (byte)0 : (byte)rng.Next(1, 7);
+            values.Data[i] = value(rng);
+        }
+        return (labels, values);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void OnePassCount_EqualsAPassPerRegion_BitForBit(int seed)
+    {
+        var (labels, values) = Random(seed, new Dims(67, 45, 23), rng => (float)((rng.NextDouble() - 0.8) * Math.Pow(10, rng.Next(-2, 4))));
+        var regions = new List<(MeasurementSpec, int[])>
+        {
+            (new MeasurementSpec { Id = "both", Kind = MeasurementKind.Volume }, [2, 3]),
+            (new MeasurementSpec { Id = "left", Kind = MeasurementKind.Volume }, [2]),
+            (new MeasurementSpec { Id = "mean", Kind = MeasurementKind.MeanValue }, [2, 3]),
+            (new MeasurementSpec { Id = "below", Kind = MeasurementKind.PercentBelow, Threshold = -95.5f }, [3, 2]),
+            (new MeasurementSpec { Id = "twice", Kind = MeasurementKind.MeanValue }, [5, 5, 1]),
+            (new MeasurementSpec { Id = "background", Kind = MeasurementKind.MeanValue }, [0]),
+            (new MeasurementSpec { Id = "absent", Kind = MeasurementKind.MeanValue }, [9]),
+            (new MeasurementSpec { Id = "none", Kind = MeasurementKind.PercentBelow }, []),
+        };
+        var actual = Measuring.Count(labels, values, regions);
+        for (var r = 0; r < regions.Count; r++)
+            Assert.Equal(Reference(regions[r].Item1, regions[r].Item2, labels, values), actual[r]);
+        Assert.True(double.IsNaN(actual[6]));
+    }
+
+    [Fact]
+    public void Manifest_measurements_become_coded_measurements_per_label_and_over_unions()
+    {
+        var (labels, values) = Random(3, new Dims(41, 37, 19), rng => rng.Next(-1100, 200));
+        for (var i = 0; i < labels.Data.Length; i++) if (labels.Data[i] == 5) labels.Data[i] = 0; // label 5 absent
+        var m = Fixtures.Manifest(channels: 7);
+        m.Labels = Enumerable.Range(1, 6).Select(v => new LabelSpec { Value = v, Name = "L" + v, Category = m.Labels[0].Category, Type = m.Labels[0].Type }).ToArray();
+        m.Measurements =
+        [
+            new MeasurementSpec { Id = "volume", Kind = MeasurementKind.Volume, PerLabel = true },
+            new MeasurementSpec { Id = "laa", Kind = MeasurementKind.PercentBelow, Labels = [2, 3], PerLabel = true, Threshold = -950 },
+            new MeasurementSpec { Id = "other", Kind = MeasurementKind.PercentBelow, Labels = [4, 5], Threshold = -100 },
+            new MeasurementSpec { Id = "mean", Kind = MeasurementKind.MeanValue, Labels = [2, 3], Concept = new CodedConcept("X1", "99TEST", "Test mean") },
+        ];
+        m.Validate();
+        var stats = m.Labels.Select(l => new LabelSummary(l.Value, l.Name, RegionMeasurements.Measure(labels, (byte)l.Value, values.Data))).ToList();
+        var lesion = new LesionCandidate(6, 1, 10, 0.25, new Vec3(1, 2, 3), 4.5, 0.9);
+        var measured = Measuring.Measure(m, labels, values, stats, [lesion]);
+
+        // Per label, in label order: volumes of the present labels (5 has none), each lung's own LAA.
+        var volumes = measured.Where(x => x.Id == "volume").ToList();
+        Assert.Equal([1, 2, 3, 4, 6], volumes.Select(x => x.Labels.Single()));
+        Assert.All(volumes, v => Assert.Equal(Codes.Volume, v.Concept));
+        Assert.All(volumes, v => Assert.Equal(Codes.Milliliter, v.Unit));
+        Assert.Equal(stats[1].Statistics.VolumeMl, volumes[1].Value);
+        foreach (var (label, threshold, id) in new[] { (2, -950.0, "laa"), (3, -950.0, "laa") })
+        {
+            long n = 0, below = 0;
+            for (var i = 0; i < labels.Data.Length; i++)
+                if (labels.Data[i] == label) { n++; if (values.Data[i] < threshold) below++; }
+            var laa = measured.Single(x => x.Id == id && x.Labels.SequenceEqual([label]));
+            Assert.Equal(100.0 * below / n, laa.Value);
+            Assert.Equal(new CodedConcept("PCTBELOW-950", Codes.LocalSchemeDesignator, "Percent of region below -950 Hounsfield unit"), laa.Concept);
+        }
+        // A threshold of its own gets a concept of its own; the union covers only present labels.
+        var other = measured.Single(x => x.Id == "other");
+        Assert.Equal("PCTBELOW-100", other.Concept.Value);
+        Assert.Equal([4], other.Labels);
+        // A declared concept wins over the kind's usual one.
+        Assert.Equal("Test mean", measured.Single(x => x.Id == "mean").Concept.Meaning);
+        Assert.Equal([2, 3], measured.Single(x => x.Id == "mean").Labels);
+        // Each lesion: volume and longest diameter, numbered within its label.
+        var lesionValues = measured.Where(x => x.Lesion == 1).ToList();
+        Assert.Equal([Codes.Volume, Codes.LongAxis], lesionValues.Select(x => x.Concept));
+        Assert.Equal([0.25, 4.5], lesionValues.Select(x => x.Value));
+    }
+
+    [Fact]
+    public void Manifest_without_measurements_gets_volume_mean_and_diameter_per_label_and_bad_declarations_name_the_key()
+    {
+        var m = Fixtures.Manifest();
+        Assert.Null(m.Measurements);
+        Assert.Equal(["volume", "meanHu", "longestDiameter"], m.EffectiveMeasurements.Select(x => x.Id));
+        m.Modalities = ["MR"];
+        Assert.Equal(["volume", "longestDiameter"], m.EffectiveMeasurements.Select(x => x.Id));
+        m.Measurements = [new MeasurementSpec { Id = "mean", Kind = MeasurementKind.MeanValue, PerLabel = true }];
+        Assert.Contains("measurements[mean].concept", Assert.Throws<ManifestException>(() => m.Validate()).Message);
+        m.Measurements = [new MeasurementSpec { Id = "d", Kind = MeasurementKind.LongestDiameter, Labels = [1] }];
+        Assert.Contains("measurements[d].perLabel", Assert.Throws<ManifestException>(() => m.Validate()).Message);
+        m.Measurements = [new MeasurementSpec { Id = "v", Kind = MeasurementKind.Volume, Labels = [4] }];
+        Assert.Contains("measurements[v].labels", Assert.Throws<ManifestException>(() => m.Validate()).Message);
+    }
+}
