@@ -52,6 +52,7 @@ public class MeasurementReportBehaviourTests
         Assert.Equal(sr.TrackingUids[0], g0.Single(i => Concept(i) == "Tracking Unique Identifier").GetString(DicomTags.UID));
         var volume = g0.Single(i => Concept(i) == "Volume").GetSequence(DicomTags.MeasuredValueSequence)!.Items[0];
         Assert.Equal("1234.568", volume.GetString(DicomTags.NumericValue));
+        Assert.Equal(1234.5678, volume.GetValue<double>(DicomTags.FloatingPointValue)); // the measured value, unrounded
         Assert.Equal("ml", CodedConcept.FromSequence(volume, DicomTags.MeasurementUnitsCodeSequence)!.Value);
         var hu = g0.Single(i => Concept(i) == "Attenuation Coefficient").GetSequence(DicomTags.MeasuredValueSequence)!.Items[0];
         Assert.Equal("[hnsf'U]", CodedConcept.FromSequence(hu, DicomTags.MeasurementUnitsCodeSequence)!.Value);

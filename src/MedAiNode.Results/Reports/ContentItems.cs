@@ -52,12 +52,14 @@ internal static class ContentItems
         return item;
     }
 
-    public static DicomDataset Num(string relationship, CodedConcept concept, double value, CodedConcept unit)
+    /// <summary>A NUM item: <paramref name="reported"/> (rounded to the unit's precision) as the DS Numeric Value, and the
+    /// measured <paramref name="value"/> at full precision beside it as Floating Point Value.</summary>
+    public static DicomDataset Num(string relationship, CodedConcept concept, double value, CodedConcept unit, double reported)
     {
         var item = Item(relationship, "NUM", concept);
         var mv = new DicomDataset();
         mv.SetSequence(DicomTags.MeasurementUnitsCodeSequence, unit.ToItem());
-        mv.Set(DicomTags.NumericValue, DicomVR.DS, DicomDataset.FormatDecimal(value));
+        mv.Set(DicomTags.NumericValue, DicomVR.DS, DicomDataset.FormatDecimal(reported));
         mv.Set(DicomTags.FloatingPointValue, DicomVR.FD, value); // full precision beside the 16-character DS
         item.SetSequence(DicomTags.MeasuredValueSequence, mv);
         return item;

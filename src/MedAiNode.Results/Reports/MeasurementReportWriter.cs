@@ -188,7 +188,7 @@ public static class MeasurementReportWriter
     /// <summary>A TID 1419 measurement as the pipeline measured it, with the algorithm that made it (TID 4019) as concept modifiers.</summary>
     private static void Measurement(DicomDataset group, Measurement m, AlgorithmInfo alg)
     {
-        var num = group.AddContent(Num(Contains, m.Concept, Round(m.Value, m.Unit), m.Unit));
+        var num = group.AddContent(Num(Contains, m.Concept, m.Value, m.Unit, Round(m.Value, m.Unit)));
         foreach (var mod in m.Modifiers) num.AddContent(Code(HasConceptMod, mod.Name, mod.Value));
         num.AddContent(Text(HasConceptMod, Codes.AlgorithmName, SegmentationWriter.Truncate(alg.Name, 1024)));
         num.AddContent(Text(HasConceptMod, Codes.AlgorithmVersion, SegmentationWriter.Truncate(alg.Version, 1024)));
