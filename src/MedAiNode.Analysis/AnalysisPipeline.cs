@@ -147,7 +147,6 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, ILogger? logger
 
     private static SegmentDescription Describe(LabelSpec l)
     {
-        var lab = l.DicomCieLab();
         return new SegmentDescription
         {
             Number = l.Value,
@@ -155,7 +154,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, ILogger? logger
             Category = l.Category ?? new CodedConcept("123037004", "SCT", "Anatomical Structure"),
             Type = l.Type ?? throw new ManifestException($"label {l.Value} ({l.Name}) has no Type code; SEG needs one"),
             AnatomicRegion = l.AnatomicRegion,
-            Color = lab is { Length: 3 } ? new DicomCieLab((ushort)lab[0], (ushort)lab[1], (ushort)lab[2]) : null,
+            Color = l.DisplayColor(),
         };
     }
 }

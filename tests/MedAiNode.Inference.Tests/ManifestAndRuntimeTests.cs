@@ -14,19 +14,20 @@ public class ManifestAndRuntimeTests
         Assert.Equal(3, brain.Output.Channels);
         Assert.Equal(IntensityKind.MinMax, brain.Intensity.Kind);
         Assert.Equal("40146001", brain.Label(1)!.Type!.Value);
-        var lab = brain.Label(2)!.DicomCieLab()!;
-        Assert.Equal(3, lab.Length);
-        Assert.InRange(lab[0], 60000, 65535); // a light colour has high L*
+        var lab = brain.Label(2)!.DisplayColor()!.Value;
+        Assert.InRange(lab.L, 60000, 65535); // a light colour has high L*
         Assert.All(all, m => Assert.Equal(64, m.Onnx.Sha256.Length));
     }
 
     [Fact]
-    public void WhiteInCieLab_IsL100AndNeutral()
+    public void LabelColour_FromRgb_IsTheD65CieLabViewersDecode_AndAnExplicitCieLabWins()
     {
-        var w = ColorSpace.SRgbToDicomLab(255, 255, 255);
-        Assert.InRange(w[0], 65500, 65535);
-        Assert.InRange(w[1], 32896 - 150, 32896 + 150); // a* = 0 -> (0 + 128) / 255 * 65535
-        Assert.InRange(w[2], 32896 - 150, 32896 + 150);
+        var label = new LabelSpec { Rgb = [255, 255, 255] };
+        Assert.Equal(new MedAiNode.Dicom.DicomCieLab(65535, 32896, 32896), label.DisplayColor()); // white: L* 100, neutral
+        label.Rgb = [221, 130, 101];
+        Assert.Equal(MedAiNode.Dicom.DicomCieLab.FromRgb(221, 130, 101), label.DisplayColor());
+        label.CieLab = [1, 2, 3];
+        Assert.Equal(new MedAiNode.Dicom.DicomCieLab(1, 2, 3), label.DisplayColor());
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using MedAiNode.Dicom;
 using MedAiNode.Dicom.IO;
 using MedAiNode.Results;
 using MedAiNode.Results.Segmentation;

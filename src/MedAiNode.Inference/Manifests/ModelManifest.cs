@@ -94,8 +94,9 @@ public sealed class LabelSpec
     /// <summary>Display colour as sRGB 0..255, the way people pick colours.</summary>
     public int[]? Rgb { get; set; }
 
-    /// <summary>The DICOM Recommended Display CIELab Value (PS3.3 C.10.7.1.1): L 0..100 and a, b -128..127 scaled to 0..65535, D50 white.</summary>
-    public int[]? DicomCieLab() => CieLab ?? (Rgb is { Length: 3 } c ? ColorSpace.SRgbToDicomLab(c[0], c[1], c[2]) : null);
+    /// <summary>The DICOM Recommended Display CIELab Value (PS3.3 C.10.7.1.1), as given or from <see cref="Rgb"/>.</summary>
+    public DicomCieLab? DisplayColor() => CieLab is { Length: 3 } lab ? new DicomCieLab((ushort)lab[0], (ushort)lab[1], (ushort)lab[2])
+        : Rgb is { Length: 3 } c ? DicomCieLab.FromRgb((byte)c[0], (byte)c[1], (byte)c[2]) : null;
     public LabelPostprocessing? Postprocessing { get; set; }
 }
 
@@ -301,24 +302,4 @@ public static class ModelCatalog
         roots.Where(System.IO.Directory.Exists)
             .SelectMany(r => System.IO.Directory.EnumerateFiles(r, "manifest.json", SearchOption.AllDirectories))
             .Select(ModelManifest.Load).ToList();
-}
-
-/// <summary>sRGB to the CIELab encoding DICOM uses for display colours.</summary>
-public static class ColorSpace
-{
-    public static int[] SRgbToDicomLab(int r, int g, int b)
-    {
-        static double Lin(int c) { var v = c / 255.0; return v <= 0.04045 ? v / 12.92 : Math.Pow((v + 0.055) / 1.055, 2.4); }
-        double R = Lin(r), G = Lin(g), B = Lin(b);
-        // sRGB -> XYZ, Bradford-adapted to D50 (the ICC profile connection space DICOM refers to).
-        var x = 0.4360747 * R + 0.3850649 * G + 0.1430804 * B;
-        var y = 0.2225045 * R + 0.7168786 * G + 0.0606169 * B;
-        var z = 0.0139322 * R + 0.0971045 * G + 0.7141733 * B;
-        const double xn = 0.9642, yn = 1.0, zn = 0.8249;
-        static double F(double t) => t > 216.0 / 24389 ? Math.Cbrt(t) : (24389.0 / 27 * t + 16) / 116;
-        double fx = F(x / xn), fy = F(y / yn), fz = F(z / zn);
-        var L = 116 * fy - 16; var a = 500 * (fx - fy); var bb = 200 * (fy - fz);
-        static int Scale(double v, double lo, double hi) => (int)Math.Round(Math.Clamp((v - lo) / (hi - lo), 0, 1) * 65535);
-        return [Scale(L, 0, 100), Scale(a, -128, 127), Scale(bb, -128, 127)];
-    }
 }
