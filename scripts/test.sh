@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dcmtk dicom3tools python3-pydicom python3-numpy python3-nibabel libopenjp2-7 libcharls2 libgdcm-tools openjph-tools orthanc orthanc-dicomweb stunnel4 postgresql curl openssl)
+APT_PACKAGES=(dcmtk dicom3tools python3-pydicom python3-numpy python3-nibabel python3-pil libopenjp2-7 libcharls2 libgdcm-tools openjph-tools orthanc orthanc-dicomweb stunnel4 postgresql curl openssl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,6 +18,7 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# python3-pil lets pydicom decode JPEG 2000 (the codec layout tests compare with it).
 # Debian starts Orthanc and PostgreSQL as system services on install; tests start their own on loopback ports.
 
 export TCP_NODELAY=1
