@@ -89,11 +89,14 @@ public class OptionsBindingTests
     [Fact]
     public void A_value_the_binder_cannot_convert_is_a_start_up_error_naming_the_key()
     {
-        using var provider = Registrations("--Jobs:IoWorkers=many", "--Store:MaxFillPercent=250").BuildServiceProvider();
+        using var provider = Registrations("--Jobs:IoWorkers=many", "--Store:MaxFillPercent=250", "--Dicom:MaxAssociations=0").BuildServiceProvider();
         var jobs = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<JobsOptions>>().Value);
         Assert.Contains("Jobs:IoWorkers", jobs.Message);
         var store = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<MedAiNode.Store.StudyStoreOptions>>().Value);
         Assert.Contains("Store:MaxFillPercent must be in (0, 100]", store.Message);
+        // The network library names the option only; the host names it under its own section.
+        var dicom = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<MedAiNode.Dicom.Network.Services.DicomServerOptions>>().Value);
+        Assert.Contains("Dicom:MaxAssociations: must be at least 1", dicom.Message);
     }
 
     [Fact]
