@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using MedAiNode.Dicom;
 using MedAiNode.Dicom.IO;
 using MedAiNode.Dicom.Network.Services;
+using MedAiNode.Store;
 
 // The same DCMTK storescu sends the same synthetic 300-slice 512x512 CT series over loopback to DCMTK storescp and to
 // our SCP (fsync on), alternating, several runs; prints per-run times, medians, MB/s and the ratio.
@@ -32,9 +33,10 @@ try
     using var storescp = Start("storescp", ["-aet", "STORESCP", "-pdu", "131072", "-od", dcmtkDir, dcmtkPort.ToString(ci)]);
     using var stopStorescp = new Stopper(storescp);
     WaitPort(dcmtkPort);
+    // The service's own target: the study store, with its Store:Fsync / Store:FsyncDirectory set from the flags.
+    var store = new StudyStore(new StudyStoreOptions { Root = oursDir, Fsync = fsync, FsyncDirectory = dirSync });
     await using var server = new DicomServer(
-        new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0, MaxPduLength = 131072 },
-        new FolderStoreTarget(new FolderStoreTargetOptions { Root = oursDir, Fsync = fsync, FsyncDirectory = dirSync }), fsync: fsync);
+        new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0, MaxPduLength = 131072 }, store);
     server.Start();
 
     var tDcmtk = new List<double>();
@@ -44,12 +46,12 @@ try
     for (var i = 0; i < runs; i++)
     {
         Clean(dcmtkDir);
-        Clean(oursDir, keepIncoming: true);
+        Clean(store.StudiesRoot);
         tDcmtk.Add(Send("STORESCP", dcmtkPort));
         tOurs.Add(Send("MEDAI", server.Port));
         Console.WriteLine($"run {i + 1}: storescp {tDcmtk[^1]:0.000} s, ours {tOurs[^1]:0.000} s");
     }
-    var stored = Directory.GetFiles(oursDir, "*.dcm", SearchOption.AllDirectories).Length;
+    var stored = Directory.GetFiles(store.StudiesRoot, "*.dcm", SearchOption.AllDirectories).Length;
     if (stored != files.Length) throw new InvalidOperationException($"our SCP stored {stored} of {files.Length} files");
     var storedDcmtk = Directory.GetFiles(dcmtkDir).Length;
     if (storedDcmtk != files.Length) throw new InvalidOperationException($"storescp stored {storedDcmtk} of {files.Length} files");
@@ -112,11 +114,10 @@ static Process Start(string program, string[] a)
     return Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {program} (apt-get install dcmtk)");
 }
 
-static void Clean(string dir, bool keepIncoming = false)
+static void Clean(string dir)
 {
     if (!Directory.Exists(dir)) return;
-    foreach (var d in Directory.GetDirectories(dir))
-        if (!keepIncoming || !d.EndsWith(".incoming", StringComparison.Ordinal)) Directory.Delete(d, true);
+    foreach (var d in Directory.GetDirectories(dir)) Directory.Delete(d, true);
     foreach (var f in Directory.GetFiles(dir)) File.Delete(f);
 }
 

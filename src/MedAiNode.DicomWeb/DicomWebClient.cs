@@ -259,7 +259,7 @@ public sealed class DicomWebClient
                 _log.LogDebug("DICOMweb {Pacs}: instance {Sop} came as {Ts}, not the {Asked} asked for", Pacs, sop, tsUid, Options.WadoTransferSyntax);
             var final = Path.Combine(directory, sop + ".dcm");
             File.Move(tmp, final, overwrite: true);
-            result.Add(new WadoInstance(sop!, header.Dataset.GetString(DicomTags.SeriesInstanceUID), tsUid, final, length));
+            result.Add(new WadoInstance(sop!, header.Dataset.GetString(DicomTags.SeriesInstanceUID), tsUid, final, length, header.Dataset));
             WadoPartWritten?.Invoke(result.Instances.Count);
         }
         finally

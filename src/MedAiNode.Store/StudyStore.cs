@@ -12,10 +12,12 @@ namespace MedAiNode.Store;
 
 /// <summary>
 /// The local study store: one folder per study and series, one Part 10 file per instance, and a study.json index
-/// beside them. Files arrive complete and fsynced (the SCP or WADO-RS wrote them); the store moves them into place.
-/// Anything it cannot file is quarantined with its reason, never deleted.
+/// beside them. It is the intake's store target: the SCP and the WADO-RS fetch hand it instances they parsed, complete
+/// in its incoming folder, and it moves them into place from what was parsed, without reading the file again. The one
+/// capacity check (Store:MaxFillPercent), UID check and fsync policy of intake are here. Anything it cannot file is
+/// quarantined with its reason, never deleted.
 /// </summary>
-public sealed class StudyStore
+public sealed class StudyStore : IDicomStoreTarget
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
     private readonly StudyStoreOptions _options;
@@ -54,32 +56,51 @@ public sealed class StudyStore
 
     private object LockFor(string studyUid) => _locks.GetOrAdd(studyUid, _ => new object());
 
-    /// <summary>Files a complete Part 10 file (moved, not copied). A file whose header cannot be read, or that lacks
-    /// the UIDs a store needs, is quarantined and the returned error says why.</summary>
-    public StoredInstance Store(string partFile, string callingAeTitle)
+    /// <summary>Overrides the measured fill level of the store's file system, in percent (tests).</summary>
+    public Func<double>? FillPercentProbe { get; set; }
+
+    string IDicomStoreTarget.TempDirectory => IncomingRoot;
+
+    /// <summary>Store:Fsync: writers sync a received file's data before it is committed.</summary>
+    public bool Fsync => _options.Fsync;
+
+    /// <summary>Null while the store's file system is at most Store:MaxFillPercent full; else why not (C-STORE 0xA700).</summary>
+    public string? CheckCapacity()
     {
-        DicomDataset header;
+        var fill = FillPercentProbe?.Invoke() ?? DurableFile.FillPercent(Root);
+        return fill > _options.MaxFillPercent
+            ? $"storage is {fill:0.#}% full (limit {_options.MaxFillPercent:0.#}%, {StudyStoreOptions.Section}:{nameof(StudyStoreOptions.MaxFillPercent)})"
+            : null;
+    }
+
+    ValueTask<string> IDicomStoreTarget.CommitAsync(ReceivedInstance instance, CancellationToken ct)
+    {
         try
         {
-            header = DicomFile.Open(partFile, new DicomReadOptions { StopBeforePixelData = true }).Dataset;
+            return ValueTask.FromResult(Store(instance).Path);
         }
-        catch (DicomFormatException e)
+        catch (StoreRejectedException e)
         {
-            Quarantine(partFile, "unreadable DICOM: " + e.Message);
-            throw new StoreRejectedException("unreadable DICOM: " + e.Message, e);
+            // Quarantined with its reason; the sender gets 0xC000 (cannot understand) rather than Success.
+            throw new InvalidDataException("instance refused by the store: " + e.Message, e);
         }
-        var study = header.GetString(DicomTags.StudyInstanceUID);
-        var series = header.GetString(DicomTags.SeriesInstanceUID);
-        var sop = header.GetString(DicomTags.SOPInstanceUID);
-        foreach (var (name, uid) in new[] { ("StudyInstanceUID", study), ("SeriesInstanceUID", series), ("SOPInstanceUID", sop) })
+    }
+
+    /// <summary>Files a received instance (its temporary file is moved, not copied) from the dataset its receiver
+    /// parsed; the file is not opened. An instance without the UIDs a store needs is quarantined and the exception
+    /// says why.</summary>
+    public StoredInstance Store(ReceivedInstance instance)
+    {
+        var partFile = instance.TempPath;
+        if (instance.IdentityProblem() is { } reason)
         {
-            if (string.IsNullOrEmpty(uid) || DicomValueRules.Check(DicomVR.UI, uid) is not null)
-            {
-                var reason = $"{name} is missing or not a valid UID";
-                Quarantine(partFile, reason);
-                throw new StoreRejectedException(reason);
-            }
+            Quarantine(partFile, reason);
+            throw new StoreRejectedException(reason);
         }
+        var study = instance.StudyInstanceUid;
+        var series = instance.SeriesInstanceUid;
+        var sop = instance.SopInstanceUid;
+        var callingAeTitle = instance.CallingAE;
 
         var dir = Path.Combine(StudiesRoot, study!, series!);
         var target = Path.Combine(dir, sop + ".dcm");
@@ -89,18 +110,18 @@ public sealed class StudyStore
         {
             var replaced = File.Exists(target);
             // A duplicate SOP Instance UID replaces the earlier copy; the folder is synced so the name survives a power cut.
-            DurableFile.MoveInto(partFile, dir, sop + ".dcm");
+            DurableFile.MoveInto(partFile, dir, sop + ".dcm", _options.Fsync && _options.FsyncDirectory);
             var record = _studies.GetOrAdd(study!, uid => new StudyRecord { StudyInstanceUid = uid, FirstArrival = now });
             if (!replaced)
             {
                 record.InstanceCount++;
                 if (!record.Series.TryGetValue(series!, out var s))
-                    record.Series[series!] = s = new SeriesRecord { SeriesInstanceUid = series!, Modality = header.GetString(DicomTags.Modality) ?? "" };
+                    record.Series[series!] = s = new SeriesRecord { SeriesInstanceUid = series!, Modality = instance.Modality };
                 s.InstanceCount++;
             }
             record.LastArrival = now;
             if (!record.CallingAeTitles.Contains(callingAeTitle)) record.CallingAeTitles.Add(callingAeTitle);
-            if (IsStat(header, callingAeTitle)) record.Priority = "stat";
+            if (IsStat(instance)) record.Priority = "stat";
             var reopened = false;
             if (record.State is not StudyState.Receiving)
             {
@@ -120,9 +141,9 @@ public sealed class StudyStore
         return stored;
     }
 
-    private bool IsStat(DicomDataset header, string callingAe) =>
-        _options.StatCallingAeTitles.Contains(callingAe, StringComparer.Ordinal)
-        || header.GetString(DicomTags.StudyPriorityID) is { Length: > 0 } p && _options.StatStudyPriorities.Contains(p, StringComparer.OrdinalIgnoreCase);
+    private bool IsStat(ReceivedInstance instance) =>
+        _options.StatCallingAeTitles.Contains(instance.CallingAE, StringComparer.Ordinal)
+        || instance.StudyPriorityId is { Length: > 0 } p && _options.StatStudyPriorities.Contains(p, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Moves a file aside with a text file that says why; the data is kept for a person to look at.</summary>
     public string Quarantine(string file, string reason)
@@ -290,6 +311,7 @@ public sealed class StudyStore
     }
 }
 
+/// <summary>The store refused an instance and quarantined it.</summary>
 public sealed class StoreRejectedException : Exception
 {
     public StoreRejectedException(string message, Exception? inner = null) : base(message, inner) { }

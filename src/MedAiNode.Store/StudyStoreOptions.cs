@@ -16,6 +16,10 @@ public sealed class StudyStoreOptions
     public List<string> StatStudyPriorities { get; set; } = new() { "HIGH" };
     /// <summary>New instances are refused (C-STORE 0xA700) while the store's file system is fuller than this, in percent.</summary>
     public double MaxFillPercent { get; set; } = 95;
+    /// <summary>fsync each received file's data before it is answered Success (C-STORE) and filed.</summary>
+    public bool Fsync { get; set; } = true;
+    /// <summary>Also fsync the series folder after the rename that files an instance, so its name survives a power cut.</summary>
+    public bool FsyncDirectory { get; set; } = true;
     /// <summary>Studies delivered or failed this long ago (and with no arrival since) are deleted with their outbox
     /// folder, so the disk does not fill with studies already back in the PACS. Zero keeps them for ever.</summary>
     public TimeSpan RetainFinishedFor { get; set; } = TimeSpan.FromDays(7);

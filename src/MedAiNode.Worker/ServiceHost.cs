@@ -33,21 +33,18 @@ internal static class ServiceHost
         services.AddSingleton<NodeOptionsValidator>();
         services.AddSingleton<IValidateOptions<DicomOptions>>(sp => sp.GetRequiredService<NodeOptionsValidator>());
         services.AddSingleton<IValidateOptions<HttpOptions>>(sp => sp.GetRequiredService<NodeOptionsValidator>());
+        // Each section is bound once; the instances below are the ones IOptions<T> hands the services.
         services.AddValidatedOptions<DicomOptions>(config, DicomOptions.Section);
-        services.AddValidatedOptions<HttpOptions>(config, HttpOptions.Section);
-        services.AddValidatedOptions<StudyStoreOptions>(config, StudyStoreOptions.Section, o => o.Validate());
-        services.AddValidatedOptions<JobsOptions>(config, JobsOptions.Section, o => o.Validate());
-        services.AddValidatedOptions<OutboxOptions>(config, OutboxOptions.Section);
+        var http = services.AddValidatedOptions<HttpOptions>(config, HttpOptions.Section);
+        var storeOptions = services.AddValidatedOptions<StudyStoreOptions>(config, StudyStoreOptions.Section, o => o.Validate());
+        var jobs = services.AddValidatedOptions<JobsOptions>(config, JobsOptions.Section, o => o.Validate());
+        var outboxOptions = services.AddValidatedOptions<OutboxOptions>(config, OutboxOptions.Section);
         services.AddValidatedOptions<MedAiNode.Dicom.Network.Services.DicomServerOptions>(config, DicomOptions.Section, o =>
         {
             if (o.Port == -1) return []; // DIMSE intake switched off
-            try { o.Validate(); return []; }
+            try { o.Validate(DicomOptions.Section); return []; }
             catch (MedAiNode.Dicom.Network.Services.NetworkOptionsException e) { return [e.Message]; }
         });
-
-        var storeOptions = config.GetSection(StudyStoreOptions.Section).Get<StudyStoreOptions>() ?? new StudyStoreOptions();
-        var jobs = config.GetSection(JobsOptions.Section).Get<JobsOptions>() ?? new JobsOptions();
-        var outboxOptions = config.GetSection(OutboxOptions.Section).Get<OutboxOptions>() ?? new OutboxOptions();
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new StudyStore(sp.GetRequiredService<IOptions<StudyStoreOptions>>().Value, sp.GetRequiredService<ILogger<StudyStore>>()));
@@ -103,7 +100,6 @@ internal static class ServiceHost
             .AddCheck<ModelsReadyCheck>("models", tags: ["ready"])
             .AddCheck<PacsReachableCheck>("pacs", tags: ["ready"]);
 
-        var http = config.GetSection(HttpOptions.Section).Get<HttpOptions>() ?? new HttpOptions();
         builder.WebHost.UseUrls(http.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
         var app = builder.Build();

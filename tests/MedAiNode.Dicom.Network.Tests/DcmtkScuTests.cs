@@ -117,7 +117,7 @@ public class DcmtkScuTests
     public async Task StoredEvent_ReportsTheInstance_ForTheStudyStore()
     {
         await using var scp = new TestScp();
-        var events = new List<(Services.ReceivedInstance Instance, string Path)>();
+        var events = new List<(ReceivedInstance Instance, string Path)>();
         scp.Server.Store.Stored += (i, p) => { lock (events) events.Add((i, p)); };
         var src = Directory.GetFiles(PhantomDir, "*.dcm").Order().Take(2).ToArray();
         var r = Tool.Run("storescu", ["-aec", "MEDAI", "-aet", "CT01", "127.0.0.1", scp.PortText, .. src]);

@@ -119,10 +119,11 @@ public class PduTests
     [Fact]
     public void Options_NameTheKey()
     {
-        var e = Assert.Throws<Services.NetworkOptionsException>(() => new Services.DicomServerOptions { AETitle = "WAY-TOO-LONG-AE-TITLE" }.Validate());
+        // The caller names its configuration section; the library alone names only the option.
+        var e = Assert.Throws<Services.NetworkOptionsException>(() => new Services.DicomServerOptions { AETitle = "WAY-TOO-LONG-AE-TITLE" }.Validate("Dicom"));
         Assert.Equal("Dicom:AETitle", e.Key);
         e = Assert.Throws<Services.NetworkOptionsException>(() => new Services.DicomServerOptions { AllowedPeerAddresses = ["10.0.0.0/33"] }.Validate());
-        Assert.Equal("Dicom:AllowedPeerAddresses", e.Key);
+        Assert.Equal("AllowedPeerAddresses", e.Key);
         Assert.True(Services.PeerAddressRule.TryParse("10.1.0.0/16", out var r) && r.Matches(System.Net.IPAddress.Parse("10.1.200.3")) && !r.Matches(System.Net.IPAddress.Parse("10.2.0.1")));
         Assert.True(Services.PeerAddressRule.TryParse("127.0.0.1", out r) && r.Matches(System.Net.IPAddress.Parse("::ffff:127.0.0.1")));
     }

@@ -10,8 +10,8 @@ public sealed class TestScp : IAsyncDisposable
         StoreRoot = TestData.TempDir(name);
         Options = new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0, ArtimTimeout = TimeSpan.FromSeconds(5), IdleTimeout = TimeSpan.FromSeconds(20) };
         configure?.Invoke(Options);
-        Target = new FolderStoreTarget(new FolderStoreTargetOptions { Root = StoreRoot, Fsync = fsync });
-        Server = new DicomServer(Options, Target, fsync: fsync);
+        Target = new FolderStoreTarget(StoreRoot, fsync);
+        Server = new DicomServer(Options, Target);
         Server.Start();
     }
 

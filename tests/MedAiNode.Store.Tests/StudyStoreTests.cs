@@ -56,19 +56,39 @@ public class StudyStoreTests
     public void Bad_files_are_quarantined_with_their_reason_and_nothing_is_lost()
     {
         var store = NewStore();
+        // Unreadable data never reaches the store: its receiver's one parse refuses it (the SCP answers 0xC000, a
+        // WADO-RS fetch reports the part as a problem).
         var garbage = Path.Combine(store.IncomingRoot, "x.part");
         File.WriteAllBytes(garbage, File.ReadAllBytes(Philips(1))[..605]);
-        var e = Assert.Throws<StoreRejectedException>(() => store.Store(garbage, "SCANNER1"));
-        Assert.Contains("unreadable", e.Message);
+        Assert.ThrowsAny<DicomFormatException>(() => ReceivedInstance.Read(garbage, "SCANNER1"));
+        File.Delete(garbage);
         var noUid = Incoming(store, Philips(1), ds => ds.Remove(DicomTags.SeriesInstanceUID));
-        Assert.Throws<StoreRejectedException>(() => store.Store(noUid, "SCANNER1"));
+        var e = Assert.Throws<StoreRejectedException>(() => store.Store(noUid, "SCANNER1"));
+        Assert.Contains("SeriesInstanceUID", e.Message);
+        var noStudy = Incoming(store, Philips(2), ds => ds.Remove(DicomTags.StudyInstanceUID));
+        Assert.Throws<StoreRejectedException>(() => store.Store(noStudy, "SCANNER1"));
 
         var kept = Directory.GetFiles(store.QuarantineRoot, "*.dcm");
         var reasons = Directory.GetFiles(store.QuarantineRoot, "*.reason.txt").Select(File.ReadAllText).ToList();
         Assert.Equal(2, kept.Length);
         Assert.Contains(reasons, r => r.Contains("SeriesInstanceUID"));
-        Assert.Contains(reasons, r => r.Contains("unreadable"));
+        Assert.Contains(reasons, r => r.Contains("StudyInstanceUID is missing or not a valid UID"));
         Assert.Empty(store.List());
+    }
+
+    [Theory]
+    [InlineData("1.2.840.10008.5.1.4.1.1.2", true)]
+    [InlineData("2.25.294563084977871492866196575750261651776", true)]
+    [InlineData("", false)]
+    [InlineData("1.02.3", false)] // leading zero in a component
+    [InlineData("1..2", false)]
+    [InlineData("1.2.", false)]
+    [InlineData("../../etc", false)]
+    [InlineData("1.2.3\\4", false)]
+    public void One_uid_rule_decides_what_intake_files(string uid, bool valid)
+    {
+        Assert.Equal(valid, ReceivedInstance.IsValidUid(uid));
+        Assert.False(ReceivedInstance.IsValidUid("1." + new string('2', 63))); // 65 characters
     }
 
     [Fact]

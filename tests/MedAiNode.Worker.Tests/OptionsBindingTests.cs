@@ -1,6 +1,7 @@
 using MedAiNode.Worker.Analysis;
 using MedAiNode.Worker.Configuration;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace MedAiNode.Worker.Tests;
 
@@ -34,6 +35,68 @@ public class OptionsBindingTests
         OptionsRegistration.BindReplacingLists(Config("--Store:QuietPeriod=00:00:05").GetSection("Store"), store);
         Assert.Equal(["HIGH"], store.StatStudyPriorities);
         Assert.Equal(TimeSpan.FromSeconds(5), store.QuietPeriod);
+    }
+
+    /// <summary>Builds the service host's registrations (the real ServiceHost.Build) and stops right after them, before
+    /// anything is resolved or started: the override hook runs once every section is bound.</summary>
+    private static IServiceCollection Registrations(params string[] args)
+    {
+        IServiceCollection? captured = null;
+        var e = Assert.Throws<RegistrationsTaken>(() => ServiceHost.Build(args, services =>
+        {
+            captured = services;
+            throw new RegistrationsTaken();
+        }));
+        Assert.NotNull(e);
+        return captured!;
+    }
+
+    private sealed class RegistrationsTaken : Exception;
+
+    private static List<BoundSection> Bound(IServiceCollection services) =>
+        services.Where(d => d.ServiceType == typeof(BoundSection)).Select(d => (BoundSection)d.ImplementationInstance!).ToList();
+
+    private static IEnumerable<System.Reflection.PropertyInfo> ListProperties(Type t) =>
+        t.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+            .Where(p => p.CanWrite && (p.PropertyType.IsArray || p.PropertyType.IsGenericType && p.PropertyType.GetGenericTypeDefinition() == typeof(List<>)));
+
+    [Fact]
+    public void Every_section_the_host_binds_replaces_a_list_set_on_the_command_line()
+    {
+        var lists = Bound(Registrations())
+            .SelectMany(b => ListProperties(b.Options.GetType()).Select(p => (b.Section, Type: b.Options.GetType(), Property: p)))
+            .ToList();
+        // The sections with lists today; a new one is covered without touching this test.
+        foreach (var known in new[] { "Store:StatStudyPriorities", "Store:StatCallingAeTitles", "Models:Enabled", "Models:SearchPaths", "Intake:Modalities", "Dicom:AllowedPeerAddresses", "Export:StowTo" })
+            Assert.Contains(lists, l => $"{l.Section}:{l.Property.Name}" == known);
+
+        var services = Registrations(lists.Select(l => $"--{l.Section}:{l.Property.Name}:0=7").ToArray());
+
+        var bound = Bound(services);
+        foreach (var (section, type, property) in lists)
+        {
+            var instance = Assert.Single(bound, b => b.Section == section && b.Options.GetType() == type).Options;
+            var values = ((System.Collections.IEnumerable)property.GetValue(instance)!).Cast<object>().Select(v => v.ToString()).ToList();
+            Assert.True(values.SequenceEqual(["7"]), $"{section}:{property.Name} ({type.Name}) is [{string.Join(", ", values)}], not [7]");
+        }
+        // What the services get through IOptions<T> is that same instance, not a second binding with other list rules.
+        using var provider = services.BuildServiceProvider();
+        var store = provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<MedAiNode.Store.StudyStoreOptions>>().Value;
+        Assert.Same(Assert.Single(bound, b => b.Options is MedAiNode.Store.StudyStoreOptions).Options, store);
+        Assert.Equal(["7"], store.StatStudyPriorities);
+    }
+
+    [Fact]
+    public void A_value_the_binder_cannot_convert_is_a_start_up_error_naming_the_key()
+    {
+        using var provider = Registrations("--Jobs:IoWorkers=many", "--Store:MaxFillPercent=250", "--Dicom:MaxAssociations=0").BuildServiceProvider();
+        var jobs = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<JobsOptions>>().Value);
+        Assert.Contains("Jobs:IoWorkers", jobs.Message);
+        var store = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<MedAiNode.Store.StudyStoreOptions>>().Value);
+        Assert.Contains("Store:MaxFillPercent must be in (0, 100]", store.Message);
+        // The network library names the option only; the host names it under its own section.
+        var dicom = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<MedAiNode.Dicom.Network.Services.DicomServerOptions>>().Value);
+        Assert.Contains("Dicom:MaxAssociations: must be at least 1", dicom.Message);
     }
 
     [Fact]

@@ -136,7 +136,7 @@ public class StudyLedgerTests
         var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("ledger-store"), QuietPeriod = TimeSpan.Zero });
         var tmp = Path.Combine(store.IncomingRoot, "x.dcm");
         File.Copy(TestData.Path_("ct", "philips-phantom-5mm", "I10.dcm"), tmp);
-        uid = store.Store(tmp, "CT").StudyInstanceUid;
+        uid = store.Store(MedAiNode.Dicom.IO.ReceivedInstance.Read(tmp, "CT")).StudyInstanceUid;
         store.TakeCompleted();
         Assert.True(store.TryTransition(uid, StudyState.Complete, StudyState.Queued));
         return store;

@@ -23,7 +23,7 @@ public sealed class AssociationNegotiator
         _abstractSyntaxes = new HashSet<string>(options.AcceptedAbstractSyntaxes.Count > 0 ? options.AcceptedAbstractSyntaxes : AcceptedSopClasses.Default, StringComparer.Ordinal);
         // Every syntax the data layer parses; pixel data stays as received, so compressed syntaxes are accepted too.
         _transferSyntaxes = DicomTransferSyntax.All.Select(t => t.Uid).ToHashSet(StringComparer.Ordinal);
-        _peers = options.AllowedPeerAddresses.Select(a => PeerAddressRule.TryParse(a, out var r) ? r : throw new NetworkOptionsException("Dicom:AllowedPeerAddresses", a)).ToArray();
+        _peers = options.AllowedPeerAddresses.Select(a => PeerAddressRule.TryParse(a, out var r) ? r : throw new NetworkOptionsException(nameof(DicomServerOptions.AllowedPeerAddresses), a)).ToArray();
     }
 
     public NegotiationResult Negotiate(AssociationParameters rq, IPAddress? peer, bool overLimit)

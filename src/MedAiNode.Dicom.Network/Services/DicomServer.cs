@@ -1,3 +1,4 @@
+using MedAiNode.Dicom.IO;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -29,13 +30,13 @@ public sealed class DicomServer : IAsyncDisposable
     private int _active;
     private long _accepted, _rejected, _aborted;
 
-    public DicomServer(DicomServerOptions options, IDicomStoreTarget target, ILogger? logger = null, bool fsync = true)
+    public DicomServer(DicomServerOptions options, IDicomStoreTarget target, ILogger? logger = null)
     {
         options.Validate();
         _options = options;
         _negotiator = new AssociationNegotiator(options);
         _log = logger ?? NullLogger.Instance;
-        _store = new StoreScp(target, fsync, _log);
+        _store = new StoreScp(target, _log);
         if (options.TlsPort != 0)
         {
             _certificate = TlsSupport.LoadCertificate(options.TlsCertificatePath!, options.TlsKeyPath);

@@ -20,7 +20,8 @@ public enum UserIdentityMode
     Required,
 }
 
-/// <summary>The DIMSE service (section "Dicom" of the worker's configuration).</summary>
+/// <summary>The DIMSE service. Errors name the option by its property name, prefixed by the configuration section the
+/// caller bound it from (<see cref="Validate(string?)"/>): this library does not know the host's keys.</summary>
 public sealed class DicomServerOptions
 {
     public string AETitle { get; set; } = "MEDAINODE";
@@ -52,31 +53,33 @@ public sealed class DicomServerOptions
     /// <summary>username → passcode for user identity negotiation.</summary>
     public Dictionary<string, string> Users { get; set; } = new();
 
-    public void Validate()
+    /// <param name="section">The configuration section these options came from, named in errors ("Dicom" gives
+    /// "Dicom:Port"); null names the bare option ("Port").</param>
+    public void Validate(string? section = null)
     {
-        const string s = "Dicom";
+        string Key(string name) => string.IsNullOrEmpty(section) ? name : $"{section}:{name}";
         if (string.IsNullOrWhiteSpace(AETitle) || AETitle.Trim().Length > 16 || AETitle.Any(c => c < 0x20 || c > 0x7E || c == '\\'))
-            throw new NetworkOptionsException($"{s}:AETitle", $"'{AETitle}' is not an AE title (1-16 printable ASCII characters, no backslash)");
-        if (Port is < 0 or > 65535) throw new NetworkOptionsException($"{s}:Port", $"{Port} is not a TCP port");
-        if (TlsPort is < 0 or > 65535) throw new NetworkOptionsException($"{s}:TlsPort", $"{TlsPort} is not a TCP port");
-        if (TlsPort != 0 && TlsPort == Port) throw new NetworkOptionsException($"{s}:TlsPort", "must differ from Port");
+            throw new NetworkOptionsException(Key("AETitle"), $"'{AETitle}' is not an AE title (1-16 printable ASCII characters, no backslash)");
+        if (Port is < 0 or > 65535) throw new NetworkOptionsException(Key("Port"), $"{Port} is not a TCP port");
+        if (TlsPort is < 0 or > 65535) throw new NetworkOptionsException(Key("TlsPort"), $"{TlsPort} is not a TCP port");
+        if (TlsPort != 0 && TlsPort == Port) throw new NetworkOptionsException(Key("TlsPort"), "must differ from Port");
         if (TlsPort != 0 && (string.IsNullOrEmpty(TlsCertificatePath) || !File.Exists(TlsCertificatePath)))
-            throw new NetworkOptionsException($"{s}:TlsCertificatePath", $"TLS is on (TlsPort {TlsPort}) but the certificate '{TlsCertificatePath}' does not exist");
+            throw new NetworkOptionsException(Key("TlsCertificatePath"), $"TLS is on (TlsPort {TlsPort}) but the certificate '{TlsCertificatePath}' does not exist");
         if (TlsPort != 0 && !string.IsNullOrEmpty(TlsKeyPath) && !File.Exists(TlsKeyPath))
-            throw new NetworkOptionsException($"{s}:TlsKeyPath", $"'{TlsKeyPath}' does not exist");
+            throw new NetworkOptionsException(Key("TlsKeyPath"), $"'{TlsKeyPath}' does not exist");
         if (TlsRequireClientCertificate && (string.IsNullOrEmpty(TlsClientCaPath) || !File.Exists(TlsClientCaPath)))
-            throw new NetworkOptionsException($"{s}:TlsClientCaPath", "client certificates are required but no CA file is configured");
-        if (!IPAddress.TryParse(BindAddress, out _)) throw new NetworkOptionsException($"{s}:BindAddress", $"'{BindAddress}' is not an IP address");
-        if (MaxAssociations < 1) throw new NetworkOptionsException($"{s}:MaxAssociations", "must be at least 1");
-        if (MaxPduLength is < 4096 or > 16 * 1024 * 1024) throw new NetworkOptionsException($"{s}:MaxPduLength", "must be between 4096 and 16777216");
-        if (ArtimTimeout <= TimeSpan.Zero) throw new NetworkOptionsException($"{s}:ArtimTimeout", "must be positive");
-        if (IdleTimeout <= TimeSpan.Zero) throw new NetworkOptionsException($"{s}:IdleTimeout", "must be positive");
+            throw new NetworkOptionsException(Key("TlsClientCaPath"), "client certificates are required but no CA file is configured");
+        if (!IPAddress.TryParse(BindAddress, out _)) throw new NetworkOptionsException(Key("BindAddress"), $"'{BindAddress}' is not an IP address");
+        if (MaxAssociations < 1) throw new NetworkOptionsException(Key("MaxAssociations"), "must be at least 1");
+        if (MaxPduLength is < 4096 or > 16 * 1024 * 1024) throw new NetworkOptionsException(Key("MaxPduLength"), "must be between 4096 and 16777216");
+        if (ArtimTimeout <= TimeSpan.Zero) throw new NetworkOptionsException(Key("ArtimTimeout"), "must be positive");
+        if (IdleTimeout <= TimeSpan.Zero) throw new NetworkOptionsException(Key("IdleTimeout"), "must be positive");
         foreach (var a in AllowedPeerAddresses)
-            if (!PeerAddressRule.TryParse(a, out _)) throw new NetworkOptionsException($"{s}:AllowedPeerAddresses", $"'{a}' is not an IP address or CIDR range");
+            if (!PeerAddressRule.TryParse(a, out _)) throw new NetworkOptionsException(Key("AllowedPeerAddresses"), $"'{a}' is not an IP address or CIDR range");
         foreach (var ts in TransferSyntaxPreference)
-            if (!DicomTransferSyntax.All.Any(t => t.Uid == ts)) throw new NetworkOptionsException($"{s}:TransferSyntaxPreference", $"'{ts}' is not a transfer syntax this node knows");
+            if (!DicomTransferSyntax.All.Any(t => t.Uid == ts)) throw new NetworkOptionsException(Key("TransferSyntaxPreference"), $"'{ts}' is not a transfer syntax this node knows");
         if (UserIdentity != UserIdentityMode.Ignore && Users.Count == 0)
-            throw new NetworkOptionsException($"{s}:Users", $"UserIdentity is {UserIdentity} but no users are configured");
+            throw new NetworkOptionsException(Key("Users"), $"UserIdentity is {UserIdentity} but no users are configured");
     }
 }
 

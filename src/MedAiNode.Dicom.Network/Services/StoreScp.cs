@@ -95,13 +95,12 @@ internal sealed class StoreSink : IDatasetSink
 public sealed class StoreScp
 {
     private readonly IDicomStoreTarget _target;
-    private readonly bool _fsync;
     private readonly Microsoft.Extensions.Logging.ILogger _log;
 
-    public StoreScp(IDicomStoreTarget target, bool fsync = true, Microsoft.Extensions.Logging.ILogger? logger = null)
+    /// <summary>Capacity, UIDs and durability are the target's: the SCP asks it, it has no limits or fsync switch of its own.</summary>
+    public StoreScp(IDicomStoreTarget target, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         _target = target;
-        _fsync = fsync;
         _log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     }
 
@@ -115,7 +114,7 @@ public sealed class StoreScp
         var sop = cmd.AffectedSopInstanceUid;
         if (sopClass != pc.AbstractSyntax)
             return StoreSink.Refuse(DimseStatus.SopClassNotSupported, $"SOP class {sopClass} sent on a {pc.AbstractSyntax} context");
-        if (!FolderStoreTarget.IsSafeUid(sop))
+        if (!ReceivedInstance.IsValidUid(sop))
             return StoreSink.Refuse(DimseStatus.CannotUnderstand, "Affected SOP Instance UID is missing or not a UID");
         if (_target.CheckCapacity() is { } full) return StoreSink.Refuse(DimseStatus.OutOfResources, full);
         try
@@ -136,23 +135,22 @@ public sealed class StoreScp
         var temp = sink.TempPath!;
         try
         {
-            await sink.CloseAsync(_fsync);
-            string study, series, sopClass, sop;
+            await sink.CloseAsync(_target.Fsync);
+            DicomFile file;
             try
             {
-                // Parses every element (large values stay in the file): undecodable data is refused, not stored.
-                var file = DicomFile.Open(temp);
-                var ds = file.Dataset;
-                study = ds.GetStringOrDefault(DicomTags.StudyInstanceUID);
-                series = ds.GetStringOrDefault(DicomTags.SeriesInstanceUID);
-                sopClass = ds.GetStringOrDefault(DicomTags.SOPClassUID);
-                sop = ds.GetStringOrDefault(DicomTags.SOPInstanceUID);
+                // The one parse of this instance: every element (large values stay in the file), so undecodable data is
+                // refused, not stored. The target files it from this dataset and does not read the file again.
+                file = DicomFile.Open(temp);
             }
             catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException or ArgumentException)
             {
                 StoreSink.TryDelete(temp);
                 return (DimseStatus.CannotUnderstand, "dataset cannot be decoded: " + e.Message, null, null);
             }
+            var instance = new ReceivedInstance(temp, file.Dataset, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, calledAE, sink.DatasetBytes);
+            var sopClass = instance.SopClassUid;
+            var sop = instance.SopInstanceUid;
             if (sopClass.Length > 0 && sopClass != cmd.AffectedSopClassUid)
             {
                 StoreSink.TryDelete(temp);
@@ -163,8 +161,6 @@ public sealed class StoreScp
                 StoreSink.TryDelete(temp);
                 return (DimseStatus.CannotUnderstand + 1, $"dataset SOP instance {sop} differs from the request's {cmd.AffectedSopInstanceUid}", null, null);
             }
-            var instance = new ReceivedInstance(temp, cmd.AffectedSopClassUid, cmd.AffectedSopInstanceUid, study, series,
-                DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, calledAE, sink.DatasetBytes);
             var path = await _target.CommitAsync(instance, ct);
             try { Stored?.Invoke(instance, path); }
             catch (Exception e) { Microsoft.Extensions.Logging.LoggerExtensions.LogError(_log, e, "Stored handler failed for {Sop}", instance.SopInstanceUid); }
@@ -172,7 +168,7 @@ public sealed class StoreScp
         }
         catch (InvalidDataException e)
         {
-            // The target refused the content itself (the worker's store quarantines an instance without a Study UID).
+            // The target refused the content itself (the study store has quarantined it: no valid Study UID, ...).
             StoreSink.TryDelete(temp);
             return (DimseStatus.CannotUnderstand, e.Message, null, null);
         }

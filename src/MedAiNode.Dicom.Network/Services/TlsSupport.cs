@@ -31,7 +31,7 @@ public static class TlsSupport
         var ext = Path.GetExtension(certPath).ToLowerInvariant();
         if (ext is ".pfx" or ".p12") return X509CertificateLoader.LoadPkcs12FromFile(certPath, null);
         var cert = X509Certificate2.CreateFromPemFile(certPath, string.IsNullOrEmpty(keyPath) ? null : keyPath);
-        if (!cert.HasPrivateKey) throw new NetworkOptionsException("Dicom:TlsKeyPath", $"the certificate '{certPath}' has no private key");
+        if (!cert.HasPrivateKey) throw new NetworkOptionsException(nameof(DicomServerOptions.TlsKeyPath), $"the certificate '{certPath}' has no private key");
         return cert;
     }
 

@@ -1,7 +1,9 @@
 namespace MedAiNode.DicomWeb.Wado;
 
-/// <summary>One instance written to disk by a WADO-RS retrieve.</summary>
-public sealed record WadoInstance(string SopInstanceUid, string? SeriesInstanceUid, string TransferSyntaxUid, string Path, long Bytes);
+/// <summary>One instance written to disk by a WADO-RS retrieve, with the header parsed while it was written (up to the
+/// pixel data), so whoever files it need not read the file again.</summary>
+public sealed record WadoInstance(string SopInstanceUid, string? SeriesInstanceUid, string TransferSyntaxUid, string Path, long Bytes,
+    MedAiNode.Dicom.DicomDataset Header);
 
 /// <summary>What a WADO-RS retrieve wrote: each instance once (a part re-sent after a resume replaces its file).</summary>
 public sealed class WadoResult

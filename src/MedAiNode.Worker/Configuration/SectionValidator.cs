@@ -31,10 +31,45 @@ internal static class OptionsRegistration
         section.Bind(target);
     }
 
-    public static void AddValidatedOptions<T>(this IServiceCollection services, IConfiguration config, string section, Func<T, IEnumerable<string>>? validate = null)
-        where T : class
+    /// <summary>
+    /// The one way this host binds an options section: once, into one instance, with the list-replace rule above. That
+    /// instance is what <c>IOptions&lt;T&gt;</c> returns and what this method returns, so a value needed while the host
+    /// is built (Hangfire storage, queues, URLs) is read from the same object the services get. It is validated at start
+    /// (ValidateOnStart) by every <c>IValidateOptions&lt;T&gt;</c> registered, <paramref name="validate"/> included;
+    /// a value the binder cannot convert is reported the same way, with the key that holds it.
+    /// </summary>
+    public static T AddValidatedOptions<T>(this IServiceCollection services, IConfiguration config, string section, Func<T, IEnumerable<string>>? validate = null)
+        where T : class, new()
     {
-        services.AddOptions<T>().Configure(o => BindReplacingLists(config.GetSection(section), o)).ValidateOnStart();
+        var options = new T();
+        string? bindError = null;
+        try { BindReplacingLists(config.GetSection(section), options); }
+        catch (InvalidOperationException e) { bindError = e.Message; } // "Failed to convert configuration value at 'Jobs:IoWorkers' to type 'System.Int32'."
+        services.AddOptions<T>().ValidateOnStart();
+        services.AddSingleton<IOptionsFactory<T>>(sp => new BoundOptionsFactory<T>(options, bindError, sp.GetServices<IValidateOptions<T>>()));
         if (validate is not null) services.AddSingleton<IValidateOptions<T>>(new SectionValidator<T>(validate));
+        services.AddSingleton(new BoundSection(section, options));
+        return options;
+    }
+}
+
+/// <summary>A section bound by <see cref="OptionsRegistration.AddValidatedOptions{T}"/> and the instance it was bound into.</summary>
+internal sealed record BoundSection(string Section, object Options);
+
+/// <summary>Hands out the one bound instance (no second bind), after the registered validators accept it.</summary>
+internal sealed class BoundOptionsFactory<T>(T options, string? bindError, IEnumerable<IValidateOptions<T>> validators) : IOptionsFactory<T>
+    where T : class
+{
+    public T Create(string name)
+    {
+        var failures = new List<string>();
+        if (bindError is not null) failures.Add(bindError);
+        foreach (var v in validators)
+        {
+            var r = v.Validate(name, options);
+            if (r.Failed) failures.AddRange(r.Failures ?? [r.FailureMessage]);
+        }
+        if (failures.Count > 0) throw new OptionsValidationException(name, typeof(T), failures);
+        return options;
     }
 }

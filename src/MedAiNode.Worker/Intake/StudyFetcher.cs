@@ -1,3 +1,5 @@
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.IO;
 using MedAiNode.DicomWeb;
 using MedAiNode.Store;
 
@@ -18,9 +20,11 @@ public sealed class StudyFetcher(StudyStore store, IServiceProvider services, IL
         {
             var result = await client.RetrieveStudyAsync(studyUid, dir, ct);
             var filed = 0;
-            foreach (var file in Directory.EnumerateFiles(dir, "*.dcm"))
+            foreach (var i in result.Instances)
             {
-                try { store.Store(file, "DICOMWEB:" + pacs); filed++; }
+                // The same single path as C-STORE: the store files the header the client parsed while writing the file.
+                var instance = new ReceivedInstance(i.Path, i.Header, DicomTransferSyntax.Get(i.TransferSyntaxUid), "DICOMWEB:" + pacs, "", i.Bytes);
+                try { store.Store(instance); filed++; }
                 catch (StoreRejectedException e) { log.LogWarning("Fetched instance of study {StudyInstanceUid} refused: {Reason}", studyUid, e.Message); }
             }
             log.LogInformation("Fetched study {StudyInstanceUid} from {Pacs}: {Count} instances", studyUid, pacs, result.Instances.Count);

@@ -36,13 +36,12 @@ internal static class PipelineRegistration
         var pacs = config.GetSection(DicomWebPacsOptions.SectionName).Get<List<DicomWebPacsOptions>>() ?? [];
         if (pacs.Count > 0) services.AddDicomWeb(pacs);
         services.AddValidatedOptions<IntakeOptions>(config, IntakeOptions.Section, o => o.Validate().Concat(UnknownPacs(o.PollPacs, pacs, "Intake:PollPacs")));
-        services.AddValidatedOptions<ExportOptions>(config, ExportOptions.Section, o => UnknownPacs(o.StowTo, pacs, "Export:StowTo"));
+        var export = services.AddValidatedOptions<ExportOptions>(config, ExportOptions.Section, o => UnknownPacs(o.StowTo, pacs, "Export:StowTo"));
         services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<JobsOptions>>(new SectionValidator<JobsOptions>(o =>
             string.IsNullOrWhiteSpace(o.FetchFrom) ? [] : UnknownPacs([o.FetchFrom], pacs, "Jobs:FetchFrom")));
         services.AddSingleton<QidoPollingService>();
         services.AddHostedService(sp => sp.GetRequiredService<QidoPollingService>());
 
-        var export = config.GetSection(ExportOptions.Section).Get<ExportOptions>() ?? new ExportOptions();
         foreach (var name in export.StowTo)
             services.AddSingleton<IResultDestination>(sp => new StowDestination("stow:" + name, sp.GetRequiredService<IDicomWebClientFactory>().Create(name)));
         foreach (var (name, o) in export.CStore)

@@ -1,0 +1,70 @@
+namespace MedAiNode.Dicom.IO;
+
+// Why this lives in the DICOM layer and not beside the SCP in MedAiNode.Dicom.Network: two intakes file instances,
+// C-STORE (Dicom.Network) and WADO-RS fetches (DicomWeb, driven by the worker), and both hand the study store the same
+// parsed instance. The store (MedAiNode.Store) implements the target; keeping the contract here lets it depend on the
+// DICOM layer only, not on the DIMSE stack, and lets the DICOMweb path use it without referencing the network library.
+
+/// <summary>
+/// An instance complete on disk in a temporary file (in <see cref="IDicomStoreTarget.TempDirectory"/>), parsed once by
+/// whoever received it. The target files it from <see cref="Dataset"/> and never opens <see cref="TempPath"/> to parse
+/// it again. Values of 64 KiB or more may have been left in the file (read on demand): read them before the commit
+/// moves it.
+/// </summary>
+public sealed record ReceivedInstance(
+    string TempPath,
+    DicomDataset Dataset,
+    DicomTransferSyntax TransferSyntax,
+    string CallingAE,
+    string CalledAE,
+    long Length)
+{
+    public string SopClassUid => Dataset.GetStringOrDefault(DicomTags.SOPClassUID);
+    public string SopInstanceUid => Dataset.GetStringOrDefault(DicomTags.SOPInstanceUID);
+    public string StudyInstanceUid => Dataset.GetStringOrDefault(DicomTags.StudyInstanceUID);
+    public string SeriesInstanceUid => Dataset.GetStringOrDefault(DicomTags.SeriesInstanceUID);
+    public string Modality => Dataset.GetStringOrDefault(DicomTags.Modality);
+    /// <summary>Study Priority ID (0032,000C), one of the inputs that make a study "stat".</summary>
+    public string StudyPriorityId => Dataset.GetStringOrDefault(DicomTags.StudyPriorityID);
+
+    /// <summary>The one UID rule of intake: 1-64 characters, digits and dots, no empty component or leading zero
+    /// (PS3.5 9.1). Anything else from the network never becomes a path.</summary>
+    public static bool IsValidUid(string? uid) => uid is { Length: > 0 } && DicomValueRules.Check(DicomVR.UI, uid) is null;
+
+    /// <summary>Null when the Study, Series and SOP Instance UIDs a store files by are all valid; else why not.</summary>
+    public string? IdentityProblem()
+    {
+        if (!IsValidUid(StudyInstanceUid)) return "StudyInstanceUID is missing or not a valid UID";
+        if (!IsValidUid(SeriesInstanceUid)) return "SeriesInstanceUID is missing or not a valid UID";
+        if (!IsValidUid(SopInstanceUid)) return "SOPInstanceUID is missing or not a valid UID";
+        return null;
+    }
+
+    /// <summary>Parses a complete Part 10 file that did not come through the SCP (a test, a file copied in), up to its
+    /// pixel data. Throws <see cref="DicomFormatException"/> when it is not readable DICOM.</summary>
+    public static ReceivedInstance Read(string path, string callingAE, string calledAE = "")
+    {
+        var file = DicomFile.Open(path, new DicomReadOptions { StopBeforePixelData = true });
+        return new ReceivedInstance(path, file.Dataset, file.TransferSyntax, callingAE, calledAE, new FileInfo(path).Length);
+    }
+}
+
+/// <summary>
+/// Where received instances are filed. The study store implements it; the SCP and the DICOMweb fetch hand it instances
+/// they parsed. One set of checks lives behind it: capacity (<see cref="CheckCapacity"/>), identity (the UIDs, see
+/// <see cref="ReceivedInstance.IdentityProblem"/>) and durability (<see cref="Fsync"/>).
+/// </summary>
+public interface IDicomStoreTarget
+{
+    /// <summary>A folder on the same file system as the final location, so the commit is a rename.</summary>
+    string TempDirectory { get; }
+    /// <summary>Whether a writer fsyncs the temporary file's data before <see cref="CommitAsync"/> (the commit then
+    /// syncs the folder as the target's own options say).</summary>
+    bool Fsync { get; }
+    /// <summary>Null when there is room for another instance; else why not, naming the limit (answered as 0xA700).</summary>
+    string? CheckCapacity();
+    /// <summary>Moves the temporary file into place, replacing an earlier copy of the same SOP Instance UID, and
+    /// returns the final path. Throws <see cref="InvalidDataException"/> when the content cannot be filed (answered
+    /// 0xC000; the target keeps or removes the file as its policy says), an IOException when it cannot be written.</summary>
+    ValueTask<string> CommitAsync(ReceivedInstance instance, CancellationToken ct);
+}
