@@ -34,8 +34,6 @@ if (args.Length < 2 || args[0] is not ("capture" or "compare") || args[0] == "co
 }
 if (args[0] == "compare") return Compare(args[1], args[2]);
 
-// As the worker's Program.cs does: compressed series (the shared J2K abdomen) decode through the codecs layer.
-FrameDecoding.CompressedFrameDecoder ??= MedAiNode.Dicom.Codecs.DicomPixelDecoder.DecodeFrame;
 var outDir = Path.GetFullPath(args[1]);
 var repo = TestData.RepoRoot;
 var e2e = Path.Combine(repo, "bench", "MedAiNode.Bench.EndToEnd", "bin", "Release", "net10.0", "MedAiNode.Bench.EndToEnd.dll");

@@ -17,7 +17,9 @@ namespace MedAiNode.Dicom.Codecs;
 public static class DicomTranscoder
 {
     /// <summary>Returns a new DicomFile in the target syntax (decode then encode as needed); encodes RLE Lossless, JPEG 2000 Lossless and JPEG-LS Lossless.</summary>
-    public static DicomFile Transcode(DicomFile file, DicomTransferSyntax target)
+    /// <param name="decoder">Decodes the source frames: the host's codec registry, or null for <see cref="DicomCodecRegistry.Default"/>.
+    /// The built-in codecs are called directly (a JPEG 2000 codestream's precision corrects BitsStored); any other codec through the interface.</param>
+    public static DicomFile Transcode(DicomFile file, DicomTransferSyntax target, IDicomFrameDecoder? decoder = null)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(target);
@@ -33,9 +35,11 @@ public static class DicomTranscoder
             // Syntaxes whose native library is missing get as far as the codec, which names the apt package to install.
             if (target.IsEncapsulated && !EncoderKnown(target))
                 throw new DicomCodecException($"Cannot encode {target}; this node encodes {string.Join(", ", EncodableSyntaxes().Select(t => t.Name))}.");
-            if (source.IsEncapsulated && source.Uid != DicomTransferSyntax.EncapsulatedUncompressed.Uid && DicomPixelDecoder.KindOf(source) == DicomPixelDecoder.CodecKind.None)
+            var external = decoder is not null && !(decoder is DicomCodecRegistry r && r.GetCodec(source) is BuiltInCodec)
+                ? decoder : null;
+            if (external is null && source.IsEncapsulated && source.Uid != DicomTransferSyntax.EncapsulatedUncompressed.Uid && DicomPixelDecoder.KindOf(source) == DicomPixelDecoder.CodecKind.None)
                 throw new DicomCodecException($"Cannot decode {source}.");
-            Recode(ds, source, target);
+            Recode(ds, source, target, external);
         }
         var result = new DicomFile(ds, target) { Preamble = file.Preamble };
         foreach (var a in file.FileMetaInfo)
@@ -59,7 +63,7 @@ public static class DicomTranscoder
     private static IEnumerable<DicomTransferSyntax> EncodableSyntaxes() =>
         DicomTransferSyntax.All.Where(t => t.IsEncapsulated && CanEncode(t));
 
-    private static void Recode(DicomDataset ds, DicomTransferSyntax source, DicomTransferSyntax target)
+    private static void Recode(DicomDataset ds, DicomTransferSyntax source, DicomTransferSyntax target, IDicomFrameDecoder? external)
     {
         var layout = FrameLayout.From(ds);
         var pixelData = new DicomPixelData(ds, source);
@@ -86,7 +90,14 @@ public static class DicomTranscoder
             for (var f = 0; f < frames; f++)
             {
                 var dest = native is not null ? native.AsSpan(f * frameSize, frameSize) : scratch.AsSpan(0, frameSize);
-                if (decoded)
+                if (decoded && external is not null)
+                {
+                    var frame = external.DecodeFrame(ds, source, f).Span;
+                    if (frame.Length < frameSize) throw new DicomCodecException($"Frame {f}: the {source.Name} decoder returned {frame.Length} bytes, {frameSize} expected.");
+                    frame[..frameSize].CopyTo(dest);
+                    codestreamPrecision = int.MaxValue;
+                }
+                else if (decoded)
                 {
                     var p = DicomPixelDecoder.DecodeCodestream(source, DicomPixelDecoder.GetStoredFrameInternal(pixelData, f), dest, layout);
                     codestreamPrecision = p > 0 ? Math.Max(codestreamPrecision, p) : int.MaxValue;

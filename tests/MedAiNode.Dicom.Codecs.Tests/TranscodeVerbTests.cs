@@ -1,5 +1,5 @@
 using System.CommandLine;
-using MedAiNode.Dicom.Codecs.Cli;
+using MedAiNode.Worker.Commands;
 using MedAiNode.Dicom.IO;
 
 namespace MedAiNode.Dicom.Codecs.Tests;
@@ -14,7 +14,7 @@ public class TranscodeVerbTests
     {
         var dir = TestData.TempDir("verb");
         var output = Path.Combine(dir, "out.dcm");
-        var root = new RootCommand { TranscodeVerb.Create() };
+        var root = new RootCommand { TranscodeCommand.Create(DicomCodecRegistry.CreateDefault()) };
         var input = PixelCompare.Wg04("CT2_JPLL");
         var code = root.Parse(["transcode", input, output, "--transfer-syntax", syntax]).Invoke();
         Assert.Equal(0, code);
@@ -32,7 +32,7 @@ public class TranscodeVerbTests
     {
         var err = new StringWriter();
         var dir = TestData.TempDir("verb-bad");
-        var code = TranscodeVerb.Run(new FileInfo(PixelCompare.Wg04("CT1_UNC")), new FileInfo(Path.Combine(dir, "x.dcm")), "JPEGBaseline8Bit", TextWriter.Null, err);
+        var code = TranscodeCommand.Run(new FileInfo(PixelCompare.Wg04("CT1_UNC")), new FileInfo(Path.Combine(dir, "x.dcm")), "JPEGBaseline8Bit", TextWriter.Null, err);
         Assert.Equal(2, code);
         Assert.Contains("1.2.840.10008.1.2.5 (RLELossless)", err.ToString());
         Assert.False(File.Exists(Path.Combine(dir, "x.dcm")));
@@ -46,7 +46,7 @@ public class TranscodeVerbTests
         var bytes = File.ReadAllBytes(PixelCompare.Wg04("CT1_JPLL"));
         File.WriteAllBytes(bad, bytes[..(bytes.Length - 60_000)]); // pixel data cut short
         var err = new StringWriter();
-        var code = TranscodeVerb.Run(new FileInfo(bad), new FileInfo(Path.Combine(dir, "out.dcm")), "RLELossless", TextWriter.Null, err);
+        var code = TranscodeCommand.Run(new FileInfo(bad), new FileInfo(Path.Combine(dir, "out.dcm")), "RLELossless", TextWriter.Null, err);
         Assert.Equal(2, code);
         Assert.Contains("bad.dcm", err.ToString());
         Assert.False(File.Exists(Path.Combine(dir, "out.dcm")));

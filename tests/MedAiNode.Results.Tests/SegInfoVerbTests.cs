@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using MedAiNode.Results.Cli;
+using MedAiNode.Results.Segmentation;
+using MedAiNode.Worker.Commands;
 
 namespace MedAiNode.Results.Tests;
 
@@ -11,7 +12,7 @@ public class SegInfoVerbTests
     {
         var dir = TestData.TempDir("seg-info");
         var w = RealSeriesTests.WriteFor("philips-phantom-5mm", true, dir);
-        var text = SegInfoVerb.Describe(w.SegPath, Fixtures.CtDir("philips-phantom-5mm"));
+        var text = SegmentationSummary.Describe(w.SegPath, Fixtures.CtDir("philips-phantom-5mm"));
         Assert.Contains(w.Seg.SopInstanceUid, text);
         foreach (var s in w.Segments)
         {
@@ -35,16 +36,10 @@ public class SegInfoVerbTests
     [Fact]
     public void Verb_returns_2_with_a_message_for_a_file_that_is_not_a_seg()
     {
-        var root = new RootCommand { SegInfoVerb.Create() };
+        var root = new RootCommand { SegInfoCommand.Create() };
         var err = new StringWriter();
-        var old = Console.Error;
-        Console.SetError(err);
-        try
-        {
-            var rc = root.Parse(["seg-info", TestData.Path_("seg-sr", "highdicom", "ct_image.dcm")]).Invoke();
-            Assert.Equal(2, rc);
-        }
-        finally { Console.SetError(old); }
+        var rc = root.Parse(["seg-info", TestData.Path_("seg-sr", "highdicom", "ct_image.dcm")]).Invoke(new InvocationConfiguration { Output = TextWriter.Null, Error = err });
+        Assert.Equal(2, rc);
         Assert.Contains("Not a Segmentation", err.ToString());
     }
 }

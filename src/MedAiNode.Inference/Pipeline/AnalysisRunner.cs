@@ -16,7 +16,7 @@ namespace MedAiNode.Inference.Pipeline;
 public sealed record AnalysisOutput(SegmentationResult Result, string LabelMapPath, string MeasurementsPath, string? SeriesInstanceUid, IReadOnlyList<string> Notes);
 
 /// <summary>What `medainode analyze` does: read a DICOM folder or NIfTI file, pick a model and series, segment, write outputs.</summary>
-public sealed class AnalysisRunner(ModelSessionCache sessions, IReadOnlyList<ModelManifest> models, ILogger? logger = null)
+public sealed class AnalysisRunner(ModelSessionCache sessions, IReadOnlyList<ModelManifest> models, ILogger? logger = null, IDicomFrameDecoder? frameDecoder = null)
 {
     private readonly ILogger _log = logger ?? NullLogger.Instance;
 
@@ -48,7 +48,7 @@ public sealed class AnalysisRunner(ModelSessionCache sessions, IReadOnlyList<Mod
             notes.Add(selection.Explain());
             if (selection.Chosen is null) throw new InvalidOperationException($"No series fits model {manifest.Id}: {selection.Explain()}");
             seriesUid = selection.Chosen.SeriesInstanceUid;
-            var assembled = VolumeAssembler.Assemble(selection.Chosen.Files);
+            var assembled = VolumeAssembler.Assemble(selection.Chosen.Files, decoder: frameDecoder);
             notes.AddRange(assembled.Notes);
             volume = assembled.Volume;
         }

@@ -37,7 +37,7 @@ public sealed record DicomAnalysisOptions
 /// One model on one study: series selection, volume assembly, inference, the labels mapped back onto each source
 /// slice's own plane, then DICOM SEG and a TID 1500 SR. Shared by the worker's jobs and the analyze verb.
 /// </summary>
-public sealed class DicomAnalysis(ModelSessionCache sessions)
+public sealed class DicomAnalysis(ModelSessionCache sessions, IDicomFrameDecoder? frameDecoder = null)
 {
     public DicomAnalysisOutput Run(IEnumerable<string> paths, ModelManifest manifest, DicomAnalysisOptions options,
         IProgress<double>? progress = null, CancellationToken ct = default)
@@ -57,7 +57,7 @@ public sealed class DicomAnalysis(ModelSessionCache sessions)
 
         sw.Restart();
         AssembledVolume assembled;
-        try { assembled = VolumeAssembler.Assemble(selection.Chosen.Files); }
+        try { assembled = VolumeAssembler.Assemble(selection.Chosen.Files, decoder: frameDecoder ?? MedAiNode.Dicom.Codecs.DicomCodecRegistry.Default); }
         catch (VolumeAssemblyException e) { throw new AnalysisRejectedException("series cannot form a volume: " + e.Message); }
         var tAssemble = sw.Elapsed.TotalSeconds;
 
