@@ -1,5 +1,6 @@
 using MedAiNode.Dicom.Codecs.Jpeg2000;
 using MedAiNode.Dicom.Codecs.JpegLs;
+using MedAiNode.Dicom.Codecs.Native;
 
 namespace MedAiNode.Dicom.Codecs;
 
@@ -12,9 +13,12 @@ public sealed class DicomCodecRegistry : IDicomFrameDecoder
 {
     private readonly Dictionary<string, IDicomCodec> _codecs;
 
-    public DicomCodecRegistry(IEnumerable<IDicomCodec> codecs)
+    public DicomCodecRegistry(IEnumerable<IDicomCodec> codecs) : this(codecs, NativeCodecs.Installed) { }
+
+    internal DicomCodecRegistry(IEnumerable<IDicomCodec> codecs, NativeCodecs native)
     {
         ArgumentNullException.ThrowIfNull(codecs);
+        Native = native;
         _codecs = new Dictionary<string, IDicomCodec>(StringComparer.Ordinal);
         foreach (var codec in codecs)
             foreach (var ts in codec.TransferSyntaxes)
@@ -22,18 +26,24 @@ public sealed class DicomCodecRegistry : IDicomFrameDecoder
     }
 
     /// <summary>The built-in codecs (what the host registers).</summary>
-    public static DicomCodecRegistry CreateDefault() => new(BuiltInCodec.All());
+    public static DicomCodecRegistry CreateDefault() => CreateDefault(NativeCodecs.Installed);
+
+    /// <summary>The built-in codecs over the given native libraries (tests bind absent ones).</summary>
+    internal static DicomCodecRegistry CreateDefault(NativeCodecs native) => new(BuiltInCodec.All(native), native);
+
+    /// <summary>The native libraries this registry's built-in codecs, and transcoding through it, use.</summary>
+    internal NativeCodecs Native { get; }
 
     /// <summary>A registry holding only the built-in codecs; shared and immutable, for code without a service provider.</summary>
     public static DicomCodecRegistry Default { get; } = CreateDefault();
 
     /// <summary>A copy of this registry with <paramref name="codec"/> answering for its transfer syntaxes.</summary>
-    public DicomCodecRegistry With(IDicomCodec codec) => new(_codecs.Values.Distinct().Append(codec));
+    public DicomCodecRegistry With(IDicomCodec codec) => new(_codecs.Values.Distinct().Append(codec), Native);
 
     /// <summary>A copy without a codec for <paramref name="transferSyntax"/>.</summary>
     public DicomCodecRegistry Without(DicomTransferSyntax transferSyntax)
     {
-        var copy = new DicomCodecRegistry([]);
+        var copy = new DicomCodecRegistry([], Native);
         foreach (var (uid, codec) in _codecs) if (uid != transferSyntax.Uid) copy._codecs[uid] = codec;
         return copy;
     }
@@ -82,24 +92,24 @@ public sealed class DicomCodecRegistry : IDicomFrameDecoder
 }
 
 /// <summary>The codecs that ship with this node, over <see cref="DicomPixelDecoder"/>.</summary>
-internal sealed class BuiltInCodec(string name, string? aptPackage, Func<DicomTransferSyntax, bool> available, params DicomTransferSyntax[] syntaxes) : IDicomCodec
+internal sealed class BuiltInCodec(string name, string? aptPackage, NativeCodecs native, params DicomTransferSyntax[] syntaxes) : IDicomCodec
 {
     public string Name { get; } = name;
     public IReadOnlyList<DicomTransferSyntax> TransferSyntaxes { get; } = syntaxes;
     public string? AptPackage { get; } = aptPackage;
-    public bool CanDecode(DicomTransferSyntax transferSyntax) => TransferSyntaxes.Contains(transferSyntax) && available(transferSyntax);
+    public bool CanDecode(DicomTransferSyntax transferSyntax) => TransferSyntaxes.Contains(transferSyntax) && DicomPixelDecoder.CanDecode(transferSyntax, native);
 
     public ReadOnlyMemory<byte> DecodeFrame(DicomDataset dataset, DicomTransferSyntax transferSyntax, int frameIndex) =>
-        DicomPixelDecoder.DecodeFrame(dataset, transferSyntax, frameIndex);
+        DicomPixelDecoder.DecodeFrame(dataset, transferSyntax, frameIndex, native);
 
-    public static IEnumerable<IDicomCodec> All() =>
+    public static IEnumerable<IDicomCodec> All(NativeCodecs native) =>
     [
-        new BuiltInCodec("RLE Lossless", null, DicomPixelDecoder.CanDecode, DicomTransferSyntax.RLELossless),
-        new BuiltInCodec("JPEG (managed)", null, DicomPixelDecoder.CanDecode,
+        new BuiltInCodec("RLE Lossless", null, native, DicomTransferSyntax.RLELossless),
+        new BuiltInCodec("JPEG (managed)", null, native,
             DicomTransferSyntax.JPEGBaseline8Bit, DicomTransferSyntax.JPEGExtended12Bit, DicomTransferSyntax.JPEGLossless, DicomTransferSyntax.JPEGLosslessSV1),
-        new BuiltInCodec("JPEG-LS (CharLS)", CharLs.DefaultLibrary.AptPackage, DicomPixelDecoder.CanDecode,
+        new BuiltInCodec("JPEG-LS (CharLS)", native.JpegLs.Library.AptPackage, native,
             DicomTransferSyntax.JPEGLSLossless, DicomTransferSyntax.JPEGLSNearLossless),
-        new BuiltInCodec("JPEG 2000 (OpenJPEG)", OpenJpeg.DefaultLibrary.AptPackage, DicomPixelDecoder.CanDecode,
+        new BuiltInCodec("JPEG 2000 (OpenJPEG)", native.Jpeg2000.Library.AptPackage, native,
             DicomTransferSyntax.JPEG2000Lossless, DicomTransferSyntax.JPEG2000,
             DicomTransferSyntax.HTJ2KLossless, DicomTransferSyntax.HTJ2KLosslessRPCL, DicomTransferSyntax.HTJ2K),
     ];
