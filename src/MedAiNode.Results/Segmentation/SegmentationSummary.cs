@@ -96,11 +96,11 @@ public static class SegmentationSummary
             var planes = new List<(string, double[], double[], double[], double?)>();
             foreach (var fg in ds.GetSequence(DicomTags.PerFrameFunctionalGroupsSequence)?.Items ?? [])
             {
-                var uid = Group(fg, shared, DicomTags.DerivationImageSequence)?.GetSequence(DicomTags.SourceImageSequence)?.Items.FirstOrDefault()
+                var uid = SegmentationReader.Group(fg, shared, DicomTags.DerivationImageSequence)?.GetSequence(DicomTags.SourceImageSequence)?.Items.FirstOrDefault()
                     ?.GetString(DicomTags.ReferencedSOPInstanceUID);
-                var ipp = Group(fg, shared, DicomTags.PlanePositionSequence)?.GetValues<double>(DicomTags.ImagePositionPatient);
-                var iop = Group(fg, shared, DicomTags.PlaneOrientationSequence)?.GetValues<double>(DicomTags.ImageOrientationPatient);
-                var measures = Group(fg, shared, DicomTags.PixelMeasuresSequence);
+                var ipp = SegmentationReader.Group(fg, shared, DicomTags.PlanePositionSequence)?.GetValues<double>(DicomTags.ImagePositionPatient);
+                var iop = SegmentationReader.Group(fg, shared, DicomTags.PlaneOrientationSequence)?.GetValues<double>(DicomTags.ImageOrientationPatient);
+                var measures = SegmentationReader.Group(fg, shared, DicomTags.PixelMeasuresSequence);
                 var spacing = measures?.GetValues<double>(DicomTags.PixelSpacing);
                 if (string.IsNullOrEmpty(uid) || ipp is not { Length: 3 } || iop is not { Length: 6 } || spacing is not { Length: 2 }) return null;
                 double? fallback = measures!.GetString(DicomTags.SpacingBetweenSlices) is { Length: > 0 }
@@ -134,8 +134,5 @@ public static class SegmentationSummary
             }
             return g;
         }
-
-        private static DicomDataset? Group(DicomDataset perFrame, DicomDataset? shared, DicomTag tag) =>
-            perFrame.GetSequence(tag)?.Items.FirstOrDefault() ?? shared?.GetSequence(tag)?.Items.FirstOrDefault();
     }
 }
