@@ -33,8 +33,6 @@ if (args.Length < 2 || args[0] is not ("capture" or "compare") || args[0] == "co
 }
 if (args[0] == "compare") return Compare(args[1], args[2]);
 
-// As the worker's Program.cs does: compressed series (the shared J2K abdomen) decode through the codecs layer.
-FrameDecoding.CompressedFrameDecoder ??= MedAiNode.Dicom.Codecs.DicomPixelDecoder.DecodeFrame;
 var outDir = Path.GetFullPath(args[1]);
 var repo = TestData.RepoRoot;
 var e2e = Path.Combine(repo, "bench", "MedAiNode.Bench.EndToEnd", "bin", "Release", "net10.0", "MedAiNode.Bench.EndToEnd.dll");
@@ -81,7 +79,7 @@ try
             try
             {
                 var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).ToList();
-                var output = new AnalysisPipeline(sessions).Run(files, manifest, new AnalysisOptions());
+                var output = new AnalysisPipeline(sessions, MedAiNode.Dicom.Codecs.DicomCodecRegistry.Default).Run(files, manifest, new AnalysisOptions());
                 s.Add("status", "ok");
                 Segmentation(s, output);
                 foreach (var g in output.Groups)

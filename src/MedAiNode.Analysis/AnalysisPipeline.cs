@@ -27,7 +27,9 @@ public sealed record AnalysisOptions
 /// select (the model's series rules) -> assemble (volume and geometry) -> preprocess -> model -> postprocess ->
 /// measure -> results (DICOM SEG and a TID 1500 SR written from exactly those labels and measurements).
 /// </summary>
-public sealed class AnalysisPipeline(ModelSessionCache sessions, ILogger? logger = null)
+/// <remarks>Compressed series decode through <paramref name="frameDecoder"/> (the host's codec registry); without one, only
+/// native transfer syntaxes are read and a compressed series is refused with the transfer syntax named.</remarks>
+public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDecoder? frameDecoder = null, ILogger? logger = null)
 {
     public const string DefaultCtModel = "ct-lung-quant";
 
@@ -89,7 +91,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, ILogger? logger
 
         var clock = Stopwatch.StartNew();
         AssembledVolume assembled;
-        try { assembled = VolumeAssembler.Assemble(chosen.Files, options.Assembly); }
+        try { assembled = VolumeAssembler.Assemble(chosen.Files, options.Assembly, frameDecoder); }
         catch (VolumeAssemblyException e) { throw new AnalysisRejectedException("series cannot form a volume: " + e.Message); }
         notes.AddRange(assembled.Notes);
         var assemble = clock.Elapsed.TotalSeconds;

@@ -1,6 +1,7 @@
 using MedAiNode.Dicom.Codecs.Jpeg;
 using MedAiNode.Dicom.Codecs.Jpeg2000;
 using MedAiNode.Dicom.Codecs.JpegLs;
+using MedAiNode.Dicom.Codecs.Native;
 using MedAiNode.Dicom.Codecs.Pixels;
 using MedAiNode.Dicom.Codecs.Rle;
 
@@ -14,7 +15,10 @@ public static class DicomPixelDecoder
 {
     /// <summary>The frame as it would appear in native (uncompressed, little-endian) Pixel Data for the same Image Pixel module
     /// (colour frames pixel-interleaved; YCbCr JPEG frames converted to RGB). Native transfer syntaxes are returned as they are.</summary>
-    public static byte[] DecodeFrame(DicomDataset dataset, DicomTransferSyntax transferSyntax, int frameIndex)
+    public static byte[] DecodeFrame(DicomDataset dataset, DicomTransferSyntax transferSyntax, int frameIndex) =>
+        DecodeFrame(dataset, transferSyntax, frameIndex, NativeCodecs.Installed);
+
+    internal static byte[] DecodeFrame(DicomDataset dataset, DicomTransferSyntax transferSyntax, int frameIndex, NativeCodecs native)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(transferSyntax);
@@ -32,19 +36,21 @@ public static class DicomPixelDecoder
         var layout = FrameLayout.From(dataset);
         var codestream = GetStoredFrame(pixelData, frameIndex);
         var dest = new byte[layout.FrameSize];
-        DecodeCodestream(transferSyntax, codestream, dest, layout);
+        DecodeCodestream(transferSyntax, codestream, dest, layout, native);
         return dest;
     }
 
-    public static bool CanDecode(DicomTransferSyntax ts)
+    public static bool CanDecode(DicomTransferSyntax ts) => CanDecode(ts, NativeCodecs.Installed);
+
+    internal static bool CanDecode(DicomTransferSyntax ts, NativeCodecs native)
     {
         ArgumentNullException.ThrowIfNull(ts);
         if (!ts.IsEncapsulated || ts.Uid == DicomTransferSyntax.EncapsulatedUncompressed.Uid) return true;
         return KindOf(ts) switch
         {
             CodecKind.Rle or CodecKind.JpegLossless or CodecKind.JpegLossy => true,
-            CodecKind.Jpeg2000 => IsHighThroughput(ts) ? OpenJpeg.Default.DecodesHighThroughput : OpenJpeg.Default.IsAvailable,
-            CodecKind.JpegLs => CharLs.Default.IsAvailable,
+            CodecKind.Jpeg2000 => IsHighThroughput(ts) ? native.Jpeg2000.DecodesHighThroughput : native.Jpeg2000.IsAvailable,
+            CodecKind.JpegLs => native.JpegLs.IsAvailable,
             _ => false,
         };
     }
@@ -78,11 +84,11 @@ public static class DicomPixelDecoder
 
     /// <summary>Decodes one frame's codestream into <paramref name="dest"/>; returns the codestream's sample precision when the
     /// codec reports one that may differ from BitsStored (JPEG 2000), else 0.</summary>
-    internal static int DecodeCodestream(DicomTransferSyntax ts, ReadOnlyMemory<byte> codestream, Span<byte> dest, in FrameLayout layout)
+    internal static int DecodeCodestream(DicomTransferSyntax ts, ReadOnlyMemory<byte> codestream, Span<byte> dest, in FrameLayout layout, NativeCodecs native)
     {
         try
         {
-            return DecodeCore(ts, codestream, dest, layout);
+            return DecodeCore(ts, codestream, dest, layout, native);
         }
         catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or OverflowException or InvalidOperationException
                                       or InvalidDataException or NotSupportedException or InvalidCastException)
@@ -92,7 +98,7 @@ public static class DicomPixelDecoder
         }
     }
 
-    private static int DecodeCore(DicomTransferSyntax ts, ReadOnlyMemory<byte> codestream, Span<byte> dest, in FrameLayout layout)
+    private static int DecodeCore(DicomTransferSyntax ts, ReadOnlyMemory<byte> codestream, Span<byte> dest, in FrameLayout layout, NativeCodecs native)
     {
         switch (KindOf(ts))
         {
@@ -108,10 +114,10 @@ public static class DicomPixelDecoder
                 else JpegLossyDecoder.Decode(codestream, dest, layout);
                 break;
             case CodecKind.JpegLs:
-                CharLs.Default.Decode(codestream.Span, dest, layout);
+                native.JpegLs.Decode(codestream.Span, dest, layout);
                 break;
             case CodecKind.Jpeg2000:
-                return OpenJpeg.Default.Decode(codestream.Span, dest, layout).Precision;
+                return native.Jpeg2000.Decode(codestream.Span, dest, layout).Precision;
             default:
                 throw new DicomCodecException($"Transfer syntax {ts} cannot be decoded by this node.");
         }

@@ -2,6 +2,7 @@ using System.Buffers;
 using MedAiNode.Dicom.Codecs.Jpeg;
 using MedAiNode.Dicom.Codecs.Jpeg2000;
 using MedAiNode.Dicom.Codecs.JpegLs;
+using MedAiNode.Dicom.Codecs.Native;
 using MedAiNode.Dicom.Codecs.Pixels;
 using MedAiNode.Dicom.Codecs.Rle;
 using MedAiNode.Dicom.IO;
@@ -17,11 +18,14 @@ namespace MedAiNode.Dicom.Codecs;
 public static class DicomTranscoder
 {
     /// <summary>Returns a new DicomFile in the target syntax (decode then encode as needed); encodes RLE Lossless, JPEG 2000 Lossless and JPEG-LS Lossless.</summary>
-    public static DicomFile Transcode(DicomFile file, DicomTransferSyntax target)
+    /// <param name="decoder">Decodes the source frames: the host's codec registry, or null for <see cref="DicomCodecRegistry.Default"/>.
+    /// The built-in codecs are called directly (a JPEG 2000 codestream's precision corrects BitsStored); any other codec through the interface.</param>
+    public static DicomFile Transcode(DicomFile file, DicomTransferSyntax target, IDicomFrameDecoder? decoder = null)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(target);
         var source = file.TransferSyntax;
+        var libraries = (decoder as DicomCodecRegistry)?.Native ?? NativeCodecs.Installed; // the libraries this registry encodes with too
         var ds = file.Dataset.Clone();
         var hasPixels = ds[DicomTags.PixelData] is not null;
 
@@ -32,10 +36,12 @@ public static class DicomTranscoder
         {
             // Syntaxes whose native library is missing get as far as the codec, which names the apt package to install.
             if (target.IsEncapsulated && !EncoderKnown(target))
-                throw new DicomCodecException($"Cannot encode {target}; this node encodes {string.Join(", ", EncodableSyntaxes().Select(t => t.Name))}.");
-            if (source.IsEncapsulated && source.Uid != DicomTransferSyntax.EncapsulatedUncompressed.Uid && DicomPixelDecoder.KindOf(source) == DicomPixelDecoder.CodecKind.None)
+                throw new DicomCodecException($"Cannot encode {target}; this node encodes {string.Join(", ", EncodableSyntaxes(libraries).Select(t => t.Name))}.");
+            var external = decoder is not null && !(decoder is DicomCodecRegistry r && r.GetCodec(source) is BuiltInCodec)
+                ? decoder : null;
+            if (external is null && source.IsEncapsulated && source.Uid != DicomTransferSyntax.EncapsulatedUncompressed.Uid && DicomPixelDecoder.KindOf(source) == DicomPixelDecoder.CodecKind.None)
                 throw new DicomCodecException($"Cannot decode {source}.");
-            Recode(ds, source, target);
+            Recode(ds, source, target, external, libraries);
         }
         var result = new DicomFile(ds, target) { Preamble = file.Preamble };
         foreach (var a in file.FileMetaInfo)
@@ -43,23 +49,28 @@ public static class DicomTranscoder
         return result;
     }
 
-    public static bool CanEncode(DicomTransferSyntax ts)
+    public static bool CanEncode(DicomTransferSyntax ts) => CanEncode(ts, NativeCodecs.Installed);
+
+    /// <summary>Whether <see cref="Transcode"/> through <paramref name="codecs"/> can write <paramref name="ts"/>.</summary>
+    public static bool CanEncode(DicomTransferSyntax ts, DicomCodecRegistry codecs) => CanEncode(ts, codecs.Native);
+
+    internal static bool CanEncode(DicomTransferSyntax ts, NativeCodecs native)
     {
         ArgumentNullException.ThrowIfNull(ts);
         if (!ts.IsEncapsulated || ts.Uid == DicomTransferSyntax.EncapsulatedUncompressed.Uid) return true;
         if (ts.Uid == DicomTransferSyntax.RLELossless.Uid) return true;
-        if (ts.Uid == DicomTransferSyntax.JPEG2000Lossless.Uid) return OpenJpeg.Default.IsAvailable;
-        if (ts.Uid == DicomTransferSyntax.JPEGLSLossless.Uid) return CharLs.Default.IsAvailable;
+        if (ts.Uid == DicomTransferSyntax.JPEG2000Lossless.Uid) return native.Jpeg2000.IsAvailable;
+        if (ts.Uid == DicomTransferSyntax.JPEGLSLossless.Uid) return native.JpegLs.IsAvailable;
         return false;
     }
 
     private static bool EncoderKnown(DicomTransferSyntax ts) =>
         ts.Uid is "1.2.840.10008.1.2.5" or "1.2.840.10008.1.2.4.90" or "1.2.840.10008.1.2.4.80" or "1.2.840.10008.1.2.1.98";
 
-    private static IEnumerable<DicomTransferSyntax> EncodableSyntaxes() =>
-        DicomTransferSyntax.All.Where(t => t.IsEncapsulated && CanEncode(t));
+    private static IEnumerable<DicomTransferSyntax> EncodableSyntaxes(NativeCodecs native) =>
+        DicomTransferSyntax.All.Where(t => t.IsEncapsulated && CanEncode(t, native));
 
-    private static void Recode(DicomDataset ds, DicomTransferSyntax source, DicomTransferSyntax target)
+    private static void Recode(DicomDataset ds, DicomTransferSyntax source, DicomTransferSyntax target, IDicomFrameDecoder? external, NativeCodecs libs)
     {
         var layout = FrameLayout.From(ds);
         var pixelData = new DicomPixelData(ds, source);
@@ -86,19 +97,26 @@ public static class DicomTranscoder
             for (var f = 0; f < frames; f++)
             {
                 var dest = native is not null ? native.AsSpan(f * frameSize, frameSize) : scratch.AsSpan(0, frameSize);
-                if (decoded)
+                if (decoded && external is not null)
                 {
-                    var p = DicomPixelDecoder.DecodeCodestream(source, DicomPixelDecoder.GetStoredFrameInternal(pixelData, f), dest, layout);
+                    var frame = external.DecodeFrame(ds, source, f).Span;
+                    if (frame.Length < frameSize) throw new DicomCodecException($"Frame {f}: the {source.Name} decoder returned {frame.Length} bytes, {frameSize} expected.");
+                    frame[..frameSize].CopyTo(dest);
+                    codestreamPrecision = int.MaxValue;
+                }
+                else if (decoded)
+                {
+                    var p = DicomPixelDecoder.DecodeCodestream(source, DicomPixelDecoder.GetStoredFrameInternal(pixelData, f), dest, layout, libs);
                     codestreamPrecision = p > 0 ? Math.Max(codestreamPrecision, p) : int.MaxValue;
                 }
                 else
                 {
-                    var stored = DicomPixelDecoder.DecodeFrame(ds, source, f);
+                    var stored = DicomPixelDecoder.DecodeFrame(ds, source, f, libs);
                     if (layout.SamplesPerPixel > 1 && layout.PlanarConfiguration == 1)
                         SampleOps.Interleave(stored, dest, layout.PixelCount, layout.SamplesPerPixel, layout.BytesPerSample);
                     else stored.CopyTo(dest);
                 }
-                if (encoded is not null) encoded[f] = Encode(target, dest, layout);
+                if (encoded is not null) encoded[f] = Encode(target, dest, layout, libs);
             }
         }
         finally
@@ -124,11 +142,11 @@ public static class DicomTranscoder
         else ds.Add(BuildFragments(encoded!));
     }
 
-    private static byte[] Encode(DicomTransferSyntax target, ReadOnlySpan<byte> frame, in FrameLayout layout) => target.Uid switch
+    private static byte[] Encode(DicomTransferSyntax target, ReadOnlySpan<byte> frame, in FrameLayout layout, NativeCodecs native) => target.Uid switch
     {
         "1.2.840.10008.1.2.5" => RleCodec.Encode(frame, layout),
-        "1.2.840.10008.1.2.4.90" => OpenJpeg.Default.EncodeLossless(frame, layout),
-        "1.2.840.10008.1.2.4.80" => CharLs.Default.EncodeLossless(frame, layout),
+        "1.2.840.10008.1.2.4.90" => native.Jpeg2000.EncodeLossless(frame, layout),
+        "1.2.840.10008.1.2.4.80" => native.JpegLs.EncodeLossless(frame, layout),
         "1.2.840.10008.1.2.1.98" => frame.ToArray(),
         _ => throw new DicomCodecException($"Cannot encode {target}."),
     };

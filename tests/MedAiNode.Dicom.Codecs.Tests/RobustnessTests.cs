@@ -181,44 +181,35 @@ public class SettingsTests
     }
 }
 
-[CollectionDefinition("swaps native libraries", DisableParallelization = true)]
-public class SwapsNativeLibraries { }
-
-/// <summary>The public API with the real default instances replaced by ones bound to absent libraries.</summary>
-[Collection("swaps native libraries")]
+/// <summary>A registry whose native libraries are absent: decoding and transcoding through it name the package, other
+/// syntaxes keep working, and nothing shared is changed (the process-wide defaults are untouched).</summary>
 public class MissingLibraryThroughPublicApiTests
 {
     [Fact]
     public void Decoding_and_transcoding_name_the_package_and_other_syntaxes_keep_working()
     {
-        var openJpeg = OpenJpeg.Default;
-        var charls = CharLs.Default;
-        try
-        {
-            OpenJpeg.Default = new OpenJpeg(new NativeCodecLibrary("OpenJPEG (JPEG 2000)", "libopenjp2-7", "libopenjp2-absent.so.7"));
-            CharLs.Default = new CharLs(new NativeCodecLibrary("CharLS (JPEG-LS)", "libcharls2", "libcharls-absent.so.2"));
-            Assert.False(DicomPixelDecoder.CanDecode(DicomTransferSyntax.JPEG2000Lossless));
-            Assert.False(DicomPixelDecoder.CanDecode(DicomTransferSyntax.JPEGLSLossless));
-            Assert.False(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEG2000Lossless));
+        var absent = new NativeCodecs(
+            new OpenJpeg(new NativeCodecLibrary("OpenJPEG (JPEG 2000)", "libopenjp2-7", "libopenjp2-absent.so.7")),
+            new CharLs(new NativeCodecLibrary("CharLS (JPEG-LS)", "libcharls2", "libcharls-absent.so.2")));
+        var registry = DicomCodecRegistry.CreateDefault(absent);
+        Assert.False(registry.CanDecode(DicomTransferSyntax.JPEG2000Lossless));
+        Assert.False(registry.CanDecode(DicomTransferSyntax.JPEGLSLossless));
+        Assert.False(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEG2000Lossless, registry));
 
-            var j2k = DicomFile.Open(PixelCompare.Wg04("CT1_J2KR"));
-            var e = Assert.Throws<DicomCodecException>(() => DicomPixelDecoder.DecodeFrame(j2k.Dataset, j2k.TransferSyntax, 0));
-            Assert.Contains("apt-get install libopenjp2-7", e.Message);
-            var jls = DicomFile.Open(PixelCompare.Wg04("CT1_JLSL"));
-            e = Assert.Throws<DicomCodecException>(() => DicomTranscoder.Transcode(jls, DicomTransferSyntax.ExplicitVRLittleEndian));
-            Assert.Contains("apt-get install libcharls2", e.Message);
-            var unc = DicomFile.Open(PixelCompare.Wg04("CT1_UNC"));
-            e = Assert.Throws<DicomCodecException>(() => DicomTranscoder.Transcode(unc, DicomTransferSyntax.JPEG2000Lossless));
-            Assert.Equal("libopenjp2-7", e.AptPackage);
+        var j2k = DicomFile.Open(PixelCompare.Wg04("CT1_J2KR"));
+        var e = Assert.Throws<DicomCodecException>(() => registry.DecodeFrame(j2k.Dataset, j2k.TransferSyntax, 0));
+        Assert.Contains("apt-get install libopenjp2-7", e.Message);
+        var jls = DicomFile.Open(PixelCompare.Wg04("CT1_JLSL"));
+        e = Assert.Throws<DicomCodecException>(() => DicomTranscoder.Transcode(jls, DicomTransferSyntax.ExplicitVRLittleEndian, registry));
+        Assert.Contains("apt-get install libcharls2", e.Message);
+        var unc = DicomFile.Open(PixelCompare.Wg04("CT1_UNC"));
+        e = Assert.Throws<DicomCodecException>(() => DicomTranscoder.Transcode(unc, DicomTransferSyntax.JPEG2000Lossless, registry));
+        Assert.Equal("libopenjp2-7", e.AptPackage);
 
-            // Everything else is untouched.
-            var rle = DicomTranscoder.Transcode(DicomFile.Open(PixelCompare.Wg04("CT1_JPLL")), DicomTransferSyntax.RLELossless);
-            Assert.Equal(PixelCompare.Frame(PixelCompare.Wg04("CT1_UNC")), DicomPixelDecoder.DecodeFrame(rle.Dataset, rle.TransferSyntax, 0));
-        }
-        finally
-        {
-            OpenJpeg.Default = openJpeg;
-            CharLs.Default = charls;
-        }
+        // Everything else is untouched, and so is the installed default.
+        var rle = DicomTranscoder.Transcode(DicomFile.Open(PixelCompare.Wg04("CT1_JPLL")), DicomTransferSyntax.RLELossless, registry);
+        Assert.Equal(PixelCompare.Frame(PixelCompare.Wg04("CT1_UNC")), registry.DecodeFrame(rle.Dataset, rle.TransferSyntax, 0).ToArray());
+        Assert.True(DicomCodecRegistry.Default.CanDecode(DicomTransferSyntax.JPEG2000Lossless));
+        Assert.True(DicomTranscoder.CanEncode(DicomTransferSyntax.JPEGLSLossless));
     }
 }

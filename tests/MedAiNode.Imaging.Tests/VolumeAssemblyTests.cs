@@ -120,15 +120,43 @@ for p in sys.argv[1:]:
     [Fact]
     public void CompressedSeries_WithoutDecoder_GivesClearError()
     {
-        var saved = FrameDecoding.CompressedFrameDecoder;
-        FrameDecoding.CompressedFrameDecoder = null;
-        try
+        // No decoder passed: the no-codec default reads native series only and names the syntax it cannot read.
+        var e = Assert.Throws<DicomCodecUnavailableException>(() => VolumeAssembler.Assemble(Load("totalseg-abdomen-j2k")));
+        Assert.Contains("1.2.840.10008.1.2.4.90", e.Message);
+        Assert.Contains("DicomCodecRegistry", e.Message);
+        Assert.Equal("1.2.840.10008.1.2.4.90", e.TransferSyntax.Uid);
+    }
+
+    /// <summary>A decoder that answers for one transfer syntax with a constant stored value, and counts its calls.</summary>
+    private sealed class ConstantDecoder(DicomTransferSyntax syntax, ushort stored) : IDicomFrameDecoder
+    {
+        public int Calls;
+        public bool CanDecode(DicomTransferSyntax ts) => ts.Uid == syntax.Uid;
+        public ReadOnlyMemory<byte> DecodeFrame(DicomDataset ds, DicomTransferSyntax ts, int frameIndex)
         {
-            var e = Assert.Throws<InvalidOperationException>(() => VolumeAssembler.Assemble(Load("totalseg-abdomen-j2k")));
-            Assert.Contains("CompressedFrameDecoder", e.Message);
-            Assert.Contains("1.2.840.10008.1.2.4.90", e.Message);
+            Assert.Equal(syntax.Uid, ts.Uid);
+            Interlocked.Increment(ref Calls);
+            var px = new DicomPixelData(ds, ts);
+            var bytes = new byte[px.Rows * px.Columns * 2];
+            for (var i = 0; i < bytes.Length; i += 2) BitConverter.TryWriteBytes(bytes.AsSpan(i), stored);
+            return bytes;
         }
-        finally { FrameDecoding.CompressedFrameDecoder = saved; }
+    }
+
+    [Fact]
+    public void CompressedSeries_DecodesThroughTheDecoderItIsGiven()
+    {
+        var files = Load("totalseg-abdomen-j2k");
+        var decoder = new ConstantDecoder(files[0].TransferSyntax, 1234);
+        var result = VolumeAssembler.Assemble(files, decoder: decoder);
+        Assert.Equal(result.Volume.Slices.Count, decoder.Calls);
+        var slope = files[0].Dataset.GetValueOrDefault(DicomTags.RescaleSlope, 1.0);
+        var intercept = files[0].Dataset.GetValueOrDefault(DicomTags.RescaleIntercept, 0.0);
+        var bits = files[0].Dataset.GetValueOrDefault<int>(DicomTags.BitsStored, 16);
+        var signed = files[0].Dataset.GetValueOrDefault<int>(DicomTags.PixelRepresentation, 0) == 1;
+        long storedValue = 1234 & ((1 << bits) - 1);
+        if (signed && (storedValue >> (bits - 1) & 1) != 0) storedValue -= 1L << bits;
+        Assert.All(result.Volume.Data.Take(5000), v => Assert.Equal((float)(storedValue * slope + intercept), v, 3));
     }
 
     [Fact]

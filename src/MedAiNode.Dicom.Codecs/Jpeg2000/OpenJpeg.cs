@@ -15,9 +15,8 @@ internal sealed unsafe class OpenJpeg
     public static readonly NativeCodecLibrary DefaultLibrary =
         new("OpenJPEG (JPEG 2000)", "libopenjp2-7", "libopenjp2.so.7", "libopenjp2.so", "openjp2");
 
-    /// <summary>The instance the public API uses; tests swap it for one bound to a missing library.</summary>
-    internal static OpenJpeg Default { get => _default ??= new OpenJpeg(DefaultLibrary); set => _default = value; }
-    private static OpenJpeg? _default;
+    /// <summary>The instance bound to the system's library (see <see cref="Native.NativeCodecs.Installed"/>).</summary>
+    internal static OpenJpeg Default { get; } = new(DefaultLibrary);
 
     private const int CodecJ2K = 0, CodecJP2 = 2;
     private const int ClrspcSrgb = 1, ClrspcGray = 2;

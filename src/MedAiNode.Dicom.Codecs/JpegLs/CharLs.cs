@@ -10,9 +10,8 @@ internal sealed unsafe class CharLs
     public static readonly NativeCodecLibrary DefaultLibrary =
         new("CharLS (JPEG-LS)", "libcharls2", "libcharls.so.2", "libCharLS.so.2", "libcharls.so", "charls");
 
-    /// <summary>The instance the public API uses; tests swap it for one bound to a missing library.</summary>
-    internal static CharLs Default { get => _default ??= new CharLs(DefaultLibrary); set => _default = value; }
-    private static CharLs? _default;
+    /// <summary>The instance bound to the system's library (see <see cref="Native.NativeCodecs.Installed"/>).</summary>
+    internal static CharLs Default { get; } = new(DefaultLibrary);
 
     private readonly Lazy<Api> _api;
 

@@ -39,9 +39,12 @@ public sealed record AssembledVolume(Volume Volume, IReadOnlyList<string> Notes)
 /// </summary>
 public static class VolumeAssembler
 {
-    public static AssembledVolume Assemble(IEnumerable<DicomFile> files, VolumeAssemblyOptions? options = null)
+    /// <param name="decoder">Decodes the frames: the host's codec registry for compressed series; by default
+    /// <see cref="NativeFrameDecoder"/>, which reads uncompressed series and names the syntax of any other.</param>
+    public static AssembledVolume Assemble(IEnumerable<DicomFile> files, VolumeAssemblyOptions? options = null, IDicomFrameDecoder? decoder = null)
     {
         options ??= new VolumeAssemblyOptions();
+        decoder ??= NativeFrameDecoder.Instance;
         options.Validate();
         var frames = files.SelectMany(InstanceGeometry.Frames).ToList();
         if (frames.Count == 0) throw new VolumeAssemblyException("The series has no image frames.");
@@ -93,7 +96,7 @@ public static class VolumeAssembler
         if (frames.Count == 1)
         {
             var single = new Volume(new Dims(cols, rows, 1), new Affine(f0.Position, col0, col1, normal * (f0.SliceThickness ?? 1.0)));
-            DecodeInto(f0, single.Slice(0));
+            DecodeInto(f0, single.Slice(0), decoder);
             return new AssembledVolume(single, notes).WithSlices(frames, [0]);
         }
 
@@ -116,7 +119,7 @@ public static class VolumeAssembler
         if (uniform)
         {
             var vol = new Volume(new Dims(cols, rows, frames.Count), new Affine(f0.Position, col0, col1, stackDir * meanStep));
-            ParallelFor(frames.Count, z => DecodeInto(frames[z], vol.Slice(z)));
+            ParallelFor(frames.Count, z => DecodeInto(frames[z], vol.Slice(z), decoder));
             return new AssembledVolume(vol, notes) { GantryTiltDeg = tiltDeg }.WithSlices(frames, Enumerable.Range(0, frames.Count).Select(i => (double)i).ToArray());
         }
 
@@ -132,7 +135,7 @@ public static class VolumeAssembler
             var d = Volatile.Read(ref decoded[i]);
             if (d is not null) return d;
             d = new float[planeSize];
-            DecodeInto(frames[i], d);
+            DecodeInto(frames[i], d, decoder);
             return Interlocked.CompareExchange(ref decoded[i], d, null) ?? d;
         }
         ParallelFor(count, z =>
@@ -169,12 +172,12 @@ public static class VolumeAssembler
     }
 
     /// <summary>Decodes one frame to HU (stored value x slope + intercept).</summary>
-    public static void DecodeInto(FrameInfo f, Span<float> dst)
+    public static void DecodeInto(FrameInfo f, Span<float> dst, IDicomFrameDecoder? decoder = null)
     {
         var ds = f.File.Dataset;
         var px = new DicomPixelData(ds, f.File.TransferSyntax);
         if (px.SamplesPerPixel != 1) throw new VolumeAssemblyException($"Instance {f.SopInstanceUid} has {px.SamplesPerPixel} samples per pixel; only greyscale images make a volume.");
-        var bytes = FrameDecoding.GetNativeFrame(ds, f.File.TransferSyntax, f.FrameIndex).Span;
+        var bytes = (decoder ?? NativeFrameDecoder.Instance).DecodeFrame(ds, f.File.TransferSyntax, f.FrameIndex).Span;
         var n = f.Rows * f.Columns;
         var bpp = (px.BitsAllocated + 7) / 8;
         if (bytes.Length < (long)n * bpp) throw new VolumeAssemblyException($"Instance {f.SopInstanceUid} frame {f.FrameIndex + 1}: {bytes.Length} pixel bytes, {n * bpp} expected.");

@@ -90,7 +90,8 @@ public static class SegmentationReader
         return new SegmentationMask(segments, labels, rows, cols);
     }
 
-    private static DicomDataset? Group(DicomDataset perFrame, DicomDataset? shared, DicomTag tag) =>
+    /// <summary>A functional group of one frame: its own item, else the shared one.</summary>
+    internal static DicomDataset? Group(DicomDataset perFrame, DicomDataset? shared, DicomTag tag) =>
         perFrame.GetSequence(tag)?.Items.FirstOrDefault() ?? shared?.GetSequence(tag)?.Items.FirstOrDefault();
 
     private static string? SourceOf(DicomDataset fg, DicomDataset? shared, SourceSeries? source)

@@ -1,4 +1,5 @@
 using MedAiNode.Analysis;
+using MedAiNode.Dicom;
 using MedAiNode.Export;
 using MedAiNode.Store;
 using MedAiNode.Worker.Configuration;
@@ -10,7 +11,7 @@ namespace MedAiNode.Worker.Analysis;
 
 /// <summary>The worker's analysis of a stored study: every enabled model whose rules match, results into the outbox.</summary>
 public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox outbox, IOptions<DicomOptions> dicom,
-    NodeMetrics metrics, ILogger<StudyAnalyzer> log) : IStudyAnalyzer
+    NodeMetrics metrics, ILogger<StudyAnalyzer> log, IDicomFrameDecoder frameDecoder) : IStudyAnalyzer
 {
     public Task<AnalysisOutcome> AnalyzeAsync(StudyRecord study, IProgress<double>? progress, CancellationToken ct) =>
         Task.Run(() => Analyze(study, progress, ct), ct);
@@ -20,7 +21,7 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
         if (models.Models.Count == 0)
             throw new InvalidOperationException("no model is ready: " + string.Join("; ", models.Problems)); // transient: an operator can fix it
         var paths = store.InstancePaths(study.StudyInstanceUid).ToList();
-        var pipeline = new AnalysisPipeline(models.Sessions, log);
+        var pipeline = new AnalysisPipeline(models.Sessions, frameDecoder, log);
         var reasons = new List<string>();
         var results = new List<OutboxItem>();
         string? seriesUid = null, fingerprint = null;

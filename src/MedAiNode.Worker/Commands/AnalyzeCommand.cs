@@ -15,7 +15,7 @@ namespace MedAiNode.Worker.Commands;
 /// </summary>
 internal static class AnalyzeCommand
 {
-    public static Command Create()
+    public static Command Create(IDicomFrameDecoder frameDecoder)
     {
         var input = new Argument<string>("input") { Description = "A folder of DICOM files (one study) or a .nii/.nii.gz volume." };
         var outDir = new Option<string>("--out") { Description = "Output folder: labels.nii.gz, seg.dcm, sr.dcm, measurements.json.", Required = true };
@@ -37,7 +37,7 @@ internal static class AnalyzeCommand
                     ModelSearchPaths = roots,
                     WarmUp = false,
                 });
-                var pipeline = new AnalysisPipeline(sessions);
+                var pipeline = new AnalysisPipeline(sessions, frameDecoder);
                 var path = parse.GetValue(input)!;
                 var progress = Console.IsErrorRedirected ? null : new ProgressBar();
                 AnalysisResult result;

@@ -21,6 +21,9 @@ internal static class PipelineRegistration
 {
     public static void Add(IServiceCollection services, IConfiguration config)
     {
+        // Frames are decoded through one codec registry (RLE, JPEG, JPEG-LS, JPEG 2000); volume assembly and transcoding take it from here.
+        services.AddSingleton(_ => MedAiNode.Dicom.Codecs.DicomCodecRegistry.CreateDefault());
+        services.AddSingleton<MedAiNode.Dicom.IDicomFrameDecoder>(sp => sp.GetRequiredService<MedAiNode.Dicom.Codecs.DicomCodecRegistry>());
         services.AddValidatedOptions<MedAiNode.Inference.Runtime.InferenceOptions>(config, "Inference", o =>
         {
             try { o.Validate(); return []; }

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using MedAiNode.Dicom;
-using MedAiNode.DicomWeb.Cli;
+using MedAiNode.Worker.Commands;
 using MedAiNode.DicomWeb.Tests.Support;
 
 namespace MedAiNode.DicomWeb.Tests.Interop;
@@ -13,7 +13,7 @@ public sealed class CliVerbTests
         var o = new StringWriter();
         var e = new StringWriter();
         var root = new RootCommand("test");
-        foreach (var c in DicomWebVerbs.CreateAll(o, e)) root.Subcommands.Add(c);
+        foreach (var c in DicomWebCommands.CreateAll(o, e)) root.Subcommands.Add(c);
         var code = await root.Parse(args).InvokeAsync();
         return (code, o.ToString(), e.ToString());
     }

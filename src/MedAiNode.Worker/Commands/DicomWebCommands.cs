@@ -1,12 +1,14 @@
 using System.CommandLine;
 using System.Globalization;
+using MedAiNode.Dicom;
 using MedAiNode.Dicom.Json;
+using MedAiNode.DicomWeb;
 using MedAiNode.DicomWeb.Configuration;
 using MedAiNode.DicomWeb.Qido;
 using MedAiNode.DicomWeb.Stow;
 using Microsoft.Extensions.Options;
 
-namespace MedAiNode.DicomWeb.Cli;
+namespace MedAiNode.Worker.Commands;
 
 /// <summary>Connection options every DICOMweb verb takes. Secrets come from the environment, not the command line
 /// (which other users can see in the process list).</summary>
@@ -59,7 +61,7 @@ internal sealed class ConnectionOptions
 
 /// <summary>The DICOMweb verbs: <c>qido</c>, <c>wado</c>, <c>stow</c>. Exit codes: 0 done, 1 done with some instances
 /// failed, 2 nothing done (bad arguments, PACS unreachable or refusing).</summary>
-public static class DicomWebVerbs
+public static class DicomWebCommands
 {
     public static IEnumerable<Command> CreateAll(TextWriter? stdout = null, TextWriter? stderr = null) =>
         [CreateQido(stdout, stderr), CreateWado(stdout, stderr), CreateStow(stdout, stderr)];

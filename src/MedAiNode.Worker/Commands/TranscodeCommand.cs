@@ -1,12 +1,15 @@
 using System.CommandLine;
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.Codecs;
 using MedAiNode.Dicom.IO;
 
-namespace MedAiNode.Dicom.Codecs.Cli;
+namespace MedAiNode.Worker.Commands;
 
 /// <summary>`medainode transcode IN OUT --transfer-syntax UID`: rewrites a file's pixel data in another transfer syntax.</summary>
-public static class TranscodeVerb
+public static class TranscodeCommand
 {
-    public static Command Create()
+    /// <param name="codecs">Decodes the source frames (the host's codec registry).</param>
+    public static Command Create(IDicomFrameDecoder codecs)
     {
         var input = new Argument<FileInfo>("in") { Description = "The DICOM file to read." };
         var output = new Argument<FileInfo>("out") { Description = "Where to write the transcoded file (written atomically)." };
@@ -16,12 +19,12 @@ public static class TranscodeVerb
             Required = true,
         };
         var cmd = new Command("transcode", "Decode and re-encode a DICOM file's pixel data in another transfer syntax.") { input, output, syntax };
-        cmd.SetAction(parse => Run(parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(syntax)!, Console.Out, Console.Error));
+        cmd.SetAction(parse => Run(parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(syntax)!, Console.Out, Console.Error, codecs));
         return cmd;
     }
 
     /// <summary>The verb's work; returns the process exit code (0 done, 2 bad input or unsupported syntax).</summary>
-    public static int Run(FileInfo input, FileInfo output, string syntax, TextWriter stdout, TextWriter stderr)
+    public static int Run(FileInfo input, FileInfo output, string syntax, TextWriter stdout, TextWriter stderr, IDicomFrameDecoder? codecs = null)
     {
         var target = Resolve(syntax);
         if (target is null)
@@ -34,14 +37,14 @@ public static class TranscodeVerb
         {
             var file = DicomFile.Open(input.FullName);
             var started = System.Diagnostics.Stopwatch.StartNew();
-            var result = DicomTranscoder.Transcode(file, target);
+            var result = DicomTranscoder.Transcode(file, target, codecs);
             result.Save(output.FullName);
             var frames = Math.Max(1, file.Dataset.GetValueOrDefault<int>(DicomTags.NumberOfFrames, 1));
             stdout.WriteLine($"{input.Name}: {file.TransferSyntax.Name} ({input.Length:N0} bytes) -> {output.Name}: {target.Name} " +
                              $"({new FileInfo(output.FullName).Length:N0} bytes), {frames} frame(s) in {started.ElapsedMilliseconds} ms");
             return 0;
         }
-        catch (Exception e) when (e is DicomCodecException or DicomFormatException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is DicomCodecException or DicomCodecUnavailableException or DicomFormatException or IOException or UnauthorizedAccessException)
         {
             stderr.WriteLine($"medainode transcode: {input.Name}: {e.Message}");
             return 2;

@@ -1,18 +1,22 @@
 using System.CommandLine;
 using System.Diagnostics;
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.Codecs;
 using MedAiNode.Dicom.IO;
 using MedAiNode.Dicom.Network.Client;
 using MedAiNode.Dicom.Network.Dimse;
 
-namespace MedAiNode.Dicom.Network.Cli;
+namespace MedAiNode.Worker.Commands;
 
 /// <summary>`medainode store FILES... --host --port --called --calling`: sends files (folders are searched) with C-STORE.</summary>
-public static class StoreVerb
+public static class StoreCommand
 {
-    /// <param name="transcoder">The codecs layer's transcoder, for SCPs that refuse a file's compressed syntax.</param>
-    public static Command Create(Func<DicomFile, DicomTransferSyntax, DicomFile>? transcoder = null)
+    /// <param name="codecs">Decodes frames when an SCP refuses a file's compressed syntax and it must be transcoded
+    /// (the host's codec registry); null sends files only in syntaxes the SCP accepts as they are.</param>
+    public static Command Create(IDicomFrameDecoder? codecs = null)
     {
-        var net = new NetworkVerbOptions();
+        Func<DicomFile, DicomTransferSyntax, DicomFile>? transcoder = codecs is null ? null : (file, ts) => DicomTranscoder.Transcode(file, ts, codecs);
+        var net = new NetworkCommandOptions();
         var files = new Argument<string[]>("files") { Description = "DICOM files or folders (searched recursively).", Arity = ArgumentArity.OneOrMore };
         var cmd = new Command("store", "Send DICOM files to an SCP (C-STORE).") { files };
         net.AddTo(cmd);
@@ -90,10 +94,10 @@ public static class StoreVerb
                 output.WriteLine($"Sent {sent} of {paths.Count} files to {o.CalledAE}@{o.Host}:{o.Port} ({bytes / 1e6:0.0} MB in {s:0.00} s, {bytes / 1e6 / Math.Max(s, 1e-6):0.0} MB/s){(failed > 0 ? $"; {failed} failed" : "")}");
                 return failed == 0 ? 0 : 1;
             }
-            catch (Exception e) when (NetworkVerbOptions.Explain(e) is { } why)
+            catch (Exception e) when (NetworkCommandOptions.Explain(e) is { } why)
             {
                 error.WriteLine($"medainode store: {why}");
-                return e is Services.NetworkOptionsException ? 2 : 1;
+                return e is MedAiNode.Dicom.Network.Services.NetworkOptionsException ? 2 : 1;
             }
         });
         return cmd;

@@ -3,10 +3,10 @@ using System.Security.Cryptography.X509Certificates;
 using MedAiNode.Dicom.Network.Client;
 using MedAiNode.Dicom.Network.Services;
 
-namespace MedAiNode.Dicom.Network.Cli;
+namespace MedAiNode.Worker.Commands;
 
 /// <summary>The connection options shared by `echo` and `store`.</summary>
-internal sealed class NetworkVerbOptions
+internal sealed class NetworkCommandOptions
 {
     public readonly Option<string> Host = new("--host") { Description = "The SCP's host name or address.", DefaultValueFactory = _ => "127.0.0.1" };
     public readonly Option<int> Port = new("--port", "-p") { Description = "The SCP's port.", DefaultValueFactory = _ => 104 };

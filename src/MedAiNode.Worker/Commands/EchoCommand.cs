@@ -1,16 +1,17 @@
 using System.CommandLine;
 using System.Diagnostics;
+using MedAiNode.Dicom;
 using MedAiNode.Dicom.Network.Client;
 using MedAiNode.Dicom.Network.Dimse;
 
-namespace MedAiNode.Dicom.Network.Cli;
+namespace MedAiNode.Worker.Commands;
 
 /// <summary>`medainode echo --host --port --called --calling`: C-ECHO (Verification) against an SCP.</summary>
-public static class EchoVerb
+public static class EchoCommand
 {
     public static Command Create()
     {
-        var net = new NetworkVerbOptions();
+        var net = new NetworkCommandOptions();
         var count = new Option<int>("--repeat") { Description = "Number of C-ECHO requests on the association.", DefaultValueFactory = _ => 1 };
         var cmd = new Command("echo", "Check DICOM connectivity with an SCP (C-ECHO).");
         net.AddTo(cmd);
@@ -36,10 +37,10 @@ public static class EchoVerb
                 await a.ReleaseAsync(ct);
                 return failed == 0 ? 0 : 1;
             }
-            catch (Exception e) when (NetworkVerbOptions.Explain(e) is { } why)
+            catch (Exception e) when (NetworkCommandOptions.Explain(e) is { } why)
             {
                 error.WriteLine($"medainode echo: {why}");
-                return e is Services.NetworkOptionsException ? 2 : 1;
+                return e is MedAiNode.Dicom.Network.Services.NetworkOptionsException ? 2 : 1;
             }
         });
         return cmd;
