@@ -39,18 +39,23 @@ public sealed class CompletionMonitor : BackgroundService
 
     private string Node => _options.EffectiveNodeName;
 
-    public void Recover()
+    /// <summary>Re-queues what a previous run left unfinished (<see cref="StudyLifecycle.IsUnfinished"/>): never a Failed
+    /// or Delivered study, nor one still receiving (its quiet period queues it). Returns how many were re-queued.</summary>
+    public int Recover()
     {
+        var count = 0;
         foreach (var study in _store.Unfinished())
         {
             if (study.State == StudyState.Analysed) StudyJobs.EnqueueDelivery(_jobs, study.StudyInstanceUid, Node);
             else
             {
-                _store.TryTransition(study.StudyInstanceUid, StudyState.Complete, StudyState.Queued);
+                if (study.State == StudyState.Complete) _store.Transition(study.StudyInstanceUid, StudyState.Queued, "re-queued at start", onlyFrom: [StudyState.Complete]);
                 StudyJobs.EnqueueAnalysis(_jobs, study, _store.StudyFingerprint(study.StudyInstanceUid), Node);
             }
+            count++;
             _log.LogInformation("Re-queued unfinished study {StudyInstanceUid} ({State})", study.StudyInstanceUid, study.State);
         }
+        return count;
     }
 
     public int Poll()
@@ -58,7 +63,7 @@ public sealed class CompletionMonitor : BackgroundService
         var completed = _store.TakeCompleted();
         foreach (var study in completed)
         {
-            if (!_store.TryTransition(study.StudyInstanceUid, StudyState.Complete, StudyState.Queued)) continue;
+            if (!_store.Transition(study.StudyInstanceUid, StudyState.Queued, onlyFrom: [StudyState.Complete]).Moved) continue;
             _metrics.StageDuration.Record((study.LastArrival - study.FirstArrival).TotalSeconds, new KeyValuePair<string, object?>("stage", "receive"));
             var id = StudyJobs.EnqueueAnalysis(_jobs, study, _store.StudyFingerprint(study.StudyInstanceUid), Node);
             _log.LogInformation("Study {StudyInstanceUid} complete ({Count} instances): job {JobId} on queue {Queue}",
