@@ -74,10 +74,15 @@ internal static class ServiceHost
         // GlobalJobFilters): AddHangfire only adds what is not registered yet, and the servers, the client, the ledger and
         // the dashboard all take them from here. Hangfire's global AutomaticRetry is not among the filters: StudyRetryFilter
         // decides retries, and fails the study when they run out.
-        services.AddSingleton<JobStorage>(_ => string.IsNullOrWhiteSpace(jobs.PostgresConnectionString)
-            ? new InMemoryStorage()
-            : new PostgreSqlStorage(new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(jobs.PostgresConnectionString, new PostgreSqlStorageOptions()),
-                new PostgreSqlStorageOptions()));
+        services.AddSingleton<JobStorage>(sp =>
+        {
+            // Hangfire's own logging is process-wide: configure it for this host before the storage logs anything.
+            sp.GetRequiredService<IGlobalConfiguration>();
+            return string.IsNullOrWhiteSpace(jobs.PostgresConnectionString)
+                ? new InMemoryStorage()
+                : new PostgreSqlStorage(new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(jobs.PostgresConnectionString, new PostgreSqlStorageOptions()),
+                    new PostgreSqlStorageOptions());
+        });
         services.AddSingleton<JobActivator>(sp => new Hangfire.AspNetCore.AspNetCoreJobActivator(sp.GetRequiredService<IServiceScopeFactory>()));
         services.AddSingleton<IJobFilterProvider>(sp => new JobFilterProviderCollection(
             new JobFilterCollection

@@ -21,12 +21,14 @@ public sealed class CompletionMonitor : BackgroundService
     private readonly StudyStoreOptions _storeOptions;
     private readonly MedAiNode.Export.Outbox _outbox;
     private readonly ILogger<CompletionMonitor> _log;
+    private readonly TimeProvider _time;
     private DateTimeOffset _lastReconcile = DateTimeOffset.MinValue;
     private DateTimeOffset _lastRetention = DateTimeOffset.MinValue;
 
     public CompletionMonitor(StudyStore store, IBackgroundJobClient jobs, StudyLedger ledger, NodeMetrics metrics, IOptions<JobsOptions> options,
-        IOptions<StudyStoreOptions> storeOptions, MedAiNode.Export.Outbox outbox, ILogger<CompletionMonitor> log)
+        IOptions<StudyStoreOptions> storeOptions, MedAiNode.Export.Outbox outbox, ILogger<CompletionMonitor> log, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _store = store;
         _storeOptions = storeOptions.Value;
         _outbox = outbox;
@@ -103,20 +105,22 @@ public sealed class CompletionMonitor : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         Recover();
-        using var timer = new PeriodicTimer(_options.CompletionPollInterval);
+        // The store's clock: a test with a fake clock decides when quiet periods end and polls happen.
+        using var timer = new PeriodicTimer(_options.CompletionPollInterval, _time);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             try
             {
                 Poll();
-                if (DateTimeOffset.UtcNow - _lastReconcile > ReconcileInterval)
+                var now = _time.GetUtcNow();
+                if (now - _lastReconcile > ReconcileInterval)
                 {
-                    _lastReconcile = DateTimeOffset.UtcNow;
+                    _lastReconcile = now;
                     Reconcile();
                 }
-                if (DateTimeOffset.UtcNow - _lastRetention > RetentionInterval)
+                if (now - _lastRetention > RetentionInterval)
                 {
-                    _lastRetention = DateTimeOffset.UtcNow;
+                    _lastRetention = now;
                     ApplyRetention();
                 }
             }
