@@ -38,6 +38,6 @@ public sealed partial class StudyFailures(StudyStore store, StudyLedger ledger, 
         return moved;
     }
 
-    [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "Study {StudyInstanceUid}: {Stage} failed ({Kind}): {Reason}; store: {Transition}")]
+    [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "Study {StudyInstanceUid} failed permanently ({Kind}, {Stage}): {Reason}; store: {Transition}")]
     private static partial void StudyFailed(ILogger logger, string studyInstanceUid, JobStage stage, string kind, string reason, string transition);
 }
