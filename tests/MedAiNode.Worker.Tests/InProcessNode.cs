@@ -33,8 +33,12 @@ internal sealed class InProcessNode : IAsyncDisposable
     public JobStorage Jobs => App.Services.GetRequiredService<JobStorage>();
     public CompletionMonitor Monitor => App.Services.GetRequiredService<CompletionMonitor>();
 
-    /// <param name="analyzer">Replaces the real analyzer; null keeps it (models from the repository's models folder).</param>
-    public static async Task<InProcessNode> StartAsync(string root, FakeTimeProvider clock, IStudyAnalyzer? analyzer, params string[] args)
+    /// <param name="analyzer">Replaces the real analyzer; null keeps it (ct-body from the repository's models folder).</param>
+    public static Task<InProcessNode> StartAsync(string root, FakeTimeProvider clock, IStudyAnalyzer? analyzer, params string[] args) =>
+        StartAsync(root, clock, analyzer is null ? null : (Action<IServiceCollection>)(s => s.AddSingleton(analyzer)), args);
+
+    /// <param name="services">Replaces services (an analyzer, destinations); null runs the real analyzer.</param>
+    public static async Task<InProcessNode> StartAsync(string root, FakeTimeProvider clock, Action<IServiceCollection>? services, params string[] args)
     {
         var port = TestData.FreePort();
         var app = ServiceHost.Build(
@@ -43,11 +47,11 @@ internal sealed class InProcessNode : IAsyncDisposable
             "--Jobs:CompletionPollInterval=00:00:01", "--Jobs:NodeName=lifecycle", "--Outbox:ResultsFolder=",
             $"--Models:SearchPaths:0={Path.Combine(TestData.RepoRoot, "models")}",
             // A fake analyzer needs no model: naming one that does not exist skips loading ONNX sessions.
-            analyzer is null ? "--Models:Enabled:0=ct-body" : "--Models:Enabled:0=none-needed", .. args,
-        ], services =>
+            services is null ? "--Models:Enabled:0=ct-body" : "--Models:Enabled:0=none-needed", .. args,
+        ], overrides =>
         {
-            services.AddSingleton<TimeProvider>(clock);
-            if (analyzer is not null) services.AddSingleton(analyzer);
+            overrides.AddSingleton<TimeProvider>(clock);
+            services?.Invoke(overrides);
         });
         var node = new InProcessNode(app, clock, port);
         try

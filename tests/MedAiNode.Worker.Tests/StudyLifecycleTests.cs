@@ -1,11 +1,13 @@
 using System.Text.Json.Nodes;
 using MedAiNode.Dicom;
+using MedAiNode.Export;
 using MedAiNode.Imaging.Series;
 using MedAiNode.Inference.Manifests;
 using MedAiNode.Results;
 using MedAiNode.Store;
 using MedAiNode.Worker.Analysis;
 using MedAiNode.Worker.Jobs;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Xunit.Abstractions;
 
@@ -21,6 +23,32 @@ internal sealed class ThrowingAnalyzer(Func<Exception> fail) : IStudyAnalyzer
     {
         Interlocked.Increment(ref _calls);
         await Task.Yield();
+        throw fail();
+    }
+}
+
+/// <summary>An analyzer that succeeds at once: one result (a copy of a CT slice) in the outbox.</summary>
+internal sealed class OneResultAnalyzer(Outbox outbox) : IStudyAnalyzer
+{
+    public Task<AnalysisOutcome> AnalyzeAsync(StudyRecord study, IProgress<double>? progress, CancellationToken ct)
+    {
+        var result = MedAiNode.Dicom.IO.DicomFile.Open(TestData.Path_("ct", "philips-phantom-5mm", "I10.dcm"));
+        result.Dataset.Set(DicomTags.StudyInstanceUID, study.StudyInstanceUid);
+        result.Dataset.Set(DicomTags.SOPInstanceUID, study.StudyInstanceUid + ".99.1");
+        return Task.FromResult(new AnalysisOutcome(AnalysisStatus.Succeeded, "series", "fingerprint", null, [outbox.Put(result)]));
+    }
+}
+
+/// <summary>A PACS that fails every delivery the same way.</summary>
+internal sealed class FailingDestination(Func<Exception> fail) : IResultDestination
+{
+    private int _calls;
+    public int Calls => Volatile.Read(ref _calls);
+    public string Name => "failing-pacs";
+
+    public Task<IReadOnlyCollection<string>> DeliverAsync(IReadOnlyList<OutboxItem> items, CancellationToken ct)
+    {
+        Interlocked.Increment(ref _calls);
         throw fail();
     }
 }
@@ -180,6 +208,32 @@ public class StudyLifecycleTests(ITestOutputHelper output)
             await WaitForMetricAsync(node, l => l.StartsWith("medainode_studies_failed_total{") && l.Contains("kind=\"retries_exhausted\"") && l.Contains("category=\"IOException\""));
         }
         await AssertRestartDoesNotRequeueAsync(root, uid, reason);
+    }
+
+    [Theory]
+    [InlineData(false, "DicomFormatException: the PACS cannot parse the SEG", "permanent", "")]
+    [InlineData(true, "IOException: connection reset by the PACS", "retries_exhausted", " (retries exhausted)")]
+    public async Task A_delivery_that_fails_permanently_or_runs_out_of_retries_fails_the_study_and_is_not_requeued(bool transient, string reason, string kind, string suffix)
+    {
+        var root = TestData.TempDir("lifecycle-delivery");
+        var message = reason[(reason.IndexOf(": ", StringComparison.Ordinal) + 2)..];
+        var pacs = new FailingDestination(() => transient ? new IOException(message) : new DicomFormatException(message));
+        string uid;
+        await using (var node = await InProcessNode.StartAsync(root, NewClock(), s =>
+                     {
+                         s.AddSingleton<IStudyAnalyzer>(sp => new OneResultAnalyzer(sp.GetRequiredService<Outbox>()));
+                         s.AddSingleton<IResultDestination>(pacs);
+                     }, "--Jobs:DeliveryRetries=0"))
+        {
+            uid = node.Receive(NewStudyUid(), Philips(2));
+            node.EndQuietPeriod();
+            var study = await node.WaitForStateAsync(uid, s => s.State is StudyState.Failed or StudyState.Delivered, Timeout);
+            Assert.Equal((StudyState.Failed, reason + suffix), (study.State, study.Reason));
+            Assert.Equal(1, pacs.Calls);
+            Assert.Equal(transient ? ["Succeeded", "Failed"] : ["Succeeded", "Succeeded"], node.JobStates()); // analysis, delivery
+            await WaitForMetricAsync(node, l => l.StartsWith("medainode_studies_failed_total{") && l.Contains($"kind=\"{kind}\"") && l.Contains("stage=\"delivery\""));
+        }
+        await AssertRestartDoesNotRequeueAsync(root, uid, reason + suffix);
     }
 
     [Fact]
