@@ -183,17 +183,19 @@ public sealed class StudyStore
         lock (LockFor(studyUid))
         {
             var from = r.State;
-            if (!StudyLifecycle.Allows(from, to))
-            {
-                var illegal = TransitionResult.Refused(from, to, $"{from} -> {to} is not in the lifecycle table");
-                _log.Illegal(studyUid, from, to, illegal.Refusal!);
-                return illegal;
-            }
+            // A study that moved on meanwhile (a late arrival, another job) is a race the caller expects: logged as
+            // information. A move the table does not list is a caller's mistake: logged as a warning.
             if (onlyFrom is not null && !onlyFrom.Contains(from))
             {
                 var unexpected = TransitionResult.Refused(from, to, $"study is {from}, expected {string.Join(" or ", onlyFrom)}");
                 _log.NotMoved(studyUid, to, unexpected.Refusal!);
                 return unexpected;
+            }
+            if (!StudyLifecycle.Allows(from, to))
+            {
+                var illegal = TransitionResult.Refused(from, to, $"{from} -> {to} is not in the lifecycle table");
+                _log.Illegal(studyUid, from, to, illegal.Refusal!);
+                return illegal;
             }
             r.State = to;
             r.Reason = reason;
