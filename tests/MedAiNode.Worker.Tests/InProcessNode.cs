@@ -111,12 +111,24 @@ internal sealed class InProcessNode : IAsyncDisposable
         return ids.Distinct().OrderBy(id => long.TryParse(id, out var n) ? n : 0).Select(id => connection.GetStateData(id)?.Name ?? "?").ToList();
     }
 
+    /// <summary>Waits until the study's jobs are in <paramref name="expected"/> states: the study is failed while
+    /// Hangfire elects the job's Failed state, so the job's own state lands a moment later.</summary>
+    public async Task AssertJobStatesAsync(params string[] expected)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (!JobStates().SequenceEqual(expected) && sw.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(50);
+        Assert.Equal(expected, JobStates());
+    }
+
     public async ValueTask DisposeAsync()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try { await App.StopAsync(cts.Token); }
         finally
         {
+            // Hangfire's log provider is process-wide and points at this host's logger factory, which is disposed next:
+            // other tests in this process create Hangfire storage too.
+            Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
             await App.DisposeAsync();
             Http.Dispose();
         }

@@ -155,7 +155,7 @@ public class StudyLifecycleTests(ITestOutputHelper output)
             Assert.Equal("ResultsInputException: " + message, reason);
             Assert.Equal(1, study.Attempts);
             Assert.Equal(1, analyzer.Calls);
-            Assert.Equal(["Succeeded"], node.JobStates()); // the job ended; no retry was scheduled
+            await node.AssertJobStatesAsync("Succeeded"); // the job ended; no retry was scheduled
             Assert.Equal(StudyState.Failed, new StudyLedger(node.Jobs).Get(uid)!.State); // other nodes adopt it
 
             // Visible in the API, the metrics and the dashboard.
@@ -203,7 +203,7 @@ public class StudyLifecycleTests(ITestOutputHelper output)
             var study = await node.WaitForStateAsync(uid, s => s.State == StudyState.Failed, Timeout);
             reason = study.Reason!;
             Assert.Equal("IOException: outbox volume not mounted (retries exhausted)", reason);
-            Assert.Equal(["Failed"], node.JobStates()); // Hangfire's own record of the job stays for the operator
+            await node.AssertJobStatesAsync("Failed"); // Hangfire's own record of the job stays for the operator
             Assert.Equal(1, analyzer.Calls);
             await WaitForMetricAsync(node, l => l.StartsWith("medainode_studies_failed_total{") && l.Contains("kind=\"retries_exhausted\"") && l.Contains("category=\"IOException\""));
         }
@@ -230,7 +230,7 @@ public class StudyLifecycleTests(ITestOutputHelper output)
             var study = await node.WaitForStateAsync(uid, s => s.State is StudyState.Failed or StudyState.Delivered, Timeout);
             Assert.Equal((StudyState.Failed, reason + suffix), (study.State, study.Reason));
             Assert.Equal(1, pacs.Calls);
-            Assert.Equal(transient ? ["Succeeded", "Failed"] : ["Succeeded", "Succeeded"], node.JobStates()); // analysis, delivery
+            await node.AssertJobStatesAsync(transient ? ["Succeeded", "Failed"] : ["Succeeded", "Succeeded"]); // analysis, delivery
             await WaitForMetricAsync(node, l => l.StartsWith("medainode_studies_failed_total{") && l.Contains($"kind=\"{kind}\"") && l.Contains("stage=\"delivery\""));
         }
         await AssertRestartDoesNotRequeueAsync(root, uid, reason + suffix);
@@ -254,7 +254,7 @@ public class StudyLifecycleTests(ITestOutputHelper output)
             output.WriteLine($"{study.State}: {study.Reason}");
             Assert.Equal(StudyState.Failed, study.State);
             Assert.Equal(1, study.Attempts);
-            Assert.Equal(["Succeeded"], node.JobStates()); // permanent: no retry
+            await node.AssertJobStatesAsync("Succeeded"); // permanent: no retry
             reason = study.Reason!;
             Assert.False(string.IsNullOrWhiteSpace(reason));
         }
