@@ -126,7 +126,7 @@ public sealed class StudyStore : IDicomStoreTarget
             if (record.State is not StudyState.Receiving)
             {
                 // A late arrival: analyse again only if it can change what was analysed (the job compares fingerprints).
-                if (record.State is StudyState.Analysed or StudyState.Delivered or StudyState.Failed or StudyState.Complete)
+                if (StudyLifecycle.Allows(record.State, StudyState.Receiving))
                 {
                     _log.LogInformation("Late instance {SopInstanceUid} for study {StudyInstanceUid} in state {State}: study reopened", sop, study, record.State);
                     record.State = StudyState.Receiving;
@@ -186,20 +186,54 @@ public sealed class StudyStore : IDicomStoreTarget
         return result;
     }
 
-    /// <summary>Moves a study to a new state (with the reason for a failure), unless a late arrival reopened it meanwhile.</summary>
-    public bool TryTransition(string studyUid, StudyState from, StudyState to, string? reason = null, Action<StudyRecord>? update = null)
+    /// <summary>
+    /// The one way a study changes state. The move must be in <see cref="StudyLifecycle.Table"/>; a caller that only
+    /// expects some starting states (e.g. "Analysing", not a study a late arrival reopened meanwhile) names them in
+    /// <paramref name="onlyFrom"/>. <paramref name="reason"/> replaces the record's Reason (null clears it);
+    /// <paramref name="mutate"/> changes the record under the same lock. A refused move is logged with why.
+    /// </summary>
+    public TransitionResult Transition(string studyUid, StudyState to, string? reason = null, Action<StudyRecord>? mutate = null,
+        IReadOnlyCollection<StudyState>? onlyFrom = null)
     {
-        if (!_studies.TryGetValue(studyUid, out var r)) return false;
+        if (!_studies.TryGetValue(studyUid, out var r))
+        {
+            var missing = TransitionResult.Refused(null, to, "study is not in the store");
+            _log.NotMoved(studyUid, to, missing.Refusal!);
+            return missing;
+        }
         lock (LockFor(studyUid))
         {
-            if (r.State != from) return false;
+            var from = r.State;
+            // A study that moved on meanwhile (a late arrival, another job) is a race the caller expects: logged as
+            // information. A move the table does not list is a caller's mistake: logged as a warning.
+            if (onlyFrom is not null && !onlyFrom.Contains(from))
+            {
+                var unexpected = TransitionResult.Refused(from, to, $"study is {from}, expected {string.Join(" or ", onlyFrom)}");
+                _log.NotMoved(studyUid, to, unexpected.Refusal!);
+                return unexpected;
+            }
+            if (!StudyLifecycle.Allows(from, to))
+            {
+                var illegal = TransitionResult.Refused(from, to, $"{from} -> {to} is not in the lifecycle table");
+                _log.Illegal(studyUid, from, to, illegal.Refusal!);
+                return illegal;
+            }
             r.State = to;
             r.Reason = reason;
             if (to == StudyState.Analysing) r.Attempts++;
-            update?.Invoke(r);
+            mutate?.Invoke(r);
             Save(r);
-            return true;
+            _log.Moved(studyUid, from, to, reason ?? StudyLifecycle.Table[from][to]);
+            return TransitionResult.Done(from, to);
         }
+    }
+
+    /// <summary>How many studies are in each state now (for the metrics gauge).</summary>
+    public IReadOnlyDictionary<StudyState, int> CountByState()
+    {
+        var counts = Enum.GetValues<StudyState>().ToDictionary(s => s, _ => 0);
+        foreach (var r in _studies.Values) counts[r.State]++;
+        return counts;
     }
 
     /// <summary>Deletes studies that finished (Delivered or Failed) and saw no arrival for <paramref name="olderThan"/>; returns their UIDs.</summary>
@@ -211,7 +245,7 @@ public sealed class StudyStore : IDicomStoreTarget
         {
             lock (LockFor(r.StudyInstanceUid))
             {
-                if (r.State is not (StudyState.Delivered or StudyState.Failed) || r.UpdatedAt > cutoff || r.LastArrival > cutoff) continue;
+                if (!StudyLifecycle.IsFinal(r.State) || r.UpdatedAt > cutoff || r.LastArrival > cutoff) continue;
                 Directory.CreateDirectory(TrashRoot);
                 // One rename takes the whole study out of the store atomically; the delete that follows may be interrupted.
                 Directory.Move(Path.Combine(StudiesRoot, r.StudyInstanceUid), Path.Combine(TrashRoot, r.StudyInstanceUid + "-" + Guid.NewGuid().ToString("N")));
@@ -234,9 +268,9 @@ public sealed class StudyStore : IDicomStoreTarget
         }
     }
 
-    /// <summary>Studies a previous run left unfinished (queued, analysing, or analysed but not delivered): re-enqueued at start.</summary>
-    public IReadOnlyList<StudyRecord> Unfinished() =>
-        List().Where(r => r.State is StudyState.Complete or StudyState.Queued or StudyState.Analysing or StudyState.Analysed).ToList();
+    /// <summary>Studies a previous run left unfinished (queued, analysing, or analysed but not delivered): re-enqueued
+    /// at start. Failed studies are final and never among them.</summary>
+    public IReadOnlyList<StudyRecord> Unfinished() => List().Where(r => StudyLifecycle.IsUnfinished(r.State)).ToList();
 
     public IEnumerable<string> InstancePaths(string studyUid, string? seriesUid = null)
     {

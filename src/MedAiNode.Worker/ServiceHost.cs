@@ -1,5 +1,6 @@
 using HttpResults = Microsoft.AspNetCore.Http.Results;
 using Hangfire;
+using Hangfire.Common;
 using Hangfire.InMemory;
 using Hangfire.PostgreSql;
 using MedAiNode.Export;
@@ -47,13 +48,15 @@ internal static class ServiceHost
         });
 
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => new StudyStore(sp.GetRequiredService<IOptions<StudyStoreOptions>>().Value, sp.GetRequiredService<ILogger<StudyStore>>()));
+        services.AddSingleton(sp => new StudyStore(sp.GetRequiredService<IOptions<StudyStoreOptions>>().Value, sp.GetRequiredService<ILogger<StudyStore>>(),
+            sp.GetRequiredService<TimeProvider>()));
         var storeRoot = Path.GetFullPath(storeOptions.Root);
         services.AddSingleton(sp => new Outbox(Path.Combine(storeRoot, outboxOptions.Folder), sp.GetRequiredService<ILogger<Outbox>>()));
         if (!string.IsNullOrWhiteSpace(outboxOptions.ResultsFolder))
             services.AddSingleton<IResultDestination>(new FolderDestination("results-folder", Path.Combine(storeRoot, outboxOptions.ResultsFolder)));
         services.AddSingleton<NodeMetrics>();
         services.AddSingleton<StudyJobs>();
+        services.AddSingleton<StudyFailures>();
         services.AddSingleton(sp => new StudyLedger(sp.GetRequiredService<JobStorage>(), jobs.EffectiveNodeName));
         services.AddSingleton<StudyFetcher>();
         services.AddSingleton<DicomIntakeService>();
@@ -64,14 +67,30 @@ internal static class ServiceHost
         overrides?.Invoke(services);
 
         var node = jobs.EffectiveNodeName;
-        services.AddHangfire(h =>
+        // The job storage, the filters and the activator are this host's services, not Hangfire's globals (JobStorage.Current,
+        // GlobalJobFilters): AddHangfire only adds what is not registered yet, and the servers, the client, the ledger and
+        // the dashboard all take them from here. Hangfire's global AutomaticRetry is not among the filters: StudyRetryFilter
+        // decides retries, and fails the study when they run out.
+        services.AddSingleton<JobStorage>(sp =>
         {
-            h.SetDataCompatibilityLevel(CompatibilityLevel.Version_180).UseSimpleAssemblyNameTypeSerializer().UseRecommendedSerializerSettings();
-            if (string.IsNullOrWhiteSpace(jobs.PostgresConnectionString)) h.UseInMemoryStorage();
-            else h.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(jobs.PostgresConnectionString));
-            GlobalJobFilters.Filters.Remove(typeof(AutomaticRetryAttribute));
-            h.UseFilter(new StudyRetryFilter(jobs));
+            // Hangfire's own logging is process-wide: configure it for this host before the storage logs anything.
+            sp.GetRequiredService<IGlobalConfiguration>();
+            return string.IsNullOrWhiteSpace(jobs.PostgresConnectionString)
+                ? new InMemoryStorage()
+                : new PostgreSqlStorage(new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(jobs.PostgresConnectionString, new PostgreSqlStorageOptions()),
+                    new PostgreSqlStorageOptions());
         });
+        services.AddSingleton<JobActivator>(sp => new Hangfire.AspNetCore.AspNetCoreJobActivator(sp.GetRequiredService<IServiceScopeFactory>()));
+        services.AddSingleton<IJobFilterProvider>(sp => new JobFilterProviderCollection(
+            new JobFilterCollection
+            {
+                new CaptureCultureAttribute(), new StatisticsHistoryAttribute(), new ContinuationsSupportAttribute(),
+                new StudyRetryFilter(jobs, sp.GetRequiredService<StudyFailures>()),
+            },
+            new JobFilterAttributeFilterProvider()));
+        services.AddHangfire(h =>
+            // Serialisation settings are process-wide in Hangfire (no per-host setting exists).
+            h.SetDataCompatibilityLevel(CompatibilityLevel.Version_180).UseSimpleAssemblyNameTypeSerializer().UseRecommendedSerializerSettings());
         // Inference and I/O run on separate workers, so a slow PACS never holds an inference slot. Analyses are shared
         // by every node on the database; a node's own queue takes studies handed to it; deliveries stay with the outbox.
         if (jobs.InferenceSlots > 0)
@@ -104,12 +123,11 @@ internal static class ServiceHost
 
         var app = builder.Build();
         var metrics = app.Services.GetRequiredService<NodeMetrics>();
-        metrics.QueueDepthProvider = () =>
-        {
-            var monitor = JobStorage.Current.GetMonitoringApi();
-            return monitor.Queues().Sum(q => q.Length);
-        };
-        app.Services.GetRequiredService<StudyStore>().InstanceStored += _ => metrics.InstancesReceived.Add(1);
+        var storage = app.Services.GetRequiredService<JobStorage>();
+        metrics.QueueDepthProvider = () => storage.GetMonitoringApi().Queues().Sum(q => q.Length);
+        var studyStore = app.Services.GetRequiredService<StudyStore>();
+        metrics.StudiesByStateProvider = studyStore.CountByState;
+        studyStore.InstanceStored += _ => metrics.InstancesReceived.Add(1);
         _ = app.Services.GetRequiredService<MedAiNode.Worker.Analysis.ModelRegistry>(); // models load and warm up before the node reports ready
 
         app.MapGet("/health/live", () => HttpResults.Ok(new { status = "live" }));
@@ -125,7 +143,8 @@ internal static class ServiceHost
         app.MapPrometheusScrapingEndpoint("/metrics");
         HttpAccess.Use(app, http);
         ProgressPage.Register();
-        app.UseHangfireDashboard("/hangfire", new DashboardOptions { Authorization = [new HttpAccess.AdmittedFilter()], DashboardTitle = "MedAiNode jobs" });
+        StudiesPage.Register();
+        app.UseHangfireDashboard("/hangfire", new DashboardOptions { Authorization = [new HttpAccess.AdmittedFilter()], DashboardTitle = "MedAiNode jobs" }, storage);
         StudyApi.Map(app);
         return app;
     }

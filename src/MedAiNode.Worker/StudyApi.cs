@@ -22,9 +22,10 @@ internal static class StudyApi
         {
             var study = store.Get(uid);
             if (study is null) return HttpResults.NotFound(new { error = $"study {uid} is not in the store" });
-            if (study.State is StudyState.Receiving or StudyState.Queued or StudyState.Analysing)
-                return HttpResults.Conflict(new { error = $"study {uid} is {study.State}" });
-            store.TryTransition(uid, study.State, StudyState.Queued, "re-run requested", r => r.AnalysedFingerprint = null);
+            // Only a finished study (Analysed, Delivered, Failed) can be re-run; the lifecycle table says so.
+            var moved = store.Transition(uid, StudyState.Queued, "re-run requested", r => r.AnalysedFingerprint = null, onlyFrom: [study.State]);
+            if (!moved.Moved)
+                return HttpResults.Conflict(new { error = $"study {uid} cannot be re-run: {moved.Refusal}" });
             ledger.Reset(uid, "re-run requested");
             var id = StudyJobs.EnqueueAnalysis(jobs, study, store.StudyFingerprint(uid), options.Value.EffectiveNodeName);
             return HttpResults.Accepted($"/api/studies/{uid}", new { jobId = id });

@@ -130,9 +130,9 @@ public class StudyStoreTests
         _clock.Now += TimeSpan.FromMinutes(1);
         store.TakeCompleted();
         var fp = store.Fingerprint(s.StudyInstanceUid, s.SeriesInstanceUid);
-        Assert.True(store.TryTransition(s.StudyInstanceUid, StudyState.Complete, StudyState.Analysing));
-        Assert.True(store.TryTransition(s.StudyInstanceUid, StudyState.Analysing, StudyState.Delivered, update: r => r.AnalysedFingerprint = fp));
-        Assert.False(store.TryTransition(s.StudyInstanceUid, StudyState.Analysing, StudyState.Failed));
+        Assert.True(store.Transition(s.StudyInstanceUid, StudyState.Analysing).Moved);
+        Assert.True(store.Transition(s.StudyInstanceUid, StudyState.Delivered, mutate: r => r.AnalysedFingerprint = fp).Moved);
+        Assert.False(store.Transition(s.StudyInstanceUid, StudyState.Failed).Moved); // Delivered is final
 
         store.Store(Incoming(store, Philips(2)), "SCANNER1");
         var r = store.Get(s.StudyInstanceUid)!;
@@ -149,7 +149,7 @@ public class StudyStoreTests
         store.Store(Incoming(store, Philips(2)), "SCANNER1");
         _clock.Now += TimeSpan.FromMinutes(1);
         store.TakeCompleted();
-        store.TryTransition(a.StudyInstanceUid, StudyState.Complete, StudyState.Analysing);
+        store.Transition(a.StudyInstanceUid, StudyState.Analysing);
         // A crash: the index of the study is lost and a half-written transfer is left behind.
         File.Delete(Path.Combine(store.StudiesRoot, a.StudyInstanceUid, "study.json"));
         File.WriteAllBytes(Path.Combine(store.IncomingRoot, "half.part"), new byte[100]);
@@ -165,7 +165,7 @@ public class StudyStoreTests
         store2.TakeCompleted();
         _clock.Now += TimeSpan.FromMinutes(1);
         store2.TakeCompleted();
-        store2.TryTransition(a.StudyInstanceUid, StudyState.Complete, StudyState.Analysing);
+        store2.Transition(a.StudyInstanceUid, StudyState.Analysing);
         var third = NewStore();
         Assert.Contains(third.Unfinished(), x => x.StudyInstanceUid == a.StudyInstanceUid && x.State == StudyState.Analysing);
     }
@@ -189,9 +189,9 @@ public class StudyStoreTests
         var receiving = store.Store(Incoming(store, Philips(2), d => d.Set(DicomTags.StudyInstanceUID, "1.2.826.0.1.3680043.10.9.99")), "CT").StudyInstanceUid;
         _clock.Now += TimeSpan.FromMinutes(1);
         store.TakeCompleted();
-        foreach (var (from, to) in new[] { (StudyState.Complete, StudyState.Queued), (StudyState.Queued, StudyState.Analysing), (StudyState.Analysing, StudyState.Delivered) })
-            Assert.True(store.TryTransition(delivered, from, to));
-        Assert.True(store.TryTransition(receiving, StudyState.Complete, StudyState.Analysing));
+        foreach (var to in new[] { StudyState.Queued, StudyState.Analysing, StudyState.Delivered })
+            Assert.True(store.Transition(delivered, to).Moved);
+        Assert.True(store.Transition(receiving, StudyState.Analysing).Moved);
 
         Assert.Empty(store.RemoveFinished(TimeSpan.FromDays(7))); // too recent
         _clock.Now += TimeSpan.FromDays(8);

@@ -40,15 +40,15 @@ public class StudyLedgerTests
     {
         var job = LiveJob();
         _ledger.Claim("1.2.3", "fp1", job, "a");
-        _ledger.Finish("1.2.3", e => e.JobId == job, LedgerEntry.Analysed);
+        _ledger.Finish("1.2.3", e => e.JobId == job, StudyState.Analysed);
         var (result, holder) = _ledger.Claim("1.2.3", "fp1", LiveJob(), "b");
         Assert.Equal(ClaimResult.AlreadyDone, result);
-        Assert.Equal(LedgerEntry.Analysed, holder!.State);
+        Assert.Equal(StudyState.Analysed, holder!.State);
         // Delivery is recorded by the node that holds the results.
-        _ledger.Finish("1.2.3", e => e.Node == "b" && e.State == LedgerEntry.Analysed, LedgerEntry.Delivered);
-        Assert.Equal(LedgerEntry.Analysed, _ledger.Get("1.2.3")!.State);
-        _ledger.Finish("1.2.3", e => e.Node == "a" && e.State == LedgerEntry.Analysed, LedgerEntry.Delivered);
-        Assert.Equal(LedgerEntry.Delivered, _ledger.Get("1.2.3")!.State);
+        _ledger.Finish("1.2.3", e => e.Node == "b" && e.State == StudyState.Analysed, StudyState.Delivered);
+        Assert.Equal(StudyState.Analysed, _ledger.Get("1.2.3")!.State);
+        _ledger.Finish("1.2.3", e => e.Node == "a" && e.State == StudyState.Analysed, StudyState.Delivered);
+        Assert.Equal(StudyState.Delivered, _ledger.Get("1.2.3")!.State);
         Assert.Equal(ClaimResult.Run, _ledger.Claim("1.2.3", "fp2", LiveJob(), "b").Result);
     }
 
@@ -62,7 +62,7 @@ public class StudyLedgerTests
         ledger.Claim("1.2.3", "fp1", job, "a");
         using var connection = (Hangfire.Storage.JobStorageConnection)storage.GetConnection();
         Assert.True(connection.GetHashTtl("medainode:study:1.2.3") <= TimeSpan.Zero);
-        ledger.Finish("1.2.3", e => e.JobId == job, LedgerEntry.Delivered);
+        ledger.Finish("1.2.3", e => e.JobId == job, StudyState.Delivered);
         var ttl = connection.GetHashTtl("medainode:study:1.2.3");
         Assert.InRange(ttl, StudyLedger.Retention - TimeSpan.FromMinutes(1), StudyLedger.Retention);
     }
@@ -76,7 +76,7 @@ public class StudyLedgerTests
         Assert.Equal(ClaimResult.Run, _ledger.Claim("1.2.3", "fp1", LiveJob(), "b").Result);
 
         var job = _ledger.Get("1.2.3")!.JobId;
-        _ledger.Finish("1.2.3", e => e.JobId == job, LedgerEntry.Failed, "no eligible series");
+        _ledger.Finish("1.2.3", e => e.JobId == job, StudyState.Failed, "no eligible series");
         Assert.Equal(ClaimResult.AlreadyDone, _ledger.Claim("1.2.3", "fp1", LiveJob(), "a").Result);
         _ledger.Reset("1.2.3", "re-run requested");
         Assert.Equal(ClaimResult.Run, _ledger.Claim("1.2.3", "fp1", LiveJob(), "a").Result);
@@ -127,8 +127,8 @@ public class StudyLedgerTests
         _client.Delete(old);
         var current = LiveJob();
         _ledger.Claim("1.2.3", "fp1", current, "b");
-        _ledger.Finish("1.2.3", e => e.JobId == old, LedgerEntry.Failed, "late");
-        Assert.Equal((LedgerEntry.Analysing, current), (_ledger.Get("1.2.3")!.State, _ledger.Get("1.2.3")!.JobId));
+        _ledger.Finish("1.2.3", e => e.JobId == old, StudyState.Failed, "late");
+        Assert.Equal((StudyState.Analysing, current), (_ledger.Get("1.2.3")!.State, _ledger.Get("1.2.3")!.JobId));
     }
 
     private static StudyStore StoreWithQueuedStudy(out string uid)
@@ -138,17 +138,17 @@ public class StudyLedgerTests
         File.Copy(TestData.Path_("ct", "philips-phantom-5mm", "I10.dcm"), tmp);
         uid = store.Store(MedAiNode.Dicom.IO.ReceivedInstance.Read(tmp, "CT")).StudyInstanceUid;
         store.TakeCompleted();
-        Assert.True(store.TryTransition(uid, StudyState.Complete, StudyState.Queued));
+        Assert.True(store.Transition(uid, StudyState.Queued).Moved);
         return store;
     }
 
     [Theory]
-    [InlineData("Delivered", "b", StudyState.Delivered, "analysed by node b")]
-    [InlineData("Analysed", "b", StudyState.Delivered, "analysed by node b")]
-    [InlineData("Failed", "b", StudyState.Failed, "failed on node b: no eligible series")]
-    [InlineData("Analysed", "a", StudyState.Analysed, "unchanged since the last analysis")]
-    [InlineData("Delivered", "a", StudyState.Delivered, "unchanged since the last analysis")]
-    public void A_node_adopts_the_recorded_outcome_of_the_same_content(string state, string by, StudyState expected, string reason)
+    [InlineData(StudyState.Delivered, "b", StudyState.Delivered, "analysed by node b")]
+    [InlineData(StudyState.Analysed, "b", StudyState.Delivered, "analysed by node b")]
+    [InlineData(StudyState.Failed, "b", StudyState.Failed, "failed on node b: no eligible series")]
+    [InlineData(StudyState.Analysed, "a", StudyState.Analysed, "unchanged since the last analysis")]
+    [InlineData(StudyState.Delivered, "a", StudyState.Delivered, "unchanged since the last analysis")]
+    public void A_node_adopts_the_recorded_outcome_of_the_same_content(StudyState state, string by, StudyState expected, string reason)
     {
         var store = StoreWithQueuedStudy(out var uid);
         Assert.True(StudyJobs.Adopt(store, uid, new LedgerEntry(state, "fp", "7", by, "no eligible series", DateTimeOffset.UtcNow), "a"));

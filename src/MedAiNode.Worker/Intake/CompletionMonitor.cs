@@ -21,12 +21,14 @@ public sealed class CompletionMonitor : BackgroundService
     private readonly StudyStoreOptions _storeOptions;
     private readonly MedAiNode.Export.Outbox _outbox;
     private readonly ILogger<CompletionMonitor> _log;
+    private readonly TimeProvider _time;
     private DateTimeOffset _lastReconcile = DateTimeOffset.MinValue;
     private DateTimeOffset _lastRetention = DateTimeOffset.MinValue;
 
     public CompletionMonitor(StudyStore store, IBackgroundJobClient jobs, StudyLedger ledger, NodeMetrics metrics, IOptions<JobsOptions> options,
-        IOptions<StudyStoreOptions> storeOptions, MedAiNode.Export.Outbox outbox, ILogger<CompletionMonitor> log)
+        IOptions<StudyStoreOptions> storeOptions, MedAiNode.Export.Outbox outbox, ILogger<CompletionMonitor> log, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _store = store;
         _storeOptions = storeOptions.Value;
         _outbox = outbox;
@@ -39,18 +41,23 @@ public sealed class CompletionMonitor : BackgroundService
 
     private string Node => _options.EffectiveNodeName;
 
-    public void Recover()
+    /// <summary>Re-queues what a previous run left unfinished (<see cref="StudyLifecycle.IsUnfinished"/>): never a Failed
+    /// or Delivered study, nor one still receiving (its quiet period queues it). Returns how many were re-queued.</summary>
+    public int Recover()
     {
+        var count = 0;
         foreach (var study in _store.Unfinished())
         {
             if (study.State == StudyState.Analysed) StudyJobs.EnqueueDelivery(_jobs, study.StudyInstanceUid, Node);
             else
             {
-                _store.TryTransition(study.StudyInstanceUid, StudyState.Complete, StudyState.Queued);
+                if (study.State == StudyState.Complete) _store.Transition(study.StudyInstanceUid, StudyState.Queued, "re-queued at start", onlyFrom: [StudyState.Complete]);
                 StudyJobs.EnqueueAnalysis(_jobs, study, _store.StudyFingerprint(study.StudyInstanceUid), Node);
             }
+            count++;
             _log.LogInformation("Re-queued unfinished study {StudyInstanceUid} ({State})", study.StudyInstanceUid, study.State);
         }
+        return count;
     }
 
     public int Poll()
@@ -58,7 +65,7 @@ public sealed class CompletionMonitor : BackgroundService
         var completed = _store.TakeCompleted();
         foreach (var study in completed)
         {
-            if (!_store.TryTransition(study.StudyInstanceUid, StudyState.Complete, StudyState.Queued)) continue;
+            if (!_store.Transition(study.StudyInstanceUid, StudyState.Queued, onlyFrom: [StudyState.Complete]).Moved) continue;
             _metrics.StageDuration.Record((study.LastArrival - study.FirstArrival).TotalSeconds, new KeyValuePair<string, object?>("stage", "receive"));
             var id = StudyJobs.EnqueueAnalysis(_jobs, study, _store.StudyFingerprint(study.StudyInstanceUid), Node);
             _log.LogInformation("Study {StudyInstanceUid} complete ({Count} instances): job {JobId} on queue {Queue}",
@@ -98,20 +105,22 @@ public sealed class CompletionMonitor : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         Recover();
-        using var timer = new PeriodicTimer(_options.CompletionPollInterval);
+        // The store's clock: a test with a fake clock decides when quiet periods end and polls happen.
+        using var timer = new PeriodicTimer(_options.CompletionPollInterval, _time);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             try
             {
                 Poll();
-                if (DateTimeOffset.UtcNow - _lastReconcile > ReconcileInterval)
+                var now = _time.GetUtcNow();
+                if (now - _lastReconcile > ReconcileInterval)
                 {
-                    _lastReconcile = DateTimeOffset.UtcNow;
+                    _lastReconcile = now;
                     Reconcile();
                 }
-                if (DateTimeOffset.UtcNow - _lastRetention > RetentionInterval)
+                if (now - _lastRetention > RetentionInterval)
                 {
-                    _lastRetention = DateTimeOffset.UtcNow;
+                    _lastRetention = now;
                     ApplyRetention();
                 }
             }

@@ -11,12 +11,21 @@ namespace MedAiNode.Worker.Jobs;
 
 /// <summary>
 /// The two durable jobs of a study: analyse (on the shared inference queues) then deliver (on the export queue of the
-/// node whose outbox holds the results). Transient failures throw and Hangfire retries them; permanent ones end in the
-/// Failed state with a reason. The <see cref="StudyLedger"/> makes sure the same content is analysed once across nodes.
+/// node whose outbox holds the results). Every state change goes through <see cref="StudyStore.Transition"/> and the
+/// lifecycle table. <see cref="FailureClassifier"/> decides what a failure is: a permanent one ends the study Failed on
+/// this attempt; a transient one throws and Hangfire retries it until <see cref="StudyRetryFilter"/> gives up and fails
+/// the study. The <see cref="StudyLedger"/> makes sure the same content is analysed once across nodes.
 /// </summary>
 public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox outbox, IEnumerable<IResultDestination> destinations,
-    IBackgroundJobClient jobs, StudyLedger ledger, StudyFetcher fetcher, IOptions<JobsOptions> options, NodeMetrics metrics, ILogger<StudyJobs> log)
+    IBackgroundJobClient jobs, StudyLedger ledger, StudyFetcher fetcher, IOptions<JobsOptions> options, NodeMetrics metrics, StudyFailures failures,
+    ILogger<StudyJobs> log)
 {
+    // Queued or Complete on a first run; Analysing when a crash or retry interrupted an earlier attempt; Receiving just after a fetch.
+    private static readonly StudyState[] StartFrom = [StudyState.Queued, StudyState.Complete, StudyState.Analysing];
+    private static readonly StudyState[] StartAfterFetch = [.. StartFrom, StudyState.Receiving];
+    private static readonly StudyState[] Running = [StudyState.Analysing];
+    private static readonly StudyState[] Waiting = [StudyState.Queued, StudyState.Complete, StudyState.Analysing];
+
     public const string StatQueue = "stat";
     public const string RoutineQueue = "routine";
 
@@ -71,56 +80,69 @@ public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox 
         {
             if (string.IsNullOrWhiteSpace(_options.FetchFrom))
             {
-                ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, $"handed to node {receivedBy}");
+                ledger.Release(studyUid, jobId, $"handed to node {receivedBy}");
                 var handed = jobs.Enqueue<StudyJobs>(NodeQueue(receivedBy), j => j.AnalyzeAsync(studyUid, fingerprint, receivedBy, null, CancellationToken.None));
                 log.LogInformation("Study {StudyInstanceUid} was received by node {ReceivedBy} and Jobs:FetchFrom is empty: handed to it as job {Next}", studyUid, receivedBy, handed);
                 return;
             }
             var started = DateTimeOffset.UtcNow;
-            await fetcher.FetchAsync(_options.FetchFrom, studyUid, ct);
+            try
+            {
+                await fetcher.FetchAsync(_options.FetchFrom, studyUid, ct);
+            }
+            catch (Exception e) when (FailureClassifier.Classify(e) is { IsPermanent: true } verdict)
+            {
+                failures.Fail(studyUid, JobStage.Analysis, verdict, jobId, retriesExhausted: false);
+                return;
+            }
             metrics.StageDuration.Record((DateTimeOffset.UtcNow - started).TotalSeconds, Stage("fetch"));
             fetched = true;
         }
-        if (store.Get(studyUid) is not { } study)
+        if (store.Get(studyUid) is null)
         {
-            ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, "not in the store");
+            ledger.Release(studyUid, jobId, "not in the store");
             log.LogWarning("Study {StudyInstanceUid} is not in this node's store", studyUid);
             return;
         }
-        // Queued or Complete on a first run; Analysing when a crash or retry interrupted an earlier attempt; Receiving just after a fetch.
-        if (!(store.TryTransition(studyUid, StudyState.Queued, StudyState.Analysing)
-              || store.TryTransition(studyUid, StudyState.Complete, StudyState.Analysing)
-              || store.TryTransition(studyUid, StudyState.Analysing, StudyState.Analysing)
-              || fetched && store.TryTransition(studyUid, StudyState.Receiving, StudyState.Analysing)))
+        var start = store.Transition(studyUid, StudyState.Analysing, onlyFrom: fetched ? StartAfterFetch : StartFrom);
+        if (!start.Moved)
         {
-            ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Released, $"local state {study.State}");
-            log.LogInformation("Study {StudyInstanceUid} is {State}; analysis skipped", studyUid, study.State);
+            ledger.Release(studyUid, jobId, $"local state {start.From}");
+            log.LogInformation("Study {StudyInstanceUid}: analysis skipped ({Refusal})", studyUid, start.Refusal);
             return;
         }
 
         var clock = DateTimeOffset.UtcNow;
-        var outcome = await analyzer.AnalyzeAsync(store.Get(studyUid)!, new JobProgress(context), ct);
+        AnalysisOutcome outcome;
+        try
+        {
+            outcome = await analyzer.AnalyzeAsync(store.Get(studyUid)!, new JobProgress(context), ct);
+        }
+        catch (Exception e) when (FailureClassifier.Classify(e) is { IsPermanent: true } verdict)
+        {
+            // Deterministic: the same input fails the same way, so no retry and no re-queue at start.
+            failures.Fail(studyUid, JobStage.Analysis, verdict, jobId, retriesExhausted: false);
+            return;
+        }
         metrics.StageDuration.Record((DateTimeOffset.UtcNow - clock).TotalSeconds, Stage("analysis"));
         switch (outcome.Status)
         {
             case AnalysisStatus.PermanentFailure:
-                store.TryTransition(studyUid, StudyState.Analysing, StudyState.Failed, outcome.Reason);
-                ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Failed, outcome.Reason);
-                metrics.StudiesFailed.Add(1);
-                log.LogWarning("Study {StudyInstanceUid} failed permanently: {Reason}", studyUid, outcome.Reason);
+                failures.Fail(studyUid, JobStage.Analysis, new FailureVerdict(FailureKind.Permanent, outcome.Reason ?? "analysis rejected the study", "AnalysisRejectedException"),
+                    jobId, retriesExhausted: false);
                 return;
             case AnalysisStatus.Unchanged:
-                store.TryTransition(studyUid, StudyState.Analysing, StudyState.Delivered, "selected series unchanged since the last analysis");
-                ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Delivered, "selected series unchanged");
+                store.Transition(studyUid, StudyState.Delivered, "selected series unchanged since the last analysis", onlyFrom: Running);
+                ledger.Finish(studyUid, e => e.JobId == jobId, StudyState.Delivered, "selected series unchanged");
                 return;
             default:
-                ledger.Finish(studyUid, e => e.JobId == jobId, LedgerEntry.Analysed);
-                if (store.TryTransition(studyUid, StudyState.Analysing, StudyState.Analysed, null, r =>
-                    {
-                        r.AnalysedSeriesUid = outcome.SeriesInstanceUid;
-                        r.AnalysedFingerprint = outcome.Fingerprint;
-                    }))
-                    EnqueueDelivery(jobs, studyUid, Node);
+                ledger.Finish(studyUid, e => e.JobId == jobId, StudyState.Analysed);
+                var analysed = store.Transition(studyUid, StudyState.Analysed, null, r =>
+                {
+                    r.AnalysedSeriesUid = outcome.SeriesInstanceUid;
+                    r.AnalysedFingerprint = outcome.Fingerprint;
+                }, onlyFrom: Running);
+                if (analysed.Moved) EnqueueDelivery(jobs, studyUid, Node);
                 return;
         }
     }
@@ -135,15 +157,18 @@ public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox 
         {
             complete = await outbox.DeliverAsync(studyUid, destinations, ct);
         }
-        catch (AggregateException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             metrics.ExportFailures.Add(1);
-            throw; // retried: the outbox sends only what each destination still lacks
+            var verdict = FailureClassifier.Classify(e);
+            if (!verdict.IsPermanent) throw; // retried: the outbox sends only what each destination still lacks
+            failures.Fail(studyUid, JobStage.Delivery, verdict, null, retriesExhausted: false);
+            return;
         }
         metrics.StageDuration.Record((DateTimeOffset.UtcNow - started).TotalSeconds, Stage("export"));
         if (!complete) throw new InvalidOperationException($"Some results of study {studyUid} were not accepted; retrying");
-        ledger.Finish(studyUid, e => e.Node == Node && e.State == LedgerEntry.Analysed, LedgerEntry.Delivered);
-        if (store.TryTransition(studyUid, StudyState.Analysed, StudyState.Delivered)) metrics.StudiesCompleted.Add(1);
+        ledger.Finish(studyUid, e => e.Node == Node && e.State == StudyState.Analysed, StudyState.Delivered);
+        if (store.Transition(studyUid, StudyState.Delivered, onlyFrom: [StudyState.Analysed]).Moved) metrics.StudiesCompleted.Add(1);
     }
 
     /// <summary>Brings this node's record of a study in line with what was done with the same content, by this node
@@ -153,14 +178,12 @@ public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox 
         var own = done.Node == node;
         var (to, reason) = done.State switch
         {
-            LedgerEntry.Failed => (StudyState.Failed, own ? done.Reason : $"failed on node {done.Node}: {done.Reason}"),
+            StudyState.Failed => (StudyState.Failed, own ? done.Reason : $"failed on node {done.Node}: {done.Reason}"),
             // Our own results still wait in our outbox: the delivery job queued with them moves the study on.
-            LedgerEntry.Analysed when own => (StudyState.Analysed, "unchanged since the last analysis"),
+            StudyState.Analysed when own => (StudyState.Analysed, "unchanged since the last analysis"),
             _ => (StudyState.Delivered, own ? "unchanged since the last analysis" : $"analysed by node {done.Node}"),
         };
-        return store.TryTransition(studyUid, StudyState.Queued, to, reason)
-               || store.TryTransition(studyUid, StudyState.Complete, to, reason)
-               || store.TryTransition(studyUid, StudyState.Analysing, to, reason);
+        return store.Transition(studyUid, to, reason, onlyFrom: Waiting).Moved;
     }
 
     private static KeyValuePair<string, object?> Stage(string name) => new("stage", name);

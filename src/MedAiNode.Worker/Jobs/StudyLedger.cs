@@ -1,13 +1,22 @@
 using Hangfire;
 using Hangfire.Storage;
+using MedAiNode.Store;
 
 namespace MedAiNode.Worker.Jobs;
 
-/// <summary>What the nodes sharing one job storage know of a study: who analyses or analysed which content, and how it ended.</summary>
-public sealed record LedgerEntry(string State, string Fingerprint, string JobId, string Node, string? Reason, DateTimeOffset UpdatedAt)
+/// <summary>
+/// What the nodes sharing one job storage know of a study: who analyses or analysed which content, and how it ended,
+/// in the store's own <see cref="StudyState"/> names: Analysing (a job holds the claim), Analysed, Delivered, Failed
+/// (the outcome of that content), or Queued (no job holds it: handed to another node, skipped, or reset for a re-run;
+/// the next job claims it). Persisted as those names; "Released", written by earlier versions, reads as Queued.
+/// </summary>
+public sealed record LedgerEntry(StudyState State, string Fingerprint, string JobId, string Node, string? Reason, DateTimeOffset UpdatedAt)
 {
-    public const string Analysing = "Analysing", Analysed = "Analysed", Delivered = "Delivered", Failed = "Failed", Released = "Released";
-    public bool IsFinished => State is Analysed or Delivered or Failed;
+    public bool IsFinished => State is StudyState.Analysed or StudyState.Delivered or StudyState.Failed;
+
+    /// <summary>Reads a persisted state; unknown names (and the former "Released") are a claim nobody holds.</summary>
+    public static StudyState ParseState(string? persisted) =>
+        Enum.TryParse<StudyState>(persisted, ignoreCase: false, out var s) && Enum.IsDefined(s) ? s : StudyState.Queued;
 }
 
 public enum ClaimResult
@@ -50,14 +59,14 @@ public sealed class StudyLedger(JobStorage storage, string node = "")
         using var _ = connection.AcquireDistributedLock("medainode:lock:" + studyUid, LockTimeout);
         var entry = Read(connection, studyUid);
         if (entry is not null && entry.Fingerprint == fingerprint && entry.IsFinished) return (ClaimResult.AlreadyDone, entry);
-        if (entry is { State: LedgerEntry.Analysing } && entry.JobId != jobId && IsAlive(connection, entry.JobId))
+        if (entry is { State: StudyState.Analysing } && entry.JobId != jobId && IsAlive(connection, entry.JobId))
             return (entry.Fingerprint == fingerprint ? ClaimResult.Duplicate : ClaimResult.Busy, entry);
-        Write(connection, studyUid, new LedgerEntry(LedgerEntry.Analysing, fingerprint, jobId, node, null, DateTimeOffset.UtcNow));
+        Write(connection, studyUid, new LedgerEntry(StudyState.Analysing, fingerprint, jobId, node, null, DateTimeOffset.UtcNow));
         return (ClaimResult.Run, entry);
     }
 
     /// <summary>Records how an analysis (or its delivery) ended, if the study's entry is still the one <paramref name="owns"/> recognises.</summary>
-    public void Finish(string studyUid, Func<LedgerEntry, bool> owns, string state, string? reason = null)
+    public void Finish(string studyUid, Func<LedgerEntry, bool> owns, StudyState state, string? reason = null)
     {
         using var connection = storage.GetConnection();
         using var _ = connection.AcquireDistributedLock("medainode:lock:" + studyUid, LockTimeout);
@@ -66,14 +75,17 @@ public sealed class StudyLedger(JobStorage storage, string node = "")
         Write(connection, studyUid, entry with { State = state, Reason = reason, UpdatedAt = DateTimeOffset.UtcNow });
     }
 
+    /// <summary>Gives up a claim without an outcome (the job handed the study on or skipped it): the next job claims it.</summary>
+    public void Release(string studyUid, string jobId, string reason) => Finish(studyUid, e => e.JobId == jobId, StudyState.Queued, reason);
+
     /// <summary>Forgets what was done, so a re-run requested by a person analyses again even unchanged content.</summary>
     public void Reset(string studyUid, string reason)
     {
         using var connection = storage.GetConnection();
         using var _ = connection.AcquireDistributedLock("medainode:lock:" + studyUid, LockTimeout);
         var entry = Read(connection, studyUid);
-        if (entry is null || entry.State == LedgerEntry.Analysing) return;
-        Write(connection, studyUid, entry with { State = LedgerEntry.Released, Reason = reason, UpdatedAt = DateTimeOffset.UtcNow });
+        if (entry is null || entry.State == StudyState.Analysing) return;
+        Write(connection, studyUid, entry with { State = StudyState.Queued, Reason = reason, UpdatedAt = DateTimeOffset.UtcNow });
     }
 
     // A claim outlives its job only while the job can still run: enqueued, scheduled for a retry, awaiting, or
@@ -103,7 +115,7 @@ public sealed class StudyLedger(JobStorage storage, string node = "")
     {
         var h = connection.GetAllEntriesFromHash(Key(studyUid));
         if (h is null || !h.TryGetValue("state", out var state)) return null;
-        return new LedgerEntry(state, h.GetValueOrDefault("fingerprint") ?? "", h.GetValueOrDefault("job") ?? "", h.GetValueOrDefault("node") ?? "",
+        return new LedgerEntry(LedgerEntry.ParseState(state), h.GetValueOrDefault("fingerprint") ?? "", h.GetValueOrDefault("job") ?? "", h.GetValueOrDefault("node") ?? "",
             h.GetValueOrDefault("reason") is { Length: > 0 } r ? r : null,
             DateTimeOffset.TryParse(h.GetValueOrDefault("updated"), out var t) ? t : DateTimeOffset.MinValue);
     }
@@ -113,13 +125,13 @@ public sealed class StudyLedger(JobStorage storage, string node = "")
         using var tx = connection.CreateWriteTransaction();
         tx.SetRangeInHash(Key(studyUid), new Dictionary<string, string>
         {
-            ["state"] = e.State, ["fingerprint"] = e.Fingerprint, ["job"] = e.JobId, ["node"] = e.Node,
+            ["state"] = e.State.ToString(), ["fingerprint"] = e.Fingerprint, ["job"] = e.JobId, ["node"] = e.Node,
             ["reason"] = e.Reason ?? "", ["updated"] = e.UpdatedAt.ToString("O"),
         });
         // Finished entries only guard against duplicates arriving close together; they need not live for ever.
         if (tx is JobStorageTransaction expiring)
         {
-            if (e.State == LedgerEntry.Analysing) expiring.PersistHash(Key(studyUid));
+            if (e.State == StudyState.Analysing) expiring.PersistHash(Key(studyUid));
             else expiring.ExpireHash(Key(studyUid), Retention);
         }
         tx.Commit();

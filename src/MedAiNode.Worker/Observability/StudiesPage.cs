@@ -1,0 +1,45 @@
+using System.Net;
+using Hangfire.Dashboard;
+using Hangfire.Dashboard.Pages;
+using MedAiNode.Store;
+
+namespace MedAiNode.Worker.Observability;
+
+/// <summary>
+/// A dashboard page, "Studies", listing this node's studies with their lifecycle state, attempts and reason (why a
+/// study failed, or how it ended), failed ones first. The same data as GET /api/studies.
+/// </summary>
+internal sealed class StudiesPage : RazorPage
+{
+    public const string Path = "/studies";
+
+    public static void Register()
+    {
+        if (DashboardRoutes.Routes.FindDispatcher(Path) is not null) return;
+        DashboardRoutes.Routes.AddRazorPage(Path, _ => new StudiesPage());
+        NavigationMenu.Items.Add(page => new MenuItem("Studies", page.Url.To(Path)) { Active = page.RequestPath.StartsWith(Path, StringComparison.Ordinal) });
+    }
+
+    public override void Execute()
+    {
+        Layout = new LayoutPage("Studies");
+        var studies = Context.GetHttpContext().RequestServices.GetRequiredService<StudyStore>().List()
+            .OrderBy(s => s.State != StudyState.Failed).ThenByDescending(s => s.UpdatedAt).Take(500).ToList();
+        WriteLiteral("<h1 class=\"page-header\">Studies</h1>");
+        if (studies.Count == 0)
+        {
+            WriteLiteral("<div class=\"alert alert-info\">No study is in the store.</div>");
+            return;
+        }
+        var counts = string.Join(", ", studies.GroupBy(s => s.State).OrderBy(g => g.Key).Select(g => $"{g.Key}: {g.Count()}"));
+        WriteLiteral($"<p>{WebUtility.HtmlEncode(counts)}</p>");
+        WriteLiteral("<table class=\"table\"><thead><tr><th>Study</th><th>State</th><th>Attempts</th><th>Instances</th><th>Updated</th><th>Reason</th></tr></thead><tbody>");
+        foreach (var s in studies)
+        {
+            var css = s.State == StudyState.Failed ? " class=\"danger\"" : "";
+            WriteLiteral($"<tr{css}><td>{WebUtility.HtmlEncode(s.StudyInstanceUid)}</td><td data-state=\"{s.State}\">{s.State}</td><td>{s.Attempts}</td>" +
+                         $"<td>{s.InstanceCount}</td><td>{s.UpdatedAt:u}</td><td>{WebUtility.HtmlEncode(s.Reason ?? "")}</td></tr>");
+        }
+        WriteLiteral("</tbody></table>");
+    }
+}
