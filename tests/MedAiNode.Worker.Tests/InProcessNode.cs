@@ -75,7 +75,7 @@ internal sealed class InProcessNode : IAsyncDisposable
             file.Dataset.Set(DicomTags.StudyInstanceUID, studyUid);
             var part = Path.Combine(Store.IncomingRoot, Guid.NewGuid().ToString("N") + ".part");
             file.Save(part);
-            Store.Store(part, "CT_SCANNER");
+            Store.Store(ReceivedInstance.Read(part, "CT_SCANNER"));
         }
         return studyUid;
     }

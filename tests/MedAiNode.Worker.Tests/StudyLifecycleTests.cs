@@ -5,6 +5,7 @@ using MedAiNode.Imaging.Series;
 using MedAiNode.Inference.Manifests;
 using MedAiNode.Results;
 using MedAiNode.Store;
+using MedAiNode.Analysis;
 using MedAiNode.Worker.Analysis;
 using MedAiNode.Worker.Jobs;
 using Microsoft.Extensions.DependencyInjection;

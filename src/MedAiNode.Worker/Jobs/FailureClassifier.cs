@@ -3,7 +3,7 @@ using MedAiNode.Imaging.Series;
 using MedAiNode.Inference.Manifests;
 using MedAiNode.Results;
 // Moves to MedAiNode.Analysis with the analysis pipeline; the type name stays.
-using AnalysisRejectedException = MedAiNode.Worker.Analysis.AnalysisRejectedException;
+using MedAiNode.Analysis;
 
 namespace MedAiNode.Worker.Jobs;
 
