@@ -1,5 +1,3 @@
-using MedAiNode.Dicom.IO;
-
 namespace MedAiNode.Dicom.Network.Dimse;
 
 /// <summary>PS3.7 E.1 command field values.</summary>

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using MedAiNode.Dicom.Network.Dimse;
 
 namespace MedAiNode.Dicom.Network.UpperLayer;
 
