@@ -1,6 +1,3 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Security.Cryptography.X509Certificates;
 using MedAiNode.Dicom.Network.Services;
 
 namespace MedAiNode.Dicom.Network.Client;
