@@ -418,12 +418,12 @@ public sealed class DicomWebClient
                 }
             }
             if (status == HttpStatusCode.Accepted)
-                return batch.Select(b => Entry(b, StowInstanceStatus.NotAcknowledged, status, null, null, null,
+                return batch.Select(b => Entry(b, StowInstanceStatus.NotAcknowledged, status,
                     "the PACS reported a partial store (202) without readable details; not known to be stored")).ToList();
             if (status == HttpStatusCode.OK)
             {
                 // No body to check against: a success status without details is taken at its word.
-                return batch.Select(b => Entry(b, StowInstanceStatus.Stored, status, null, null, null, null)).ToList();
+                return batch.Select(b => Entry(b, StowInstanceStatus.Stored, status, null)).ToList();
             }
             if (status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden or HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed
                 or HttpStatusCode.UnsupportedMediaType or HttpStatusCode.NotImplemented || DicomWebResilience.IsTransientStatus(status))
@@ -432,7 +432,7 @@ public sealed class DicomWebClient
                 throw new DicomWebException(Pacs, "STOW-RS", $"HTTP {(int)status} {response.ReasonPhrase}", status)
                 { PartialStowResult = result, IsUnavailable = DicomWebResilience.IsTransientStatus(status) };
             }
-            return batch.Select(b => Entry(b, StowInstanceStatus.Failed, status, null, null, null, $"request refused: HTTP {(int)status} {response.ReasonPhrase}")).ToList();
+            return batch.Select(b => Entry(b, StowInstanceStatus.Failed, status, $"request refused: HTTP {(int)status} {response.ReasonPhrase}")).ToList();
         }
     }
 
@@ -445,17 +445,11 @@ public sealed class DicomWebClient
         return (mediaType is null || mediaType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)) && t.Length > 0 && t[0] is '{' or '<';
     }
 
-    private static StowInstanceResult Entry(StowInstance b, StowInstanceStatus st, HttpStatusCode http, ushort? failure, ushort? warning, string? url, string? message) => new()
+    /// <summary>What happened to one instance; a failure or warning reason and a URL are added with <c>with</c> where the response gave them.</summary>
+    private static StowInstanceResult Entry(StowInstance b, StowInstanceStatus st, HttpStatusCode http, string? message) => new()
     {
-        SopInstanceUid = b.SopInstanceUid,
-        SopClassUid = b.SopClassUid,
-        SourcePath = b.SourcePath,
-        Status = st,
-        FailureReason = failure,
-        WarningReason = warning,
-        RetrieveUrl = url,
-        HttpStatus = http,
-        Message = message,
+        SopInstanceUid = b.SopInstanceUid, SopClassUid = b.SopClassUid, SourcePath = b.SourcePath,
+        Status = st, HttpStatus = http, Message = message,
     };
 
     /// <summary>Pairs each sent instance with the response's account of it, by SOP Instance UID. An instance the
@@ -472,18 +466,20 @@ public sealed class DicomWebClient
             if (b.SopInstanceUid is { } uid && failed.TryGetValue(uid, out var f))
             {
                 var reason = f.FailureReason ?? 0x0110;
-                list.Add(Entry(b, StowInstanceStatus.Failed, http, reason, null, null, $"PACS refused it: 0x{reason:X4} {StowInstanceResult.DescribeReason(reason)}"));
+                list.Add(Entry(b, StowInstanceStatus.Failed, http, $"PACS refused it: 0x{reason:X4} {StowInstanceResult.DescribeReason(reason)}")
+                    with { FailureReason = reason });
             }
             else if (b.SopInstanceUid is { } uid2 && stored.TryGetValue(uid2, out var s))
             {
                 var warn = s.WarningReason ?? response.WarningReason;
-                list.Add(Entry(b, warn is null ? StowInstanceStatus.Stored : StowInstanceStatus.StoredWithWarning, http, null, warn, s.RetrieveUrl,
-                    warn is { } w ? $"stored with warning 0x{w:X4} {StowInstanceResult.DescribeReason(w)}" : null));
+                list.Add(Entry(b, warn is null ? StowInstanceStatus.Stored : StowInstanceStatus.StoredWithWarning, http,
+                    warn is { } w ? $"stored with warning 0x{w:X4} {StowInstanceResult.DescribeReason(w)}" : null)
+                    with { WarningReason = warn, RetrieveUrl = s.RetrieveUrl });
             }
             else
             {
                 var other = response.OtherFailures.Count > 0 ? $" (PACS reported other failures: {string.Join(", ", response.OtherFailures.Select(o => $"0x{o:X4}"))})" : "";
-                list.Add(Entry(b, StowInstanceStatus.NotAcknowledged, http, null, null, null,
+                list.Add(Entry(b, StowInstanceStatus.NotAcknowledged, http,
                     "the PACS response does not mention this instance; it was not stored" + other));
             }
         }

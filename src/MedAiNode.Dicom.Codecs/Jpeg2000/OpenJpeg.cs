@@ -155,17 +155,20 @@ internal sealed unsafe class OpenJpeg
         return 1;
     }
 
+    /// <summary>Grows the buffer to <paramref name="capacity"/> when <paramref name="need"/> bytes do not fit.</summary>
+    private static void Reserve(MemStream* s, long need, long capacity)
+    {
+        if (need <= s->Capacity) return;
+        s->Data = (byte*)NativeMemory.Realloc(s->Data, (nuint)capacity);
+        s->Capacity = capacity;
+    }
+
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static nuint WriteCallback(void* buffer, nuint count, void* user)
     {
         var s = (MemStream*)user;
         var need = s->Position + (long)count;
-        if (need > s->Capacity)
-        {
-            var cap = Math.Max(need, s->Capacity * 2);
-            s->Data = (byte*)NativeMemory.Realloc(s->Data, (nuint)cap);
-            s->Capacity = cap;
-        }
+        Reserve(s, need, Math.Max(need, s->Capacity * 2));
         Buffer.MemoryCopy(buffer, s->Data + s->Position, count, count);
         s->Position = need;
         if (need > s->Length) s->Length = need;
@@ -178,23 +181,10 @@ internal sealed unsafe class OpenJpeg
         var s = (MemStream*)user;
         var target = s->Position + count;
         if (target < 0) return -1;
-        if (target > s->Capacity)
-        {
-            s->Data = (byte*)NativeMemory.Realloc(s->Data, (nuint)target);
-            s->Capacity = target;
-        }
+        Reserve(s, target, target);
         if (target > s->Length) { new Span<byte>(s->Data + s->Length, (int)(target - s->Length)).Clear(); s->Length = target; }
         s->Position = target;
         return count;
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int WriteSeekCallback(long offset, void* user)
-    {
-        var s = (MemStream*)user;
-        if (offset < 0 || offset > s->Length) return 0;
-        s->Position = offset;
-        return 1;
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
@@ -360,7 +350,7 @@ internal sealed unsafe class OpenJpeg
             stream = api.StreamCreate(1 << 20, 0);
             api.SetWrite(stream, &WriteCallback);
             api.SetSkip(stream, &WriteSkipCallback);
-            api.SetSeek(stream, &WriteSeekCallback);
+            api.SetSeek(stream, &SeekCallback); // seeking is the same for reading and writing: within what is there
             api.SetUserData(stream, &mem, null);
             if (api.StartCompress(codec, image, stream) == 0) throw Fail("start compressing", errors);
             if (api.Encode(codec, stream) == 0) throw Fail("encode", errors);

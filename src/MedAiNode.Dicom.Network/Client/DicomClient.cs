@@ -1,12 +1,4 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Net.Security;
-using System.Net.Sockets;
-using System.Security.Cryptography.X509Certificates;
-using MedAiNode.Dicom.IO;
-using MedAiNode.Dicom.Network.Dimse;
 using MedAiNode.Dicom.Network.Services;
-using MedAiNode.Dicom.Network.UpperLayer;
 
 namespace MedAiNode.Dicom.Network.Client;
 

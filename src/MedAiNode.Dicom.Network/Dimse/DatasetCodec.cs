@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using MedAiNode.Dicom.IO;
 
 namespace MedAiNode.Dicom.Network.Dimse;
 

@@ -1,5 +1,3 @@
-using MedAiNode.Dicom.IO;
-
 namespace MedAiNode.Dicom.Network.Dimse;
 
 /// <summary>PS3.7 E.1 command field values.</summary>
@@ -16,18 +14,11 @@ public enum CommandField : ushort
 /// <summary>DIMSE status codes used here (PS3.7 Annex C, PS3.4 B.2.3 / C.4).</summary>
 public static class DimseStatus
 {
-    public const ushort Success = 0x0000;
-    public const ushort Cancel = 0xFE00;
-    public const ushort Pending = 0xFF00;
-    public const ushort PendingWarning = 0xFF01;
-    public const ushort SopClassNotSupported = 0x0122;
-    public const ushort UnrecognizedOperation = 0x0211;
-    public const ushort OutOfResources = 0xA700;
-    public const ushort OutOfResourcesSubOperations = 0xA702;
-    public const ushort MoveDestinationUnknown = 0xA801;
-    public const ushort DataSetDoesNotMatchSopClass = 0xA900;
-    public const ushort CannotUnderstand = 0xC000;
-    public const ushort ProcessingFailure = 0x0110;
+    // Grouped by outcome, as the tables of PS3.7 C and PS3.4 C.4 list them.
+    public const ushort Success = 0x0000, Cancel = 0xFE00, Pending = 0xFF00, PendingWarning = 0xFF01;
+    public const ushort SopClassNotSupported = 0x0122, UnrecognizedOperation = 0x0211, ProcessingFailure = 0x0110;
+    public const ushort OutOfResources = 0xA700, OutOfResourcesSubOperations = 0xA702, MoveDestinationUnknown = 0xA801;
+    public const ushort DataSetDoesNotMatchSopClass = 0xA900, CannotUnderstand = 0xC000;
     public const ushort WarningSubOperations = 0xB000;
 
     public static bool IsPending(ushort s) => s is Pending or PendingWarning;

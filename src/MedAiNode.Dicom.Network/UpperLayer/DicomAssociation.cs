@@ -1,7 +1,3 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using MedAiNode.Dicom.Network.Dimse;
-
 namespace MedAiNode.Dicom.Network.UpperLayer;
 
 /// <summary>Receives a dataset's P-DATA fragments as they arrive (to a file, or to memory).</summary>

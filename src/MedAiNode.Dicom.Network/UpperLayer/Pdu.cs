@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Text;
 
 namespace MedAiNode.Dicom.Network.UpperLayer;
@@ -6,12 +5,9 @@ namespace MedAiNode.Dicom.Network.UpperLayer;
 /// <summary>PS3.8 9.3 PDU types.</summary>
 public enum PduType : byte
 {
-    AssociateRequest = 0x01,
-    AssociateAccept = 0x02,
-    AssociateReject = 0x03,
+    AssociateRequest = 0x01, AssociateAccept = 0x02, AssociateReject = 0x03,
     PData = 0x04,
-    ReleaseRequest = 0x05,
-    ReleaseResponse = 0x06,
+    ReleaseRequest = 0x05, ReleaseResponse = 0x06,
     Abort = 0x07,
 }
 
@@ -19,10 +15,8 @@ public enum PduType : byte
 public enum PresentationContextResult : byte
 {
     Acceptance = 0,
-    UserRejection = 1,
-    NoReason = 2,
-    AbstractSyntaxNotSupported = 3,
-    TransferSyntaxesNotSupported = 4,
+    // The ways a context is refused.
+    UserRejection = 1, NoReason = 2, AbstractSyntaxNotSupported = 3, TransferSyntaxesNotSupported = 4,
 }
 
 public sealed class PresentationContext

@@ -1,6 +1,3 @@
-using System.Buffers;
-using System.Buffers.Binary;
-
 namespace MedAiNode.Dicom.Network.UpperLayer;
 
 /// <summary>A PDU read from the wire. <see cref="Body"/> is valid until the next read on the same connection.</summary>

@@ -27,21 +27,13 @@ public sealed class MemoryByteBuffer : IByteBuffer
 }
 
 /// <summary>A range of a file read on demand, so opening many large files to sort them does not load their pixels.</summary>
-public sealed class FileByteBuffer : IByteBuffer
+public sealed class FileByteBuffer(string path, long offset, int length, int swapUnit = 1) : IByteBuffer
 {
-    private readonly int _swapUnit;
+    private readonly int _swapUnit = swapUnit;
 
-    public FileByteBuffer(string path, long offset, int length, int swapUnit = 1)
-    {
-        Path = path;
-        Offset = offset;
-        Length = length;
-        _swapUnit = swapUnit;
-    }
-
-    public string Path { get; }
-    public long Offset { get; }
-    public int Length { get; }
+    public string Path { get; } = path;
+    public long Offset { get; } = offset;
+    public int Length { get; } = length;
     public bool IsMemory => false;
 
     public ReadOnlyMemory<byte> GetData()

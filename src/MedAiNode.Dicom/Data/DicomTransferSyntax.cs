@@ -5,12 +5,9 @@ public sealed class DicomTransferSyntax : IEquatable<DicomTransferSyntax>
 {
     private DicomTransferSyntax(string uid, bool explicitVR, bool bigEndian, bool deflated, bool encapsulated, bool lossy = false)
     {
+        // The flags as one tuple: the constructor stays private, which a primary constructor (always public) would not.
         Uid = uid;
-        IsExplicitVR = explicitVR;
-        IsBigEndian = bigEndian;
-        IsDeflated = deflated;
-        IsEncapsulated = encapsulated;
-        IsLossy = lossy;
+        (IsExplicitVR, IsBigEndian, IsDeflated, IsEncapsulated, IsLossy) = (explicitVR, bigEndian, deflated, encapsulated, lossy);
     }
 
     public string Uid { get; }

@@ -6,14 +6,9 @@ public sealed class DicomVR : IEquatable<DicomVR>
     private DicomVR(string code, DicomVRKind kind, bool longLength, byte pad, int maxLength, int unitSize,
         bool multiValue = true, bool charsetSensitive = false)
     {
-        Code = code;
-        Kind = kind;
-        HasLongLength = longLength;
-        PaddingByte = pad;
-        MaxLength = maxLength;
-        UnitSize = unitSize;
-        AllowsMultipleValues = multiValue;
-        IsCharacterSetSensitive = charsetSensitive;
+        // Set as tuples: the constructor stays private, which a primary constructor (always public) would not.
+        (Code, Kind, HasLongLength, PaddingByte) = (code, kind, longLength, pad);
+        (MaxLength, UnitSize, AllowsMultipleValues, IsCharacterSetSensitive) = (maxLength, unitSize, multiValue, charsetSensitive);
         Id = (ushort)(code[0] << 8 | code[1]);
     }
 

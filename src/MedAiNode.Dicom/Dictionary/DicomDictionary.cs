@@ -2,28 +2,17 @@ using System.Collections.Frozen;
 
 namespace MedAiNode.Dicom;
 
-public sealed class DicomDictionaryEntry
+public sealed class DicomDictionaryEntry(uint tag, uint mask, string keyword, string name, string vm, bool retired, params DicomVR[] vrs)
 {
-    public DicomDictionaryEntry(uint tag, uint mask, string keyword, string name, string vm, bool retired, params DicomVR[] vrs)
-    {
-        Tag = tag;
-        Mask = mask;
-        Keyword = keyword;
-        Name = name;
-        ValueMultiplicity = vm;
-        IsRetired = retired;
-        ValueRepresentations = vrs;
-    }
-
-    public uint Tag { get; }
+    public uint Tag { get; } = tag;
     /// <summary>0xFFFFFFFF for an ordinary tag; repeating groups such as (60xx,3000) clear the wildcard nibbles.</summary>
-    public uint Mask { get; }
-    public string Keyword { get; }
-    public string Name { get; }
-    public string ValueMultiplicity { get; }
-    public bool IsRetired { get; }
+    public uint Mask { get; } = mask;
+    public string Keyword { get; } = keyword;
+    public string Name { get; } = name;
+    public string ValueMultiplicity { get; } = vm;
+    public bool IsRetired { get; } = retired;
     /// <summary>One VR, or several where PS3.6 says "US or SS", "OB or OW".</summary>
-    public IReadOnlyList<DicomVR> ValueRepresentations { get; }
+    public IReadOnlyList<DicomVR> ValueRepresentations { get; } = vrs;
     public DicomVR VR => ValueRepresentations[0];
 }
 

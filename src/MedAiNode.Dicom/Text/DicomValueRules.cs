@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -15,6 +16,17 @@ public static partial class DicomValueRules
     [GeneratedRegex(@"^([0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?)?(-([0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?)?)? *$")] private static partial Regex TmPattern();
     [GeneratedRegex(@"^[0-9]{4}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?)?)?)?([+-][0-9]{4})?( *-.*)? *$")] private static partial Regex DtPattern();
 
+    /// <summary>The VRs whose value is valid when it matches a pattern: the pattern, and what a value that does not match is not.</summary>
+    private static readonly FrozenDictionary<string, (Regex Pattern, string Fails)> Formats = new Dictionary<string, (Regex, string)>
+    {
+        ["DS"] = (DsPattern(), "is not a decimal string"),
+        ["AS"] = (AsPattern(), "is not an age string (nnnD/W/M/Y)"),
+        ["CS"] = (CsPattern(), "has characters other than A-Z, 0-9, space and underscore"),
+        ["DA"] = (DaPattern(), "is not a date (YYYYMMDD)"),
+        ["TM"] = (TmPattern(), "is not a time (HHMMSS.FFFFFF)"),
+        ["DT"] = (DtPattern(), "is not a date-time (YYYYMMDDHHMMSS.FFFFFF&ZZXX)"),
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
     /// <summary>Returns null when the single value is valid for the VR, else the reason it is not.</summary>
     public static string? Check(DicomVR vr, string value)
     {
@@ -23,6 +35,8 @@ public static partial class DicomValueRules
             return $"value of {value.Length} characters exceeds the maximum of {vr.MaxLength}";
         if (vr.AllowsMultipleValues && value.Contains('\\'))
             return "a single value may not contain a backslash";
+        if (Formats.TryGetValue(vr.Code, out var format) && !format.Pattern.IsMatch(value))
+            return $"'{value}' {format.Fails}";
         switch (vr.Code)
         {
             case "UI":
@@ -30,28 +44,10 @@ public static partial class DicomValueRules
                 foreach (var part in value.Split('.'))
                     if (part.Length > 1 && part[0] == '0') return $"UID component '{part}' has a leading zero";
                 break;
-            case "DS":
-                if (!DsPattern().IsMatch(value)) return $"'{value}' is not a decimal string";
-                break;
             case "IS":
                 if (!IsPattern().IsMatch(value) || !long.TryParse(value, NumberStyles.AllowLeadingSign | NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out var l)
                     || l < int.MinValue || l > int.MaxValue)
                     return $"'{value}' is not an integer string in [-2^31, 2^31-1]";
-                break;
-            case "AS":
-                if (!AsPattern().IsMatch(value)) return $"'{value}' is not an age string (nnnD/W/M/Y)";
-                break;
-            case "CS":
-                if (!CsPattern().IsMatch(value)) return $"'{value}' has characters other than A-Z, 0-9, space and underscore";
-                break;
-            case "DA":
-                if (!DaPattern().IsMatch(value)) return $"'{value}' is not a date (YYYYMMDD)";
-                break;
-            case "TM":
-                if (!TmPattern().IsMatch(value)) return $"'{value}' is not a time (HHMMSS.FFFFFF)";
-                break;
-            case "DT":
-                if (!DtPattern().IsMatch(value)) return $"'{value}' is not a date-time (YYYYMMDDHHMMSS.FFFFFF&ZZXX)";
                 break;
             case "AE":
                 if (value.Trim().Length == 0) return "an AE title may not be all spaces";

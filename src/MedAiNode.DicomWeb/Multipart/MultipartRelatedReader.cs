@@ -45,28 +45,19 @@ public sealed class MultipartRelatedReader
 
 /// <summary>Wraps a network stream so that a read which gets no byte within the idle timeout fails, instead of a stalled
 /// PACS holding a download open for ever.</summary>
-internal sealed class IdleTimeoutStream : Stream
+internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle) : Stream
 {
-    private readonly Stream _inner;
-    private readonly TimeSpan _idle;
-
-    public IdleTimeoutStream(Stream inner, TimeSpan idle)
-    {
-        _inner = inner;
-        _idle = idle;
-    }
-
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(_idle);
+        cts.CancelAfter(idle);
         try
         {
-            return await _inner.ReadAsync(buffer, cts.Token).ConfigureAwait(false);
+            return await inner.ReadAsync(buffer, cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new TimeoutException($"no data received for {_idle.TotalSeconds:0.#} s", e);
+            throw new TimeoutException($"no data received for {idle.TotalSeconds:0.#} s", e);
         }
     }
 
@@ -86,9 +77,9 @@ internal sealed class IdleTimeoutStream : Stream
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _inner.Dispose();
+        if (disposing) inner.Dispose();
         base.Dispose(disposing);
     }
 
-    public override ValueTask DisposeAsync() => _inner.DisposeAsync();
+    public override ValueTask DisposeAsync() => inner.DisposeAsync();
 }

@@ -5,10 +5,8 @@ namespace MedAiNode.Results.Reports;
 /// <summary>Builders for SR content items (PS3.3 C.17.3), one per value type we write.</summary>
 internal static class ContentItems
 {
-    public const string Contains = "CONTAINS";
-    public const string HasConceptMod = "HAS CONCEPT MOD";
-    public const string HasObsContext = "HAS OBS CONTEXT";
-    public const string HasAcqContext = "HAS ACQ CONTEXT";
+    // The Relationship Type values (PS3.3 C.17.3.2.4) we write.
+    public const string Contains = "CONTAINS", HasConceptMod = "HAS CONCEPT MOD", HasObsContext = "HAS OBS CONTEXT", HasAcqContext = "HAS ACQ CONTEXT";
 
     private static DicomDataset Item(string relationship, string valueType, CodedConcept? concept)
     {

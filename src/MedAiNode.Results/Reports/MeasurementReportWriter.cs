@@ -23,18 +23,10 @@ public sealed record SegmentationReference(string SopInstanceUid, string SeriesI
     };
 }
 
-public sealed class MeasurementReportResult
+public sealed class MeasurementReportResult : WrittenObject
 {
-    internal MeasurementReportResult(DicomFile file, IReadOnlyList<string> trackingUids)
-    {
-        File = file;
-        TrackingUids = trackingUids;
-    }
+    internal MeasurementReportResult(DicomFile file, IReadOnlyList<string> trackingUids) : base(file) => TrackingUids = trackingUids;
 
-    public DicomFile File { get; }
-    public DicomDataset Dataset => File.Dataset;
-    public string SopInstanceUid => Dataset.GetString(DicomTags.SOPInstanceUID)!;
-    public string SeriesInstanceUid => Dataset.GetString(DicomTags.SeriesInstanceUID)!;
     /// <summary>Tracking Unique Identifier of each measurement group, in the order of the measurements given.</summary>
     public IReadOnlyList<string> TrackingUids { get; }
 }

@@ -9,19 +9,14 @@ namespace MedAiNode.Results.Segmentation;
 /// <summary>One frame of a SEG we wrote: which segment, on which source slice.</summary>
 public sealed record SegmentationFrame(int FrameNumber, int SegmentNumber, string SourceSopInstanceUid, int SliceIndex);
 
-public sealed class SegmentationResult
+public sealed class SegmentationResult : WrittenObject
 {
-    internal SegmentationResult(DicomFile file, IReadOnlyList<SegmentationFrame> frames, IReadOnlyList<string> warnings)
+    internal SegmentationResult(DicomFile file, IReadOnlyList<SegmentationFrame> frames, IReadOnlyList<string> warnings) : base(file)
     {
-        File = file;
         Frames = frames;
         Warnings = warnings;
     }
 
-    public DicomFile File { get; }
-    public DicomDataset Dataset => File.Dataset;
-    public string SopInstanceUid => Dataset.GetString(DicomTags.SOPInstanceUID)!;
-    public string SeriesInstanceUid => Dataset.GetString(DicomTags.SeriesInstanceUID)!;
     public IReadOnlyList<SegmentationFrame> Frames { get; }
     public IReadOnlyList<string> Warnings { get; }
 }
