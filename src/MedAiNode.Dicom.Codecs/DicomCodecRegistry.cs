@@ -1,6 +1,3 @@
-using MedAiNode.Dicom.Codecs.Jpeg2000;
-using MedAiNode.Dicom.Codecs.JpegLs;
-using MedAiNode.Dicom.Codecs.Native;
 
 namespace MedAiNode.Dicom.Codecs;
 

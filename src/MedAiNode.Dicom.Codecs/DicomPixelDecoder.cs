@@ -1,10 +1,3 @@
-using MedAiNode.Dicom.Codecs.Jpeg;
-using MedAiNode.Dicom.Codecs.Jpeg2000;
-using MedAiNode.Dicom.Codecs.JpegLs;
-using MedAiNode.Dicom.Codecs.Native;
-using MedAiNode.Dicom.Codecs.Pixels;
-using MedAiNode.Dicom.Codecs.Rle;
-
 namespace MedAiNode.Dicom.Codecs;
 
 /// <summary>

@@ -1,6 +1,27 @@
 using Microsoft.Extensions.Logging;
+using static MedAiNode.Store.StudyState;
 
 namespace MedAiNode.Store;
+
+/// <summary>Where a study is in its lifecycle; the legal moves are in <see cref="StudyLifecycle"/>. The cross-node ledger uses the same names.</summary>
+public enum StudyState
+{
+    /// <summary>Instances are arriving; complete after the quiet period.</summary>
+    Receiving,
+    /// <summary>Quiet period over; waiting to be queued.</summary>
+    Complete,
+    /// <summary>An analysis job is on its queue (stat or routine).</summary>
+    Queued,
+    /// <summary>A job is analysing it now, or was when the node stopped (a restart picks it up again).</summary>
+    Analysing,
+    /// <summary>Results are in the outbox; delivery pending.</summary>
+    Analysed,
+    /// <summary>Every destination accepted the results, or there was nothing new to send.</summary>
+    Delivered,
+    /// <summary>A permanent failure (non-CT, no eligible series, an input the SEG writer cannot take), or a transient
+    /// one whose retries ran out; the reason says which. Final until a re-run or new content arrives.</summary>
+    Failed,
+}
 
 /// <summary>
 /// The legal moves of a study between <see cref="StudyState"/>s. Every state change goes through this table
@@ -14,55 +35,33 @@ namespace MedAiNode.Store;
 public static class StudyLifecycle
 {
     /// <summary>From each state, the states it may move to, and why each move exists.</summary>
-    public static IReadOnlyDictionary<StudyState, IReadOnlyDictionary<StudyState, string>> Table { get; } =
-        new Dictionary<StudyState, IReadOnlyDictionary<StudyState, string>>
-        {
-            [StudyState.Receiving] = new Dictionary<StudyState, string>
-            {
-                [StudyState.Complete] = "quiet period over",
-                [StudyState.Analysing] = "fetched from the PACS by the node that analyses it",
-            },
-            [StudyState.Complete] = new Dictionary<StudyState, string>
-            {
-                [StudyState.Queued] = "analysis job enqueued",
-                [StudyState.Analysing] = "a job re-queued at start runs before the monitor queues it",
-                [StudyState.Receiving] = "late arrival",
-                [StudyState.Analysed] = "same content analysed earlier by this node",
-                [StudyState.Delivered] = "same content analysed by this or another node",
-                [StudyState.Failed] = "same content failed on this or another node",
-            },
-            [StudyState.Queued] = new Dictionary<StudyState, string>
-            {
-                [StudyState.Analysing] = "job started",
-                [StudyState.Analysed] = "same content analysed earlier by this node",
-                [StudyState.Delivered] = "same content analysed by this or another node",
-                [StudyState.Failed] = "same content failed elsewhere, or the job failed before it could analyse",
-            },
-            [StudyState.Analysing] = new Dictionary<StudyState, string>
-            {
-                [StudyState.Analysing] = "retry of an interrupted or failed attempt",
-                [StudyState.Analysed] = "results in the outbox",
-                [StudyState.Delivered] = "selected series unchanged, or analysed by another node",
-                [StudyState.Failed] = "permanent failure, or retries exhausted",
-            },
-            [StudyState.Analysed] = new Dictionary<StudyState, string>
-            {
-                [StudyState.Delivered] = "every destination accepted the results",
-                [StudyState.Failed] = "delivery failed permanently or its retries ran out",
-                [StudyState.Receiving] = "late arrival",
-                [StudyState.Queued] = "re-run requested",
-            },
-            [StudyState.Delivered] = new Dictionary<StudyState, string>
-            {
-                [StudyState.Receiving] = "late arrival",
-                [StudyState.Queued] = "re-run requested",
-            },
-            [StudyState.Failed] = new Dictionary<StudyState, string>
-            {
-                [StudyState.Receiving] = "late arrival (new content may succeed)",
-                [StudyState.Queued] = "re-run requested",
-            },
-        };
+    public static IReadOnlyDictionary<StudyState, IReadOnlyDictionary<StudyState, string>> Table { get; } = new Dictionary<StudyState, IReadOnlyDictionary<StudyState, string>>
+    {
+        [Receiving] = To((Complete, "quiet period over"), (Analysing, "fetched from the PACS by the node that analyses it")),
+        [Complete] = To(
+            (Queued, "analysis job enqueued"),
+            (Analysing, "a job re-queued at start runs before the monitor queues it"),
+            (Receiving, LateArrival), (Analysed, SameContentHere), (Delivered, SameContentAnywhere),
+            (Failed, "same content failed on this or another node")),
+        [Queued] = To(
+            (Analysing, "job started"), (Analysed, SameContentHere), (Delivered, SameContentAnywhere),
+            (Failed, "same content failed elsewhere, or the job failed before it could analyse")),
+        [Analysing] = To(
+            (Analysing, "retry of an interrupted or failed attempt"), (Analysed, "results in the outbox"),
+            (Delivered, "selected series unchanged, or analysed by another node"), (Failed, "permanent failure, or retries exhausted")),
+        [Analysed] = To(
+            (Delivered, "every destination accepted the results"), (Failed, "delivery failed permanently or its retries ran out"),
+            (Receiving, LateArrival), (Queued, Rerun)),
+        [Delivered] = To((Receiving, LateArrival), (Queued, Rerun)),
+        [Failed] = To((Receiving, "late arrival (new content may succeed)"), (Queued, Rerun)),
+    };
+
+    private const string LateArrival = "late arrival";
+    private const string Rerun = "re-run requested";
+    private const string SameContentHere = "same content analysed earlier by this node";
+    private const string SameContentAnywhere = "same content analysed by this or another node";
+
+    private static IReadOnlyDictionary<StudyState, string> To(params (StudyState State, string Why)[] moves) => moves.ToDictionary(m => m.State, m => m.Why);
 
     /// <summary>Whether the table lists the move.</summary>
     public static bool Allows(StudyState from, StudyState to) => Table.TryGetValue(from, out var next) && next.ContainsKey(to);

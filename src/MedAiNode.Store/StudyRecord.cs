@@ -1,22 +1,6 @@
 namespace MedAiNode.Store;
 
-/// <summary>Where a study is in its lifecycle; the legal moves are in <see cref="StudyLifecycle"/>. The cross-node ledger uses the same names.</summary>
-public enum StudyState
-{
-    /// <summary>Instances are arriving; complete after the quiet period.</summary>
-    Receiving,
-    /// <summary>Quiet period over; waiting to be queued.</summary>
-    Complete,
-    Queued,
-    Analysing,
-    /// <summary>Results are in the outbox; delivery pending.</summary>
-    Analysed,
-    Delivered,
-    /// <summary>A permanent failure (non-CT, no eligible series, an input the SEG writer cannot take), or a transient
-    /// one whose retries ran out; the reason says which. Final until a re-run or new content arrives.</summary>
-    Failed,
-}
-
+/// <summary>One series of a study as it arrived: its modality and how many instances are in the store.</summary>
 public sealed class SeriesRecord
 {
     public string SeriesInstanceUid { get; set; } = "";

@@ -1,4 +1,3 @@
-using System.CommandLine;
 using MedAiNode.Dicom.Codecs;
 using MedAiNode.Worker.Commands;
 

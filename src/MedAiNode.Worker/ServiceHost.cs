@@ -142,8 +142,7 @@ internal static class ServiceHost
         });
         app.MapPrometheusScrapingEndpoint("/metrics");
         HttpAccess.Use(app, http);
-        ProgressPage.Register();
-        StudiesPage.Register();
+        DashboardMenu.AddOurPages();
         app.UseHangfireDashboard("/hangfire", new DashboardOptions { Authorization = [new HttpAccess.AdmittedFilter()], DashboardTitle = "MedAiNode jobs" }, storage);
         StudyApi.Map(app);
         return app;

@@ -1,5 +1,4 @@
 using MedAiNode.Analysis;
-using MedAiNode.Dicom;
 using MedAiNode.Export;
 using MedAiNode.Store;
 using MedAiNode.Worker.Configuration;

@@ -1,6 +1,4 @@
-using System.CommandLine;
 using MedAiNode.Analysis;
-using MedAiNode.Dicom;
 using MedAiNode.Imaging.Nifti;
 using MedAiNode.Imaging.Series;
 using MedAiNode.Inference.Manifests;
@@ -8,21 +6,22 @@ using MedAiNode.Inference.Runtime;
 
 namespace MedAiNode.Worker.Commands;
 
-/// <summary>
-/// `medainode analyze INPUT --out DIR [--model ID]`: the service's analysis pipeline on a folder of DICOM files
-/// (labels.nii.gz, DICOM SEG and SR — what the service would send to the PACS — and measurements.json) or on a NIfTI
-/// volume (labels.nii.gz and measurements.json). Prints the series chosen and why, and every warning.
-/// </summary>
+/// <summary>`medainode analyze INPUT --out DIR [--model ID]`: the service's analysis pipeline, run by hand.</summary>
+/// <remarks>
+/// A folder of DICOM files gets labels.nii.gz, DICOM SEG and SR (what the service would send to the PACS) and
+/// measurements.json; a NIfTI volume gets labels.nii.gz and measurements.json. Prints the series chosen and why, and
+/// every warning (skipped files, gaps, uneven spacing, tilt).
+/// </remarks>
 internal static class AnalyzeCommand
 {
-    public static Command Create(IDicomFrameDecoder frameDecoder)
+    public static Command Create(IDicomFrameDecoder frameDecoder) // the host's codec registry, for compressed series
     {
-        var input = new Argument<string>("input") { Description = "A folder of DICOM files (one study) or a .nii/.nii.gz volume." };
         var outDir = new Option<string>("--out") { Description = "Output folder: labels.nii.gz, seg.dcm, sr.dcm, measurements.json.", Required = true };
         var model = new Option<string?>("--model") { Description = $"Model id (a folder under models/ with manifest.json); default {AnalysisPipeline.DefaultCtModel} for CT, else the first model for the modality." };
         var models = new Option<string[]>("--models") { Description = $"Folders with model manifests (default: ./models, the program's models/ folder, ${ModelCatalog.ModelsVariable}).", AllowMultipleArgumentsPerToken = true };
         var providers = new Option<string[]>("--providers") { Description = "Execution providers in order (TensorRT, CUDA, CPU).", AllowMultipleArgumentsPerToken = true };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = all cores)." };
+        var input = new Argument<string>("input") { Description = "A folder of DICOM files (one study) or a .nii/.nii.gz volume." };
         var cmd = new Command("analyze", "Run a model on a study: label map, DICOM SEG and SR, measurements.") { input, outDir, model, models, providers, threads };
         cmd.SetAction((parse, ct) =>
         {

@@ -1,6 +1,4 @@
-using System.CommandLine;
 using System.Globalization;
-using MedAiNode.Dicom;
 using MedAiNode.Dicom.Json;
 using MedAiNode.DicomWeb;
 using MedAiNode.DicomWeb.Configuration;
@@ -15,12 +13,12 @@ namespace MedAiNode.Worker.Commands;
 internal sealed class ConnectionOptions
 {
     public readonly Argument<string> Url = new("url") { Description = "DICOMweb root, e.g. http://localhost:8042/dicom-web" };
+    public readonly Option<int> Retries = new("--retries") { Description = "Retries on transient failures.", DefaultValueFactory = _ => 5 };
     public readonly Option<string?> User = new("--user") { Description = "Basic authentication user; the password is read from $DICOMWEB_PASSWORD." };
     public readonly Option<bool> Bearer = new("--bearer") { Description = "Send the bearer token in $DICOMWEB_TOKEN." };
     public readonly Option<FileInfo?> Cert = new("--cert") { Description = "Client certificate (.pfx/.p12, or PEM; password in $DICOMWEB_CERT_PASSWORD)." };
     public readonly Option<FileInfo?> CertKey = new("--cert-key") { Description = "PEM private key of --cert when it is a separate file." };
     public readonly Option<FileInfo?> Ca = new("--ca") { Description = "PEM bundle of CA certificates to trust instead of the system store." };
-    public readonly Option<int> Retries = new("--retries") { Description = "Retries on transient failures.", DefaultValueFactory = _ => 5 };
 
     public void AddTo(Command c)
     {

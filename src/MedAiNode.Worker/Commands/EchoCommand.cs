@@ -1,6 +1,4 @@
-using System.CommandLine;
 using System.Diagnostics;
-using MedAiNode.Dicom;
 using MedAiNode.Dicom.Network.Client;
 using MedAiNode.Dicom.Network.Dimse;
 

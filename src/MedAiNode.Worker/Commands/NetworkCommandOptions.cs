@@ -1,4 +1,3 @@
-using System.CommandLine;
 using System.Security.Cryptography.X509Certificates;
 using MedAiNode.Dicom.Network.Client;
 using MedAiNode.Dicom.Network.Services;
@@ -18,10 +17,7 @@ internal sealed class NetworkCommandOptions
     public readonly Option<FileInfo?> TlsKey = new("--tls-key") { Description = "PEM private key of --tls-cert." };
     public readonly Option<int> Timeout = new("--timeout") { Description = "Seconds to wait for connection and each response.", DefaultValueFactory = _ => 30 };
 
-    public void AddTo(Command c)
-    {
-        foreach (var o in new Option[] { Host, Port, Called, Calling, Tls, TlsCa, TlsCert, TlsKey, Timeout }) c.Options.Add(o);
-    }
+    public void AddTo(Command c) { foreach (var o in new Option[] { Host, Port, Called, Calling, Tls, TlsCa, TlsCert, TlsKey, Timeout }) c.Options.Add(o); }
 
     public DicomClientOptions Build(ParseResult p)
     {

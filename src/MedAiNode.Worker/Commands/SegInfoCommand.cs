@@ -1,5 +1,3 @@
-using System.CommandLine;
-using MedAiNode.Dicom;
 using MedAiNode.Results;
 using MedAiNode.Results.Segmentation;
 

@@ -1,4 +1,3 @@
-using MedAiNode.Dicom;
 using Microsoft.Extensions.Options;
 
 namespace MedAiNode.Worker.Configuration;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using MedAiNode.Dicom;
 using MedAiNode.DicomWeb;
 using MedAiNode.DicomWeb.Qido;
 using MedAiNode.Store;

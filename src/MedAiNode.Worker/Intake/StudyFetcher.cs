@@ -1,4 +1,3 @@
-using MedAiNode.Dicom;
 using MedAiNode.Dicom.IO;
 using MedAiNode.DicomWeb;
 using MedAiNode.Store;

@@ -1,4 +1,3 @@
-using MedAiNode.Dicom;
 using MedAiNode.Imaging.Series;
 using MedAiNode.Inference.Manifests;
 using MedAiNode.Results;

@@ -10,15 +10,6 @@ namespace MedAiNode.Worker.Observability;
 /// </summary>
 internal sealed class ProgressPage : RazorPage
 {
-    public const string Path = "/progress";
-
-    public static void Register()
-    {
-        if (DashboardRoutes.Routes.FindDispatcher(Path) is not null) return;
-        DashboardRoutes.Routes.AddRazorPage(Path, _ => new ProgressPage());
-        NavigationMenu.Items.Add(page => new MenuItem("Progress", page.Url.To(Path)) { Active = page.RequestPath.StartsWith(Path, StringComparison.Ordinal) });
-    }
-
     public override void Execute()
     {
         Layout = new LayoutPage("Analysis progress");

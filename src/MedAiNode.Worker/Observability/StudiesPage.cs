@@ -5,21 +5,10 @@ using MedAiNode.Store;
 
 namespace MedAiNode.Worker.Observability;
 
-/// <summary>
-/// A dashboard page, "Studies", listing this node's studies with their lifecycle state, attempts and reason (why a
-/// study failed, or how it ended), failed ones first. The same data as GET /api/studies.
-/// </summary>
+/// <summary>A dashboard page: this node's studies with lifecycle state, attempts and reason, failed ones first.</summary>
+/// <remarks>The reason says why a study failed, or how it ended; the same data as GET /api/studies.</remarks>
 internal sealed class StudiesPage : RazorPage
 {
-    public const string Path = "/studies";
-
-    public static void Register()
-    {
-        if (DashboardRoutes.Routes.FindDispatcher(Path) is not null) return;
-        DashboardRoutes.Routes.AddRazorPage(Path, _ => new StudiesPage());
-        NavigationMenu.Items.Add(page => new MenuItem("Studies", page.Url.To(Path)) { Active = page.RequestPath.StartsWith(Path, StringComparison.Ordinal) });
-    }
-
     public override void Execute()
     {
         Layout = new LayoutPage("Studies");
