@@ -125,7 +125,7 @@ public sealed partial class DicomDataset
         Set(tag, DicomVR.TM, time.ToString("HHmmss.ffffff", CultureInfo.InvariantCulture));
 
     public DicomDataset SetDateTime(DicomTag tag, DateTimeOffset value) =>
-        Set(tag, DicomVR.DT, value.ToString("yyyyMMddHHmmss.ffffff", CultureInfo.InvariantCulture) + (value.Offset < TimeSpan.Zero ? "-" : "+") + value.Offset.ToString("hhmm", CultureInfo.InvariantCulture));
+        Set(tag, DicomVR.DT, value.ToString("yyyyMMddHHmmss.ffffff", CultureInfo.InvariantCulture) + DicomDateTime.FormatUtcOffset(value.Offset));
 
     public DicomDataset SetPersonName(DicomTag tag, DicomPersonName name) => Set(tag, DicomVR.PN, name.ToString());
 

@@ -250,16 +250,42 @@ public sealed partial class DicomDataset : IEnumerable<DicomAttribute>
     public DateOnly? GetDate(DicomTag tag) =>
         GetString(tag) is { Length: >= 8 } s && DateOnly.TryParseExact(s[..8], "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d) ? d : null;
 
-    public TimeOnly? GetTime(DicomTag tag) => GetString(tag) is { } s ? DicomDateTime.ParseTime(s) : null;
+    /// <summary>A TM value; null when absent or empty. A malformed value throws a <see cref="DicomFormatException"/> naming the tag.</summary>
+    public TimeOnly? GetTime(DicomTag tag) => Parsed(tag, DicomDateTime.ParseTime);
 
-    /// <summary>A DT value, or a date element combined with its time element (e.g. StudyDate + StudyTime).</summary>
+    /// <summary>A DT value, or a date element combined with its time element (e.g. StudyDate + StudyTime), as the clock
+    /// read where it was written (a DT's UTC offset is not applied; <see cref="GetDateTimeOffset"/> keeps it).</summary>
     public DateTime? GetDateTime(DicomTag dateOrDateTimeTag, DicomTag? timeTag = null)
     {
-        if (timeTag is null) return GetString(dateOrDateTimeTag) is { } dt ? DicomDateTime.ParseDateTime(dt) : null;
+        if (timeTag is null) return Parsed(dateOrDateTimeTag, DicomDateTime.ParseDateTime)?.DateTime;
         var date = GetDate(dateOrDateTimeTag);
         if (date is null) return null;
         var time = GetTime(timeTag.Value) ?? TimeOnly.MinValue;
         return date.Value.ToDateTime(time);
+    }
+
+    /// <summary>
+    /// The instant of a DT value (or a DA + TM pair): the value's own offset, else this dataset's (0008,0201) Timezone
+    /// Offset From UTC, else <paramref name="assumedOffset"/>; null when no offset is known from any of them, since
+    /// the local time of an unnamed zone is no instant.
+    /// </summary>
+    public DateTimeOffset? GetDateTimeOffset(DicomTag dateOrDateTimeTag, DicomTag? timeTag = null, TimeSpan? assumedOffset = null)
+    {
+        TimeSpan? Fallback() => Parsed(DicomTags.TimezoneOffsetFromUTC, DicomDateTime.ParseUtcOffset) ?? assumedOffset;
+        if (timeTag is null)
+        {
+            if (Parsed(dateOrDateTimeTag, DicomDateTime.ParseDateTime) is not { } dt) return null;
+            if (dt.AsDateTimeOffset is { } own) return own;
+            return Fallback() is { } f ? dt.ToDateTimeOffset(f) : null;
+        }
+        return GetDateTime(dateOrDateTimeTag, timeTag) is { } local && Fallback() is { } o ? new DateTimeOffset(local, o) : null;
+    }
+
+    private T? Parsed<T>(DicomTag tag, Func<string?, T?> parse) where T : struct
+    {
+        if (GetString(tag) is not { } s) return null;
+        try { return parse(s); }
+        catch (DicomFormatException e) { throw new DicomFormatException(e.Message, tag: tag, inner: e); }
     }
 
     /// <summary>The bytes of a primitive element's value, read now if they live in a file.</summary>
