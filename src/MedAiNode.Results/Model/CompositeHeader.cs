@@ -53,13 +53,17 @@ internal static class CompositeHeader
         ds.Set(DicomTags.SoftwareVersions, eq.SoftwareVersions);
     }
 
+    /// <summary>Content and Series Date/Time as the clock read at <paramref name="when"/>'s own offset, and that offset
+    /// as (0008,0201) Timezone Offset From UTC, so the local time names one instant. The same input gives the same bytes.</summary>
     public static void SetContentDateTime(DicomDataset ds, DateTimeOffset when)
     {
-        var local = when;
-        ds.Set(DicomTags.ContentDate, local.ToString("yyyyMMdd", CultureInfo.InvariantCulture));
-        ds.Set(DicomTags.ContentTime, local.ToString("HHmmss.ffffff", CultureInfo.InvariantCulture));
-        ds.Set(DicomTags.SeriesDate, local.ToString("yyyyMMdd", CultureInfo.InvariantCulture));
-        ds.Set(DicomTags.SeriesTime, local.ToString("HHmmss.ffffff", CultureInfo.InvariantCulture));
+        var date = when.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
+        var time = when.ToString("HHmmss.ffffff", CultureInfo.InvariantCulture);
+        ds.Set(DicomTags.ContentDate, date);
+        ds.Set(DicomTags.ContentTime, time);
+        ds.Set(DicomTags.SeriesDate, date);
+        ds.Set(DicomTags.SeriesTime, time);
+        ds.Set(DicomTags.TimezoneOffsetFromUTC, DicomDateTime.FormatUtcOffset(when.Offset));
     }
 
     public static string Ds(double v) => DicomDataset.FormatDecimal(Math.Abs(v) < 1e-9 ? 0 : v);
