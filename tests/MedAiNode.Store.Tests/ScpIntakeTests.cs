@@ -127,4 +127,140 @@ public class ScpIntakeTests
         Assert.Empty(store.List());
         Assert.Empty(Directory.GetFiles(store.IncomingRoot));
     }
+
+    /// <summary>The study store with its disk made to fail: the temporary file of the n-th request (from 1) is opened
+    /// with <see cref="FailingFile"/>; every other request gets the real file.</summary>
+    private sealed class FailingDisk(StudyStore store, int failRequest, Func<string, FileStream> failing) : IDicomStoreTarget
+    {
+        private readonly IDicomStoreTarget _store = store;
+        private int _requests;
+        public string TempDirectory => _store.TempDirectory;
+        public bool Fsync => _store.Fsync;
+        public string? CheckCapacity() => _store.CheckCapacity();
+        public ValueTask<string> CommitAsync(ReceivedInstance instance, CancellationToken ct) => _store.CommitAsync(instance, ct);
+        public FileStream CreateTempFile(string path) =>
+            Interlocked.Increment(ref _requests) == failRequest ? failing(path) : _store.CreateTempFile(path);
+    }
+
+    /// <summary>A temporary file whose writes fail once <paramref name="room"/> bytes are written, and/or whose flush
+    /// fails, with the errno .NET puts in the HResult of the IOException it throws on Linux.</summary>
+    private sealed class FailingFile(string path, long room, int errno, bool failFlush = false)
+        : FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.None)
+    {
+        // Each override checks, then calls its own base: FileStream's base methods may call one another virtually.
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            Check(buffer.Length);
+            base.Write(buffer);
+        }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            Check(count);
+            base.Write(buffer, offset, count);
+        }
+
+        public override void Flush(bool flushToDisk)
+        {
+            if (failFlush) throw new IOException($"simulated errno {errno} on flush : '{Name}'", errno);
+            base.Flush(flushToDisk);
+        }
+
+        public override void Flush()
+        {
+            if (failFlush) throw new IOException($"simulated errno {errno} on flush : '{Name}'", errno);
+            base.Flush();
+        }
+
+        private void Check(int count)
+        {
+            if (Position + count > room) throw new IOException($"simulated errno {errno} : '{Name}'", errno);
+        }
+    }
+
+    private const int Enospc = 28, Eio = 5;
+
+    [Fact]
+    public async Task Disk_full_mid_file_is_answered_0xA700_and_the_association_goes_on()
+    {
+        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-enospc") });
+        // Room for the file meta and a few KiB of the dataset, then ENOSPC: the failure comes mid-file, between P-DATA fragments.
+        var target = new FailingDisk(store, 1, path => new FailingFile(path, 8192, Enospc));
+        await using var server = Listen(target);
+
+        var results = await SendAsync(server.Port, Philips(1), Philips(2));
+
+        Assert.Equal(DimseStatus.OutOfResources, results[0].Status);
+        Assert.Contains("out of disk space", results[0].ErrorComment);
+        // Same association: the next instance, with room again, is stored.
+        Assert.True(results[1].Success, $"0x{results[1].Status:X4} {results[1].ErrorComment}");
+        var filed = Assert.Single(Directory.GetFiles(store.StudiesRoot, "*.dcm", SearchOption.AllDirectories));
+        Assert.Equal(DicomFile.Open(Philips(2)).Dataset.GetString(DicomTags.SOPInstanceUID), Path.GetFileNameWithoutExtension(filed));
+        Assert.Empty(Directory.GetFiles(store.IncomingRoot));
+    }
+
+    [Fact]
+    public async Task A_write_error_that_is_not_disk_full_is_a_failure_0xC002_never_success()
+    {
+        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-eio") });
+        var target = new FailingDisk(store, 1, path => new FailingFile(path, 8192, Eio));
+        await using var server = Listen(target);
+
+        var results = await SendAsync(server.Port, Philips(1), Philips(2));
+
+        Assert.Equal(DimseStatus.StorageIoError, results[0].Status);
+        Assert.True(DimseStatus.IsFailure(results[0].Status));
+        Assert.True(results[1].Success, $"0x{results[1].Status:X4} {results[1].ErrorComment}");
+        Assert.Single(Directory.GetFiles(store.StudiesRoot, "*.dcm", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(store.IncomingRoot));
+    }
+
+    [Fact]
+    public async Task A_failed_flush_before_the_answer_is_never_success()
+    {
+        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-flush"), Fsync = true });
+        var target = new FailingDisk(store, 1, path => new FailingFile(path, long.MaxValue, Eio, failFlush: true));
+        await using var server = Listen(target);
+
+        var result = Assert.Single(await SendAsync(server.Port, Philips(1)));
+
+        Assert.Equal(DimseStatus.StorageIoError, result.Status);
+        Assert.Empty(Directory.GetFiles(store.StudiesRoot, "*.dcm", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(store.IncomingRoot));
+        Assert.Empty(store.List());
+    }
+
+    [Fact]
+    public async Task A_failed_fdatasync_is_never_success()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-fdatasync"), Fsync = true });
+        // Writes to /dev/null succeed; fdatasync on it fails (EINVAL) in the kernel, as it would on a failing disk.
+        var target = new FailingDisk(store, 1, path =>
+        {
+            File.WriteAllBytes(path, []);
+            return new FileStream("/dev/null", FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 0);
+        });
+        await using var server = Listen(target);
+
+        var result = Assert.Single(await SendAsync(server.Port, Philips(1)));
+
+        Assert.Equal(DimseStatus.StorageIoError, result.Status);
+        Assert.Contains("fdatasync", result.ErrorComment);
+        Assert.Empty(Directory.GetFiles(store.StudiesRoot, "*.dcm", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(store.IncomingRoot));
+    }
+
+    [Fact]
+    public async Task A_temporary_file_that_cannot_be_created_is_refused_up_front()
+    {
+        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-nocreate") });
+        var target = new FailingDisk(store, 1, path => throw new IOException("simulated ENOSPC on create", Enospc));
+        await using var server = Listen(target);
+
+        var results = await SendAsync(server.Port, Philips(1), Philips(2));
+
+        Assert.Equal(DimseStatus.OutOfResources, results[0].Status);
+        Assert.True(results[1].Success, $"0x{results[1].Status:X4} {results[1].ErrorComment}");
+    }
 }

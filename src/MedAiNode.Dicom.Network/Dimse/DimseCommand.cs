@@ -19,6 +19,9 @@ public static class DimseStatus
     public const ushort SopClassNotSupported = 0x0122, UnrecognizedOperation = 0x0211, ProcessingFailure = 0x0110;
     public const ushort OutOfResources = 0xA700, OutOfResourcesSubOperations = 0xA702, MoveDestinationUnknown = 0xA801;
     public const ushort DataSetDoesNotMatchSopClass = 0xA900, CannotUnderstand = 0xC000;
+    /// <summary>C-STORE error of this SCP (in the 0xCxxx "cannot understand" range PS3.4 B.2.3 leaves to the
+    /// implementation): the data could not be written or synced for a reason other than space. See conformance/network.md.</summary>
+    public const ushort StorageIoError = 0xC002;
     public const ushort WarningSubOperations = 0xB000;
 
     public static bool IsPending(ushort s) => s is Pending or PendingWarning;
@@ -37,6 +40,7 @@ public static class DimseStatus
         OutOfResourcesSubOperations => "Refused: out of resources, unable to perform sub-operations",
         MoveDestinationUnknown => "Refused: move destination unknown",
         DataSetDoesNotMatchSopClass => "Error: data set does not match SOP class",
+        StorageIoError => "Error: storage I/O error (0xC002)",
         ProcessingFailure => "Failure: processing failure",
         WarningSubOperations => "Warning: sub-operations complete, one or more failures",
         >= 0xC000 and <= 0xCFFF => $"Error: cannot understand (0x{s:X4})",

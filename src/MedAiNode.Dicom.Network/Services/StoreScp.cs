@@ -16,6 +16,9 @@ internal sealed class StoreSink : IDatasetSink
     public ushort? PresetStatus { get; }
     public string? PresetComment { get; }
     public long DatasetBytes { get; private set; }
+    /// <summary>The error that stopped writing the data (disk full, I/O error): the file is gone, the rest of the data
+    /// is read and dropped, and the request is answered with a failure once the last fragment arrived.</summary>
+    public Exception? WriteFailure { get; private set; }
 
     private StoreSink(ushort status, string comment)
     {
@@ -31,12 +34,12 @@ internal sealed class StoreSink : IDatasetSink
 
     public static StoreSink Refuse(ushort status, string comment) => new(status, comment);
 
-    public static async ValueTask<StoreSink> CreateAsync(string tempDir, DimseCommand cmd, DicomTransferSyntax ts, string callingAE, CancellationToken ct)
+    public static async ValueTask<StoreSink> CreateAsync(IDicomStoreTarget target, DimseCommand cmd, DicomTransferSyntax ts, string callingAE, CancellationToken ct)
     {
-        var path = Path.Combine(tempDir, Guid.NewGuid().ToString("N") + ".part");
+        var path = Path.Combine(target.TempDirectory, Guid.NewGuid().ToString("N") + ".part");
         // Unbuffered: P-DATA fragments are already large, and the fsync below must see every byte. Synchronous: a write
         // into the page cache takes microseconds, less than the thread-pool hop an async file write costs on Linux.
-        var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.None);
+        var fs = target.CreateTempFile(path);
         try
         {
             var meta = new DicomDataset();
@@ -64,18 +67,33 @@ internal sealed class StoreSink : IDatasetSink
 
     public ValueTask WriteAsync(ReadOnlyMemory<byte> fragment, CancellationToken ct)
     {
-        if (_file is null) return ValueTask.CompletedTask; // refused: the peer still sends the data, which is dropped
-        _file.Write(fragment.Span);
-        DatasetBytes += fragment.Length;
+        // Refused, or writing failed: the peer still sends the data, which is dropped, and gets its answer at the end.
+        if (_file is null || WriteFailure is not null) return ValueTask.CompletedTask;
+        try
+        {
+            _file.Write(fragment.Span);
+            DatasetBytes += fragment.Length;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Disk full mid-file must not end the association: keep reading, answer a failure status for this request.
+            WriteFailure = e;
+            Discard();
+        }
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Closes the file, fsynced when asked; the data is on disk when this returns.</summary>
+    /// <summary>Closes the file, fsynced when asked; the data is on disk when this returns. A write or sync error
+    /// throws (an earlier write error again), so the caller never answers Success for data that may not be on disk.</summary>
     public async ValueTask CloseAsync(bool fsync)
     {
+        if (WriteFailure is { } failed) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
         if (_file is null) return;
-        if (fsync) DurableFile.DataSync(_file);
-        await _file.DisposeAsync();
+        try
+        {
+            if (fsync) DurableFile.DataSync(_file);
+        }
+        finally { await _file.DisposeAsync(); }
     }
 
     public void Discard()
@@ -119,11 +137,12 @@ public sealed class StoreScp
         if (_target.CheckCapacity() is { } full) return StoreSink.Refuse(DimseStatus.OutOfResources, full);
         try
         {
-            return await StoreSink.CreateAsync(_target.TempDirectory, cmd, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, ct);
+            return await StoreSink.CreateAsync(_target, cmd, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, ct);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return StoreSink.Refuse(DimseStatus.OutOfResources, "cannot write: " + e.Message);
+            var (status, comment) = WriteFailed("cannot write", e);
+            return StoreSink.Refuse(status, comment);
         }
     }
 
@@ -174,8 +193,17 @@ public sealed class StoreScp
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            // Writing, syncing or filing failed: the data may not be on disk, so never Success.
             StoreSink.TryDelete(temp);
-            return (DimseStatus.OutOfResources, "cannot store: " + e.Message, null, null);
+            var (status, comment) = WriteFailed("cannot store", e);
+            return (status, comment, null, null);
         }
     }
+
+    /// <summary>The answer to a request whose data could not be made durable: 0xA700 (out of resources) when the file
+    /// system is out of space or quota, 0xC002 (storage I/O error) for any other error (read-only, I/O, permissions).</summary>
+    internal static (ushort Status, string Comment) WriteFailed(string what, Exception e) =>
+        DurableFile.IsOutOfSpace(e)
+            ? (DimseStatus.OutOfResources, what + ": out of disk space")
+            : (DimseStatus.StorageIoError, what + ": " + e.Message);
 }

@@ -20,7 +20,11 @@ public static partial class DurableFile
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fdatasync(int fd);
 
-    /// <summary>fdatasync: the data and the metadata needed to read it (size), not timestamps. Falls back on a full flush.</summary>
+    // Linux errno values this class tells apart.
+    private const int EINVAL = 22, ENOSPC = 28, EROFS = 30, ENOTSUP = 95, EDQUOT = 122;
+
+    /// <summary>fdatasync: the data and the metadata needed to read it (size), not timestamps. Falls back on a full flush.
+    /// Any failure throws an <see cref="IOException"/> (HResult: the errno): the data may not be on disk.</summary>
     public static void DataSync(FileStream fs)
     {
         if (!OperatingSystem.IsLinux())
@@ -30,18 +34,42 @@ public static partial class DurableFile
         }
         fs.Flush();
         if (fdatasync((int)fs.SafeFileHandle.DangerousGetHandle()) != 0)
-            throw new IOException($"fdatasync failed (errno {Marshal.GetLastPInvokeError()})");
+            throw Error("fdatasync of a received file", Marshal.GetLastPInvokeError());
     }
 
-    /// <summary>Makes a rename durable: the directory entry is on disk once this returns. A no-op off Linux.</summary>
+    /// <summary>Makes a rename durable: the directory entry is on disk once this returns. A no-op off Linux. Throws an
+    /// <see cref="IOException"/> when the folder cannot be opened or synced: a rename that may not survive a power cut
+    /// must not be reported as stored. A file system that cannot sync folders at all (EINVAL) is not an error.</summary>
     public static void FsyncDirectory(string dir)
     {
         if (!OperatingSystem.IsLinux()) return;
         var fd = open(dir, 0 /* O_RDONLY */);
-        if (fd < 0) return;
-        try { fsync(fd); }
-        finally { close(fd); }
+        if (fd < 0) throw Error($"opening folder '{dir}' to sync it", Marshal.GetLastPInvokeError());
+        try
+        {
+            if (fsync(fd) != 0 && Marshal.GetLastPInvokeError() is var errno && errno is not (EINVAL or ENOTSUP))
+                throw Error($"fsync of folder '{dir}'", errno);
+        }
+        finally { close(fd); } // a read-only descriptor: nothing to lose on close
     }
+
+    /// <summary>Whether an I/O failure means the file system is out of space or quota (ENOSPC, EDQUOT, and the Windows
+    /// "disk full" errors): the case a C-STORE answers 0xA700 (out of resources), as opposed to an I/O error.</summary>
+    public static bool IsOutOfSpace(Exception e) => e is IOException
+        && (e.HResult is ENOSPC or EDQUOT || e.HResult == unchecked((int)0x80070070) || e.HResult == unchecked((int)0x80070027));
+
+    private static IOException Error(string what, int errno) => new($"{what} failed: {Describe(errno)} (errno {errno})", errno);
+
+    private static string Describe(int errno) => errno switch
+    {
+        ENOSPC => "no space left on device",
+        EDQUOT => "disk quota exceeded",
+        EROFS => "read-only file system",
+        5 => "input/output error",
+        13 => "permission denied",
+        2 => "no such file or folder",
+        _ => Marshal.GetPInvokeErrorMessage(errno),
+    };
 
     /// <summary>Moves a complete file into <paramref name="dir"/> (replacing an earlier copy) and syncs the folder,
     /// and its parent when the folder is new, so the final name survives a power cut.</summary>

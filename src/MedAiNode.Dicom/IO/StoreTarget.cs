@@ -67,4 +67,9 @@ public interface IDicomStoreTarget
     /// returns the final path. Throws <see cref="InvalidDataException"/> when the content cannot be filed (answered
     /// 0xC000; the target keeps or removes the file as its policy says), an IOException when it cannot be written.</summary>
     ValueTask<string> CommitAsync(ReceivedInstance instance, CancellationToken ct);
+
+    /// <summary>Creates the temporary file a receiver writes an instance into (<paramref name="path"/> is in
+    /// <see cref="TempDirectory"/>): unbuffered, so a sync sees every byte. Every write and sync error on it must reach
+    /// the receiver, which then answers a failure, never Success. Overridden by tests to inject such errors.</summary>
+    FileStream CreateTempFile(string path) => new(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.None);
 }
