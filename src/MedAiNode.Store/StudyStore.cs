@@ -24,7 +24,12 @@ public sealed class StudyStore : IDicomStoreTarget
     private readonly ILogger _log;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, StudyRecord> _studies = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, object> _locks = new(StringComparer.Ordinal);
+    // Per-study locks, striped: a fixed set of lock objects chosen by the UID's hash, so the set never grows with the
+    // studies ever seen (a dictionary of one lock per UID was never pruned) and a study can never have two locks at once,
+    // which removing an entry while another thread still held it would allow. Two studies sharing a stripe only wait for
+    // each other; no code holds two study locks at a time, so this cannot deadlock.
+    private const int LockStripes = 256;
+    private readonly object[] _locks = Enumerable.Range(0, LockStripes).Select(_ => new object()).ToArray();
 
     public StudyStore(StudyStoreOptions options, ILogger<StudyStore>? log = null, TimeProvider? time = null)
     {
@@ -54,7 +59,7 @@ public sealed class StudyStore : IDicomStoreTarget
     /// <summary>Raised after an instance is filed (used for metrics and for re-analysis of late arrivals).</summary>
     public event Action<StoredInstance>? InstanceStored;
 
-    private object LockFor(string studyUid) => _locks.GetOrAdd(studyUid, _ => new object());
+    private object LockFor(string studyUid) => _locks[(uint)StringComparer.Ordinal.GetHashCode(studyUid) % LockStripes];
 
     /// <summary>Overrides the measured fill level of the store's file system, in percent (tests).</summary>
     public Func<double>? FillPercentProbe { get; set; }
@@ -249,9 +254,11 @@ public sealed class StudyStore : IDicomStoreTarget
                 Directory.CreateDirectory(TrashRoot);
                 // One rename takes the whole study out of the store atomically; the delete that follows may be interrupted.
                 Directory.Move(Path.Combine(StudiesRoot, r.StudyInstanceUid), Path.Combine(TrashRoot, r.StudyInstanceUid + "-" + Guid.NewGuid().ToString("N")));
-                DurableFile.FsyncDirectory(StudiesRoot);
                 _studies.TryRemove(r.StudyInstanceUid, out _);
                 removed.Add(r.StudyInstanceUid);
+                // The study is out of the store either way; an unsynced rename can at worst bring a finished study back after a crash.
+                try { DurableFile.FsyncDirectory(StudiesRoot); }
+                catch (IOException e) { _log.LogWarning("Removal of study {StudyInstanceUid} not yet durable: {Error}", r.StudyInstanceUid, e.Message); }
             }
         }
         EmptyTrash();
