@@ -43,9 +43,9 @@ public class ScpIntakeTests
         return results;
     }
 
-    private static DicomServer Listen(IDicomStoreTarget target)
+    private static DicomServer Listen(IDicomStoreTarget target, Microsoft.Extensions.Logging.ILogger? log = null)
     {
-        var server = new DicomServer(new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0 }, target);
+        var server = new DicomServer(new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0 }, target, log);
         server.Start();
         return server;
     }
@@ -186,9 +186,11 @@ public class ScpIntakeTests
         var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-enospc") });
         // Room for the file meta and a few KiB of the dataset, then ENOSPC: the failure comes mid-file, between P-DATA fragments.
         var target = new FailingDisk(store, 1, path => new FailingFile(path, 8192, Enospc));
-        await using var server = Listen(target);
+        var log = new StudyLifecycleTests.ListLogger();
+        await using var server = Listen(target, log);
 
         var results = await SendAsync(server.Port, Philips(1), Philips(2));
+        await server.StopAsync();
 
         Assert.Equal(DimseStatus.OutOfResources, results[0].Status);
         Assert.Contains("out of disk space", results[0].ErrorComment);
@@ -197,6 +199,11 @@ public class ScpIntakeTests
         var filed = Assert.Single(Directory.GetFiles(store.StudiesRoot, "*.dcm", SearchOption.AllDirectories));
         Assert.Equal(DicomFile.Open(Philips(2)).Dataset.GetString(DicomTags.SOPInstanceUID), Path.GetFileNameWithoutExtension(filed));
         Assert.Empty(Directory.GetFiles(store.IncomingRoot));
+        // Logged as the warning it is, not as a peer's disconnect.
+        List<(Microsoft.Extensions.Logging.LogLevel Level, string Text)> lines;
+        lock (log.Lines) lines = [.. log.Lines];
+        Assert.Contains(lines, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning && l.Text.Contains("out of disk space", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Text.StartsWith("Connection from", StringComparison.Ordinal) || l.Text.Contains("Abort", StringComparison.Ordinal) || l.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
     }
 
     [Fact]
