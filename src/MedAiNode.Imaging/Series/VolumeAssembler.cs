@@ -17,8 +17,8 @@ public sealed class VolumeAssemblyOptions
     public double? ResampleStepMm { get; set; }
     /// <summary>How far slice positions may stray from one straight line (mm).</summary>
     public double CollinearityToleranceMm { get; set; } = 0.1;
-    /// <summary>A gap larger than this multiple of the median step (but within <see cref="MaxGapFactor"/>) is a missing slice:
-    /// bridged for the model, and named in a note.</summary>
+    /// <summary>A gap larger than this multiple of the median step and of the steps on either side (but within
+    /// <see cref="MaxGapFactor"/>) is a missing slice: bridged for the model, and named in a note.</summary>
     public double MissingSliceFactor { get; set; } = 1.5;
 
     public void Validate(string section = "VolumeAssembly")
@@ -121,8 +121,12 @@ public static class VolumeAssembler
             throw new VolumeAssemblyException(FormattableString.Invariant(
                 $"Gap of {maxGap:0.###} mm between slices {at + 1} and {at + 2} (instances {frames[at].SopInstanceUid}, {frames[at + 1].SopInstanceUid}) exceeds the allowed {maxAllowed:0.###} mm (median step {median:0.###} mm): missing slices; refusing to interpolate."));
         }
+        // A missing slice is a gap that stands out both from the usual step and from the steps beside it; a series that
+        // simply changes its step (a run of wider steps) is uneven, not missing slices.
         for (var i = 0; i < gaps.Length; i++)
-            if (gaps[i] > options.MissingSliceFactor * median)
+            if (gaps[i] > options.MissingSliceFactor * median
+                && (i == 0 || gaps[i] > options.MissingSliceFactor * gaps[i - 1])
+                && (i == gaps.Length - 1 || gaps[i] > options.MissingSliceFactor * gaps[i + 1]))
                 notes.Add(FormattableString.Invariant(
                     $"Missing slice: a gap of {gaps[i]:0.###} mm (median step {median:0.###} mm, about {Math.Max(1, (int)Math.Round(gaps[i] / median) - 1)} slice(s) missing) between slices {i + 1} and {i + 2} of {frames.Count}, at patient z {frames[i].Position.Z:0.##} to {frames[i + 1].Position.Z:0.##} mm; the model sees it interpolated, the SEG and the SR's volumes only the received slices."));
         var meanStep = t[^1] / (frames.Count - 1);
