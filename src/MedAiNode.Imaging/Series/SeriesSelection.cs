@@ -126,7 +126,7 @@ public static class SeriesSelector
         var thickness = frames[0].SliceThickness;
         if (thickness is { } t && (t < rules.MinSliceThicknessMm || t > rules.MaxSliceThicknessMm))
             return FormattableString.Invariant($"rule slice thickness: slice thickness {t:0.##} mm is outside {rules.MinSliceThicknessMm:0.##}..{rules.MaxSliceThicknessMm:0.##} mm");
-        var kernel = ds.GetString(DicomTags.ConvolutionKernel);
+        var kernel = frames[0].File.Dataset.GetString(DicomTags.ConvolutionKernel);
         candidate = new SeriesCandidate(uid, modality, description, frames.Count, thickness, kernel, files);
         return null;
     }

@@ -227,7 +227,8 @@ public static class VolumeAssembler
             if (g is null) groups.Add([f]); else g.Add(f);
         }
         var main = groups.OrderByDescending(g => g.Count).ThenByDescending(g => Math.Abs(g[0].Normal.Z)).First();
-        var other = images.Where(f => !main.Contains(f)).ToList();
+        var kept = new HashSet<FrameInfo>(main, ReferenceEqualityComparer.Instance);
+        var other = images.Where(f => !kept.Contains(f)).ToList();
         if (other.Count > 0)
             notes.Add($"Dropped {other.Count} image(s) in another orientation than the series' {main.Count} ({List(other)}).");
         return main;
