@@ -118,6 +118,19 @@ public class SeriesSelectionTests
     }
 
     [Fact]
+    public void RealChestCt_ExportedAsOriginalSecondaryAxial_IsAccepted()
+    {
+        var files = Directory.GetFiles(TestData.Path_("ct", "lidc-idri-0001-chest"), "*.dcm").Select(p => MedAiNode.Dicom.IO.DicomFile.Open(p)).ToList();
+        foreach (var f in files) f.Dataset.Set(MedAiNode.Dicom.DicomTags.ImageType, "ORIGINAL", "SECONDARY", "AXIAL");
+        var rules = new SeriesSelectionRules { MinSlices = 20, MaxSliceThicknessMm = 5, PreferredKernels = ["B30", "STANDARD", "FC17"] };
+        var result = SeriesSelector.Select(files, rules);
+        Assert.NotNull(result.Chosen);
+        Assert.Equal(files.Count, result.Chosen!.SliceCount);
+        rules.RequireOriginalPrimary = true;
+        Assert.Contains("rule original primary", SeriesSelector.Select(files, rules).Skipped.Single().Reason);
+    }
+
+    [Fact]
     public void BodyPartRule_SkipsOtherRegions_ButAcceptsSeriesWithoutTheAttribute()
     {
         var abdomen = Series("4.1", 30).ToList();
