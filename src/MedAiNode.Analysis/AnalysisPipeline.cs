@@ -100,12 +100,22 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         notes.AddRange(result.Notes);
 
         clock.Restart();
-        var source = SourceSeries.Create(chosen.Files.Select(SourceImage.FromFile));
+        // The images that made the volume (localizers, other orientations and repeated instances dropped) are the SEG's source.
+        var source = SourceSeries.Create(assembled.Files.Select(SourceImage.FromFile));
         var present = result.PresentLabels.ToHashSet();
         var segments = manifest.Labels.Where(l => present.Contains(l.Value)).Select(Describe).ToList();
         if (segments.Count == 0) throw new AnalysisRejectedException($"model {manifest.Id} found none of its labels in series {chosen.SeriesInstanceUid}");
         // A manifest may report only some of a graph's output classes (ct-body uses the body channel of ct-lung-quant).
         var labelMap = LabelProjection.OntoSourceSlices(result.Labels, source, segments.Select(s => (byte)s.Number).ToHashSet());
+        if (assembled.Resampled)
+        {
+            // The grid holds interpolated slices the SEG does not have: the SR measures the SEG's voxels instead.
+            result = SourceSliceMeasuring.Remeasure(result, labelMap, source, assembled.Frames, frameDecoder);
+            present = result.PresentLabels.ToHashSet();
+            segments = segments.Where(s => present.Contains(s.Number)).ToList();
+            if (segments.Count == 0) throw new AnalysisRejectedException($"model {manifest.Id} found none of its labels on the received slices of series {chosen.SeriesInstanceUid}");
+            notes.Add("Volumes, means and percentages measured on the received slices as the SEG shows them (each slice counts half-way to its neighbours), not on the regridded volume.");
+        }
         var algorithm = new AlgorithmInfo(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.Onnx.Sha256);
         var seg = SegmentationWriter.Create(source, segments, labelMap, algorithm,
             new SegmentationOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/seg", UidRoot = options.UidRoot });

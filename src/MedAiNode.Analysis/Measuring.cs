@@ -13,7 +13,13 @@ public static class Measuring
     /// over several labels, then each lesion's volume and longest diameter. Labels with no voxel are not measured;
     /// a region over several labels covers those present.
     /// </summary>
-    public static List<Measurement> Measure(ModelManifest m, LabelVolume labels, Volume values, IReadOnlyList<LabelSummary> stats, IReadOnlyList<LesionCandidate> lesions)
+    public static List<Measurement> Measure(ModelManifest m, LabelVolume labels, Volume values, IReadOnlyList<LabelSummary> stats, IReadOnlyList<LesionCandidate> lesions) =>
+        Measure(m, stats, lesions, regions => Count(labels, values, regions));
+
+    /// <summary>As above, with per-label statistics and the counted regions measured by <paramref name="count"/> on any set
+    /// of voxels (the input grid, or the source slices the SEG lies on).</summary>
+    public static List<Measurement> Measure(ModelManifest m, IReadOnlyList<LabelSummary> stats, IReadOnlyList<LesionCandidate> lesions,
+        Func<IReadOnlyList<(MeasurementSpec Spec, int[] Labels)>, double[]> count)
     {
         var present = stats.Where(s => s.Statistics.VoxelCount > 0).ToDictionary(s => s.Label);
         var specs = m.EffectiveMeasurements;
@@ -28,7 +34,7 @@ public static class Measuring
             }
             else if (over.Length > 0) regions.Add((spec, over));
         }
-        var counted = Count(labels, values, regions);
+        var counted = count(regions);
 
         var result = new List<Measurement>();
         foreach (var (label, summary) in present.OrderBy(p => Array.FindIndex(m.Labels, l => l.Value == p.Key)))

@@ -49,6 +49,8 @@ public class VolumeAssemblyTests
         var vol = result.Volume;
         Assert.Equal(18.5, result.GantryTiltDeg, 1);
         Assert.True(result.Resampled);
+        // Its run of wider steps is uneven spacing, not missing slices.
+        Assert.DoesNotContain(result.Notes, n => n.Contains("Missing slice"));
         Assert.Equal(28, vol.Slices.Count);
         Assert.Equal(512, vol.Dims.X);
         Assert.False(vol.Affine.IsOrthogonal());
@@ -265,6 +267,89 @@ for f in range(a.shape[0]):
         Assert.Equal(7, ok.Volume.Dims.Z);
         Assert.Contains(ok.Notes, n => n.Contains("resampled"));
         Assert.Equal(6f * 1, ok.Volume[3, 3, 3], 0.6);
+        // ... and the missing slice is named: where, and how many.
+        var missing = Assert.Single(ok.Notes, n => n.StartsWith("Missing slice"));
+        Assert.Contains("between slices 3 and 4 of 6", missing);
+        Assert.Contains("at patient z 4 to 8 mm", missing);
+        Assert.Contains("about 1 slice(s) missing", missing);
+        Assert.Equal(6, ok.Frames.Count);
+        // An even series has no such note.
+        var even = VolumeAssembler.Assemble(Synthetic.Stack(new Vec3(0, 0, 0), row, col, new Vec3(0, 0, 1), [0, 2, 4, 6, 8], 1, 8, _ => 0));
+        Assert.DoesNotContain(even.Notes, n => n.Contains("Missing"));
+        Assert.False(even.Resampled);
+    }
+
+    [Fact]
+    public void LocalizerAndOtherOrientation_InsideTheSeries_AreDroppedWithANote_AndTheRestAssembled()
+    {
+        var (row, col) = Synthetic.Oblique(0, 0, 0);
+        var files = Synthetic.Stack(new Vec3(0, 0, 0), row, col, new Vec3(0, 0, 1), [0, 1, 2, 3, 4, 5], 1, 8, p => p.Z * 10);
+        // A coronal localizer (other size, ImageType LOCALIZER) and a sagittal reformat image (no LOCALIZER) in the same series.
+        files.Insert(2, Synthetic.Slice(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 0, -1), 2, 12, 6, _ => 0, instance: 100, imageType: ["ORIGINAL", "PRIMARY", "LOCALIZER"]));
+        files.Add(Synthetic.Slice(new Vec3(0, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, -1), 1, 8, 8, _ => 0, instance: 101));
+        var a = VolumeAssembler.Assemble(files);
+        Assert.Equal(6, a.Volume.Dims.Z);
+        Assert.Equal(6, a.Files.Count);
+        Assert.DoesNotContain(a.Files, f => f.Dataset.GetString(DicomTags.InstanceNumber) is "100" or "101");
+        Assert.Equal(30f, a.Volume[2, 2, 3], 0.6);
+        Assert.Contains(a.Notes, n => n.Contains("Dropped 1 localizer image(s)") && n.Contains("instance 100"));
+        Assert.Contains(a.Notes, n => n.Contains("Dropped 1 image(s) in another orientation") && n.Contains("instance 101"));
+        // Only localizers: refused, saying so.
+        var only = new List<DicomFile> { files[2] };
+        Assert.Contains("only localizer", Assert.Throws<VolumeAssemblyException>(() => VolumeAssembler.Assemble(only)).Message);
+    }
+
+    [Fact]
+    public void TheSameFileReceivedTwice_UnderAnotherPath_IsOneInstance()
+    {
+        var (row, col) = Synthetic.Oblique(0, 0, 0);
+        var dir = TestData.TempDir("assembly-duplicate-sop");
+        var stack = Synthetic.Stack(new Vec3(0, 0, 0), row, col, new Vec3(0, 0, 1), [0, 1, 2, 3, 4], 1, 8, p => p.Z);
+        var paths = new List<string>();
+        for (var i = 0; i < stack.Count; i++) { var p = Path.Combine(dir, $"{i}.dcm"); stack[i].Save(p); paths.Add(p); }
+        var again = Path.Combine(dir, "copy-of-2.dcm");
+        File.Copy(paths[2], again);
+        paths.Add(again);
+        var a = VolumeAssembler.Assemble(paths.Select(p => DicomFile.Open(p)));
+        Assert.Equal(5, a.Volume.Dims.Z);
+        Assert.Equal(5, a.Files.Count);
+        Assert.False(a.Resampled);
+        Assert.Contains(a.Notes, n => n.Contains("1 image(s) received more than once with the same SOP Instance UID (instance 3)"));
+        // The same UID at another position is not a repeat: refused rather than guessed.
+        var clash = Synthetic.Stack(new Vec3(0, 0, 0), row, col, new Vec3(0, 0, 1), [0, 1, 2], 1, 8, _ => 0);
+        clash.Add(Synthetic.Slice(new Vec3(0, 0, 7), row, col, 1, 8, 8, _ => 0, instance: 2));
+        Assert.Contains("comes twice", Assert.Throws<VolumeAssemblyException>(() => VolumeAssembler.Assemble(clash)).Message);
+    }
+
+    [Fact]
+    public void RealChestCt_WithALocalizerADuplicateAndAMissingSlice_IsAssembledWithNotes()
+    {
+        var paths = Directory.GetFiles(TestData.Path_("ct", "lidc-idri-0001-chest"), "*.dcm").Order(StringComparer.Ordinal).ToList();
+        var all = paths.Select(p => DicomFile.Open(p)).ToList();
+        var clean = VolumeAssembler.Assemble(all);
+        Assert.False(clean.Resampled);
+        Assert.DoesNotContain(clean.Notes, n => n.Contains("Missing") || n.Contains("Dropped") || n.Contains("more than once"));
+        var n = clean.Frames.Count;
+        // Remove one slice from the middle of the stack, add the same file again under its own path, and a localizer.
+        var middle = clean.Frames[n / 2].File;
+        var files = all.Where(f => !ReferenceEquals(f, middle)).ToList();
+        files.Add(DicomFile.Open(clean.Frames[10].File.Path!));
+        var first = clean.Frames[0];
+        var localizer = Synthetic.Slice(first.Position, new Vec3(1, 0, 0), new Vec3(0, 0, -1), 1, 64, 64, _ => 0,
+            "1.2.3", 9999, ["ORIGINAL", "PRIMARY", "LOCALIZER"]);
+        localizer.Dataset.Set(DicomTags.SeriesInstanceUID, first.File.Dataset.GetString(DicomTags.SeriesInstanceUID)!);
+        files.Insert(0, localizer);
+        var a = VolumeAssembler.Assemble(files);
+        Assert.Equal(n - 1, a.Frames.Count);
+        Assert.True(a.Resampled);
+        Assert.Equal(clean.Volume.Dims, a.Volume.Dims); // the gap is bridged onto the same grid
+        Assert.Contains(a.Notes, x => x.Contains("Dropped 1 localizer image(s)") && x.Contains("instance 9999"));
+        Assert.Contains(a.Notes, x => x.Contains("received more than once"));
+        var missing = Assert.Single(a.Notes, x => x.StartsWith("Missing slice"));
+        Assert.Contains(FormattableString.Invariant($"between slices {n / 2} and {n / 2 + 1} of {n - 1}"), missing);
+        Assert.Contains(FormattableString.Invariant($"{clean.Frames[n / 2 - 1].Position.Z:0.##} to {clean.Frames[n / 2 + 1].Position.Z:0.##} mm"), missing);
+        var selection = SeriesSelector.Select(files, new SeriesSelectionRules { MaxSliceThicknessMm = 5 });
+        Assert.Equal(n - 1, selection.Chosen!.SliceCount);
     }
 
     [Fact]

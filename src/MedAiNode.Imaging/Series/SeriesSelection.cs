@@ -11,8 +11,21 @@ public sealed class SeriesSelectionRules
     public int MinSlices { get; set; } = 20;
     public double MinSliceThicknessMm { get; set; } = 0.0;
     public double MaxSliceThicknessMm { get; set; } = 5.0;
-    /// <summary>Require ImageType value 1 ORIGINAL and value 2 PRIMARY.</summary>
-    public bool RequireOriginalPrimary { get; set; } = true;
+    /// <summary>Require ImageType value 1 ORIGINAL and value 2 PRIMARY. Off by default: real archives hold many plain axial
+    /// reconstructions as ORIGINAL\SECONDARY\AXIAL or DERIVED\SECONDARY\AXIAL; derived maps are refused by
+    /// <see cref="RefusedImageTypes"/> instead.</summary>
+    public bool RequireOriginalPrimary { get; set; }
+    /// <summary>ImageType values (any position, case-insensitive) of images that are not plain slices of the anatomy:
+    /// projections and reformats, renderings, subtractions, perfusion and other parametric maps, screen captures.
+    /// A series whose images carry one is refused, naming the value.</summary>
+    public string[] RefusedImageTypes { get; set; } = DefaultRefusedImageTypes;
+
+    public static readonly string[] DefaultRefusedImageTypes =
+    [
+        "MPR", "CPR", "CURVED", "REFORMATTED", "MIP", "MINIP", "MIN IP", "PROJECTION IMAGE", "VOLUME RENDER", "VOLUME_RENDER", "VRT", "SSD",
+        "SUBTRACTION", "SUBTRACTED", "PERFUSION", "CBF", "CBV", "MTT", "TTP", "TMAX", "ADC", "FA", "IODINE", "EFFECTIVE_Z", "SCREEN SAVE", "SCREENSHOT",
+        "DOSE_INFO", "DOSE REPORT", "FUSION", "FUSED",
+    ];
     /// <summary>Require axial images: ImageType value 3 AXIAL when present, and a slice normal within <see cref="MaxAxialAngleDeg"/> of the patient z axis.</summary>
     public bool RequireAxial { get; set; } = true;
     public double MaxAxialAngleDeg { get; set; } = 35;
@@ -81,33 +94,39 @@ public static class SeriesSelector
         candidate = null;
         var ds = files[0].Dataset;
         var modality = ds.GetString(DicomTags.Modality) ?? "";
-        if (!rules.Modalities.Contains(modality, StringComparer.OrdinalIgnoreCase)) return $"modality {(modality.Length == 0 ? "(none)" : modality)} is not one of {string.Join("/", rules.Modalities)}";
+        if (!rules.Modalities.Contains(modality, StringComparer.OrdinalIgnoreCase)) return $"rule modality: modality {(modality.Length == 0 ? "(none)" : modality)} is not one of {string.Join("/", rules.Modalities)}";
         if (!files.All(f => f.Dataset.Contains(DicomTags.PixelData))) return "some instances have no pixel data (not images)";
 
         var bodyPart = ds.GetString(DicomTags.BodyPartExamined);
         if (rules.BodyParts.Length > 0 && !string.IsNullOrEmpty(bodyPart) && !rules.BodyParts.Contains(bodyPart, StringComparer.OrdinalIgnoreCase))
-            return $"body part {bodyPart} is not one of {string.Join("/", rules.BodyParts)}";
-        var imageType = ds.GetStrings(DicomTags.ImageType).Select(s => s.ToUpperInvariant()).ToArray();
-        if (imageType.Contains("LOCALIZER") || imageType.Contains("SCOUT")) return "localizer (ImageType " + string.Join('\\', imageType) + ")";
+            return $"rule body part: body part {bodyPart} is not one of {string.Join("/", rules.BodyParts)}";
+        // Localizers inside an axial series are dropped at assembly; a series of localizers only is refused.
+        var slices = files.Where(f => !VolumeAssembler.IsLocalizer(f)).ToList();
+        if (slices.Count == 0) return "rule localizer: only localizer images (ImageType " + string.Join('\\', ds.GetStrings(DicomTags.ImageType)) + ")";
+        var imageType = slices[0].Dataset.GetStrings(DicomTags.ImageType).Select(s => s.Trim().ToUpperInvariant()).ToArray();
+        var typeText = string.Join('\\', imageType);
+        if (imageType.FirstOrDefault(v => rules.RefusedImageTypes.Contains(v, StringComparer.OrdinalIgnoreCase)) is { } map)
+            return $"rule derived image: ImageType {typeText} contains {map} (not plain slices of the anatomy)";
         if (rules.RequireOriginalPrimary && (imageType.Length < 2 || imageType[0] != "ORIGINAL" || imageType[1] != "PRIMARY"))
-            return $"ImageType {string.Join('\\', imageType)} is not ORIGINAL\\PRIMARY";
+            return $"rule original primary: ImageType {typeText} is not ORIGINAL\\PRIMARY";
         if (rules.RequireAxial && imageType.Length >= 3 && imageType[2] is not ("AXIAL" or "VOLUME" or ""))
-            return $"ImageType value 3 is {imageType[2]}, not AXIAL";
+            return $"rule axial: ImageType value 3 is {imageType[2]}, not AXIAL (a reformat)";
 
         List<FrameInfo> frames;
-        try { frames = files.SelectMany(InstanceGeometry.Frames).ToList(); }
+        try { frames = VolumeAssembler.VolumeFrames(files.SelectMany(InstanceGeometry.Frames).ToList(), []); }
         catch (VolumeAssemblyException e) { return e.Message; }
-        if (frames.Count < rules.MinSlices) return $"{frames.Count} slices, fewer than the {rules.MinSlices} required";
+        if (frames.Count == 1) return "rule single image: one image is not a volume (a localizer, key image or capture)";
+        if (frames.Count < rules.MinSlices) return $"rule min slices: {frames.Count} slices, fewer than the {rules.MinSlices} required";
         if (rules.RequireAxial)
         {
             var normal = frames[0].Normal;
             var angle = Math.Acos(Math.Min(1, Math.Abs(normal.Z))) * 180 / Math.PI;
-            if (angle > rules.MaxAxialAngleDeg) return $"slice normal is {angle:0.#} degrees from the patient z axis (not axial; limit {rules.MaxAxialAngleDeg})";
+            if (angle > rules.MaxAxialAngleDeg) return $"rule axial: slice normal is {angle:0.#} degrees from the patient z axis (not axial; limit {rules.MaxAxialAngleDeg})";
         }
         var thickness = frames[0].SliceThickness;
         if (thickness is { } t && (t < rules.MinSliceThicknessMm || t > rules.MaxSliceThicknessMm))
-            return FormattableString.Invariant($"slice thickness {t:0.##} mm is outside {rules.MinSliceThicknessMm:0.##}..{rules.MaxSliceThicknessMm:0.##} mm");
-        var kernel = ds.GetString(DicomTags.ConvolutionKernel);
+            return FormattableString.Invariant($"rule slice thickness: slice thickness {t:0.##} mm is outside {rules.MinSliceThicknessMm:0.##}..{rules.MaxSliceThicknessMm:0.##} mm");
+        var kernel = frames[0].File.Dataset.GetString(DicomTags.ConvolutionKernel);
         candidate = new SeriesCandidate(uid, modality, description, frames.Count, thickness, kernel, files);
         return null;
     }

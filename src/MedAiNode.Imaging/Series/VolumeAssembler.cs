@@ -17,6 +17,9 @@ public sealed class VolumeAssemblyOptions
     public double? ResampleStepMm { get; set; }
     /// <summary>How far slice positions may stray from one straight line (mm).</summary>
     public double CollinearityToleranceMm { get; set; } = 0.1;
+    /// <summary>A gap larger than this multiple of the median step and of the steps on either side (but within
+    /// <see cref="MaxGapFactor"/>) is a missing slice: bridged for the model, and named in a note.</summary>
+    public double MissingSliceFactor { get; set; } = 1.5;
 
     public void Validate(string section = "VolumeAssembly")
     {
@@ -24,13 +27,20 @@ public sealed class VolumeAssemblyOptions
         if (MaxGapFactor < 1) throw new ArgumentException($"{section}:MaxGapFactor must be at least 1, got {MaxGapFactor}.");
         if (MaxGapMm is <= 0) throw new ArgumentException($"{section}:MaxGapMm must be positive when set.");
         if (ResampleStepMm is <= 0) throw new ArgumentException($"{section}:ResampleStepMm must be positive when set.");
+        if (MissingSliceFactor < 1) throw new ArgumentException($"{section}:MissingSliceFactor must be at least 1, got {MissingSliceFactor}.");
     }
 }
 
 public sealed record AssembledVolume(Volume Volume, IReadOnlyList<string> Notes)
 {
+    /// <summary>True when the grid is not the received slices one to one (uneven steps or a missing slice were regridded):
+    /// then some grid slices are interpolated and the SEG, which lies on the received slices, does not have them.</summary>
     public bool Resampled { get; init; }
     public double GantryTiltDeg { get; init; }
+    /// <summary>The frames that made the volume, in stack order: localizers, other orientations and repeated SOP instances dropped.</summary>
+    public IReadOnlyList<FrameInfo> Frames { get; init; } = [];
+    /// <summary>The files of <see cref="Frames"/>, each once, in stack order: the SEG's and SR's source images.</summary>
+    public IReadOnlyList<DicomFile> Files => Frames.Select(f => f.File).Distinct().ToList();
 }
 
 /// <summary>
@@ -46,9 +56,8 @@ public static class VolumeAssembler
         options ??= new VolumeAssemblyOptions();
         decoder ??= NativeFrameDecoder.Instance;
         options.Validate();
-        var frames = files.SelectMany(InstanceGeometry.Frames).ToList();
-        if (frames.Count == 0) throw new VolumeAssemblyException("The series has no image frames.");
         var notes = new List<string>();
+        var frames = VolumeFrames(files.SelectMany(InstanceGeometry.Frames).ToList(), notes);
         var f0 = frames[0];
         foreach (var f in frames)
         {
@@ -97,7 +106,7 @@ public static class VolumeAssembler
         {
             var single = new Volume(new Dims(cols, rows, 1), new Affine(f0.Position, col0, col1, normal * (f0.SliceThickness ?? 1.0)));
             DecodeInto(f0, single.Slice(0), decoder);
-            return new AssembledVolume(single, notes).WithSlices(frames, [0]);
+            return new AssembledVolume(single, notes) { Frames = frames }.WithSlices(frames, [0]);
         }
 
         var gaps = new double[frames.Count - 1];
@@ -112,6 +121,14 @@ public static class VolumeAssembler
             throw new VolumeAssemblyException(FormattableString.Invariant(
                 $"Gap of {maxGap:0.###} mm between slices {at + 1} and {at + 2} (instances {frames[at].SopInstanceUid}, {frames[at + 1].SopInstanceUid}) exceeds the allowed {maxAllowed:0.###} mm (median step {median:0.###} mm): missing slices; refusing to interpolate."));
         }
+        // A missing slice is a gap that stands out both from the usual step and from the steps beside it; a series that
+        // simply changes its step (a run of wider steps) is uneven, not missing slices.
+        for (var i = 0; i < gaps.Length; i++)
+            if (gaps[i] > options.MissingSliceFactor * median
+                && (i == 0 || gaps[i] > options.MissingSliceFactor * gaps[i - 1])
+                && (i == gaps.Length - 1 || gaps[i] > options.MissingSliceFactor * gaps[i + 1]))
+                notes.Add(FormattableString.Invariant(
+                    $"Missing slice: a gap of {gaps[i]:0.###} mm (median step {median:0.###} mm, about {Math.Max(1, (int)Math.Round(gaps[i] / median) - 1)} slice(s) missing) between slices {i + 1} and {i + 2} of {frames.Count}, at patient z {frames[i].Position.Z:0.##} to {frames[i + 1].Position.Z:0.##} mm; the model sees it interpolated, the SEG and the SR's volumes only the received slices."));
         var meanStep = t[^1] / (frames.Count - 1);
         var uniform = true;
         for (var i = 0; i < frames.Count; i++) if (Math.Abs(t[i] - i * meanStep) > options.UniformSpacingToleranceMm) { uniform = false; break; }
@@ -120,7 +137,7 @@ public static class VolumeAssembler
         {
             var vol = new Volume(new Dims(cols, rows, frames.Count), new Affine(f0.Position, col0, col1, stackDir * meanStep));
             ParallelFor(frames.Count, z => DecodeInto(frames[z], vol.Slice(z), decoder));
-            return new AssembledVolume(vol, notes) { GantryTiltDeg = tiltDeg }.WithSlices(frames, Enumerable.Range(0, frames.Count).Select(i => (double)i).ToArray());
+            return new AssembledVolume(vol, notes) { GantryTiltDeg = tiltDeg, Frames = frames }.WithSlices(frames, Enumerable.Range(0, frames.Count).Select(i => (double)i).ToArray());
         }
 
         // Uneven: regrid along the stack line; every output slice is a blend of the two source slices around it.
@@ -151,7 +168,70 @@ public static class VolumeAssembler
             var a = Get(lo); var b = Get(hi);
             for (var p = 0; p < planeSize; p++) dst[p] = a[p] + (b[p] - a[p]) * w;
         });
-        return new AssembledVolume(output, notes) { Resampled = true, GantryTiltDeg = tiltDeg }.WithSlices(frames, t.Select(x => x / step).ToArray());
+        return new AssembledVolume(output, notes) { Resampled = true, GantryTiltDeg = tiltDeg, Frames = frames }.WithSlices(frames, t.Select(x => x / step).ToArray());
+    }
+
+    /// <summary>ImageType values (any position) of images that are not slices of the volume.</summary>
+    public static readonly string[] LocalizerImageTypes = ["LOCALIZER", "SCOUT"];
+
+    public static bool IsLocalizer(DicomFile f) =>
+        f.Dataset.GetStrings(DicomTags.ImageType).Any(v => LocalizerImageTypes.Contains(v.Trim(), StringComparer.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// The frames of a series that belong to its volume, each dropped one counted in a note (instance numbers, never patient data):
+    /// a SOP instance received twice (the same file under another path) is one instance; localizers (ImageType LOCALIZER or
+    /// SCOUT) are dropped; so are frames in another orientation than the series' main one (the orientation most frames share).
+    /// Throws when nothing is left or one SOP instance comes with two different geometries.
+    /// </summary>
+    public static List<FrameInfo> VolumeFrames(IReadOnlyList<FrameInfo> all, List<string> notes)
+    {
+        if (all.Count == 0) throw new VolumeAssemblyException("The series has no image frames.");
+        static string Number(FrameInfo f) => f.File.Dataset.GetString(DicomTags.InstanceNumber) is { Length: > 0 } n ? n.Trim() : "?";
+        static string List(IEnumerable<FrameInfo> fs)
+        {
+            var numbers = fs.Select(Number).Distinct().ToList();
+            return (numbers.Count == 1 ? "instance " : "instances ") + string.Join(", ", numbers.Take(10)) + (numbers.Count > 10 ? $" and {numbers.Count - 10} more" : "");
+        }
+
+        var seen = new Dictionary<(string, int), FrameInfo>();
+        var unique = new List<FrameInfo>();
+        var repeated = new List<FrameInfo>();
+        foreach (var f in all)
+        {
+            if (f.SopInstanceUid.Length == 0) { unique.Add(f); continue; }
+            if (seen.TryGetValue((f.SopInstanceUid, f.FrameIndex), out var first))
+            {
+                if ((first.Position - f.Position).Length > 1e-3 || (first.RowDirection - f.RowDirection).Length > 1e-4 || (first.ColumnDirection - f.ColumnDirection).Length > 1e-4)
+                    throw new VolumeAssemblyException($"SOP Instance UID {f.SopInstanceUid} comes twice with different positions or orientations; refusing to guess which is right.");
+                repeated.Add(f);
+                continue;
+            }
+            seen[(f.SopInstanceUid, f.FrameIndex)] = f;
+            unique.Add(f);
+        }
+        if (repeated.Count > 0)
+            notes.Add($"{repeated.Count} image(s) received more than once with the same SOP Instance UID ({List(repeated)}): each counted once.");
+
+        var localizers = unique.Where(f => IsLocalizer(f.File)).ToList();
+        var images = unique.Where(f => !IsLocalizer(f.File)).ToList();
+        if (images.Count == 0) throw new VolumeAssemblyException("The series holds only localizer images (ImageType LOCALIZER or SCOUT).");
+        if (localizers.Count > 0)
+            notes.Add($"Dropped {localizers.Count} localizer image(s) from the volume ({List(localizers)}, ImageType LOCALIZER/SCOUT).");
+
+        // The main orientation: the one most frames share (ties: the one nearest axial).
+        bool Same(FrameInfo a, FrameInfo b) => (a.RowDirection - b.RowDirection).Length <= 1e-4 && (a.ColumnDirection - b.ColumnDirection).Length <= 1e-4;
+        var groups = new List<List<FrameInfo>>();
+        foreach (var f in images)
+        {
+            var g = groups.FirstOrDefault(g => Same(g[0], f));
+            if (g is null) groups.Add([f]); else g.Add(f);
+        }
+        var main = groups.OrderByDescending(g => g.Count).ThenByDescending(g => Math.Abs(g[0].Normal.Z)).First();
+        var kept = new HashSet<FrameInfo>(main, ReferenceEqualityComparer.Instance);
+        var other = images.Where(f => !kept.Contains(f)).ToList();
+        if (other.Count > 0)
+            notes.Add($"Dropped {other.Count} image(s) in another orientation than the series' {main.Count} ({List(other)}).");
+        return main;
     }
 
     /// <summary>Parallel loop that surfaces the first real error instead of an AggregateException.</summary>
