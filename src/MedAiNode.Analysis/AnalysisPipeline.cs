@@ -147,14 +147,22 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         };
     }
 
-    /// <summary>The SR's measurement groups: per segment, per set of segments, per lesion (with its centroid).</summary>
+    /// <summary>
+    /// The SR's measurement groups: per segment, per set of segments, per lesion; each segment's and each lesion's with
+    /// its centroid (the group's SCOORD3D POINT, which a viewer such as OHIF needs to list the group at all).
+    /// </summary>
     public static List<MeasurementGroup> Groups(AnalysisResult result)
     {
         var groups = MeasurementGroup.From(result.Measurements);
         var lesions = result.Lesions.Where(l => result.PresentLabels.Contains(l.Label)).GroupBy(l => l.Label).ToDictionary(g => g.Key, g => g.ToList());
-        return groups.Select(g => g is { LesionNumber: { } n, SegmentNumber: { } label } && lesions.TryGetValue(label, out var list) && n <= list.Count
-            ? g with { CentroidMm = [list[n - 1].CentroidMm.X, list[n - 1].CentroidMm.Y, list[n - 1].CentroidMm.Z] }
-            : g).ToList();
+        var segments = result.LabelStatistics.Where(s => s.Statistics.VoxelCount > 0).ToDictionary(s => s.Label, s => s.Statistics.CentroidMm);
+        return groups.Select(g => g switch
+        {
+            { LesionNumber: { } n, SegmentNumber: { } label } when lesions.TryGetValue(label, out var list) && n <= list.Count =>
+                g with { CentroidMm = [list[n - 1].CentroidMm.X, list[n - 1].CentroidMm.Y, list[n - 1].CentroidMm.Z] },
+            { LesionNumber: null, SegmentNumber: { } label } when segments.TryGetValue(label, out var c) => g with { CentroidMm = [c.X, c.Y, c.Z] },
+            _ => g,
+        }).ToList();
     }
 
     private static SegmentDescription Describe(LabelSpec l)

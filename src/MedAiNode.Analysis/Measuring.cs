@@ -48,7 +48,7 @@ public static class Measuring
                 MeasurementKind.LongestDiameter => st.LongestDiameterMm,
                 _ => counted[regions.FindIndex(r => r.Spec == spec && r.Labels[0] == label)],
             };
-            Add(result, m, spec, value, [label], null);
+            Add(result, m, spec, value, [label], null, spec.Kind == MeasurementKind.LongestDiameter ? Line(st.LongestDiameterEndsMm) : null);
         }
         for (var r = 0; r < regions.Count; r++)
             if (!regions[r].Spec.PerLabel) Add(result, m, regions[r].Spec, counted[r], regions[r].Labels, null);
@@ -60,16 +60,20 @@ public static class Measuring
         {
             index[l.Label] = index.GetValueOrDefault(l.Label) + 1;
             Add(result, m, volume, l.VolumeMl, [l.Label], index[l.Label]);
-            Add(result, m, diameter, l.LongestDiameterMm, [l.Label], index[l.Label]);
+            Add(result, m, diameter, l.LongestDiameterMm, [l.Label], index[l.Label], Line(l.LongestDiameterEndsMm));
         }
         return result;
     }
 
-    private static void Add(List<Measurement> into, ModelManifest m, MeasurementSpec spec, double value, int[] labels, int? lesion)
+    private static void Add(List<Measurement> into, ModelManifest m, MeasurementSpec spec, double value, int[] labels, int? lesion, SpatialCoordinates? geometry = null)
     {
         if (!double.IsFinite(value) || spec.Coding(m) is not { } c) return;
-        into.Add(new Measurement(c.Concept, value, c.Unit) { Id = spec.Id, Name = spec.Name, Labels = labels, Lesion = lesion, Modifiers = c.Modifiers });
+        into.Add(new Measurement(c.Concept, value, c.Unit) { Id = spec.Id, Name = spec.Name, Labels = labels, Lesion = lesion, Modifiers = c.Modifiers, Geometry = geometry });
     }
+
+    /// <summary>A longest diameter as the line between its end points (none for a region of one voxel).</summary>
+    public static SpatialCoordinates? Line(MedAiNode.Imaging.Morphology.DiameterEnds? ends) =>
+        ends is null ? null : SpatialCoordinates.Line(ends.A.X, ends.A.Y, ends.A.Z, ends.B.X, ends.B.Y, ends.B.Z);
 
     /// <summary>
     /// Volume, mean or percentage below a threshold of each region, all in one pass over the grid that jumps over voxels

@@ -61,7 +61,40 @@ public class AnalyzeTests
         Assert.False(labels.Affine.IsOrthogonal()); // the label map keeps the sheared source geometry
         var body = result.LabelStatistics.Single(l => l.Label == 1).Statistics;
         Assert.InRange(body.VolumeMl, 500, 8000); // a head
+
+        // The SR places each segment's measurements: its Long axis NUM is inferred from the two end points of the
+        // diameter the pipeline measured (a POLYLINE of that length), its group holds the centroid POINT, both in
+        // the source's Frame of Reference; dciodvfy and dsrdump accept it.
+        var sr = result.Sr!.Dataset;
+        var frame = result.Selection!.Chosen!.Files[0].Dataset.GetString(MedAiNode.Dicom.DicomTags.FrameOfReferenceUID);
+        var groups = Items(Items(sr).Single(i => Meaning(i) == "Imaging Measurements")).Where(i => Meaning(i) == "Measurement Group").ToList();
+        var bodyGroup = Items(groups.Single(g => Items(g).Any(i => Meaning(i) == "Tracking Identifier" && i.GetString(MedAiNode.Dicom.DicomTags.TextValue) == "Body")));
+        var axis = bodyGroup.Single(i => Meaning(i) == "Long axis");
+        var line = Items(axis).Single(i => i.GetString(MedAiNode.Dicom.DicomTags.ValueType) == "SCOORD3D");
+        Assert.Equal("INFERRED FROM", line.GetString(MedAiNode.Dicom.DicomTags.RelationshipType));
+        Assert.Equal("POLYLINE", line.GetString(MedAiNode.Dicom.DicomTags.GraphicType));
+        var xyz = line.GetValues<float>(MedAiNode.Dicom.DicomTags.GraphicData);
+        Assert.Equal(6, xyz.Length);
+        Assert.Equal(frame, line.GetString(MedAiNode.Dicom.DicomTags.ReferencedFrameOfReferenceUID));
+        var length = Math.Sqrt(Math.Pow(xyz[0] - xyz[3], 2) + Math.Pow(xyz[1] - xyz[4], 2) + Math.Pow(xyz[2] - xyz[5], 2));
+        Assert.Equal(body.LongestDiameterMm, length, 0.01);
+        var reported = double.Parse(axis.GetSequence(MedAiNode.Dicom.DicomTags.MeasuredValueSequence)!.Items[0].GetString(MedAiNode.Dicom.DicomTags.NumericValue)!, CultureInfo.InvariantCulture);
+        Assert.True(Math.Abs(reported - length) <= 0.051, $"Long axis {reported} mm, polyline {length} mm");
+        var centre = bodyGroup.Single(i => Meaning(i) == "Center of Mass");
+        Assert.Equal("POINT", centre.GetString(MedAiNode.Dicom.DicomTags.GraphicType));
+        Assert.Equal(frame, centre.GetString(MedAiNode.Dicom.DicomTags.ReferencedFrameOfReferenceUID));
+        Assert.Equal(new[] { (float)body.CentroidMm.X, (float)body.CentroidMm.Y, (float)body.CentroidMm.Z }, centre.GetValues<float>(MedAiNode.Dicom.DicomTags.GraphicData));
+        var dciodvfy = Tool.Run("dciodvfy", [o.Sr]);
+        Assert.DoesNotContain("Error", dciodvfy.StdOut + dciodvfy.StdErr);
+        var dump = Tool.Run("dsrdump", ["-Ee", "-Ec", o.Sr]);
+        Assert.True(dump.ExitCode == 0 && !dump.StdErr.Contains("E:") && !dump.StdErr.Contains("Error"), dump.StdErr);
     }
+
+    private static List<MedAiNode.Dicom.DicomDataset> Items(MedAiNode.Dicom.DicomDataset d) =>
+        d.GetSequence(MedAiNode.Dicom.DicomTags.ContentSequence)?.Items.ToList() ?? [];
+
+    private static string? Meaning(MedAiNode.Dicom.DicomDataset d) =>
+        MedAiNode.Dicom.CodedConcept.FromSequence(d, MedAiNode.Dicom.DicomTags.ConceptNameCodeSequence)?.Meaning;
 
     [Fact]
     public void BadInputs_GiveClearErrors()

@@ -86,7 +86,7 @@ public class MeasurementTests
         ];
         m.Validate();
         var stats = m.Labels.Select(l => new LabelSummary(l.Value, l.Name, RegionMeasurements.Measure(labels, (byte)l.Value, values.Data))).ToList();
-        var lesion = new LesionCandidate(6, 1, 10, 0.25, new Vec3(1, 2, 3), 4.5, 0.9);
+        var lesion = new LesionCandidate(6, 1, 10, 0.25, new Vec3(1, 2, 3), 4.5, 0.9) { LongestDiameterEndsMm = new DiameterEnds(new Vec3(0, 2, 3), new Vec3(4.5, 2, 3)) };
         var measured = Measuring.Measure(m, labels, values, stats, [lesion]);
 
         // Per label, in label order: volumes of the present labels (5 has none), each lung's own LAA.
@@ -115,6 +115,12 @@ public class MeasurementTests
         var lesionValues = measured.Where(x => x.Lesion == 1).ToList();
         Assert.Equal([Codes.Volume, Codes.LongAxis], lesionValues.Select(x => x.Concept));
         Assert.Equal([0.25, 4.5], lesionValues.Select(x => x.Value));
+        // A diameter carries the line it measures (its SR SCOORD3D); a volume carries none.
+        Assert.Null(lesionValues[0].Geometry);
+        Assert.Equal(SpatialCoordinates.PolylineType, lesionValues[1].Geometry!.GraphicType);
+        Assert.Equal([0, 2, 3, 4.5, 2, 3], lesionValues[1].Geometry!.PointsMm);
+        Assert.Equal(4.5, lesionValues[1].Geometry!.LengthMm);
+        Assert.All(volumes, v => Assert.Null(v.Geometry));
     }
 
     [Fact]

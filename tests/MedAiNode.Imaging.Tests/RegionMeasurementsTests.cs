@@ -140,9 +140,10 @@ public class RegionMeasurementsTests
         Assert.Equal(asked.Length, all.Length);
         for (var k = 0; k < asked.Length; k++)
         {
-            Assert.Equal(Reference.Measure(labels, asked[k], values), all[k]);
-            Assert.Equal(Reference.Measure(labels, asked[k], null), noValues[k]);
+            Assert.Equal(Reference.Measure(labels, asked[k], values), NoEnds(all[k]));
+            Assert.Equal(Reference.Measure(labels, asked[k], null), NoEnds(noValues[k]));
             Assert.Equal(all[k], RegionMeasurements.Measure(labels, asked[k], values));
+            EndsAreOnTheSurfaceAndMakeTheDiameter(labels, asked[k], all[k]);
         }
         Assert.Equal(0, all[6].VoxelCount);
         // The surface points themselves, in order, however the slices are split into slabs.
@@ -165,7 +166,22 @@ public class RegionMeasurementsTests
         if (float.IsNaN(scale)) values[values.Length / 2] = float.NaN;
         byte[] asked = [1, 2, 3, 4, 5];
         var all = RegionMeasurements.Measure(labels, asked, values);
-        for (var k = 0; k < asked.Length; k++) Assert.Equal(Reference.Measure(labels, asked[k], values), all[k]);
+        for (var k = 0; k < asked.Length; k++) Assert.Equal(Reference.Measure(labels, asked[k], values), NoEnds(all[k]));
+    }
+
+    /// <summary>The statistics the reference computes: everything but the diameter's end points, checked on their own.</summary>
+    private static RegionStatistics NoEnds(RegionStatistics s) => s with { LongestDiameterEndsMm = null };
+
+    /// <summary>The end points are two of the region's surface voxel centres, and their distance is the diameter bit for bit.</summary>
+    private static void EndsAreOnTheSurfaceAndMakeTheDiameter(LabelVolume labels, byte label, RegionStatistics s)
+    {
+        if (s.LongestDiameterMm == 0) { Assert.Null(s.LongestDiameterEndsMm); return; }
+        var ends = Assert.IsType<DiameterEnds>(s.LongestDiameterEndsMm);
+        Assert.Equal(s.LongestDiameterMm, ends.Length);
+        Assert.Equal(s.LongestDiameterMm, (ends.A - ends.B).Length);
+        var surface = Reference.Surface(labels, label);
+        Assert.Contains(ends.A, surface);
+        Assert.Contains(ends.B, surface);
     }
 
     [Theory]
@@ -186,6 +202,12 @@ public class RegionMeasurementsTests
         // The same candidates in the same order (ties broken towards the first point), not only the same answer.
         Assert.Equal(Reference.Candidates(pts), RegionMeasurements.DiameterCandidates(pts));
         Assert.Equal(Reference.LongestDiameter(pts), RegionMeasurements.LongestDiameter(pts));
+        var (length, ends) = RegionMeasurements.LongestDiameterWithEnds(pts);
+        Assert.Equal(Reference.LongestDiameter(pts), length);
+        Assert.Equal(length, ends!.Length);
+        Assert.Contains(ends.A, pts);
+        Assert.Contains(ends.B, pts);
+        Assert.Null(RegionMeasurements.LongestDiameterWithEnds([new Vec3(1, 2, 3)]).Ends);
         Assert.Equal(0.0, RegionMeasurements.LongestDiameter([new Vec3(1, 2, 3)]));
         var same = Enumerable.Repeat(new Vec3(1, 2, 3), 4000).ToList();
         Assert.Equal(0.0, RegionMeasurements.LongestDiameter(same));
@@ -199,8 +221,11 @@ public class RegionMeasurementsTests
         var labels = new LabelVolume(d, new Affine(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 2)));
         Array.Fill(labels.Data, (byte)1);
         var s = RegionMeasurements.Measure(labels, 1);
-        Assert.Equal(Reference.Measure(labels, 1, null), s);
+        Assert.Equal(Reference.Measure(labels, 1, null), NoEnds(s));
         Assert.Equal(Math.Sqrt(39.0 * 39 + 29 * 29 + 38 * 38), s.LongestDiameterMm, 12);
+        // Opposite corners of the box, in patient mm.
+        var ends = s.LongestDiameterEndsMm!;
+        Assert.Equal(new[] { 39.0, 29.0, 38.0 }, new[] { Math.Abs(ends.A.X - ends.B.X), Math.Abs(ends.A.Y - ends.B.Y), Math.Abs(ends.A.Z - ends.B.Z) });
     }
 }
 

@@ -83,6 +83,52 @@ public class MeasurementReportBehaviourTests
     }
 
     [Fact]
+    public void Long_axis_is_inferred_from_a_two_point_polyline_of_its_length_and_a_lesion_has_its_centroid_point()
+    {
+        var (source, segments, seg) = Setup();
+        double[] segmentEnds = [-10.25, 3.5, 12, 20.75, -4, 40];
+        double[] lesionEnds = [1, 2, 3, 4.5, 6, 3];
+        var measurements = new List<SegmentMeasurement>
+        {
+            new() { SegmentNumber = 1, VolumeMl = 12, LongestDiameterMm = MeasurementReportWriterTests.Distance(segmentEnds), LongAxisEndsMm = segmentEnds, CentroidMm = [5, 0, 26] },
+            new() { SegmentNumber = 4, LesionNumber = 1, VolumeMl = 0.4, LongestDiameterMm = MeasurementReportWriterTests.Distance(lesionEnds), LongAxisEndsMm = lesionEnds, CentroidMm = [2.5, 4, 3] },
+            new() { SegmentNumber = 2, VolumeMl = 3, LongestDiameterMm = 7 }, // no end points given: no SCOORD3D
+        };
+        var sr = MeasurementReportWriter.Create(source, seg, segments, measurements.ToGroups(), Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "axis" });
+        var groups = Walk(sr.Dataset).Where(i => Concept(i) == "Measurement Group").ToList();
+        Assert.Equal(3, groups.Count);
+
+        for (var k = 0; k < 2; k++)
+        {
+            var group = groups[k].GetSequence(DicomTags.ContentSequence)!.Items;
+            var axis = group.Single(i => Concept(i) == "Long axis");
+            var reported = double.Parse(axis.GetSequence(DicomTags.MeasuredValueSequence)!.Items[0].GetString(DicomTags.NumericValue)!, System.Globalization.CultureInfo.InvariantCulture);
+            var line = axis.GetSequence(DicomTags.ContentSequence)!.Items.Single(i => i.GetString(DicomTags.ValueType) == "SCOORD3D");
+            Assert.Equal("INFERRED FROM", line.GetString(DicomTags.RelationshipType));
+            Assert.Equal("POLYLINE", line.GetString(DicomTags.GraphicType));
+            var xyz = line.GetValues<float>(DicomTags.GraphicData);
+            Assert.Equal(6, xyz.Length); // exactly two 3D points
+            Assert.Equal(source.FrameOfReferenceUid, line.GetString(DicomTags.ReferencedFrameOfReferenceUID));
+            var length = Math.Sqrt(Math.Pow(xyz[0] - xyz[3], 2) + Math.Pow(xyz[1] - xyz[4], 2) + Math.Pow(xyz[2] - xyz[5], 2));
+            Assert.True(Math.Abs(length - reported) <= 0.05 + 1e-4, $"polyline length {length} vs Long axis {reported}");
+            Assert.Equal((k == 0 ? segmentEnds : lesionEnds).Select(v => (float)v), xyz);
+
+            // One group-level SCOORD3D: the centroid POINT, in the same Frame of Reference (what OHIF takes as the group's place).
+            var point = group.Single(i => i.GetString(DicomTags.ValueType) == "SCOORD3D");
+            Assert.Equal("Center of Mass", Concept(point));
+            Assert.Equal("CONTAINS", point.GetString(DicomTags.RelationshipType));
+            Assert.Equal("POINT", point.GetString(DicomTags.GraphicType));
+            Assert.Equal(3, point.GetValues<float>(DicomTags.GraphicData).Length);
+            Assert.Equal(source.FrameOfReferenceUid, point.GetString(DicomTags.ReferencedFrameOfReferenceUID));
+        }
+        Assert.Equal([2.5f, 4f, 3f], groups[1].GetSequence(DicomTags.ContentSequence)!.Items.Single(i => Concept(i) == "Center of Mass").GetValues<float>(DicomTags.GraphicData));
+        Assert.DoesNotContain(Walk(groups[2]), i => i.GetString(DicomTags.ValueType) == "SCOORD3D");
+        // The volume stays segment-based: it points at the SEG segment, not at coordinates.
+        Assert.DoesNotContain(Walk(groups[0]).Single(i => Concept(i) == "Volume").GetSequence(DicomTags.ContentSequence)!.Items, i => i.GetString(DicomTags.ValueType) == "SCOORD3D");
+        Assert.Equal(1, Walk(groups[0]).Single(i => Concept(i) == "Referenced Segment").GetSequence(DicomTags.ReferencedSOPSequence)!.Items[0].GetValue<int>(DicomTags.ReferencedSegmentNumber));
+    }
+
+    [Fact]
     public void Same_seed_same_uids()
     {
         var (source, segments, seg) = Setup();
@@ -112,6 +158,9 @@ public class MeasurementReportBehaviourTests
         Assert.Contains("finite", e.Message);
         e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, new SegmentMeasurement[] { new() { SegmentNumber = 1, CentroidMm = [1, 2] } }.ToGroups(), Fixtures.Algorithm));
         Assert.Contains("3 coordinates", e.Message);
+        var onePoint = new MeasurementGroup { SegmentNumber = 1, Measurements = [new Measurement(Codes.LongAxis, 3, Codes.Millimeter) { Labels = [1], Geometry = SpatialCoordinates.Point(1, 2, 3) }] };
+        Assert.Null(Record.Exception(() => MeasurementReportWriter.Create(source, seg, segments, [onePoint], Fixtures.Algorithm)));
+        Assert.Throws<ArgumentException>(() => SpatialCoordinates.Line(0, 0, double.NaN, 1, 1, 1));
         e = Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, new SegmentMeasurement[] { new() { SegmentNumber = 1 }, new() { SegmentNumber = 1 } }.ToGroups(), Fixtures.Algorithm));
         Assert.Contains("twice", e.Message);
         var a = Assert.Throws<ArgumentException>(() => MeasurementReportWriter.Create(source, seg, segments, [], Fixtures.Algorithm, new MeasurementReportOptions { CompletionFlag = "DONE" }));

@@ -17,6 +17,7 @@ public class MeasurementReportWriterTests
         {
             long count = 0;
             double sx = 0, sy = 0, sz = 0;
+            double[]? first = null, last = null;
             foreach (var img in source.Images)
             {
                 if (!labels.TryGet(img.SopInstanceUid, out var l)) continue;
@@ -27,16 +28,23 @@ public class MeasurementReportWriterTests
                     count++;
                     var p = img.PixelToPatient(i / img.Columns, i % img.Columns);
                     sx += p[0]; sy += p[1]; sz += p[2];
+                    first ??= p;
+                    last = p;
                 }
             }
             if (count == 0) continue;
+            // A diameter as the pipeline gives it: a length and the two voxel centres it joins (here the segment's first
+            // and last voxel, whose distance is the length); every segment's group has its centroid, as in the pipeline.
+            var ends = first!.Concat(last!).ToArray();
             list.Add(new SegmentMeasurement
             {
                 SegmentNumber = s.Number,
                 VolumeMl = count * voxelMl,
                 MeanHu = -50 + 10 * s.Number,
-                LongestDiameterMm = 12.5 * s.Number,
+                LongestDiameterMm = Distance(ends),
+                LongAxisEndsMm = Distance(ends) > 0 ? ends : null,
                 Laa950Percent = s.Label == "Lung" ? 7.25 : null,
+                CentroidMm = [sx / count, sy / count, sz / count],
             });
             if (s.Label == "Nodule")
                 list.Add(new SegmentMeasurement
@@ -71,6 +79,9 @@ public class MeasurementReportWriterTests
         Assert.Contains("(ml,UCUM,\"milliliter\")", dump.StdOut);
         Assert.Contains("SCOORD3D", dump.StdOut);
     }
+
+    internal static double Distance(double[] ends) =>
+        Math.Sqrt((ends[0] - ends[3]) * (ends[0] - ends[3]) + (ends[1] - ends[4]) * (ends[1] - ends[4]) + (ends[2] - ends[5]) * (ends[2] - ends[5]));
 
     internal static int CountOccurrences(string text, string what)
     {

@@ -20,6 +20,9 @@ public class NodeViewerTests
         return r.ExitCode == 0 ? null : $"npm ci in {NodeDir} failed (apt packages nodejs and npm are needed):\n{r.StdErr}";
     }
 
+    /// <summary>A coordinate as the SR holds it (FL) and as check.mjs rounds it.</summary>
+    private static object Rounded(double x) => Math.Round((double)(float)x * 100, MidpointRounding.AwayFromZero) / 100;
+
     [Theory]
     [MemberData(nameof(RealSeriesTests.Series), MemberType = typeof(RealSeriesTests))]
     public void Ohif_libraries_load_seg_and_sr(string name, bool thresholdPixels)
@@ -45,8 +48,9 @@ public class NodeViewerTests
             if (m.VolumeMl is { } v) values["Volume"] = new object[] { Math.Round(v, 3), "ml" };
             if (m.MeanHu is { } hu) values["Attenuation Coefficient"] = new object[] { Math.Round(hu, 1), "[hnsf'U]" };
             if (m.LongestDiameterMm is { } d) values["Long axis"] = new object[] { Math.Round(d, 1), "mm" };
+            if (m.LongAxisEndsMm is { } e) values["Long axis from"] = new object[] { "POLYLINE" }.Concat(e.Select(Rounded)).ToArray();
             if (m.Laa950Percent is { } laa) values[Groups.Laa950.Meaning] = new object[] { Math.Round(laa, 2), "%" };
-            if (m.CentroidMm is { } c) values["Center of Mass"] = new object[] { "POINT" }.Concat(c.Select(x => (object)(Math.Round((double)(float)x * 100, MidpointRounding.AwayFromZero) / 100))).ToArray();
+            if (m.CentroidMm is { } c) values["Center of Mass"] = new object[] { "POINT" }.Concat(c.Select(Rounded)).ToArray();
             return new { trackingUid = w.Sr.TrackingUids[i], segment = m.SegmentNumber, values };
         }).ToArray();
         var spec = new
@@ -55,6 +59,7 @@ public class NodeViewerTests
             sr = w.SrPath,
             sources = Directory.EnumerateFiles(Fixtures.CtDir(name), "*.dcm").Order(StringComparer.Ordinal).ToArray(),
             sourceSeriesUid = w.Source.SeriesInstanceUid,
+            frameOfReferenceUid = w.Source.FrameOfReferenceUid,
             expected = new
             {
                 segments = w.Segments.Select(s => new { number = s.Number, label = s.Label }),

@@ -7,7 +7,18 @@ using MedAiNode.Imaging.Volumes;
 namespace MedAiNode.Imaging.Morphology;
 
 /// <summary>Size and position of a region in patient terms.</summary>
-public sealed record RegionStatistics(long VoxelCount, double VolumeMl, Vec3 CentroidMm, double LongestDiameterMm, double? MeanValue);
+public sealed record RegionStatistics(long VoxelCount, double VolumeMl, Vec3 CentroidMm, double LongestDiameterMm, double? MeanValue)
+{
+    /// <summary>The two voxel centres (patient mm) whose distance is <see cref="LongestDiameterMm"/>; null when the region
+    /// has fewer than two voxels or the diameter is 0.</summary>
+    public DiameterEnds? LongestDiameterEndsMm { get; init; }
+}
+
+/// <summary>The end points of a longest diameter, in patient coordinates (mm).</summary>
+public sealed record DiameterEnds(Vec3 A, Vec3 B)
+{
+    public double Length => (A - B).Length;
+}
 
 public static class RegionMeasurements
 {
@@ -31,7 +42,10 @@ public static class RegionMeasurements
         }
         if (n == 0) return new RegionStatistics(0, 0, default, 0, null);
         var centroid = grid.IndexToPatient(sx / n, sy / n, sz / n);
-        return new RegionStatistics(n, n * grid.VoxelVolumeMm3 / 1000.0, centroid, LongestDiameter(surface), values is null ? null : sv / n);
+        using var buffer = new PointBuffer();
+        foreach (var p in surface) buffer.Add(p);
+        var (diameter, ends) = LongestDiameter(buffer);
+        return new RegionStatistics(n, n * grid.VoxelVolumeMm3 / 1000.0, centroid, diameter, values is null ? null : sv / n) { LongestDiameterEndsMm = ends };
     }
 
     public static RegionStatistics Measure(LabelVolume labels, byte label, float[]? values = null) => Measure(labels, [label], values)[0];
@@ -77,8 +91,9 @@ public static class RegionMeasurements
                 // Exact integer sums below 2^53 do not depend on the order; anything else is summed in index order.
                 if (values is not null && !(integral && count * (double)maxAbs < 9007199254740992.0)) sv = SumInIndexOrder(data, values, wanted[s]);
                 var centroid = labels.IndexToPatient((double)sx / count, (double)sy / count, (double)sz / count);
+                var (diameter, ends) = LongestDiameter(merged[s]);
                 perLabel[s] = new RegionStatistics(count, count * labels.VoxelVolumeMm3 / 1000.0, centroid,
-                    LongestDiameter(merged[s]), values is null ? null : sv / count);
+                    diameter, values is null ? null : sv / count) { LongestDiameterEndsMm = ends };
             }
             var result = new RegionStatistics[labelValues.Length];
             for (var j = 0; j < result.Length; j++) result[j] = perLabel[slot[labelValues[j]]];
@@ -241,7 +256,10 @@ public static class RegionMeasurements
     }
 
     /// <summary>Largest distance between two voxel centres (the farthest pair always lies on the surface).</summary>
-    public static double LongestDiameter(List<Vec3> points)
+    public static double LongestDiameter(List<Vec3> points) => LongestDiameterWithEnds(points).Length;
+
+    /// <summary>The longest diameter and the two points it joins (the first such pair in pair order); ends are null when it is 0.</summary>
+    public static (double Length, DiameterEnds? Ends) LongestDiameterWithEnds(List<Vec3> points)
     {
         using var buffer = new PointBuffer();
         foreach (var p in points) buffer.Add(p);
@@ -256,10 +274,10 @@ public static class RegionMeasurements
     /// scans and the refinement run vectorised over points in cache-sized blocks, several directions per block and both
     /// cores at once; ties keep the first point, as a plain scan in point order does, so the candidates are the same.
     /// </summary>
-    private static double LongestDiameter(PointBuffer points)
+    private static (double Length, DiameterEnds? Ends) LongestDiameter(PointBuffer points)
     {
         var count = points.Count;
-        if (count < 2) return 0;
+        if (count < 2) return (0, null);
         if (count <= 3000) return LongestPair(points.X, points.Y, points.Z, Enumerable.Range(0, count).ToList(), []);
         var (candidates, farthest) = Candidates(points);
         return LongestPair(points.X, points.Y, points.Z, candidates, farthest);
@@ -306,17 +324,23 @@ public static class RegionMeasurements
         return candidates.Concat(farthest).Select(i => new Vec3(buffer.X[i], buffer.Y[i], buffer.Z[i])).ToList();
     }
 
-    /// <summary>Largest pairwise distance among the listed points; the maximum does not depend on the order of the pairs.</summary>
-    private static double LongestPair(double[] xs, double[] ys, double[] zs, List<int> a, int[] b)
+    /// <summary>
+    /// Largest pairwise distance among the listed points (the maximum does not depend on the order of the pairs), and
+    /// the first pair that reaches it. A strict "greater than" keeps the same maximum as Math.Max did: lengths are never NaN.
+    /// </summary>
+    private static (double Length, DiameterEnds? Ends) LongestPair(double[] xs, double[] ys, double[] zs, List<int> a, int[] b)
     {
         var pts = new Vec3[a.Count + b.Length];
         for (var i = 0; i < a.Count; i++) pts[i] = new Vec3(xs[a[i]], ys[a[i]], zs[a[i]]);
         for (var i = 0; i < b.Length; i++) pts[a.Count + i] = new Vec3(xs[b[i]], ys[b[i]], zs[b[i]]);
-        double best = 0;
+        double best = 0; int bi = -1, bj = -1;
         for (var i = 0; i < pts.Length; i++)
         for (var j = i + 1; j < pts.Length; j++)
-            best = Math.Max(best, (pts[i] - pts[j]).Length);
-        return best;
+        {
+            var d = (pts[i] - pts[j]).Length;
+            if (d > best) { best = d; bi = i; bj = j; }
+        }
+        return (best, bi < 0 ? null : new DiameterEnds(pts[bi], pts[bj]));
     }
 
     private const int BlockPoints = 2048; // three doubles each: 48 KiB, stays in L2 while every direction passes over it

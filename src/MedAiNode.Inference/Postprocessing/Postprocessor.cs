@@ -7,7 +7,11 @@ using MedAiNode.Inference.SlidingWindow;
 namespace MedAiNode.Inference.Postprocessing;
 
 /// <summary>A connected component reported as a finding: where, how big, and how sure the model was.</summary>
-public sealed record LesionCandidate(int Label, int Index, long Voxels, double VolumeMl, Vec3 CentroidMm, double LongestDiameterMm, double MeanProbability);
+public sealed record LesionCandidate(int Label, int Index, long Voxels, double VolumeMl, Vec3 CentroidMm, double LongestDiameterMm, double MeanProbability)
+{
+    /// <summary>The two voxel centres the longest diameter joins (patient mm); null for a single voxel.</summary>
+    public DiameterEnds? LongestDiameterEndsMm { get; init; }
+}
 
 public static class Postprocessor
 {
@@ -90,7 +94,8 @@ public static class Postprocessor
                     p /= stats.VoxelCount;
                 }
                 else p = double.NaN;
-                result.Add(new LesionCandidate(l.Value, id, stats.VoxelCount, stats.VolumeMl, stats.CentroidMm, stats.LongestDiameterMm, p));
+                result.Add(new LesionCandidate(l.Value, id, stats.VoxelCount, stats.VolumeMl, stats.CentroidMm, stats.LongestDiameterMm, p)
+                    { LongestDiameterEndsMm = stats.LongestDiameterEndsMm });
             }
         }
         return result;

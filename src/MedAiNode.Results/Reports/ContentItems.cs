@@ -6,7 +6,8 @@ namespace MedAiNode.Results.Reports;
 internal static class ContentItems
 {
     // The Relationship Type values (PS3.3 C.17.3.2.4) we write.
-    public const string Contains = "CONTAINS", HasConceptMod = "HAS CONCEPT MOD", HasObsContext = "HAS OBS CONTEXT", HasAcqContext = "HAS ACQ CONTEXT";
+    public const string Contains = "CONTAINS", HasConceptMod = "HAS CONCEPT MOD", HasObsContext = "HAS OBS CONTEXT", HasAcqContext = "HAS ACQ CONTEXT",
+        InferredFrom = "INFERRED FROM";
 
     private static DicomDataset Item(string relationship, string valueType, CodedConcept? concept)
     {
@@ -72,11 +73,16 @@ internal static class ContentItems
         return item;
     }
 
-    public static DicomDataset Point3D(string relationship, CodedConcept concept, double[] xyz, string frameOfReferenceUid)
+    public static DicomDataset Point3D(string relationship, CodedConcept concept, double[] xyz, string frameOfReferenceUid) =>
+        Scoord3D(relationship, concept, SpatialCoordinates.Point(xyz[0], xyz[1], xyz[2]), frameOfReferenceUid);
+
+    /// <summary>A SCOORD3D item (PS3.3 C.18.9): Graphic Type, Graphic Data (FL, x,y,z per point, patient mm) and the
+    /// Frame of Reference the coordinates are in.</summary>
+    public static DicomDataset Scoord3D(string relationship, CodedConcept? concept, SpatialCoordinates where, string frameOfReferenceUid)
     {
         var item = Item(relationship, "SCOORD3D", concept);
-        item.Set(DicomTags.GraphicType, "POINT");
-        item.Set(DicomTags.GraphicData, DicomVR.FL, (float)xyz[0], (float)xyz[1], (float)xyz[2]);
+        item.Set(DicomTags.GraphicType, where.GraphicType);
+        item.Set(DicomTags.GraphicData, DicomVR.FL, where.PointsMm.Select(v => (float)v).ToArray());
         item.Set(DicomTags.ReferencedFrameOfReferenceUID, frameOfReferenceUid);
         return item;
     }

@@ -54,6 +54,8 @@ public static class MeasurementReportWriter
             if (m.CentroidMm is { Length: not 3 }) throw new ResultsInputException($"The centroid of segment {m.SegmentNumber} needs 3 coordinates.");
             if (m.Measurements.FirstOrDefault(x => !double.IsFinite(x.Value)) is { } bad)
                 throw new ResultsInputException($"Measurement {bad.DisplayName} of segment {string.Join("+", named)} is not a finite number.");
+            if (m.Measurements.FirstOrDefault(x => x.Geometry is { GraphicType: SpatialCoordinates.PolylineType, PointCount: < 2 }) is { } line)
+                throw new ResultsInputException($"The coordinates of measurement {line.DisplayName} of segment {string.Join("+", named)} need at least 2 points for a POLYLINE.");
         }
         var dupe = measurements.GroupBy(m => (m.SegmentNumber, Set: string.Join(",", m.Segments), m.LesionNumber)).FirstOrDefault(g => g.Count() > 1);
         if (dupe is not null)
@@ -129,7 +131,7 @@ public static class MeasurementReportWriter
         {
             if (m.SegmentNumber is null)
             {
-                tracking.Add(MultiSegmentGroup(imaging, m, bySegment, algorithm, uids));
+                tracking.Add(MultiSegmentGroup(imaging, m, bySegment, algorithm, uids, source.FrameOfReferenceUid));
                 continue;
             }
             var s = bySegment[m.SegmentNumber.Value];
@@ -146,7 +148,7 @@ public static class MeasurementReportWriter
             g.AddContent(Image(Contains, Codes.ReferencedSegment, DicomUids.SegmentationStorage, seg.SopInstanceUid, s.Number));
             g.AddContent(UidRef(Contains, Codes.SourceSeriesForSegmentation, source.SeriesInstanceUid));
             if (s.AnatomicRegion is { } site) g.AddContent(Code(HasConceptMod, Codes.FindingSite, site));
-            foreach (var x in m.Measurements) Measurement(g, x, alg);
+            foreach (var x in m.Measurements) Measurement(g, x, alg, source.FrameOfReferenceUid);
             if (m.CentroidMm is { } c)
                 g.AddContent(Point3D(Contains, Codes.CenterOfMass, c, source.FrameOfReferenceUid));
         }
@@ -163,7 +165,7 @@ public static class MeasurementReportWriter
     /// at, so it names them in its Tracking Identifier and lists each as a finding site where the label table gives one.
     /// </summary>
     private static string MultiSegmentGroup(DicomDataset imaging, MeasurementGroup m, Dictionary<int, SegmentDescription> bySegment,
-        AlgorithmInfo algorithm, UidSource uids)
+        AlgorithmInfo algorithm, UidSource uids, string frameOfReferenceUid)
     {
         var members = m.Segments.Select(n => bySegment[n]).ToList();
         var g = imaging.AddContent(Container(Contains, Codes.MeasurementGroup, "1501"));
@@ -173,18 +175,23 @@ public static class MeasurementReportWriter
         if (m.Finding is { } finding) g.AddContent(Code(Contains, Codes.Finding, finding));
         foreach (var site in members.Select(s => s.AnatomicRegion ?? s.Type).Distinct())
             g.AddContent(Code(HasConceptMod, Codes.FindingSite, site));
-        foreach (var x in m.Measurements) Measurement(g, x, algorithm);
+        foreach (var x in m.Measurements) Measurement(g, x, algorithm, frameOfReferenceUid);
         return trackingUid;
     }
 
-    /// <summary>A TID 1419 measurement as the pipeline measured it, with the algorithm that made it (TID 4019) as concept modifiers.</summary>
-    private static void Measurement(DicomDataset group, Measurement m, AlgorithmInfo alg)
+    /// <summary>
+    /// A TID 1419 measurement as the pipeline measured it, with the algorithm that made it (TID 4019) as concept
+    /// modifiers and, when it has a spatial extent (a longest diameter), the SCOORD3D it is inferred from (TID 300 / 320
+    /// style: INFERRED FROM SCOORD3D POLYLINE of the two end points, in the source's Frame of Reference).
+    /// </summary>
+    private static void Measurement(DicomDataset group, Measurement m, AlgorithmInfo alg, string frameOfReferenceUid)
     {
         var num = group.AddContent(Num(Contains, m.Concept, m.Value, m.Unit, Round(m.Value, m.Unit)));
         foreach (var mod in m.Modifiers) num.AddContent(Code(HasConceptMod, mod.Name, mod.Value));
         num.AddContent(Text(HasConceptMod, Codes.AlgorithmName, SegmentationWriter.Truncate(alg.Name, 1024)));
         num.AddContent(Text(HasConceptMod, Codes.AlgorithmVersion, SegmentationWriter.Truncate(alg.Version, 1024)));
         if (alg.Parameters is { } p) num.AddContent(Text(HasConceptMod, Codes.AlgorithmParameters, p));
+        if (m.Geometry is { } where) num.AddContent(Scoord3D(InferredFrom, null, where, frameOfReferenceUid));
     }
 
     /// <summary>Reported precision by unit: volumes to 1 µL, HU and mm to a tenth, percentages to a hundredth; others as measured.</summary>

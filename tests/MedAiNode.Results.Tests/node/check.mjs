@@ -89,8 +89,21 @@ const groups = seq(imaging.ContentSequence).map(g => {
     if (c.ValueType === 'NUM') {
       const mv = seq(c.MeasuredValueSequence)[0];
       out.values[name(c)] = [Number(mv.NumericValue), seq(mv.MeasurementUnitsCodeSequence)[0].CodeValue];
+      // The coordinates a NUM is inferred from (a longest diameter's end points), in the source Frame of Reference.
+      for (const s of seq(c.ContentSequence).filter(s => s.ValueType === 'SCOORD3D')) {
+        if (s.RelationshipType !== 'INFERRED FROM') fail(`${name(c)}: SCOORD3D child with relationship ${s.RelationshipType}`);
+        if (s.ReferencedFrameOfReferenceUID !== spec.frameOfReferenceUid) fail(`${name(c)}: SCOORD3D in frame of reference ${s.ReferencedFrameOfReferenceUID}`);
+        const xyz = num(s.GraphicData);
+        const length = Math.hypot(xyz[0] - xyz[3], xyz[1] - xyz[4], xyz[2] - xyz[5]);
+        if (s.GraphicType === 'POLYLINE' && (xyz.length !== 6 || Math.abs(length - Number(mv.NumericValue)) > 0.051))
+          fail(`${name(c)}: polyline of ${xyz.length / 3} points, length ${length}, value ${mv.NumericValue}`);
+        out.values[name(c) + ' from'] = [s.GraphicType, ...xyz.map(v => Math.round(v * 100) / 100)];
+      }
     }
-    if (c.ValueType === 'SCOORD3D') out.values[name(c)] = [c.GraphicType, ...num(c.GraphicData).map(v => Math.round(v * 100) / 100)];
+    if (c.ValueType === 'SCOORD3D') {
+      if (c.ReferencedFrameOfReferenceUID !== spec.frameOfReferenceUid) fail(`${name(c)}: frame of reference ${c.ReferencedFrameOfReferenceUID}`);
+      out.values[name(c)] = [c.GraphicType, ...num(c.GraphicData).map(v => Math.round(v * 100) / 100)];
+    }
   }
   return out;
 });
