@@ -6,20 +6,13 @@ namespace MedAiNode.Results.Tests;
 /// Test shorthand for a measurement group with the usual numbers of a segment or lesion; <see cref="Groups.ToGroups"/>
 /// turns it into the coded measurements the writer takes, as the analysis pipeline would make them.
 /// </summary>
-internal sealed record SegmentMeasurement
-{
-    public required int SegmentNumber { get; init; }
-    public int? LesionNumber { get; init; }
-    public double? VolumeMl { get; init; }
-    public double? MeanHu { get; init; }
-    public double? LongestDiameterMm { get; init; }
-    /// <summary>The longest diameter's two end points (x1,y1,z1,x2,y2,z2, patient mm): its SCOORD3D POLYLINE.</summary>
-    public double[]? LongAxisEndsMm { get; init; }
-    /// <summary>Percentage of the region below -950 HU.</summary>
-    public double? Laa950Percent { get; init; }
-    public double[]? CentroidMm { get; init; }
-    public CodedConcept? Finding { get; init; }
-}
+/// <param name="LesionNumber">Null for the whole segment; 1, 2, ... for its lesions.</param>
+/// <param name="MeanHu">Mean attenuation, written as Attenuation Coefficient with Derivation = Mean.</param>
+/// <param name="LongAxisEndsMm">The longest diameter's two end points (x1,y1,z1,x2,y2,z2, patient mm): its SCOORD3D POLYLINE.</param>
+/// <param name="Laa950Percent">Percentage of the region below -950 HU.</param>
+internal sealed record SegmentMeasurement(
+    int SegmentNumber = 0, int? LesionNumber = null, double? VolumeMl = null, double? MeanHu = null, double? LongestDiameterMm = null,
+    double[]? LongAxisEndsMm = null, double? Laa950Percent = null, double[]? CentroidMm = null, CodedConcept? Finding = null);
 
 internal static class Groups
 {
