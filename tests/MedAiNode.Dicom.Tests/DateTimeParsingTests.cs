@@ -29,10 +29,11 @@ public class DateTimeParsingTests
     [InlineData("0709.5")] // a fraction only after seconds
     [InlineData("070907.")]
     [InlineData("070907.1234567")]
-    public void Malformed_time_is_a_format_error_naming_the_value(string value)
+    public void Malformed_time_is_a_format_error_that_does_not_echo_the_value(string value)
     {
         var e = Assert.Throws<DicomFormatException>(() => DicomDateTime.ParseTime(value));
-        Assert.Contains($"'{value.Trim()}'", e.Message);
+        Assert.Contains("Invalid TM value", e.Message);
+        Assert.DoesNotContain(value.Trim(), e.Message); // dates can be birth dates: never quoted into logs
     }
 
     [Fact]
@@ -108,11 +109,11 @@ public class DateTimeParsingTests
     [InlineData("20070315-20070316")] // a range matching key is no DT value
     [InlineData("2007031510:30")]
     [InlineData("2OO7")]
-    public void Malformed_datetime_is_a_format_error_naming_the_value(string value)
+    public void Malformed_datetime_is_a_format_error_that_does_not_echo_the_value(string value)
     {
         var e = Assert.Throws<DicomFormatException>(() => DicomDateTime.ParseDateTime(value));
-        Assert.Contains($"'{value}'", e.Message);
-        Assert.Contains("DT", e.Message);
+        Assert.Contains("Invalid DT value", e.Message);
+        Assert.DoesNotContain(value, e.Message);
     }
 
     [Theory]
@@ -146,7 +147,7 @@ public class DateTimeParsingTests
         Assert.Equal(TimeSpan.FromHours(-5), ds.GetDateTimeOffset(DicomTags.AcquisitionDateTime)!.Value.Offset);
         var e = Assert.Throws<DicomFormatException>(() => ds.GetTime(DicomTags.SeriesTime));
         Assert.Equal(DicomTags.SeriesTime, e.Tag);
-        Assert.Contains("'25'", e.Message);
+        Assert.DoesNotContain("'25'", e.Message);
     }
 
     [Fact]

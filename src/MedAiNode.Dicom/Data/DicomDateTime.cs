@@ -100,16 +100,7 @@ public static class DicomDateTime
 
     private static int Int(string s, int start, int length) => int.Parse(s.AsSpan(start, length), NumberStyles.None, CultureInfo.InvariantCulture);
 
+    // The value itself is not quoted: a date may be a birth date, and these messages reach logs and status comments.
     private static DicomFormatException Bad(string vr, string value, string why) =>
-        new($"Invalid {vr} value '{Quote(value)}': {why}");
-
-    // The value is quoted so a reader can see what arrived; cut short and control characters shown as '?'.
-    private static string Quote(string v)
-    {
-        var cut = v.Length > 32 ? v[..32] + "..." : v;
-        return string.Create(cut.Length, cut, (span, src) =>
-        {
-            for (var i = 0; i < src.Length; i++) span[i] = char.IsControl(src[i]) ? '?' : src[i];
-        });
-    }
+        new($"Invalid {vr} value ({value.Length} characters): {why}");
 }
