@@ -9,8 +9,6 @@ using MedAiNode.Inference.SlidingWindow;
 using MedAiNode.Results;
 using MedAiNode.Results.Reports;
 using MedAiNode.Results.Segmentation;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace MedAiNode.Analysis;
 
@@ -29,11 +27,9 @@ public sealed record AnalysisOptions
 /// </summary>
 /// <remarks>Compressed series decode through <paramref name="frameDecoder"/> (the host's codec registry); without one, only
 /// native transfer syntaxes are read and a compressed series is refused with the transfer syntax named.</remarks>
-public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDecoder? frameDecoder = null, ILogger? logger = null)
+public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDecoder? frameDecoder = null)
 {
     public const string DefaultCtModel = "ct-lung-quant";
-
-    private readonly ILogger _log = logger ?? NullLogger.Instance;
 
     /// <summary>Opens every readable file (headers only; pixel data stays in the file until used); the rest are counted, not fatal.</summary>
     public static List<DicomFile> Open(IEnumerable<string> paths, out int unreadable)
@@ -67,10 +63,14 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
     }
 
     /// <summary>A folder's (or list's) files: open, select, then <see cref="Run(SeriesSelectionResult, ModelManifest, AnalysisOptions, IProgress{double}?, CancellationToken)"/>.</summary>
-    public AnalysisResult Run(IEnumerable<string> paths, ModelManifest manifest, AnalysisOptions options, IProgress<double>? progress = null, CancellationToken ct = default)
+    public AnalysisResult Run(IEnumerable<string> paths, ModelManifest manifest, AnalysisOptions options, IProgress<double>? progress = null, CancellationToken ct = default) =>
+        Run(Open(paths, out var unreadable), unreadable, manifest, options, progress, ct); // not DICOM, or damaged: selection only sees what can be read
+
+    /// <summary>Files the caller opened already (it may need a header, such as the modality, to choose the model).</summary>
+    public AnalysisResult Run(IReadOnlyList<DicomFile> files, int unreadable, ModelManifest manifest, AnalysisOptions options,
+        IProgress<double>? progress = null, CancellationToken ct = default)
     {
         var clock = Stopwatch.StartNew();
-        var files = Open(paths, out var unreadable); // not DICOM, or damaged: selection only sees what can be read
         if (files.Count == 0) throw new AnalysisRejectedException("no readable DICOM instances");
         var selection = Select(files, manifest);
         var select = clock.Elapsed.TotalSeconds;
@@ -86,7 +86,6 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
     public AnalysisResult Run(SeriesSelectionResult selection, ModelManifest manifest, AnalysisOptions options, IProgress<double>? progress = null, CancellationToken ct = default)
     {
         var notes = new List<string> { selection.Explain() };
-        _log.LogInformation("Series selection for {Model}: {Explanation}", manifest.Id, selection.Explain());
         if (selection.Chosen is not { } chosen) throw new AnalysisRejectedException(selection.Explain());
 
         var clock = Stopwatch.StartNew();

@@ -20,7 +20,7 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
         if (models.Models.Count == 0)
             throw new InvalidOperationException("no model is ready: " + string.Join("; ", models.Problems)); // transient: an operator can fix it
         var paths = store.InstancePaths(study.StudyInstanceUid).ToList();
-        var pipeline = new AnalysisPipeline(models.Sessions, frameDecoder, log);
+        var pipeline = new AnalysisPipeline(models.Sessions, frameDecoder);
         var reasons = new List<string>();
         var results = new List<OutboxItem>();
         string? seriesUid = null, fingerprint = null;
@@ -28,6 +28,12 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
         var selectClock = System.Diagnostics.Stopwatch.StartNew();
         var files = AnalysisPipeline.Open(paths, out _); // headers only are read; pixel data stays in the files
         var openSeconds = selectClock.Elapsed.TotalSeconds;
+        // Why a model did not run on this study: logged for the operator, and the study's reason if none ran.
+        void NotRun(string model, string why)
+        {
+            reasons.Add($"{model}: {why}");
+            log.LogInformation("Study {StudyInstanceUid}: model {Model} not run: {Reason}", study.StudyInstanceUid, model, why);
+        }
         foreach (var manifest in models.Models)
         {
             // Selection on headers first: if the chosen series is exactly what was analysed before, nothing needs redoing.
@@ -36,7 +42,7 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
             var selectSeconds = openSeconds + selectClock.Elapsed.TotalSeconds;
             if (selection.Chosen is null)
             {
-                reasons.Add($"{manifest.Id}: {selection.Explain()}");
+                NotRun(manifest.Id, selection.Explain());
                 continue;
             }
             var fp = store.Fingerprint(study.StudyInstanceUid, selection.Chosen.SeriesInstanceUid);
@@ -57,11 +63,12 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
                     metrics.StageDuration.Record(seconds, new KeyValuePair<string, object?>("stage", stage));
                 log.LogInformation("Study {StudyInstanceUid}: model {Model} on series {SeriesInstanceUid} in {Seconds:F1} s ({Segments} segments, {Measurements} measurements)",
                     study.StudyInstanceUid, manifest.Id, selection.Chosen.SeriesInstanceUid, output.TotalSeconds, output.SegmentCount, output.Measurements.Count);
-                foreach (var note in output.Notes.Skip(1)) log.LogInformation("Study {StudyInstanceUid}: {Note}", study.StudyInstanceUid, note);
+                // What the pipeline found worth saying: the series chosen and why, files dropped, gaps, tilt (UIDs, never patient data).
+                foreach (var note in output.Notes) log.LogInformation("Study {StudyInstanceUid}: {Note}", study.StudyInstanceUid, note);
             }
             catch (AnalysisRejectedException e)
             {
-                reasons.Add($"{manifest.Id}: {e.Message}");
+                NotRun(manifest.Id, e.Message);
             }
         }
         if (results.Count == 0)

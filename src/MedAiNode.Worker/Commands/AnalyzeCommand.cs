@@ -50,10 +50,8 @@ internal static class AnalyzeCommand
                 else if (Directory.Exists(path))
                 {
                     var files = AnalysisPipeline.Open(Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal), out var unreadable);
-                    if (files.Count == 0) throw new AnalysisRejectedException($"{path} holds no readable DICOM files.");
-                    var manifest = AnalysisPipeline.ChooseModel(manifests, parse.GetValue(model), files[0].Dataset.GetString(DicomTags.Modality));
-                    result = pipeline.Run(AnalysisPipeline.Select(files, manifest), manifest, new AnalysisOptions(), progress, ct);
-                    if (unreadable > 0) result = result with { Notes = [$"{unreadable} files are not DICOM or are damaged; skipped", .. result.Notes] };
+                    var manifest = AnalysisPipeline.ChooseModel(manifests, parse.GetValue(model), files.FirstOrDefault()?.Dataset.GetString(DicomTags.Modality));
+                    result = pipeline.Run(files, unreadable, manifest, new AnalysisOptions(), progress, ct);
                 }
                 else throw new FileNotFoundException($"Input {path} is neither a folder of DICOM files nor a .nii/.nii.gz file.");
                 if (progress is not null) Console.Error.WriteLine();
