@@ -44,25 +44,27 @@ public static class SourceSliceMeasuring
         var m = result.Model;
         var voxel = VoxelVolumes(source);
         var byUid = frames.Where(f => f.FrameIndex == 0).GroupBy(f => f.SopInstanceUid).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
-        // Every labelled slice once, with its HU: (labels, values, voxel mm^3).
-        var slices = new List<(ReadOnlyMemory<byte> Labels, float[] Values, double Mm3)>();
+        // One pass, one decoded slice at a time (a regridded series may have hundreds): per label its voxel count,
+        // volume, HU-weighted volume and, for each threshold a measurement uses, the volume below it. Any union of
+        // labels is then a sum of these, so no slice is kept or decoded twice.
+        var thresholds = m.EffectiveMeasurements.Where(x => x.Kind == MeasurementKind.PercentBelow).Select(x => x.Threshold).Distinct().ToArray();
+        var n = new long[256]; var mm3 = new double[256]; var weighted = new double[256];
+        var below = thresholds.Select(_ => new double[256]).ToArray();
+        float[]? hu = null;
         foreach (var img in source.Images)
         {
-            if (!map.TryGet(img.SopInstanceUid, out var labels)) continue;
+            if (!map.TryGet(img.SopInstanceUid, out var labelMemory)) continue;
             var frame = byUid[img.SopInstanceUid];
-            var hu = new float[frame.Rows * frame.Columns];
+            if (hu is null || hu.Length != frame.Rows * frame.Columns) hu = new float[frame.Rows * frame.Columns];
             VolumeAssembler.DecodeInto(frame, hu, decoder);
-            slices.Add((labels, hu, voxel[img.SopInstanceUid]));
-        }
-
-        var n = new long[256]; var mm3 = new double[256]; var sum = new double[256];
-        foreach (var (labels, values, v) in slices)
-        {
-            var l = labels.Span;
+            var v = voxel[img.SopInstanceUid];
+            var l = labelMemory.Span;
             for (var p = 0; p < l.Length; p++)
             {
-                if (l[p] == 0) continue;
-                n[l[p]]++; mm3[l[p]] += v; sum[l[p]] += values[p] * v;
+                var label = l[p];
+                if (label == 0) continue;
+                n[label]++; mm3[label] += v; weighted[label] += hu[p] * v;
+                for (var t = 0; t < thresholds.Length; t++) if (hu[p] < thresholds[t]) below[t][label] += v;
             }
         }
         var stats = result.LabelStatistics.Select(s => s with
@@ -71,39 +73,22 @@ public static class SourceSliceMeasuring
             {
                 VoxelCount = n[s.Label],
                 VolumeMl = mm3[s.Label] / 1000.0,
-                MeanValue = n[s.Label] == 0 ? null : sum[s.Label] / mm3[s.Label],
+                MeanValue = n[s.Label] == 0 ? null : weighted[s.Label] / mm3[s.Label],
             },
         }).ToList();
 
-        double[] Count(IReadOnlyList<(MeasurementSpec Spec, int[] Labels)> regions)
+        double[] Count(IReadOnlyList<(MeasurementSpec Spec, int[] Labels)> regions) => regions.Select(r =>
         {
-            var values = new double[regions.Count];
-            for (var r = 0; r < regions.Count; r++)
+            var labels = r.Labels.Distinct().ToArray();
+            var volume = labels.Sum(l => mm3[l]);
+            return r.Spec.Kind switch
             {
-                var (spec, over) = regions[r];
-                var inRegion = new bool[256];
-                foreach (var l in over) inRegion[l] = true;
-                double volume = 0, weighted = 0, below = 0;
-                foreach (var (labels, hu, v) in slices)
-                {
-                    var l = labels.Span;
-                    for (var p = 0; p < l.Length; p++)
-                    {
-                        if (!inRegion[l[p]]) continue;
-                        volume += v; weighted += hu[p] * v;
-                        if (hu[p] < spec.Threshold) below += v;
-                    }
-                }
-                values[r] = spec.Kind switch
-                {
-                    MeasurementKind.Volume => volume / 1000.0,
-                    MeasurementKind.MeanValue => volume == 0 ? double.NaN : weighted / volume,
-                    MeasurementKind.PercentBelow => volume == 0 ? double.NaN : 100.0 * below / volume,
-                    _ => double.NaN,
-                };
-            }
-            return values;
-        }
+                MeasurementKind.Volume => volume / 1000.0,
+                MeasurementKind.MeanValue => volume == 0 ? double.NaN : labels.Sum(l => weighted[l]) / volume,
+                MeasurementKind.PercentBelow => volume == 0 ? double.NaN : 100.0 * labels.Sum(l => below[Array.IndexOf(thresholds, r.Spec.Threshold)][l]) / volume,
+                _ => double.NaN,
+            };
+        }).ToArray();
 
         return result with
         {
