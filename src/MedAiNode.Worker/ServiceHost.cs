@@ -57,7 +57,7 @@ internal static class ServiceHost
         services.AddSingleton<NodeMetrics>();
         services.AddSingleton<StudyJobs>();
         services.AddSingleton<StudyFailures>();
-        services.AddSingleton(sp => new StudyLedger(sp.GetRequiredService<JobStorage>(), jobs.EffectiveNodeName));
+        services.AddSingleton(sp => new StudyLedger(sp.GetRequiredService<JobStorage>(), jobs.EffectiveNodeName, jobs.PostgresConnectionString));
         services.AddSingleton<StudyFetcher>();
         services.AddSingleton<DicomIntakeService>();
         services.AddHostedService(sp => sp.GetRequiredService<DicomIntakeService>());

@@ -162,3 +162,48 @@ public class MultiNodeTests
         Assert.Equal(2, (await orthanc.StoredSopInstanceUidsAsync()).Count);
     }
 }
+
+/// <summary>The ledger's study lock on PostgreSQL dies with the process that holds it (Hangfire's lock rows outlive it by 10 min).</summary>
+public class PostgresStudyLockTests
+{
+    [Fact]
+    public async Task A_study_lock_held_by_a_killed_process_is_released_at_once_and_a_live_one_is_respected()
+    {
+        using var postgres = new PostgresServer();
+        var storage = new Hangfire.PostgreSql.PostgreSqlStorage(new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(postgres.ConnectionString, new()));
+        var ledger = new StudyLedger(storage, "a", postgres.ConnectionString);
+        var key = PostgresAdvisoryLock.Key("medainode:lock:1.2.3");
+
+        // Another process takes the study's lock and sits idle in its transaction, as a node does inside Claim.
+        var psi = new System.Diagnostics.ProcessStartInfo("psql", ["-X", "-q", "-h", "127.0.0.1", "-p", postgres.Port.ToString(), "-U", "medainode", "-d", "postgres"])
+        { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        using var holder = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            await holder.StandardInput.WriteLineAsync($"BEGIN; SELECT pg_advisory_xact_lock({key});");
+            await holder.StandardInput.FlushAsync();
+            await using (var probe = new Npgsql.NpgsqlConnection(postgres.ConnectionString))
+            {
+                await probe.OpenAsync();
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                while ((long)(await new Npgsql.NpgsqlCommand("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted", probe).ExecuteScalarAsync())! == 0)
+                {
+                    if (holder.HasExited) Assert.Fail("psql ended: " + await holder.StandardError.ReadToEndAsync());
+                    Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), "psql never took the lock");
+                    await Task.Delay(100);
+                }
+            }
+            // While the holder lives, the lock is respected.
+            Assert.Throws<TimeoutException>(() => PostgresAdvisoryLock.Acquire(postgres.ConnectionString, "medainode:lock:1.2.3", TimeSpan.FromMilliseconds(300)));
+        }
+        finally
+        {
+            holder.Kill(); // SIGKILL: no unlock, no rollback from the client
+            await holder.WaitForExitAsync();
+        }
+        // The server sees the connection close and drops the lock: the next claim waits for nothing like 10 minutes.
+        var claim = Task.Run(() => ledger.Claim("1.2.3", "fp", "job-1", "a").Result);
+        Assert.Equal(ClaimResult.Run, await claim.WaitAsync(TimeSpan.FromSeconds(25)));
+        Assert.Equal(StudyState.Analysing, ledger.Get("1.2.3")!.State);
+    }
+}

@@ -36,7 +36,7 @@ public enum ClaimResult
 /// distributed lock), so nodes sharing one PostgreSQL database never analyse the same content twice, and a study
 /// sent to two nodes, re-queued after a crash, or recovered at start runs once. Works the same on in-memory storage.
 /// </summary>
-public sealed class StudyLedger(JobStorage storage, string node = "")
+public sealed class StudyLedger(JobStorage storage, string node = "", string? postgresConnectionString = null)
 {
     /// <summary>A server whose heartbeat is older than this is taken for dead (Hangfire beats every 30 s).</summary>
     private static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromMinutes(2);
@@ -56,7 +56,7 @@ public sealed class StudyLedger(JobStorage storage, string node = "")
     public (ClaimResult Result, LedgerEntry? Holder) Claim(string studyUid, string fingerprint, string jobId, string node)
     {
         using var connection = storage.GetConnection();
-        using var _ = connection.AcquireDistributedLock("medainode:lock:" + studyUid, LockTimeout);
+        using var _ = Lock(connection, studyUid);
         var entry = Read(connection, studyUid);
         if (entry is not null && entry.Fingerprint == fingerprint && entry.IsFinished) return (ClaimResult.AlreadyDone, entry);
         if (entry is { State: StudyState.Analysing } && entry.JobId != jobId && IsAlive(connection, entry.JobId))
@@ -69,7 +69,7 @@ public sealed class StudyLedger(JobStorage storage, string node = "")
     public void Finish(string studyUid, Func<LedgerEntry, bool> owns, StudyState state, string? reason = null)
     {
         using var connection = storage.GetConnection();
-        using var _ = connection.AcquireDistributedLock("medainode:lock:" + studyUid, LockTimeout);
+        using var _ = Lock(connection, studyUid);
         var entry = Read(connection, studyUid);
         if (entry is null || !owns(entry)) return;
         Write(connection, studyUid, entry with { State = state, Reason = reason, UpdatedAt = DateTimeOffset.UtcNow });
@@ -82,11 +82,19 @@ public sealed class StudyLedger(JobStorage storage, string node = "")
     public void Reset(string studyUid, string reason)
     {
         using var connection = storage.GetConnection();
-        using var _ = connection.AcquireDistributedLock("medainode:lock:" + studyUid, LockTimeout);
+        using var _ = Lock(connection, studyUid);
         var entry = Read(connection, studyUid);
         if (entry is null || entry.State == StudyState.Analysing) return;
         Write(connection, studyUid, entry with { State = StudyState.Queued, Reason = reason, UpdatedAt = DateTimeOffset.UtcNow });
     }
+
+    // Hangfire.PostgreSql's distributed lock is a row that outlives a killed process for DistributedLockTimeout
+    // (10 min), so a node killed inside Claim would block the study that long. On PostgreSQL the study lock is a
+    // transaction-scoped advisory lock instead: the server drops it the moment the holder's connection goes.
+    private IDisposable Lock(IStorageConnection connection, string studyUid) =>
+        string.IsNullOrWhiteSpace(postgresConnectionString)
+            ? connection.AcquireDistributedLock("medainode:lock:" + studyUid, LockTimeout)
+            : PostgresAdvisoryLock.Acquire(postgresConnectionString, "medainode:lock:" + studyUid, LockTimeout);
 
     // A claim outlives its job only while the job can still run: enqueued, scheduled for a retry, awaiting, or
     // processing on a live server. A job left "processing" by a crashed node would otherwise block the study until
