@@ -142,7 +142,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         var result = ModelStage.Run(model, volume, inferenceProgress, ct);
         return result with
         {
-            Notes = model.Attempts.Where(a => !a.Succeeded).Select(a => $"execution provider {a.Provider} unavailable ({a.Reason}); ran on {model.Provider}").ToList(),
+            Notes = [.. model.Attempts.Where(a => !a.Succeeded).Select(a => $"execution provider {a.Provider} unavailable ({a.Reason}); ran on {model.Provider}"), .. result.Notes],
         };
     }
 

@@ -55,6 +55,8 @@ public sealed record AnalysisResult
     /// <summary>Every number measured, as the SR reports it (per segment, over several segments, per lesion).</summary>
     public required IReadOnlyList<Measurement> Measurements { get; init; }
     public required IReadOnlyList<LesionCandidate> Lesions { get; init; }
+    /// <summary>What the manifest's anatomy rules found (body, lungs, airway, whether any lung is in view); null without such rules.</summary>
+    public AnatomyReport? Anatomy { get; init; }
     public required SlidingWindowStats WindowStats { get; init; }
     public StageTimes Times { get; init; } = new();
     /// <summary>What a person should know: files skipped, series chosen and why, gaps, tilt, resampling, providers.</summary>

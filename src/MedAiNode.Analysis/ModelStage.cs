@@ -45,6 +45,8 @@ internal static class ModelStage
 
         clock.Restart();
         var modelLabels = Postprocessor.ToLabels(scores, m.Output, normalized);
+        // intensity "none" is required with anatomy rules, so the model grid still holds HU.
+        var anatomy = m.Anatomy is { } spec ? ChestCtAnatomy.Apply(modelLabels, normalized, spec) : null;
         Postprocessor.ApplyFilters(modelLabels, m);
         var lesions = Postprocessor.Lesions(modelLabels, scores, m);
         var sameGrid = modelLabels.Dims == input.Dims && modelLabels.Affine == input.Affine;
@@ -66,6 +68,8 @@ internal static class ModelStage
             LabelStatistics = stats,
             Measurements = measurements,
             Lesions = lesions,
+            Anatomy = anatomy,
+            Notes = anatomy?.Notes ?? [],
             WindowStats = inferer.LastStats!,
             Times = new StageTimes
             {

@@ -81,6 +81,29 @@ public sealed class LabelPostprocessing
     public bool Lesions { get; set; }
 }
 
+public enum AnatomyKind { ChestCt }
+
+/// <summary>
+/// Anatomy rules applied to the model's labels on its grid (intensities in HU): which label holds the body, each lung
+/// and the airway (0: the manifest does not report it; lungs then stay body). See ChestCtAnatomy.
+/// </summary>
+public sealed class AnatomySpec
+{
+    public AnatomyKind Kind { get; set; } = AnatomyKind.ChestCt;
+    public int Body { get; set; }
+    public int LeftLung { get; set; }
+    public int RightLung { get; set; }
+    public int Airway { get; set; }
+    /// <summary>Smallest air component taken for lung (a lung base at the top of an abdomen scan can be small).</summary>
+    public double MinLungMl { get; set; } = 10;
+    /// <summary>Air components at least this big are lung even when they do not reach the top of the field of view.</summary>
+    public double LungWithoutTopMl { get; set; } = 400;
+    /// <summary>Gas in bowel, stomach and sinuses is nearly pure air; aerated lung has vessels and septa. Above this fraction below -950 HU, not lung.</summary>
+    public double MaxPureAirFraction { get; set; } = 0.5;
+    /// <summary>Closing radius that brings vessels, juxta-pleural nodules and tumours at the boundary into the lung.</summary>
+    public double CloseMm { get; set; } = 10;
+}
+
 public sealed class LabelSpec
 {
     public int Value { get; set; }
@@ -181,6 +204,8 @@ public sealed class ModelManifest
     public MeasurementSpec[]? Measurements { get; set; }
     [JsonIgnore] public MeasurementSpec[] EffectiveMeasurements => Measurements ?? MeasurementSpec.Defaults(this);
     public SeriesSelectionRules? SeriesSelection { get; set; }
+    /// <summary>Anatomy rules applied after the model (body, lungs, airway by connectivity); null: none.</summary>
+    public AnatomySpec? Anatomy { get; set; }
 
     /// <summary>Folder the manifest was loaded from.</summary>
     [JsonIgnore] public string? Directory { get; set; }
@@ -246,6 +271,15 @@ public sealed class ModelManifest
         }
         if (EffectiveMeasurements.GroupBy(m => m.Id).FirstOrDefault(g => g.Count() > 1) is { } dupe) Fail($"measurements[{dupe.Key}]", "is declared twice.");
         SeriesSelection?.Validate($"{where}: seriesSelection");
+        if (Anatomy is { } a)
+        {
+            foreach (var (key, v) in new[] { ("body", a.Body), ("leftLung", a.LeftLung), ("rightLung", a.RightLung), ("airway", a.Airway) })
+                if (v < 0 || v > maxLabel) Fail($"anatomy.{key}", $"must be 0 (not reported) or a label 1..{maxLabel}.");
+            if (a.Body < 1) Fail("anatomy.body", "is required: the anatomy rules start from the body.");
+            if (Intensity.Kind != IntensityKind.None) Fail("anatomy", "needs intensity.kind none: its rules read HU on the model grid.");
+            if (a.CloseMm < 0 || a.MinLungMl < 0 || a.LungWithoutTopMl < 0) Fail("anatomy", "sizes must not be negative.");
+            if (a.MaxPureAirFraction is <= 0 or > 1) Fail("anatomy.maxPureAirFraction", "must be in (0, 1].");
+        }
     }
 
     /// <summary>Finds the ONNX file (manifest folder first, then the search paths) and checks its SHA-256.</summary>
