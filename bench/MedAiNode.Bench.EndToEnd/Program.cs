@@ -14,7 +14,8 @@ using MedAiNode.Imaging.Resampling;
 using MedAiNode.Imaging.Volumes;
 using MedAiNode.Testing;
 
-// The whole path, as in a hospital: a real Orthanc pushes a 300-slice 512x512 CT over C-STORE to a medainode worker
+// The whole path, as in a hospital: a real Orthanc pushes a real chest CT (LIDC-IDRI-0001, 133 slices 512x512, from
+// ../shared/data; --series DIR for another, --generated for the 300-slice series made from the abdomen) over C-STORE to a medainode worker
 // process (`medainode serve`, Release build, default model ct-lung-quant), which analyses it and stores SEG + SR back
 // into Orthanc with STOW-RS. Timed from the start of Orthanc's push (REST POST /modalities/<worker>/store) until QIDO-RS
 // on Orthanc lists both a SEG and an SR in the study, minus the worker's configured quiet period. Per-stage times come
@@ -24,7 +25,7 @@ using MedAiNode.Testing;
 //   flock /tmp/medainode-build.lock dotnet build -c Release bench/MedAiNode.Bench.EndToEnd
 //   dotnet bench/MedAiNode.Bench.EndToEnd/bin/Release/net10.0/MedAiNode.Bench.EndToEnd.dll [--runs N] [--out FILE]
 //     [--quiet SECONDS] [--completion-poll SECONDS] [--qido-interval MS] [--worker PATH/medainode.dll] [--slices N]
-//     [--explicit-models] [--qido series|instances] [--series-only DIR]
+//     [--explicit-models] [--qido series|instances] [--series-only DIR] [--series DIR | --generated]
 // The worker runs its default model (ct-lung-quant, shipped beside the binary) with no Models:* flags: binding
 // --Models:Enabled:0=ct-lung-quant appends to the default list instead of replacing it, so the worker would run the
 // model twice per study. --explicit-models passes Models:Enabled:0 and Models:SearchPaths:0 anyway (shows that).
@@ -37,6 +38,8 @@ var completionPoll = 0.2;
 var qidoIntervalMs = 100;
 var qidoLevel = "series";
 var explicitModels = false;
+var generated = false;
+string? realSeries = null;
 var slices = 300;
 const int size = 512;
 for (var i = 0; i < args.Length; i++)
@@ -53,6 +56,8 @@ for (var i = 0; i < args.Length; i++)
         case "--worker": workerDll = args[++i]; break;
         case "--slices": slices = int.Parse(args[++i], ci); break;
         case "--series-only": seriesOnly = args[++i]; break;
+        case "--series": realSeries = args[++i]; break;
+        case "--generated": generated = true; break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
 }
@@ -86,7 +91,14 @@ OrthancServer? orthanc = null;
 try
 {
     var genClock = Stopwatch.StartNew();
-    var seriesInfo = SeriesGenerator.Write(nifti, seriesDir, slices, size);
+    realSeries ??= generated ? null : TestData.Path_("ct", "lidc-idri-0001-chest");
+    string seriesInfo;
+    if (realSeries is null) seriesInfo = SeriesGenerator.Write(nifti, seriesDir, slices, size);
+    else
+    {
+        foreach (var f in Directory.GetFiles(realSeries, "*.dcm")) File.Copy(f, Path.Combine(seriesDir, Path.GetFileName(f)));
+        seriesInfo = $"real series {realSeries}";
+    }
     var files = Directory.GetFiles(seriesDir, "*.dcm").Order(StringComparer.Ordinal).ToArray();
     var seriesBytes = files.Sum(f => new FileInfo(f).Length);
     Say($"Series: {seriesInfo}; {files.Length} files, {seriesBytes / 1e6:0.0} MB, generated in {genClock.Elapsed.TotalSeconds:0.0} s");

@@ -55,12 +55,20 @@ public static class Measuring
 
         var volume = new MeasurementSpec { Id = "lesionVolume", Name = "Lesion volume", Kind = MeasurementKind.Volume };
         var diameter = new MeasurementSpec { Id = "lesionLongestDiameter", Name = "Lesion longest diameter", Kind = MeasurementKind.LongestDiameter };
+        var mean = new MeasurementSpec { Id = "lesionMean", Name = "Lesion mean attenuation", Kind = MeasurementKind.MeanValue };
+        var confidence = new MeasurementSpec
+        {
+            Id = "lesionConfidence", Name = "Detection confidence", Kind = MeasurementKind.MeanValue, Unit = "1",
+            Concept = new CodedConcept("DETCONF", Codes.LocalSchemeDesignator, "Detection confidence"), // no PS3.16 code for a detector's own score
+        };
         var index = new Dictionary<int, int>();
         foreach (var l in lesions.Where(l => present.ContainsKey(l.Label)))
         {
             index[l.Label] = index.GetValueOrDefault(l.Label) + 1;
             Add(result, m, volume, l.VolumeMl, [l.Label], index[l.Label]);
             Add(result, m, diameter, l.LongestDiameterMm, [l.Label], index[l.Label], Line(l.LongestDiameterEndsMm));
+            if (l.MeanValue is { } hu) Add(result, m, mean, hu, [l.Label], index[l.Label]);
+            Add(result, m, confidence, l.MeanProbability, [l.Label], index[l.Label]);
         }
         return result;
     }

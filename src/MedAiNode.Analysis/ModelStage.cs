@@ -52,6 +52,23 @@ internal static class ModelStage
         var sameGrid = modelLabels.Dims == input.Dims && modelLabels.Affine == input.Affine;
         var labels = sameGrid ? modelLabels : Resampler.Resample(modelLabels, input.Dims, input.Affine);
         labels = new LabelVolume(labels.Dims, labels.Affine, labels.Data) { Slices = input.Slices };
+        var notes = new List<string>(anatomy?.Notes ?? []);
+        if (m.Anatomy is { Nodules: { } nodules } a && anatomy is { LungInFieldOfView: true })
+        {
+            // On the input grid, at 1 mm: a 3 mm nodule is one voxel of the model's 2 mm grid.
+            var detection = LungNodules.Detect(input, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct);
+            var painted = detection.Paint(labels, (byte)nodules.Label);
+            for (var k = 0; k < detection.Candidates.Count; k++)
+            {
+                var c = detection.Candidates[k];
+                if (painted[k].Count == 0) continue;
+                var st = RegionMeasurements.Measure(labels, painted[k], input.Data);
+                lesions.Add(new LesionCandidate(nodules.Label, lesions.Count(l => l.Label == nodules.Label) + 1, st.VoxelCount, st.VolumeMl, st.CentroidMm,
+                    st.LongestDiameterMm, c.Confidence) { LongestDiameterEndsMm = st.LongestDiameterEndsMm, MeanValue = st.MeanValue });
+                notes.Add($"Nodule candidate {lesions.Count(l => l.Label == nodules.Label)}: {c.SideName}, {st.LongestDiameterMm:0.0} mm, {st.VolumeMl * 1000:0} mm³, mean {st.MeanValue:0} HU, confidence {c.Confidence:0.00}, centre ({st.CentroidMm.X:0.0}, {st.CentroidMm.Y:0.0}, {st.CentroidMm.Z:0.0}) mm LPS.");
+            }
+            if (detection.Candidates.Count == 0) notes.Add("No lung nodule candidate from 3 to 30 mm.");
+        }
         var postprocess = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
@@ -69,7 +86,7 @@ internal static class ModelStage
             Measurements = measurements,
             Lesions = lesions,
             Anatomy = anatomy,
-            Notes = anatomy?.Notes ?? [],
+            Notes = notes,
             WindowStats = inferer.LastStats!,
             Times = new StageTimes
             {

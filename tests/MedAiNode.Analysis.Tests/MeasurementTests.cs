@@ -111,10 +111,11 @@ public class MeasurementTests
         // A declared concept wins over the kind's usual one.
         Assert.Equal("Test mean", measured.Single(x => x.Id == "mean").Concept.Meaning);
         Assert.Equal([2, 3], measured.Single(x => x.Id == "mean").Labels);
-        // Each lesion: volume and longest diameter, numbered within its label.
+        // Each lesion: volume, longest diameter and the detector's confidence (no mean: this one has none measured), numbered within its label.
         var lesionValues = measured.Where(x => x.Lesion == 1).ToList();
-        Assert.Equal([Codes.Volume, Codes.LongAxis], lesionValues.Select(x => x.Concept));
-        Assert.Equal([0.25, 4.5], lesionValues.Select(x => x.Value));
+        Assert.Equal([Codes.Volume, Codes.LongAxis, new CodedConcept("DETCONF", "99MEDAI", "Detection confidence")], lesionValues.Select(x => x.Concept));
+        Assert.Equal([0.25, 4.5, 0.9], lesionValues.Select(x => x.Value));
+        Assert.Equal("1", lesionValues[2].Unit.Value);
         // A diameter carries the line it measures (its SR SCOORD3D); a volume carries none.
         Assert.Null(lesionValues[0].Geometry);
         Assert.Equal(SpatialCoordinates.PolylineType, lesionValues[1].Geometry!.GraphicType);

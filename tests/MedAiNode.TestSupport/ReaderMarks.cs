@@ -54,3 +54,43 @@ public static class ReaderMarks
             });
         }).ToList();
 }
+
+/// <summary>A lesion the readers marked, in patient mm: its centre, how many readers marked it, and its radius.</summary>
+public sealed record ReferenceLesion(double X, double Y, double Z, int Readers, double RadiusMm)
+{
+    public double DistanceTo((double X, double Y, double Z) p) => Math.Sqrt((p.X - X) * (p.X - X) + (p.Y - Y) * (p.Y - Y) + (p.Z - Z) * (p.Z - Z));
+}
+
+/// <summary>Reader outlines grouped into lesions, and detection candidates scored against them (sensitivity, false positives).</summary>
+public static class LesionMatching
+{
+    /// <summary>Outlines whose centres lie within <paramref name="sameMm"/> of a lesion's first outline are the same lesion (LIDC has no cross-reader nodule ids).</summary>
+    public static List<ReferenceLesion> Consensus(IEnumerable<(int Reader, IReadOnlyList<(double X, double Y, double Z)> Points)> outlines, double sameMm = 15)
+    {
+        var groups = new List<List<(int Reader, (double X, double Y, double Z) Centre, double Radius)>>();
+        foreach (var (reader, points) in outlines)
+        {
+            var c = (points.Average(p => p.X), points.Average(p => p.Y), points.Average(p => p.Z));
+            var radius = points.Max(p => Math.Sqrt((p.X - c.Item1) * (p.X - c.Item1) + (p.Y - c.Item2) * (p.Y - c.Item2) + (p.Z - c.Item3) * (p.Z - c.Item3)));
+            var group = groups.FirstOrDefault(g => Distance(g[0].Centre, c) < sameMm);
+            if (group is null) groups.Add([(reader, c, radius)]); else group.Add((reader, c, radius));
+        }
+        return groups.Select(g => new ReferenceLesion(g.Average(m => m.Centre.X), g.Average(m => m.Centre.Y), g.Average(m => m.Centre.Z),
+            g.Select(m => m.Reader).Distinct().Count(), g.Average(m => m.Radius))).ToList();
+    }
+
+    /// <summary>
+    /// A lesion is found when a candidate's centre lies within its radius plus <paramref name="toleranceMm"/>; a candidate
+    /// near no lesion is a false positive (one near a lesion not counted, e.g. a 2 mm nodule, is neither).
+    /// </summary>
+    public static (int Found, int Lesions, int FalsePositives) Score(IReadOnlyList<ReferenceLesion> lesions, IReadOnlyList<ReferenceLesion> ignore,
+        IReadOnlyList<(double X, double Y, double Z)> candidates, double toleranceMm = 5)
+    {
+        var found = lesions.Count(l => candidates.Any(c => l.DistanceTo(c) <= l.RadiusMm + toleranceMm));
+        var fp = candidates.Count(c => !lesions.Concat(ignore).Any(l => l.DistanceTo(c) <= l.RadiusMm + toleranceMm));
+        return (found, lesions.Count, fp);
+    }
+
+    private static double Distance((double X, double Y, double Z) a, (double X, double Y, double Z) b) =>
+        Math.Sqrt((a.X - b.X) * (a.X - b.X) + (a.Y - b.Y) * (a.Y - b.Y) + (a.Z - b.Z) * (a.Z - b.Z));
+}

@@ -59,7 +59,8 @@ public sealed record ToolResult(int ExitCode, string StdOut, string StdErr);
 public static class Tool
 {
     /// <summary>Runs a peer program. A missing program fails the test with the apt package to install.</summary>
-    public static ToolResult Run(string program, IEnumerable<string> args, string? stdin = null, int timeoutMs = 120_000)
+    /// <remarks>The default limit only catches a hung peer: on a loaded 2-core machine an analysis can take minutes.</remarks>
+    public static ToolResult Run(string program, IEnumerable<string> args, string? stdin = null, int timeoutMs = 600_000)
     {
         var psi = new ProcessStartInfo(program)
         {

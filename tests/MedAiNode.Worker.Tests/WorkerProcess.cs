@@ -36,7 +36,8 @@ public sealed class WorkerProcess : IAsyncDisposable
     public string Root { get; }
     public int DicomPort { get; }
     public int HttpPort { get; }
-    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(10) };
+    // A loaded machine can take many seconds to answer; callers wait on conditions with their own deadlines.
+    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(100) };
 
     public static int FreePort() => TestData.FreePort();
 

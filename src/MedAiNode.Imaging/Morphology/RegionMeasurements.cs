@@ -50,6 +50,29 @@ public static class RegionMeasurements
 
     public static RegionStatistics Measure(LabelVolume labels, byte label, float[]? values = null) => Measure(labels, [label], values)[0];
 
+    /// <summary>Measures the listed voxels (a small region: visits only them, not the whole grid).</summary>
+    public static RegionStatistics Measure<T>(VoxelVolume<T> grid, IReadOnlyCollection<long> voxels, float[]? values = null) where T : unmanaged
+    {
+        var set = voxels as IReadOnlySet<long> ?? voxels.ToHashSet();
+        var d = grid.Dims;
+        long n = 0; double sx = 0, sy = 0, sz = 0, sv = 0;
+        using var buffer = new PointBuffer();
+        var plane = (long)d.X * d.Y;
+        foreach (var i in voxels.Order())
+        {
+            int z = (int)(i / plane), y = (int)(i % plane / d.X), x = (int)(i % d.X);
+            n++; sx += x; sy += y; sz += z;
+            if (values is not null) sv += values[i];
+            var onSurface = x == 0 || y == 0 || z == 0 || x == d.X - 1 || y == d.Y - 1 || z == d.Z - 1
+                || !set.Contains(i - 1) || !set.Contains(i + 1) || !set.Contains(i - d.X) || !set.Contains(i + d.X) || !set.Contains(i - plane) || !set.Contains(i + plane);
+            if (onSurface) buffer.Add(grid.IndexToPatient(x, y, z));
+        }
+        if (n == 0) return new RegionStatistics(0, 0, default, 0, null);
+        var (diameter, ends) = LongestDiameter(buffer);
+        return new RegionStatistics(n, n * grid.VoxelVolumeMm3 / 1000.0, grid.IndexToPatient(sx / n, sy / n, sz / n), diameter, values is null ? null : sv / n)
+            { LongestDiameterEndsMm = ends };
+    }
+
     /// <summary>
     /// Statistics of several labels from one pass over the grid, without a call per voxel: slabs of slices on all
     /// cores, runs of equal labels along x, vectorised neighbour tests. The results are bit-identical to

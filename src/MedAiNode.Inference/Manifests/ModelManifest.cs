@@ -102,6 +102,30 @@ public sealed class AnatomySpec
     public double MaxPureAirFraction { get; set; } = 0.5;
     /// <summary>Closing radius that brings vessels, juxta-pleural nodules and tumours at the boundary into the lung.</summary>
     public double CloseMm { get; set; } = 10;
+    /// <summary>Lung nodule candidates written as this label; null: no nodule detection.</summary>
+    public NoduleSpec? Nodules { get; set; }
+}
+
+/// <summary>Lung nodule detection (LungNodules): the label nodules are painted with and the candidate rules.</summary>
+public sealed class NoduleSpec
+{
+    /// <summary>Label value of the nodule segment (may lie beyond the graph's outputs: the anatomy step paints it).</summary>
+    public int Label { get; set; }
+    public double MinDiameterMm { get; set; } = 3;
+    public double MaxDiameterMm { get; set; } = 30;
+    /// <summary>Smallest dot-filter response (HU, scale-normalised) that seeds a candidate.</summary>
+    public float MinResponse { get; set; } = 20;
+    /// <summary>Smallest share of aerated lung around a candidate: hilar vessels and mediastinum have none.</summary>
+    public double MinAeratedShell { get; set; } = 0.2;
+    /// <summary>
+    /// Candidates denser than this on average are contrast-filled vessels, bone or metal (a rib at the lung's edge), not
+    /// solid nodules (about -100 to 100 HU with partial volume); calcified granulomas, benign, go too.
+    /// </summary>
+    public double MaxMeanHu { get; set; } = 150;
+    /// <summary>Largest elongation (square root of the voxel positions' largest over smallest variance): vessels are long.</summary>
+    public double MaxElongation { get; set; } = 2.5;
+    /// <summary>At most this many candidates per study, the most confident first.</summary>
+    public int MaxCandidates { get; set; } = 8;
 }
 
 public sealed class LabelSpec
@@ -251,7 +275,9 @@ public sealed class ModelManifest
         if (sw.MirrorAxes.Any(a => a is < 0 or > 2)) Fail("slidingWindow.mirrorAxes", "may only hold 0, 1, 2.");
         if (Intensity.Kind == IntensityKind.ScaleIntensityRange && Intensity.AMax == Intensity.AMin) Fail("intensity.aMax", "must differ from aMin.");
         if (Intensity.Kind == IntensityKind.NnUNetCT && Intensity.Std <= 0) Fail("intensity.std", "must be positive.");
-        var maxLabel = Output.Kind == OutputKind.Sigmoid ? Output.Channels : Output.Channels - 1;
+        var graphLabels = Output.Kind == OutputKind.Sigmoid ? Output.Channels : Output.Channels - 1;
+        // Nodules are painted by the anatomy step, not by a graph channel.
+        var maxLabel = Math.Max(graphLabels, Anatomy?.Nodules?.Label ?? 0);
         foreach (var l in Labels)
         {
             if (l.Value < 1 || l.Value > maxLabel) Fail($"labels[{l.Value}].value", $"must be 1..{maxLabel}.");
@@ -279,6 +305,13 @@ public sealed class ModelManifest
             if (Intensity.Kind != IntensityKind.None) Fail("anatomy", "needs intensity.kind none: its rules read HU on the model grid.");
             if (a.CloseMm < 0 || a.MinLungMl < 0 || a.LungWithoutTopMl < 0) Fail("anatomy", "sizes must not be negative.");
             if (a.MaxPureAirFraction is <= 0 or > 1) Fail("anatomy.maxPureAirFraction", "must be in (0, 1].");
+            if (a.Nodules is { } nod)
+            {
+                if (a.LeftLung < 1 || a.RightLung < 1) Fail("anatomy.nodules", "needs anatomy.leftLung and anatomy.rightLung: nodules are looked for inside them.");
+                if (nod.Label <= graphLabels || nod.Label > 255 || Labels.All(l => l.Value != nod.Label)) Fail("anatomy.nodules.label", $"must be a label of the label table above the graph's {graphLabels} outputs.");
+                if (nod.MinDiameterMm <= 0 || nod.MaxDiameterMm <= nod.MinDiameterMm) Fail("anatomy.nodules.maxDiameterMm", "must exceed minDiameterMm, which must be positive.");
+                if (nod.MaxCandidates < 1) Fail("anatomy.nodules.maxCandidates", "must be at least 1.");
+            }
         }
     }
 

@@ -28,6 +28,7 @@ public static class ChestCtAnatomy
     private const float TissueHu = -500f;
     private const float AirHu = -400f;
     private const float PureAirHu = -950f;
+    private const float BoneHu = 300f;
 
     public static AnatomyReport Apply(LabelVolume labels, Volume hu, AnatomySpec spec)
     {
@@ -118,7 +119,8 @@ public static class ChestCtAnatomy
             for (var i = 0; i < n; i++) if (side[i] == s) { mask[i] = 1; any = true; }
             if (!any) continue;
             var closed = BallMorphology.Close(mask, d, spacing, spec.CloseMm);
-            for (var i = 0; i < n; i++) if (closed[i] != 0 && body[i] != 0 && airway[i] == 0 && side[i] == 0) mask[i] = 1;
+            // Bone (ribs, spine) at the lung's edge is not the lung's, however deep the dent it makes.
+            for (var i = 0; i < n; i++) if (closed[i] != 0 && body[i] != 0 && airway[i] == 0 && side[i] == 0 && data[i] < BoneHu) mask[i] = 1;
             BoxMorphology.FillHoles2D(mask, d);
             for (var i = 0; i < n; i++) if (mask[i] != 0 && side[i] == 0 && airway[i] == 0 && body[i] != 0) side[i] = (byte)(s + 2); // claimed by closing
         }

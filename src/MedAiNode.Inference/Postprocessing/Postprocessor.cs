@@ -11,6 +11,8 @@ public sealed record LesionCandidate(int Label, int Index, long Voxels, double V
 {
     /// <summary>The two voxel centres the longest diameter joins (patient mm); null for a single voxel.</summary>
     public DiameterEnds? LongestDiameterEndsMm { get; init; }
+    /// <summary>Mean intensity (HU on CT) over the lesion's voxels, where measured.</summary>
+    public double? MeanValue { get; init; }
 }
 
 public static class Postprocessor

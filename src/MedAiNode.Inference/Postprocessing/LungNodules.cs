@@ -1,0 +1,396 @@
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Morphology;
+using MedAiNode.Imaging.Resampling;
+using MedAiNode.Imaging.Volumes;
+using MedAiNode.Inference.Manifests;
+
+namespace MedAiNode.Inference.Postprocessing;
+
+/// <summary>A nodule candidate: where, how big, how dense, which lung, and how blob-like (the confidence it is ordered by).</summary>
+public sealed record NoduleCandidate(Vec3 CentroidMm, double VolumeMl, double EquivalentDiameterMm, double LongestDiameterMm, double MeanHu,
+    int Side, double Confidence, double AeratedShell, IReadOnlySet<int> GridVoxels)
+{
+    public string SideName => Side == 1 ? "left lung" : "right lung";
+}
+
+/// <summary>The candidates and the 1 mm grid their voxels are indices of.</summary>
+public sealed record NoduleDetection(Affine Grid, Dims Dims, IReadOnlyList<NoduleCandidate> Candidates)
+{
+    /// <summary>
+    /// Paints each candidate onto <paramref name="labels"/> (any grid) as <paramref name="label"/>: the voxels whose centre
+    /// falls in one of its 1 mm voxels. Returns each candidate's voxel indices on that grid (empty when it is smaller than them).
+    /// </summary>
+    public List<List<long>> Paint(LabelVolume labels, byte label)
+    {
+        var result = new List<List<long>>();
+        var inverse = Grid.Inverse();
+        foreach (var c in Candidates)
+        {
+            var mine = new List<long>();
+            // The candidate's bounding box on the target grid, from its voxels' corners.
+            double x0 = double.MaxValue, y0 = double.MaxValue, z0 = double.MaxValue, x1 = double.MinValue, y1 = double.MinValue, z1 = double.MinValue;
+            foreach (var i in c.GridVoxels)
+            {
+                var p = labels.Affine.PatientToIndex(Grid.IndexToPatient(i % Dims.X, i / Dims.X % Dims.Y, i / (Dims.X * Dims.Y)));
+                x0 = Math.Min(x0, p.X); y0 = Math.Min(y0, p.Y); z0 = Math.Min(z0, p.Z);
+                x1 = Math.Max(x1, p.X); y1 = Math.Max(y1, p.Y); z1 = Math.Max(z1, p.Z);
+            }
+            var d = labels.Dims;
+            for (var k = Math.Max(0, (int)Math.Floor(z0) - 1); k <= Math.Min(d.Z - 1, (int)Math.Ceiling(z1) + 1); k++)
+            for (var j = Math.Max(0, (int)Math.Floor(y0) - 1); j <= Math.Min(d.Y - 1, (int)Math.Ceiling(y1) + 1); j++)
+            for (var i = Math.Max(0, (int)Math.Floor(x0) - 1); i <= Math.Min(d.X - 1, (int)Math.Ceiling(x1) + 1); i++)
+            {
+                var g = inverse.Apply(labels.Affine.IndexToPatient(i, j, k));
+                int gx = (int)Math.Round(g.X), gy = (int)Math.Round(g.Y), gz = (int)Math.Round(g.Z);
+                if (!Dims.Contains(gx, gy, gz) || !c.GridVoxels.Contains((int)Dims.Index(gx, gy, gz))) continue;
+                var index = d.Index(i, j, k);
+                labels.Data[index] = label;
+                mine.Add(index);
+            }
+            result.Add(mine);
+        }
+        return result;
+    }
+}
+
+/// <summary>
+/// Lung nodule candidates from 3 to 30 mm inside the lungs, the classic CAD way (Li, Sone and Doi, Med Phys 2003):
+/// the CT resampled to 1 mm around the lungs; at several Gaussian scales the Hessian's eigenvalues
+/// (l1 &lt;= l2 &lt;= l3) give the dot enhancement s^2 * l3^2 / |l1| where all three are negative (a blob; a vessel
+/// has l3 near 0 and a wall l2 and l3); local maxima of the best scale are seeds. Each seed is grown through solid
+/// tissue (above -400 HU) within a sphere a little larger than its scale, and kept when it is compact (longest
+/// diameter at most 2.5 times its equivalent sphere's: a vessel is long), 3 to 30 mm across, and has aerated lung
+/// around at least a fifth of its shell (a hilar vessel or the mediastinum has none; a juxta-pleural nodule has half).
+/// Confidence is the dot response mapped to [0, 1): R / (R + 50 HU).
+/// </summary>
+public static class LungNodules
+{
+    private static readonly double[] Scales = [1.0, 1.5, 2.2, 3.2, 4.6, 6.5];
+    private const float SolidHu = -400f;
+    private const float AeratedHu = -600f;
+
+    public static NoduleDetection Detect(Volume hu, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default)
+    {
+        var lungLabels = new[] { leftLung, rightLung };
+        var (grid, dims) = CropGrid(labels, lungLabels, margin: 6);
+        if (dims.Count == 0) return new NoduleDetection(grid, dims, []);
+        var v = Resampler.Resample(hu, dims, grid, -1024f);
+        var lungs = Resampler.Resample(labels, dims, grid);
+        var n = (int)dims.Count;
+        var inLung = new bool[n];
+        for (var i = 0; i < n; i++) inLung[i] = lungLabels.Contains(lungs.Data[i]);
+
+        var response = new float[n];
+        var bestScale = new float[n];
+        foreach (var s in Scales.Where(s => s < 3))
+        {
+            ct.ThrowIfCancellationRequested();
+            Dot(Gaussian(v.Data, dims, s), dims, inLung, (float)s, 1, response, bestScale);
+        }
+        // Larger scales on a 2 mm grid (each voxel the mean of 2x2x2): an eighth of the voxels, half the kernel.
+        var (coarse, cd) = Halve(v.Data, dims);
+        var coarseLung = new bool[coarse.Length];
+        for (var i = 0; i < n; i++) if (inLung[i]) coarseLung[cd.Index(i % dims.X / 2, i / dims.X % dims.Y / 2, i / (dims.X * dims.Y) / 2)] = true;
+        var coarseResponse = new float[coarse.Length];
+        var coarseScale = new float[coarse.Length];
+        foreach (var s in Scales.Where(s => s >= 3))
+        {
+            ct.ThrowIfCancellationRequested();
+            Dot(Gaussian(coarse, cd, s / 2), cd, coarseLung, (float)s, 2, coarseResponse, coarseScale);
+        }
+        for (var i = 0; i < n; i++)
+        {
+            if (!inLung[i]) continue;
+            var c = cd.Index(i % dims.X / 2, i / dims.X % dims.Y / 2, i / (dims.X * dims.Y) / 2);
+            if (coarseResponse[c] > response[i]) { response[i] = coarseResponse[c]; bestScale[i] = coarseScale[c]; }
+        }
+
+        // Seeds: local maxima of the response inside the lungs, strongest first.
+        var seeds = new List<(int Index, float R)>();
+        int nx = dims.X, ny = dims.Y, nz = dims.Z, plane = nx * ny;
+        for (var z = 1; z < nz - 1; z++)
+        for (var y = 1; y < ny - 1; y++)
+        for (var x = 1; x < nx - 1; x++)
+        {
+            var i = z * plane + y * nx + x;
+            var r = response[i];
+            if (r < spec.MinResponse || !inLung[i]) continue;
+            var max = true;
+            for (var dz = -1; dz <= 1 && max; dz++)
+            for (var dy = -1; dy <= 1 && max; dy++)
+            for (var dx = -1; dx <= 1 && max; dx++)
+                if (response[i + dz * plane + dy * nx + dx] > r) max = false;
+            if (max) seeds.Add((i, r));
+        }
+        seeds.Sort((a, b) => b.R.CompareTo(a.R));
+
+        var taken = new bool[n];
+        var found = new List<NoduleCandidate>();
+        foreach (var (seed, r) in seeds)
+        {
+            if (found.Count >= spec.MaxCandidates) break;
+            if (taken[seed]) continue;
+            // One nodule, one candidate: a seed near an accepted candidate is another peak of the same lump.
+            var at = grid.IndexToPatient(seed % nx, seed / nx % ny, seed / plane);
+            if (found.Any(f => (f.CentroidMm - at).Length < f.EquivalentDiameterMm / 2 + 5)) continue;
+            var c = Grow(v.Data, dims, grid, seed, bestScale[seed], taken);
+            if (c is null) continue;
+            var (voxels, centroid) = c.Value;
+            var volumeMl = voxels.Count / 1000.0; // 1 mm voxels
+            var eq = Math.Cbrt(6 * voxels.Count / Math.PI);
+            if (eq < spec.MinDiameterMm || eq > spec.MaxDiameterMm) continue;
+            var points = voxels.Select(i => grid.IndexToPatient(i % nx, i / nx % ny, i / plane)).ToList();
+            var longest = RegionMeasurements.LongestDiameter(points);
+            if (longest > spec.MaxDiameterMm || longest > 2.5 * Math.Max(eq, 3)) continue;
+            if (Elongation(voxels, dims) > spec.MaxElongation) continue; // a vessel segment: long one way, thin the others
+            var shell = AeratedShell(v.Data, dims, grid, centroid, eq / 2);
+            if (shell < spec.MinAeratedShell) continue;
+            var centreIndex = grid.PatientToIndex(centroid);
+            var ci = dims.Index(Math.Clamp((int)Math.Round(centreIndex.X), 0, nx - 1), Math.Clamp((int)Math.Round(centreIndex.Y), 0, ny - 1), Math.Clamp((int)Math.Round(centreIndex.Z), 0, nz - 1));
+            var side = lungs.Data[ci] == leftLung ? 1 : lungs.Data[ci] == rightLung ? 2 : 0;
+            if (side == 0) continue; // its centre is not in a lung
+            foreach (var i in voxels) taken[i] = true;
+            var mean = voxels.Average(i => (double)v.Data[i]);
+            if (mean > spec.MaxMeanHu) continue; // bone or metal, not a nodule
+            found.Add(new NoduleCandidate(centroid, volumeMl, eq, longest, mean, side, r / (r + 50.0), shell, voxels.ToHashSet()));
+        }
+        return new NoduleDetection(grid, dims, found.OrderByDescending(f => f.Confidence).ToList());
+    }
+
+    /// <summary>A 1 mm grid with the input's row and column directions around the lungs' voxels (plus a margin).</summary>
+    private static (Affine Grid, Dims Dims) CropGrid(LabelVolume labels, byte[] lung, int margin)
+    {
+        var d = labels.Dims;
+        int x0 = int.MaxValue, y0 = int.MaxValue, z0 = int.MaxValue, x1 = -1, y1 = -1, z1 = -1;
+        for (var z = 0; z < d.Z; z++)
+        for (var y = 0; y < d.Y; y++)
+        {
+            var row = labels.Data.AsSpan((int)d.Index(0, y, z), d.X);
+            var first = row.IndexOfAny(lung[0], lung[1]);
+            if (first < 0) continue;
+            var last = row.LastIndexOfAny(lung[0], lung[1]);
+            x0 = Math.Min(x0, first); x1 = Math.Max(x1, last);
+            y0 = Math.Min(y0, y); y1 = Math.Max(y1, y);
+            z0 = Math.Min(z0, z); z1 = Math.Max(z1, z);
+        }
+        if (x1 < 0) return (labels.Affine, new Dims(0, 0, 0));
+        var a = labels.Affine;
+        var ex = a.DirectionX; var ey = a.DirectionY; var ez = ex.Cross(ey).Normalized();
+        var corners = new List<Vec3>();
+        foreach (var i in new[] { x0, x1 }) foreach (var j in new[] { y0, y1 }) foreach (var k in new[] { z0, z1 }) corners.Add(a.IndexToPatient(i, j, k));
+        double Min(Vec3 axis) => corners.Min(c => c.Dot(axis)) - margin;
+        double Max(Vec3 axis) => corners.Max(c => c.Dot(axis)) + margin;
+        var origin = ex * Min(ex) + ey * Min(ey) + ez * Min(ez);
+        var dims = new Dims((int)Math.Ceiling(Max(ex) - Min(ex)) + 1, (int)Math.Ceiling(Max(ey) - Min(ey)) + 1, (int)Math.Ceiling(Max(ez) - Min(ez)) + 1);
+        return (new Affine(origin, ex, ey, ez), dims);
+    }
+
+    /// <summary>Separable Gaussian blur (sigma in voxels of 1 mm), edges replicated.</summary>
+    private static float[] Gaussian(float[] src, Dims d, double sigma)
+    {
+        var r = (int)Math.Ceiling(3 * sigma);
+        var k = new float[2 * r + 1];
+        double sum = 0;
+        for (var i = -r; i <= r; i++) sum += k[i + r] = (float)Math.Exp(-i * i / (2 * sigma * sigma));
+        for (var i = 0; i < k.Length; i++) k[i] /= (float)sum;
+        var a = src;
+        for (var axis = 0; axis < 3; axis++)
+        {
+            var dst = new float[a.Length];
+            int len = d[axis], stride = axis == 0 ? 1 : axis == 1 ? d.X : d.X * d.Y, lines = a.Length / len;
+            var from = a;
+            Parallel.For(0, lines, line =>
+            {
+                var start = axis switch { 0 => line * d.X, 1 => line / d.X * d.X * d.Y + line % d.X, _ => line };
+                for (var q = 0; q < len; q++)
+                {
+                    float acc = 0;
+                    if (q >= r && q + r < len)
+                    {
+                        var at = start + (q - r) * stride;
+                        for (var t = 0; t < k.Length; t++, at += stride) acc += k[t] * from[at];
+                    }
+                    else
+                    {
+                        for (var t = -r; t <= r; t++) acc += k[t + r] * from[start + Math.Clamp(q + t, 0, len - 1) * stride];
+                    }
+                    dst[start + q * stride] = acc;
+                }
+            });
+            a = dst;
+        }
+        return a;
+    }
+
+    /// <summary>Each 2x2x2 block's mean (odd edges: the blocks that fit, plus the last voxel repeated).</summary>
+    private static (float[] Data, Dims Dims) Halve(float[] src, Dims d)
+    {
+        var h = new Dims((d.X + 1) / 2, (d.Y + 1) / 2, (d.Z + 1) / 2);
+        var dst = new float[h.Count];
+        Parallel.For(0, h.Z, z =>
+        {
+            for (var y = 0; y < h.Y; y++)
+            for (var x = 0; x < h.X; x++)
+            {
+                float sum = 0;
+                for (var k = 0; k < 2; k++)
+                for (var j = 0; j < 2; j++)
+                for (var i = 0; i < 2; i++)
+                    sum += src[d.Index(Math.Min(2 * x + i, d.X - 1), Math.Min(2 * y + j, d.Y - 1), Math.Min(2 * z + k, d.Z - 1))];
+                dst[h.Index(x, y, z)] = sum / 8;
+            }
+        });
+        return (dst, h);
+    }
+
+    /// <summary>
+    /// Dot enhancement at one scale (sigma in mm, on a grid of <paramref name="voxelMm"/> voxels) where the lungs hold
+    /// something denser than parenchyma; keeps the best scale per voxel.
+    /// </summary>
+    private static void Dot(float[] g, Dims d, bool[] inLung, float sigma, float voxelMm, float[] response, float[] bestScale)
+    {
+        int nx = d.X, ny = d.Y, nz = d.Z, plane = nx * ny;
+        // Scale-normalised (sigma^2), in HU per mm^2: differences over voxels are divided by the voxel size squared.
+        var s2 = sigma * sigma / (voxelMm * voxelMm);
+        Parallel.For(1, nz - 1, z =>
+        {
+            for (var y = 1; y < ny - 1; y++)
+            for (var x = 1; x < nx - 1; x++)
+            {
+                var i = z * plane + y * nx + x;
+                if (!inLung[i] || g[i] < -750f) continue;
+                var c = g[i];
+                double hxx = g[i + 1] - 2 * c + g[i - 1];
+                double hyy = g[i + nx] - 2 * c + g[i - nx];
+                double hzz = g[i + plane] - 2 * c + g[i - plane];
+                double hxy = (g[i + nx + 1] - g[i + nx - 1] - g[i - nx + 1] + g[i - nx - 1]) / 4;
+                double hxz = (g[i + plane + 1] - g[i + plane - 1] - g[i - plane + 1] + g[i - plane - 1]) / 4;
+                double hyz = (g[i + plane + nx] - g[i + plane - nx] - g[i - plane + nx] + g[i - plane - nx]) / 4;
+                var (l1, _, l3) = Eigen(hxx, hyy, hzz, hxy, hxz, hyz);
+                if (l3 >= 0) continue;
+                var r = (float)(s2 * l3 * l3 / -l1);
+                if (r > response[i]) { response[i] = r; bestScale[i] = sigma; }
+            }
+        });
+    }
+
+    /// <summary>Eigenvalues of a symmetric 3x3 matrix, ascending (the trigonometric closed form).</summary>
+    public static (double L1, double L2, double L3) Eigen(double a, double b, double c, double d, double e, double f)
+    {
+        // [[a d e] [d b f] [e f c]]
+        var p1 = d * d + e * e + f * f;
+        if (p1 < 1e-12)
+        {
+            Span<double> diag = [a, b, c];
+            diag.Sort();
+            return (diag[0], diag[1], diag[2]);
+        }
+        var q = (a + b + c) / 3;
+        var p2 = (a - q) * (a - q) + (b - q) * (b - q) + (c - q) * (c - q) + 2 * p1;
+        var p = Math.Sqrt(p2 / 6);
+        double ba = (a - q) / p, bb = (b - q) / p, bc = (c - q) / p, bd = d / p, be = e / p, bf = f / p;
+        var det = ba * (bb * bc - bf * bf) - bd * (bd * bc - bf * be) + be * (bd * bf - bb * be);
+        var rr = Math.Clamp(det / 2, -1, 1);
+        var phi = Math.Acos(rr) / 3;
+        var e1 = q + 2 * p * Math.Cos(phi);
+        var e3 = q + 2 * p * Math.Cos(phi + 2 * Math.PI / 3);
+        var e2 = 3 * q - e1 - e3;
+        return (e3, e2, e1);
+    }
+
+    /// <summary>
+    /// The seed's solid tissue within a sphere a little larger than its scale: the connected voxels above -400 HU
+    /// (from the densest voxel next to the seed), cut at the sphere so an attached vessel does not run on.
+    /// </summary>
+    private static (List<int> Voxels, Vec3 Centroid)? Grow(float[] v, Dims d, Affine grid, int seed, float sigma, bool[] taken)
+    {
+        var grown = GrowRegion(v, d, grid, seed, sigma, taken, out var touchesTaken);
+        // A fragment of a lump already taken (the rest of a large nodule beyond the first one's sphere) is not a second nodule.
+        return touchesTaken ? null : grown;
+    }
+
+    private static (List<int> Voxels, Vec3 Centroid)? GrowRegion(float[] v, Dims d, Affine grid, int seed, float sigma, bool[] taken, out bool touchesTaken)
+    {
+        int nx = d.X, ny = d.Y, plane = nx * ny;
+        var best = seed;
+        for (var dz = -1; dz <= 1; dz++)
+        for (var dy = -1; dy <= 1; dy++)
+        for (var dx = -1; dx <= 1; dx++)
+        {
+            var j = seed + dz * plane + dy * nx + dx;
+            if (j >= 0 && j < v.Length && v[j] > v[best]) best = j;
+        }
+        touchesTaken = false;
+        if (v[best] < SolidHu || taken[best]) return null;
+        var limit = Math.Max(4.0, 3 * sigma * Math.Sqrt(3));
+        int sx = seed % nx, sy = seed / nx % ny, sz = seed / plane;
+        var visited = new HashSet<int> { best };
+        var queue = new Queue<int>();
+        queue.Enqueue(best);
+        var voxels = new List<int>();
+        var cap = (int)(4.0 / 3 * Math.PI * limit * limit * limit) + 1;
+        while (queue.Count > 0)
+        {
+            var i = queue.Dequeue();
+            voxels.Add(i);
+            if (voxels.Count > cap) break;
+            int x = i % nx, y = i / nx % ny, z = i / plane;
+            foreach (var (ox, oy, oz) in Faces)
+            {
+                int X = x + ox, Y = y + oy, Z = z + oz;
+                if (!d.Contains(X, Y, Z)) continue;
+                if ((X - sx) * (X - sx) + (Y - sy) * (Y - sy) + (Z - sz) * (Z - sz) > limit * limit) continue;
+                var j = (int)d.Index(X, Y, Z);
+                if (v[j] < SolidHu) continue;
+                if (taken[j]) { touchesTaken = true; continue; }
+                if (!visited.Add(j)) continue;
+                queue.Enqueue(j);
+            }
+        }
+        double cx = 0, cy = 0, cz = 0;
+        foreach (var i in voxels) { cx += i % nx; cy += i / nx % ny; cz += i / plane; }
+        var c = voxels.Count;
+        return (voxels, grid.IndexToPatient(cx / c, cy / c, cz / c));
+    }
+
+    /// <summary>Square root of the largest over the smallest variance of the voxel positions (1 for a ball; a cylinder of length 4 diameters about 3.5).</summary>
+    private static double Elongation(List<int> voxels, Dims d)
+    {
+        int nx = d.X, plane = d.X * d.Y;
+        double mx = 0, my = 0, mz = 0;
+        foreach (var i in voxels) { mx += i % nx; my += i / nx % d.Y; mz += i / plane; }
+        var n = voxels.Count;
+        mx /= n; my /= n; mz /= n;
+        double xx = 0, yy = 0, zz = 0, xy = 0, xz = 0, yz = 0;
+        foreach (var i in voxels)
+        {
+            double x = i % nx - mx, y = i / nx % d.Y - my, z = i / plane - mz;
+            xx += x * x; yy += y * y; zz += z * z; xy += x * y; xz += x * z; yz += y * z;
+        }
+        var (l1, _, l3) = Eigen(xx / n, yy / n, zz / n, xy / n, xz / n, yz / n);
+        return Math.Sqrt(l3 / Math.Max(l1, 1e-6));
+    }
+
+    private static readonly (int, int, int)[] Faces = [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)];
+
+    /// <summary>Share of aerated lung (below -600 HU) in a shell 2 to 5 mm outside a sphere of the candidate's size.</summary>
+    private static double AeratedShell(float[] v, Dims d, Affine grid, Vec3 centre, double radius)
+    {
+        var c = grid.PatientToIndex(centre);
+        double inner = radius + 2, outer = radius + 5;
+        var o = (int)Math.Ceiling(outer);
+        long total = 0, aerated = 0;
+        for (var dz = -o; dz <= o; dz++)
+        for (var dy = -o; dy <= o; dy++)
+        for (var dx = -o; dx <= o; dx++)
+        {
+            var r = Math.Sqrt(dx * dx + dy * dy + dz * dz);
+            if (r < inner || r > outer) continue;
+            int x = (int)Math.Round(c.X) + dx, y = (int)Math.Round(c.Y) + dy, z = (int)Math.Round(c.Z) + dz;
+            if (!d.Contains(x, y, z)) continue;
+            total++;
+            if (v[d.Index(x, y, z)] < AeratedHu) aerated++;
+        }
+        return total == 0 ? 0 : (double)aerated / total;
+    }
+}
