@@ -112,7 +112,9 @@ public class OhifBrowserTests(ITestOutputHelper output)
         {
             var name = g["trackingIdentifier"]!.GetValue<string>();
             Assert.True(g["loaded"]!.GetValue<bool>(), $"OHIF did not place group {name} on any display set");
-            var first = g["coords"]!.AsArray()[0]!;
+            var coords = g["coords"]!.AsArray();
+            Assert.True(coords.Count > 0, $"OHIF found no coordinates in group {name}");
+            var first = coords[0]!;
             Assert.Equal("SCOORD3D", first["valueType"]!.GetValue<string>());
             Assert.Equal(DicomFile.Open(Directory.EnumerateFiles(source, "*.dcm").First()).Dataset.GetString(DicomTags.FrameOfReferenceUID), first["frameOfReference"]!.GetValue<string>());
             var volume = g["labels"]!.AsArray().Select(l => l!).FirstOrDefault(l => l["label"]!.GetValue<string>() == "Volume");

@@ -96,16 +96,15 @@ try {
 
   step('open SR');
   await openSeries(spec.srDescription);
-  await page.waitForFunction(() => {
-    const sr = window.services.displaySetService.getActiveDisplaySets().find(d => d.Modality === 'SR');
-    return sr?.isLoaded && sr.measurements?.every(m => m.loaded);
-  });
+  // isLoaded is set before OHIF places the groups on the display sets, in the same task: once it is seen, the
+  // placing has run (or thrown, as it did for a group without coordinates); the test checks each group's state.
+  await page.waitForFunction(() => window.services.displaySetService.getActiveDisplaySets().find(d => d.Modality === 'SR')?.isLoaded);
   await page.waitForNetworkIdle({ idleTime: 500 });
   result.sr = await page.evaluate(() => {
     const sr = window.services.displaySetService.getActiveDisplaySets().find(d => d.Modality === 'SR');
     const annotations = window.cornerstoneTools.annotation.state.getAllAnnotations()
       .filter(a => a.metadata?.toolName === 'DICOMSRDisplay');
-    const vp = window.cornerstone.getRenderingEngines()[0].getViewports()[0];
+    const vp = window.cornerstone.getRenderingEngines()[0]?.getViewports()[0];
     return {
       isRehydratable: sr.isRehydratable,
       measurements: sr.measurements.map(m => ({
@@ -114,9 +113,12 @@ try {
         labels: m.labels.map(l => ({ label: l.label, value: l.value })),
       })),
       annotations: annotations.map(a => a.data?.TrackingUniqueIdentifier),
-      viewportImage: vp.getCurrentImageId?.() ?? null,
+      viewportImage: vp?.getCurrentImageId?.() ?? null,
     };
   });
+  if (!result.sr.viewportImage)
+    throw new Error('the viewport is blank after opening the SR; OHIF\'s groups [name, placed, coordinates]: '
+      + JSON.stringify(result.sr.measurements.map(m => [m.trackingIdentifier, m.loaded, m.coords.length])));
   result.srErrorBoundary = await errorBoundary();
   await shot('03-sr.png');
   // Scroll the SR viewport to the source slice nearest the second group's point (the first lung) and count the SR
