@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dcmtk dicom3tools python3-pydicom python3-numpy python3-nibabel python3-pil libopenjp2-7 libcharls2 libgdcm-tools openjph-tools orthanc orthanc-dicomweb stunnel4 postgresql curl openssl)
+APT_PACKAGES=(dcmtk dicom3tools python3-pydicom python3-numpy python3-nibabel python3-pil libopenjp2-7 libcharls2 libgdcm-tools openjph-tools orthanc orthanc-dicomweb stunnel4 postgresql curl openssl chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,7 +19,12 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 # python3-pil lets pydicom decode JPEG 2000 (the codec layout tests compare with it).
+# chromium: the OHIF browser test (OhifBrowserTests) drives it headless with puppeteer-core.
 # Debian starts Orthanc and PostgreSQL as system services on install; tests start their own on loopback ports.
+
+# The OHIF browser test's pinned npm packages (puppeteer-core from its package-lock, OHIF's built viewer checked
+# against its pinned integrity) into its git-ignored node_modules; a no-op when already there.
+tests/MedAiNode.Worker.Tests/browser/install.sh
 
 export TCP_NODELAY=1
 export MEDAINODE_SHARED_DATA="${MEDAINODE_SHARED_DATA:-$(cd .. && pwd)/shared/data}"

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using MedAiNode.Dicom;
 using MedAiNode.Dicom.IO;
+using MedAiNode.Imaging.Morphology;
 using MedAiNode.Imaging.Series;
 using MedAiNode.Imaging.Volumes;
 using MedAiNode.Inference.Manifests;
@@ -147,21 +148,40 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
     }
 
     /// <summary>
-    /// The SR's measurement groups: per segment, per set of segments, per lesion; each segment's and each lesion's with
-    /// its centroid (the group's SCOORD3D POINT, which a viewer such as OHIF needs to list the group at all).
+    /// The SR's measurement groups: per segment, per set of segments, per lesion; each with the centroid of the region
+    /// it measured (the group's SCOORD3D POINT, which a viewer such as OHIF needs to list the group at all). A group over
+    /// several segments gets the centroid of their union: the voxel-weighted mean of the segments' centroids (the labels
+    /// are disjoint, so this is the mean position of every voxel the group's numbers were counted on).
     /// </summary>
     public static List<MeasurementGroup> Groups(AnalysisResult result)
     {
         var groups = MeasurementGroup.From(result.Measurements);
         var lesions = result.Lesions.Where(l => result.PresentLabels.Contains(l.Label)).GroupBy(l => l.Label).ToDictionary(g => g.Key, g => g.ToList());
-        var segments = result.LabelStatistics.Where(s => s.Statistics.VoxelCount > 0).ToDictionary(s => s.Label, s => s.Statistics.CentroidMm);
+        var segments = result.LabelStatistics.Where(s => s.Statistics.VoxelCount > 0).ToDictionary(s => s.Label, s => s.Statistics);
         return groups.Select(g => g switch
         {
             { LesionNumber: { } n, SegmentNumber: { } label } when lesions.TryGetValue(label, out var list) && n <= list.Count =>
                 g with { CentroidMm = [list[n - 1].CentroidMm.X, list[n - 1].CentroidMm.Y, list[n - 1].CentroidMm.Z] },
-            { LesionNumber: null, SegmentNumber: { } label } when segments.TryGetValue(label, out var c) => g with { CentroidMm = [c.X, c.Y, c.Z] },
+            { LesionNumber: null, SegmentNumber: { } label } when segments.TryGetValue(label, out var s) => g with { CentroidMm = [s.CentroidMm.X, s.CentroidMm.Y, s.CentroidMm.Z] },
+            { LesionNumber: null, SegmentNumber: null, Segments.Count: > 0 } when UnionCentroid(g.Segments, segments) is { } u => g with { CentroidMm = u },
             _ => g,
         }).ToList();
+    }
+
+    /// <summary>Centroid of the union of disjoint labels: voxel-weighted mean of their centroids; null if none has a voxel.</summary>
+    private static double[]? UnionCentroid(IReadOnlyList<int> labels, Dictionary<int, RegionStatistics> segments)
+    {
+        double x = 0, y = 0, z = 0;
+        long n = 0;
+        foreach (var label in labels.Distinct())
+        {
+            if (!segments.TryGetValue(label, out var s)) continue;
+            x += s.CentroidMm.X * s.VoxelCount;
+            y += s.CentroidMm.Y * s.VoxelCount;
+            z += s.CentroidMm.Z * s.VoxelCount;
+            n += s.VoxelCount;
+        }
+        return n == 0 ? null : [x / n, y / n, z / n];
     }
 
     private static SegmentDescription Describe(LabelSpec l)

@@ -37,6 +37,17 @@ public class AnalyzeTests
         Assert.Equal("%", laa.GetProperty("unit").GetString());
         Assert.Equal(["Left lung", "Right lung"], laa.GetProperty("segments").EnumerateArray().Select(x => x.GetString()));
         Assert.Contains("Lung volume", AnalysisFiles.Format(result, o));
+
+        // The group over both lungs is placed at the centroid of their union (the SR's group-level SCOORD3D POINT,
+        // without which OHIF cannot open the SR): the voxel-weighted mean of the two lungs' centroids.
+        var both = AnalysisPipeline.Groups(result).Single(g => g.SegmentNumber is null && g.Segments.Order().SequenceEqual([2, 3]));
+        var lungs = result.LabelStatistics.Where(l => l.Label is 2 or 3).Select(l => l.Statistics).ToList();
+        Assert.Equal(2, lungs.Count);
+        Assert.All(lungs, l => Assert.True(l.VoxelCount > 0));
+        var n = lungs.Sum(l => (double)l.VoxelCount);
+        var expected = new[] { lungs.Sum(l => l.CentroidMm.X * l.VoxelCount) / n, lungs.Sum(l => l.CentroidMm.Y * l.VoxelCount) / n, lungs.Sum(l => l.CentroidMm.Z * l.VoxelCount) / n };
+        Assert.NotNull(both.CentroidMm);
+        for (var k = 0; k < 3; k++) Assert.Equal(expected[k], both.CentroidMm![k], 1e-6);
     }
 
     [Fact]

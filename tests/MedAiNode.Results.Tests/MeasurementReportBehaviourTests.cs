@@ -83,6 +83,38 @@ public class MeasurementReportBehaviourTests
     }
 
     [Fact]
+    public void A_group_over_several_segments_ends_with_the_centroid_point_of_their_union()
+    {
+        var (source, segments, seg) = Setup();
+        int[] both = [2, 3];
+        var union = new MeasurementGroup
+        {
+            Segments = both,
+            CentroidMm = [1.5, -2.25, 12],
+            Measurements = [new Measurement(Codes.Volume, 7.5, Codes.Milliliter) { Labels = both, Modifiers = [new(Codes.MeasurementMethod, Codes.SumOfSegmentedVoxelVolumes)] }],
+        };
+        var groups = new SegmentMeasurement[] { new() { SegmentNumber = 1, VolumeMl = 12, CentroidMm = [5, 0, 26] } }.ToGroups();
+        groups.Add(union);
+        var sr = MeasurementReportWriter.Create(source, seg, segments, groups, Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "union" });
+        var group = Walk(sr.Dataset).Where(i => Concept(i) == "Measurement Group").Last();
+        Assert.Equal("1501", group.GetSequence(DicomTags.ContentTemplateSequence)!.Items[0].GetString(DicomTags.TemplateIdentifier));
+        var items = group.GetSequence(DicomTags.ContentSequence)!.Items;
+        // OHIF takes the group's first group-level SCOORD/SCOORD3D as its place; the one here is the union's centroid.
+        var point = items.Single(i => i.GetString(DicomTags.ValueType) is "SCOORD3D" or "SCOORD");
+        Assert.Same(items[^1], point);
+        Assert.Equal("Center of Mass", Concept(point));
+        Assert.Equal("CONTAINS", point.GetString(DicomTags.RelationshipType));
+        Assert.Equal("POINT", point.GetString(DicomTags.GraphicType));
+        Assert.Equal([1.5f, -2.25f, 12f], point.GetValues<float>(DicomTags.GraphicData));
+        Assert.Equal(source.FrameOfReferenceUid, point.GetString(DicomTags.ReferencedFrameOfReferenceUID));
+        // ... and the first UIDREF in the group is its Tracking Unique Identifier (what OHIF keys the group by).
+        Assert.Equal("Tracking Unique Identifier", Concept(items.First(i => i.GetString(DicomTags.ValueType) == "UIDREF")));
+        var path = Path.Combine(TestData.TempDir("sr-union"), "sr.dcm");
+        sr.File.Save(path);
+        Dciodvfy.Check(path, MeasurementReportWriterTests.ExplainedSrWarnings);
+    }
+
+    [Fact]
     public void Long_axis_is_inferred_from_a_two_point_polyline_of_its_length_and_a_lesion_has_its_centroid_point()
     {
         var (source, segments, seg) = Setup();

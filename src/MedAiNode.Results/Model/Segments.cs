@@ -60,7 +60,7 @@ public sealed record MeasurementGroup
     public CodedConcept? Finding { get; init; }
     /// <summary>The numbers, written in this order as TID 1419 NUM items.</summary>
     public IReadOnlyList<Measurement> Measurements { get; init; } = [];
-    /// <summary>Centroid in patient coordinates (mm), reported as a SCOORD3D POINT for lesions.</summary>
+    /// <summary>Centroid of the measured region (segment, lesion, or union of segments) in patient coordinates (mm), written as the group's SCOORD3D POINT "Center of Mass".</summary>
     public double[]? CentroidMm { get; init; }
 
     /// <summary>

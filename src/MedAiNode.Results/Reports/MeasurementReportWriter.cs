@@ -51,7 +51,7 @@ public static class MeasurementReportWriter
             if (named.Count == 0) throw new ResultsInputException("A measurement group names no segment.");
             if (named.FirstOrDefault(n => !bySegment.ContainsKey(n)) is var missing and > 0)
                 throw new ResultsInputException($"A measurement names segment {missing}, which is not in the label table.");
-            if (m.CentroidMm is { Length: not 3 }) throw new ResultsInputException($"The centroid of segment {m.SegmentNumber} needs 3 coordinates.");
+            if (m.CentroidMm is { Length: not 3 }) throw new ResultsInputException($"The centroid of segment {string.Join("+", named)} needs 3 coordinates.");
             if (m.Measurements.FirstOrDefault(x => !double.IsFinite(x.Value)) is { } bad)
                 throw new ResultsInputException($"Measurement {bad.DisplayName} of segment {string.Join("+", named)} is not a finite number.");
             if (m.Measurements.FirstOrDefault(x => x.Geometry is { GraphicType: SpatialCoordinates.PolylineType, PointCount: < 2 }) is { } line)
@@ -176,6 +176,11 @@ public static class MeasurementReportWriter
         foreach (var site in members.Select(s => s.AnatomicRegion ?? s.Type).Distinct())
             g.AddContent(Code(HasConceptMod, Codes.FindingSite, site));
         foreach (var x in m.Measurements) Measurement(g, x, algorithm, frameOfReferenceUid);
+        // The centroid of the union, like a segment group's: OHIF reads a group's first group-level SCOORD/SCOORD3D as
+        // its place and, without one, dereferences the first coordinate of an empty list (issue 14). TID 1501 is
+        // extensible; a CONTAINS SCOORD3D under a CONTAINER is within the Comprehensive 3D SR's relationship constraints.
+        if (m.CentroidMm is { } c)
+            g.AddContent(Point3D(Contains, Codes.CenterOfMass, c, frameOfReferenceUid));
         return trackingUid;
     }
 
