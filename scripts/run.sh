@@ -4,7 +4,8 @@
 # overrides in the usual .NET form, e.g. scripts/run.sh --Http:Urls=http://127.0.0.1:9090
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNTIME_PACKAGES=(libopenjp2-7 libcharls2)
+# fonts-dejavu-core: the text of the AI summary images (Skia without fontconfig finds DejaVu Sans by path).
+RUNTIME_PACKAGES=(libopenjp2-7 libcharls2 fonts-dejavu-core)
 missing=()
 for p in "${RUNTIME_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

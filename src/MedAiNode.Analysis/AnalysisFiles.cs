@@ -6,7 +6,11 @@ using MedAiNode.Imaging.Nifti;
 namespace MedAiNode.Analysis;
 
 /// <summary>Where <see cref="AnalysisFiles.Write"/> put an analysis: the label map, SEG and SR (DICOM input) and measurements.json.</summary>
-public sealed record AnalysisPaths(string LabelMap, string Measurements, string? Seg, string? Sr);
+public sealed record AnalysisPaths(string LabelMap, string Measurements, string? Seg, string? Sr)
+{
+    /// <summary>summary_01.dcm, ...: the "AI summary" Secondary Capture images, in instance order.</summary>
+    public IReadOnlyList<string> Summary { get; init; } = [];
+}
 
 /// <summary>An analysis on disk, for people and scripts: labels.nii.gz, seg.dcm, sr.dcm and measurements.json side by side.</summary>
 public static class AnalysisFiles
@@ -27,9 +31,24 @@ public static class AnalysisFiles
         string? seg = null, sr = null;
         if (r.Seg is not null) r.Seg.Save(seg = Path.Combine(dir, "seg.dcm"));
         if (r.Sr is not null) r.Sr.Save(sr = Path.Combine(dir, "sr.dcm"));
+        var summary = WriteSummary(r.Summary, dir);
         var measurements = Path.Combine(dir, "measurements.json");
         File.WriteAllText(measurements, JsonSerializer.Serialize(Document(r), Json));
-        return new AnalysisPaths(labels, measurements, seg, sr);
+        return new AnalysisPaths(labels, measurements, seg, sr) { Summary = summary };
+    }
+
+    /// <summary>Saves summary images as summary_01.dcm, summary_02.dcm, ... beside seg.dcm and sr.dcm.</summary>
+    public static IReadOnlyList<string> WriteSummary(IReadOnlyList<MedAiNode.Dicom.IO.DicomFile> pages, string outDir)
+    {
+        var dir = Directory.CreateDirectory(outDir).FullName;
+        var paths = new List<string>();
+        for (var i = 0; i < pages.Count; i++)
+        {
+            var path = Path.Combine(dir, $"summary_{i + 1:00}.dcm");
+            pages[i].Save(path);
+            paths.Add(path);
+        }
+        return paths;
     }
 
     /// <summary>The same numbers as the SR, with their codes, plus per-label statistics, lesions, timings and notes.</summary>
@@ -76,6 +95,7 @@ public static class AnalysisFiles
         lines.Add($"  label map: {paths.LabelMap}");
         if (paths.Seg is not null) lines.Add($"  SEG: {paths.Seg}");
         if (paths.Sr is not null) lines.Add($"  SR: {paths.Sr}");
+        if (paths.Summary.Count > 0) lines.Add($"  summary: {paths.Summary.Count} images, {paths.Summary[0]} ...");
         lines.Add($"  measurements: {paths.Measurements}");
         return string.Join(Environment.NewLine, lines);
     }

@@ -10,6 +10,7 @@ using MedAiNode.Inference.SlidingWindow;
 using MedAiNode.Results;
 using MedAiNode.Results.Reports;
 using MedAiNode.Results.Segmentation;
+using MedAiNode.Results.Summary;
 
 namespace MedAiNode.Analysis;
 
@@ -19,6 +20,10 @@ public sealed record AnalysisOptions
     public string? UidSeed { get; init; }
     public string? UidRoot { get; init; }
     public VolumeAssemblyOptions? Assembly { get; init; }
+    /// <summary>The "AI summary" Secondary Capture series (on by default); its UIDs follow <see cref="UidSeed"/> and <see cref="UidRoot"/>.</summary>
+    public SummaryOptions Summary { get; init; } = new();
+
+    internal SummaryOptions SummaryFor() => Summary with { UidSeed = UidSeed is null ? null : UidSeed + "/summary", UidRoot = UidRoot };
 }
 
 /// <summary>
@@ -104,7 +109,9 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         var source = SourceSeries.Create(assembled.Files.Select(SourceImage.FromFile));
         var present = result.PresentLabels.ToHashSet();
         var segments = manifest.Labels.Where(l => present.Contains(l.Value)).Select(Describe).ToList();
-        if (segments.Count == 0) throw new AnalysisRejectedException($"model {manifest.Id} found none of its labels in series {chosen.SeriesInstanceUid}");
+        var algorithm = Algorithm(manifest);
+        if (segments.Count == 0)
+            return NothingFound(result, $"model {manifest.Id} found none of its labels in series {chosen.SeriesInstanceUid}");
         // A manifest may report only some of a graph's output classes (ct-body uses the body channel of ct-lung-quant).
         var labelMap = LabelProjection.OntoSourceSlices(result.Labels, source, segments.Select(s => (byte)s.Number).ToHashSet());
         if (assembled.Resampled)
@@ -113,16 +120,21 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
             result = SourceSliceMeasuring.Remeasure(result, labelMap, source, assembled.Frames, frameDecoder);
             present = result.PresentLabels.ToHashSet();
             segments = segments.Where(s => present.Contains(s.Number)).ToList();
-            if (segments.Count == 0) throw new AnalysisRejectedException($"model {manifest.Id} found none of its labels on the received slices of series {chosen.SeriesInstanceUid}");
+            if (segments.Count == 0)
+                return NothingFound(result, $"model {manifest.Id} found none of its labels on the received slices of series {chosen.SeriesInstanceUid}");
             notes.Add("Volumes, means and percentages measured on the received slices as the SEG shows them (each slice counts half-way to its neighbours), not on the regridded volume.");
         }
-        var algorithm = new AlgorithmInfo(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.Onnx.Sha256);
         var seg = SegmentationWriter.Create(source, segments, labelMap, algorithm,
             new SegmentationOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/seg", UidRoot = options.UidRoot });
         notes.AddRange(seg.Warnings);
         var groups = Groups(result);
         var report = MeasurementReportWriter.Create(source, seg, segments, groups, algorithm,
             new MeasurementReportOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/sr", UidRoot = options.UidRoot });
+        // The same segments, colours and numbers as the SEG and SR, drawn for viewers that show neither.
+        var summary = options.Summary.Enabled
+            ? SummaryPages.ForFindings(source, assembled.Frames, frameDecoder, labelMap, segments, result.Measurements,
+                result.Lesions.Where(l => present.Contains(l.Label)).ToList(), algorithm, options.SummaryFor()).Files
+            : [];
 
         return result with
         {
@@ -130,10 +142,33 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
             Groups = groups,
             Seg = seg.File,
             Sr = report.File,
+            Summary = summary,
             Notes = notes,
             Times = result.Times with { Assemble = assemble, Results = clock.Elapsed.TotalSeconds },
         };
+
+        // No label at all: with the summary on, "nothing found" is a result, a summary page saying so and no SEG or SR (a SEG
+        // needs a segment); with it off, the study is refused as before, there being nothing to send.
+        AnalysisResult NothingFound(AnalysisResult r, string why)
+        {
+            if (!options.Summary.Enabled) throw new AnalysisRejectedException(why);
+            notes.Add(why);
+            var page = SummaryPages.ForOutcome(assembled.Files, algorithm, SummaryOutcome.NothingFound($"{manifest.Id} found none of its labels"), options.SummaryFor());
+            return r with
+            {
+                Selection = selection, Summary = page?.Files ?? [], Notes = notes,
+                Times = r.Times with { Assemble = assemble, Results = clock.Elapsed.TotalSeconds },
+            };
+        }
     }
+
+    /// <summary>The one page of a study a model did not analyse (no eligible series, a series that forms no volume), saying why;
+    /// empty when the summary is off or no file carries the study's identity.</summary>
+    public static IReadOnlyList<DicomFile> NotAnalysedSummary(IReadOnlyList<DicomFile> files, ModelManifest manifest, string why, AnalysisOptions options) =>
+        options.Summary.Enabled ? SummaryPages.ForOutcome(files, Algorithm(manifest), SummaryOutcome.NotAnalysed(why), options.SummaryFor())?.Files ?? [] : [];
+
+    private static AlgorithmInfo Algorithm(ModelManifest manifest) =>
+        new(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.Onnx.Sha256);
 
     /// <summary>A volume already in memory (NIfTI, tests): the model's stages and measurements, no SEG or SR.</summary>
     public AnalysisResult RunModel(Volume volume, ModelManifest manifest, IProgress<double>? progress = null, CancellationToken ct = default)

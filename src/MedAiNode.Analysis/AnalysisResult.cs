@@ -68,6 +68,9 @@ public sealed record AnalysisResult
     public IReadOnlyList<MeasurementGroup> Groups { get; init; } = [];
     public DicomFile? Seg { get; init; }
     public DicomFile? Sr { get; init; }
+    /// <summary>The "AI summary" Secondary Capture images (measurement page first, then key slices); one page only when
+    /// nothing was found. Empty when the summary is off.</summary>
+    public IReadOnlyList<DicomFile> Summary { get; init; } = [];
 
     public double TotalSeconds => Times.All().Where(t => t.Stage != "model").Sum(t => t.Seconds);
 

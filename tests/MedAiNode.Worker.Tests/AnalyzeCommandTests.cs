@@ -22,7 +22,10 @@ public class AnalyzeCommandTests
         var bodyVolume = measured.Single(m => m.GetProperty("id").GetString() == "volume" && m.GetProperty("labels")[0].GetInt32() == 1);
         Assert.Equal("118565006", bodyVolume.GetProperty("concept").GetProperty("value").GetString());
         Assert.InRange(bodyVolume.GetProperty("value").GetDouble(), 100, 100_000);
-        foreach (var name in new[] { "seg.dcm", "sr.dcm" })
+        // The AI summary beside them: the measurement page and at least one key slice.
+        var summary = Directory.GetFiles(output, "summary_*.dcm").Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToList();
+        Assert.True(summary.Count >= 2, $"summary images: {string.Join(", ", summary)}");
+        foreach (var name in new[] { "seg.dcm", "sr.dcm" }.Concat(summary))
         {
             var v = Tool.Run("dciodvfy", [Path.Combine(output, name)]);
             var errors = (v.StdOut + v.StdErr).Split('\n').Where(l => l.StartsWith("Error", StringComparison.Ordinal)).ToList();

@@ -26,12 +26,12 @@ public class EndToEndTests
     private static string StudyUid() =>
         MedAiNode.Dicom.IO.DicomFile.Open(Directory.GetFiles(TestData.Path_("ct", Series), "*.dcm")[0]).Dataset.GetString(MedAiNode.Dicom.DicomTags.StudyInstanceUID)!;
 
-    /// <summary>SEG and SR instances Orthanc holds for the study, found with QIDO-RS as a viewer would.</summary>
+    /// <summary>SEG, SR and AI summary (OT) instances Orthanc holds for the study, found with QIDO-RS as a viewer would.</summary>
     private static async Task<List<(string Modality, string Sop)>> ResultsInOrthancAsync(OrthancServer orthanc, string studyUid)
     {
         var json = JsonNode.Parse(await orthanc.Rest.GetStringAsync($"{orthanc.DicomWebUrl}/studies/{studyUid}/instances?includefield=00080060"))!.AsArray();
         return json.Select(n => (Modality: n!["00080060"]?["Value"]?[0]?.GetValue<string>() ?? "", Sop: n["00080018"]!["Value"]![0]!.GetValue<string>()))
-            .Where(x => x.Modality is "SEG" or "SR").ToList();
+            .Where(x => x.Modality is "SEG" or "SR" or "OT").ToList();
     }
 
     private static async Task<List<(string Modality, string Sop)>> WaitForResultsAsync(OrthancServer orthanc, string studyUid, WorkerProcess worker)
@@ -40,10 +40,10 @@ public class EndToEndTests
         while (sw.Elapsed < TimeSpan.FromSeconds(120))
         {
             var found = await ResultsInOrthancAsync(orthanc, studyUid);
-            if (found.Count(r => r.Modality == "SEG") >= 1 && found.Count(r => r.Modality == "SR") >= 1) return found;
+            if (found.Count(r => r.Modality == "SEG") >= 1 && found.Count(r => r.Modality == "SR") >= 1 && found.Count(r => r.Modality == "OT") >= 2) return found;
             await Task.Delay(500);
         }
-        throw new TimeoutException("no SEG and SR in Orthanc after 120 s; worker log:\n" + worker.Output + "\nstudies: " + (await worker.StudiesAsync()).ToJsonString());
+        throw new TimeoutException("no SEG, SR and summary in Orthanc after 120 s; worker log:\n" + worker.Output + "\nstudies: " + (await worker.StudiesAsync()).ToJsonString());
     }
 
     private static async Task AssertValidAsync(OrthancServer orthanc, List<(string Modality, string Sop)> results)
@@ -65,6 +65,9 @@ public class EndToEndTests
             }
         }
     }
+
+    /// <summary>What the node made for the study and keeps in its outbox until every destination has it: SEG, SR and summary pages.</summary>
+    internal static int StoredResults(string root, string studyUid) => Directory.GetFiles(Path.Combine(root, "outbox", studyUid), "*.dcm").Length;
 
     [Fact]
     public async Task Orthanc_pushes_a_real_ct_and_gets_seg_and_sr_back_exactly_once_by_stow_even_across_an_outage()
@@ -89,6 +92,8 @@ public class EndToEndTests
         Assert.Equal(28, study["instanceCount"]!.GetValue<int>());
         Assert.Equal(1, results.Count(r => r.Modality == "SEG"));
         Assert.Equal(1, results.Count(r => r.Modality == "SR"));
+        // The AI summary goes with them: its measurement page and at least one key slice, in one series of its own.
+        Assert.Equal(StoredResults(worker.Root, studyUid) - 2, results.Count(r => r.Modality == "OT"));
         await AssertValidAsync(orthanc, results);
         // Job log lines carry the study and job they belong to.
         Assert.Matches($@"=> study {System.Text.RegularExpressions.Regex.Escape(studyUid)} job \d+ on \w+\s+Study {System.Text.RegularExpressions.Regex.Escape(studyUid)}: model ct-body", worker.Output.ToString());
@@ -148,10 +153,12 @@ public class CrashRecoveryTests
         await second.StartAsync();
         var study = await second.WaitForStudyAsync(s => s["state"]!.GetValue<string>() == "Delivered", TimeSpan.FromSeconds(120));
         Assert.Equal(files.Length, study["instanceCount"]!.GetValue<int>());
-        // Orthanc holds only what the worker delivered: one SEG and one SR, each once, whatever the crash interrupted.
+        // Orthanc holds only what the worker delivered: one SEG, one SR and the summary pages, each once, whatever the crash interrupted.
         var uids = await orthanc.StoredSopInstanceUidsAsync();
-        Assert.Equal(2, uids.Count);
-        Assert.Equal(2, uids.Distinct().Count());
+        var made = EndToEndTests.StoredResults(root, study["studyInstanceUid"]!.GetValue<string>());
+        Assert.True(made >= 4, $"{made} results in the outbox: SEG, SR and at least two summary pages expected");
+        Assert.Equal(made, uids.Count);
+        Assert.Equal(made, uids.Distinct().Count());
         var metrics = await second.Http.GetStringAsync($"http://127.0.0.1:{second.HttpPort}/metrics");
         Assert.Contains("medainode_studies_completed_total{otel_scope_name=\"MedAiNode\"} 1", metrics);
         await second.DisposeAsync();
@@ -223,8 +230,10 @@ public class ShutdownTests
         Assert.Equal("Healthy", (await second.ReadyAsync())["checks"]!["pacs"]!["status"]!.GetValue<string>());
         Assert.Equal(files.Length, study["instanceCount"]!.GetValue<int>());
         var uids = await orthanc.StoredSopInstanceUidsAsync();
-        Assert.Equal(2, uids.Distinct().Count());
-        Assert.Equal(2, uids.Count);
+        var made = EndToEndTests.StoredResults(root, studyUid!);
+        Assert.True(made >= 4, $"{made} results in the outbox: SEG, SR and at least two summary pages expected");
+        Assert.Equal(made, uids.Distinct().Count());
+        Assert.Equal(made, uids.Count);
         Assert.DoesNotContain("model ct-body on series", second.Log); // delivered from the outbox, not analysed again
     }
 }

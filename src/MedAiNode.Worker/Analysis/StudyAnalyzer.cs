@@ -4,13 +4,15 @@ using MedAiNode.Store;
 using MedAiNode.Worker.Configuration;
 using MedAiNode.Worker.Jobs;
 using MedAiNode.Worker.Observability;
+using MedAiNode.Dicom.IO;
+using MedAiNode.Results.Summary;
 using Microsoft.Extensions.Options;
 
 namespace MedAiNode.Worker.Analysis;
 
 /// <summary>The worker's analysis of a stored study: every enabled model whose rules match, results into the outbox.</summary>
 public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox outbox, IOptions<DicomOptions> dicom,
-    NodeMetrics metrics, ILogger<StudyAnalyzer> log, IDicomFrameDecoder frameDecoder) : IStudyAnalyzer
+    NodeMetrics metrics, ILogger<StudyAnalyzer> log, IDicomFrameDecoder frameDecoder, IOptions<SummaryOptions> summary) : IStudyAnalyzer
 {
     public Task<AnalysisOutcome> AnalyzeAsync(StudyRecord study, IProgress<double>? progress, CancellationToken ct) =>
         Task.Run(() => Analyze(study, progress, ct), ct);
@@ -53,11 +55,11 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
             try
             {
                 var output = pipeline.Run(selection, manifest,
-                    new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.Onnx.Sha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot) },
+                    new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.Onnx.Sha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot), Summary = summary.Value },
                     progress, ct);
                 if (!cleared) { outbox.Clear(study.StudyInstanceUid); cleared = true; }
-                results.Add(outbox.Put(output.Seg!));
-                results.Add(outbox.Put(output.Sr!));
+                // SEG and SR, and the summary images; "nothing found" has the summary page alone.
+                foreach (var file in new[] { output.Seg, output.Sr }.OfType<DicomFile>().Concat(output.Summary)) results.Add(outbox.Put(file));
                 // "inference" holds "model" (ONNX Runtime's own run); preprocess, postprocess and measure lie outside it.
                 foreach (var (stage, seconds) in (output.Times with { Select = selectSeconds }).All())
                     metrics.StageDuration.Record(seconds, new KeyValuePair<string, object?>("stage", stage));

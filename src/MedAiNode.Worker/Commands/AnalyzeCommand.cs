@@ -16,13 +16,14 @@ internal static class AnalyzeCommand
 {
     public static Command Create(IDicomFrameDecoder frameDecoder) // the host's codec registry, for compressed series
     {
-        var outDir = new Option<string>("--out") { Description = "Output folder: labels.nii.gz, seg.dcm, sr.dcm, measurements.json.", Required = true };
+        var outDir = new Option<string>("--out") { Description = "Output folder: labels.nii.gz, seg.dcm, sr.dcm, summary_NN.dcm, measurements.json.", Required = true };
         var model = new Option<string?>("--model") { Description = $"Model id (a folder under models/ with manifest.json); default {AnalysisPipeline.DefaultCtModel} for CT, else the first model for the modality." };
         var models = new Option<string[]>("--models") { Description = $"Folders with model manifests (default: ./models, the program's models/ folder, ${ModelCatalog.ModelsVariable}).", AllowMultipleArgumentsPerToken = true };
         var providers = new Option<string[]>("--providers") { Description = "Execution providers in order (TensorRT, CUDA, CPU).", AllowMultipleArgumentsPerToken = true };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = all cores)." };
+        var noSummary = new Option<bool>("--no-summary") { Description = "Do not write the AI summary Secondary Capture images (summary_NN.dcm)." };
         var input = new Argument<string>("input") { Description = "A folder of DICOM files (one study) or a .nii/.nii.gz volume." };
-        var cmd = new Command("analyze", "Run a model on a study: label map, DICOM SEG and SR, measurements.") { input, outDir, model, models, providers, threads };
+        var cmd = new Command("analyze", "Run a model on a study: label map, DICOM SEG and SR, measurements.") { input, outDir, model, models, providers, threads, noSummary };
         cmd.SetAction((parse, ct) =>
         {
             try
@@ -51,7 +52,15 @@ internal static class AnalyzeCommand
                 {
                     var files = AnalysisPipeline.Open(Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal), out var unreadable);
                     var manifest = AnalysisPipeline.ChooseModel(manifests, parse.GetValue(model), files.FirstOrDefault()?.Dataset.GetString(DicomTags.Modality));
-                    result = pipeline.Run(files, unreadable, manifest, new AnalysisOptions(), progress, ct);
+                    var options = new AnalysisOptions { Summary = new MedAiNode.Results.Summary.SummaryOptions { Enabled = !parse.GetValue(noSummary) } };
+                    try { result = pipeline.Run(files, unreadable, manifest, options, progress, ct); }
+                    catch (AnalysisRejectedException e)
+                    {
+                        // Still a page for the study saying it was not analysed and why, as the service would file it.
+                        var page = AnalysisFiles.WriteSummary(AnalysisPipeline.NotAnalysedSummary(files, manifest, e.Message, options), parse.GetValue(outDir)!);
+                        if (page.Count > 0) Console.Error.WriteLine($"medainode analyze: not analysed; summary page {page[0]}");
+                        throw;
+                    }
                 }
                 else throw new FileNotFoundException($"Input {path} is neither a folder of DICOM files nor a .nii/.nii.gz file.");
                 if (progress is not null) Console.Error.WriteLine();

@@ -16,7 +16,7 @@ public sealed class ExportOptions
     public Dictionary<string, CStoreDestinationOptions> CStore { get; set; } = new();
 }
 
-/// <summary>Registers the analysis pipeline (selection, inference, SEG/SR), the PACS, intake by polling and the destinations.</summary>
+/// <summary>Registers the analysis pipeline (selection, inference, SEG/SR/summary), the PACS, intake by polling and the destinations.</summary>
 internal static class PipelineRegistration
 {
     public static void Add(IServiceCollection services, IConfiguration config)
@@ -33,6 +33,12 @@ internal static class PipelineRegistration
         services.AddSingleton(sp => new MedAiNode.Inference.Runtime.ModelSessionCache(
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<MedAiNode.Inference.Runtime.InferenceOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MedAiNode.Inference")));
+        // The AI summary series (on by default): a bad window, count or font is reported at start with its key.
+        services.AddValidatedOptions<MedAiNode.Results.Summary.SummaryOptions>(config, MedAiNode.Results.Summary.SummaryOptions.Section, o =>
+        {
+            try { o.Validate(); return []; }
+            catch (ArgumentException e) { return [e.Message]; }
+        });
         services.AddSingleton<MedAiNode.Worker.Analysis.ModelRegistry>();
         services.AddSingleton<IStudyAnalyzer, MedAiNode.Worker.Analysis.StudyAnalyzer>();
 
