@@ -37,12 +37,14 @@ internal static class ServiceHost
         // Each section is bound once; the instances below are the ones IOptions<T> hands the services.
         services.AddValidatedOptions<DicomOptions>(config, DicomOptions.Section);
         var http = services.AddValidatedOptions<HttpOptions>(config, HttpOptions.Section);
+        // Kestrel binds Kestrel:Endpoints instead of Http:Urls when they are set: the start-up checks must see them.
+        http.SetKestrelEndpointUrls(config.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>());
         var storeOptions = services.AddValidatedOptions<StudyStoreOptions>(config, StudyStoreOptions.Section, o => o.Validate());
         var jobs = services.AddValidatedOptions<JobsOptions>(config, JobsOptions.Section, o => o.Validate());
         var outboxOptions = services.AddValidatedOptions<OutboxOptions>(config, OutboxOptions.Section);
         services.AddValidatedOptions<MedAiNode.Dicom.Network.Services.DicomServerOptions>(config, DicomOptions.Section, o =>
         {
-            if (o.Port == -1) return []; // DIMSE intake switched off
+            if (o.Port == -1 && o.TlsPort == 0) return []; // DIMSE intake switched off (Port -1 with TlsPort set: TLS only)
             try { o.Validate(DicomOptions.Section); return []; }
             catch (MedAiNode.Dicom.Network.Services.NetworkOptionsException e) { return [e.Message]; }
         });

@@ -39,12 +39,14 @@ public class DcmtkScuTests
     }
 
     [Fact]
-    public async Task Echoscu_PeerAddressNotAllowed_IsRejected()
+    public async Task Echoscu_PeerAddressNotAllowed_IsClosedAtOnce()
     {
         await using var scp = new TestScp(o => o.AllowedPeerAddresses = ["10.0.0.0/8"]);
         var r = Tool.Run("echoscu", ["-aec", "MEDAI", "127.0.0.1", scp.PortText]);
         Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("Association Rejected", r.StdErr + r.StdOut, StringComparison.OrdinalIgnoreCase);
+        // Closed at accept, before anything is read: no A-ASSOCIATE-RJ, no association slot.
+        Assert.Equal(0, scp.Server.AcceptedCount);
+        Assert.Equal(1, scp.Server.RefusedConnectionCount);
     }
 
     [Fact]
@@ -218,11 +220,11 @@ public class DcmtkScuTests
     public async Task Storescu_OverAssociationLimit_GetsLocalLimitExceeded()
     {
         await using var scp = new TestScp(o => o.MaxAssociations = 1);
-        // Hold the only slot with a raw connection that has not yet sent its A-ASSOCIATE-RQ.
-        using var hold = new System.Net.Sockets.TcpClient();
-        await hold.ConnectAsync("127.0.0.1", scp.Port);
-        var deadline = Stopwatch.StartNew();
-        while (scp.Server.ActiveAssociations < 1 && deadline.ElapsedMilliseconds < 2000) await Task.Delay(10);
+        // Hold the only slot with an association (a silent socket takes none: AdmissionTests).
+        using var hold = RawPeer.Connect(scp.Port);
+        hold.Send(UpperLayer.PduCodec.EncodeAssociateRequest(RawPeer.Request()));
+        Assert.Equal(2, hold.Read()!.Value.Type);
+        Assert.Equal(1, scp.Server.ActiveAssociations);
         var r = Tool.Run("echoscu", ["-aec", "MEDAI", "127.0.0.1", scp.PortText]);
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("Local Limit Exceeded", r.StdErr + r.StdOut, StringComparison.OrdinalIgnoreCase);

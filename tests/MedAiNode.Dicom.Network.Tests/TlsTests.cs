@@ -90,6 +90,23 @@ public class TlsTests
         Assert.True(e.ExitCode == 0, e.StdErr);
     }
 
+    /// <summary>What the conformance statement says is offered on TLS 1.2: ECDHE with AES-GCM; no DHE, no CBC.</summary>
+    [Theory]
+    [InlineData("ECDHE-RSA-AES128-GCM-SHA256", true)]
+    [InlineData("ECDHE-RSA-AES256-GCM-SHA384", true)]
+    [InlineData("DHE-RSA-AES128-GCM-SHA256", false)]
+    [InlineData("DHE-RSA-AES256-GCM-SHA384", false)]
+    [InlineData("ECDHE-RSA-AES128-SHA256", false)]
+    public async Task Tls12_offers_only_ecdhe_aes_gcm(string cipher, bool offered)
+    {
+        var pki = new TestPki("tls-ciphers");
+        await using var scp = new TestScp(Tls(pki, requireClient: false));
+        var r = Tool.Run("openssl", ["s_client", "-connect", $"127.0.0.1:{scp.Server.TlsPort}", "-tls1_2", "-cipher", cipher, "-CAfile", pki.CaPath], stdin: "");
+        var output = r.StdOut + r.StdErr;
+        if (offered) Assert.Contains("Cipher is " + cipher, output);
+        else Assert.DoesNotContain("Cipher is " + cipher, output);
+    }
+
     [Fact]
     public async Task StorescuTls_ClientCertFromAnotherCa_IsRefused()
     {

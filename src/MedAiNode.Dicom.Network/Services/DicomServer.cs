@@ -15,20 +15,29 @@ namespace MedAiNode.Dicom.Network.Services;
 /// The DIMSE SCP: Verification and Storage on a plain TCP port and optionally a DICOM TLS port. One task per association,
 /// a limit on concurrent associations, and graceful shutdown (stop accepting, abort what is idle, wait for the rest).
 /// </summary>
-public sealed class DicomServer : IAsyncDisposable
+public sealed partial class DicomServer : IAsyncDisposable
 {
     private readonly DicomServerOptions _options;
     private readonly AssociationNegotiator _negotiator;
     private readonly StoreScp _store;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
-    private readonly List<TcpListener> _listeners = new();
+    private readonly List<Listener> _listeners = new();
     private readonly List<Task> _acceptLoops = new();
     private readonly HashSet<Task> _associations = new();
     private readonly X509Certificate2? _certificate;
     private readonly X509Certificate2Collection? _clientCa;
-    private int _active;
-    private long _accepted, _rejected, _aborted;
+    private readonly PeerAddressRule[] _allowedPeers;
+    // Every open connection per peer address (both ports), and the connections that have not yet sent a complete
+    // A-ASSOCIATE-RQ, oldest first: those may be closed to make room (see Admit).
+    private readonly Dictionary<IPAddress, int> _perPeer = new();
+    private readonly Dictionary<IPAddress, int> _pendingPerPeer = new();
+    private readonly LinkedList<Connection> _pending = new();
+    private readonly object _gate = new();
+    private int _active, _open;
+    private long _accepted, _rejected, _aborted, _refusedConnections, _evicted, _requestTimeouts;
+    private long _lastRefusalReport = Environment.TickCount64;
+    private long _refusalsReported;
 
     public DicomServer(DicomServerOptions options, IDicomStoreTarget target, ILogger? logger = null)
     {
@@ -37,6 +46,7 @@ public sealed class DicomServer : IAsyncDisposable
         _negotiator = new AssociationNegotiator(options);
         _log = logger ?? NullLogger.Instance;
         _store = new StoreScp(target, _log);
+        _allowedPeers = options.AllowedPeerAddresses.Select(a => PeerAddressRule.TryParse(a, out var r) ? r : default).ToArray();
         if (options.TlsPort != 0)
         {
             _certificate = TlsSupport.LoadCertificate(options.TlsCertificatePath!, options.TlsKeyPath);
@@ -45,104 +55,343 @@ public sealed class DicomServer : IAsyncDisposable
     }
 
     public StoreScp Store => _store;
+    /// <summary>The plain port (0 when only TLS listens).</summary>
     public int Port { get; private set; }
     public int TlsPort { get; private set; }
+    /// <summary>True once at least one port listens.</summary>
+    public bool IsListening => Port != 0 || TlsPort != 0;
+    /// <summary>Associations being negotiated or established: the ones <see cref="DicomServerOptions.MaxAssociations"/> limits.</summary>
     public int ActiveAssociations => Volatile.Read(ref _active);
+    /// <summary>Open TCP connections on both ports, whether or not they have sent an A-ASSOCIATE-RQ.</summary>
+    public int OpenConnections => Volatile.Read(ref _open);
+    /// <summary>Open connections that have not yet sent a complete A-ASSOCIATE-RQ.</summary>
+    public int PendingConnections { get { lock (_gate) return _pending.Count; } }
+    /// <summary>Whether every connection without an A-ASSOCIATE-RQ has had its grace and may be closed to make room.</summary>
+    public bool PendingPastGrace { get { lock (_gate) return _pending.Last is not { } n || Environment.TickCount64 - n.Value.OpenedAt >= EvictionGraceMs; } }
     public long AcceptedCount => Interlocked.Read(ref _accepted);
     public long RejectedCount => Interlocked.Read(ref _rejected);
     public long AbortedCount => Interlocked.Read(ref _aborted);
+    /// <summary>Connections closed at once: disallowed address, or the peer's connection limit reached.</summary>
+    public long RefusedConnectionCount => Interlocked.Read(ref _refusedConnections);
+    /// <summary>Connections without a complete A-ASSOCIATE-RQ closed to make room for a newer one.</summary>
+    public long EvictedConnectionCount => Interlocked.Read(ref _evicted);
+    /// <summary>Connections closed because no complete A-ASSOCIATE-RQ arrived within <see cref="DicomServerOptions.AssociationRequestTimeout"/>.</summary>
+    public long RequestTimeoutCount => Interlocked.Read(ref _requestTimeouts);
 
-    /// <summary>Binds the ports (0 picks a free one; see <see cref="Port"/>) and starts accepting.</summary>
+    /// <summary>Binds the ports (0 picks a free one; see <see cref="Port"/>; a negative Port leaves the plain port off) and starts accepting.</summary>
     public void Start()
     {
         var ip = IPAddress.Parse(_options.BindAddress);
-        Port = Listen(ip, _options.Port, tls: false);
-        if (_options.TlsPort != 0 || _certificate is not null) TlsPort = Listen(ip, _options.TlsPort, tls: true);
-        _log.LogInformation("DICOM SCP {AE} listening on {Address}:{Port}{Tls}", _options.AETitle, ip, Port, TlsPort != 0 ? $", TLS on {TlsPort}" : "");
+        if (_options.Port >= 0) Port = Listen(ip, _options.Port, tls: false);
+        if (_certificate is not null) TlsPort = Listen(ip, _options.TlsPort, tls: true);
+        if (Port != 0 && TlsPort != 0) Log.ListeningBoth(_log, _options.AETitle, ip, Port, TlsPort);
+        else if (Port != 0) Log.ListeningPlain(_log, _options.AETitle, ip, Port);
+        else Log.ListeningTlsOnly(_log, _options.AETitle, ip, TlsPort);
+        if (!IPAddress.IsLoopback(ip) && _options.AllowedPeerAddresses.Count == 0 && _options.AllowedCallingAETitles.Count == 0 && _options.UserIdentity != UserIdentityMode.Required)
+            Log.OpenToAnyone(_log, ip);
     }
 
     private int Listen(IPAddress ip, int port, bool tls)
     {
-        var l = new TcpListener(ip, port);
-        l.Start(128);
+        var tcp = new TcpListener(ip, port);
+        tcp.Start(512);
+        var l = new Listener(tcp, tls, new SemaphoreSlim(_options.MaxConnections, _options.MaxConnections));
         _listeners.Add(l);
-        _acceptLoops.Add(AcceptLoopAsync(l, tls));
-        return ((IPEndPoint)l.LocalEndpoint).Port;
+        _acceptLoops.Add(AcceptLoopAsync(l));
+        return ((IPEndPoint)tcp.LocalEndpoint).Port;
     }
 
-    private async Task AcceptLoopAsync(TcpListener listener, bool tls)
+    private sealed record Listener(TcpListener Tcp, bool Tls, SemaphoreSlim Slots);
+
+    /// <summary>One accepted connection while it has not sent a complete A-ASSOCIATE-RQ.</summary>
+    private sealed class Connection(Listener listener, Socket socket, IPAddress peer, CancellationTokenSource evict)
+    {
+        private int _slotReleased;
+        public Listener Listener { get; } = listener;
+        public Socket Socket { get; } = socket;
+        public IPAddress Peer { get; } = peer;
+        public CancellationTokenSource Evict { get; } = evict;
+        /// <summary>Gives the port's connection slot back, once (at eviction, or when the connection's task ends).</summary>
+        public void ReleaseSlot()
+        {
+            if (Interlocked.Exchange(ref _slotReleased, 1) == 0) Listener.Slots.Release();
+        }
+        public long OpenedAt { get; } = Environment.TickCount64;
+        public LinkedListNode<Connection>? Node { get; set; }
+        public bool Evicted { get; set; }
+    }
+
+    /// <summary>
+    /// Backpressure before accept: each port holds at most MaxConnections open connections. When they are all taken, the
+    /// oldest one that has not sent its A-ASSOCIATE-RQ is closed to make room; when every one is negotiating or established,
+    /// the loop waits (new connections wait in the kernel's backlog). An association slot is taken only once a complete
+    /// A-ASSOCIATE-RQ is in, so silent sockets never hold one.
+    /// </summary>
+    private async Task AcceptLoopAsync(Listener listener)
     {
         while (!_stop.IsCancellationRequested)
         {
-            Socket socket;
-            try { socket = await listener.AcceptSocketAsync(_stop.Token); }
+            try
+            {
+                // Full: make room by closing a connection that has had its chance, else wait (backpressure) and look
+                // again as the pending connections age past their grace.
+                while (!listener.Slots.Wait(0))
+                {
+                    EvictFromBusiestPeer(listener);
+                    if (await listener.Slots.WaitAsync(TimeSpan.FromMilliseconds(EvictionGraceMs / 2), _stop.Token)) break;
+                }
+            }
             catch (OperationCanceledException) { return; }
-            catch (ObjectDisposedException) { return; }
+            Socket socket;
+            try { socket = await listener.Tcp.AcceptSocketAsync(_stop.Token); }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                listener.Slots.Release();
+                return;
+            }
             catch (SocketException e)
             {
-                _log.LogWarning("Accept failed: {Error}", e.SocketErrorCode);
+                listener.Slots.Release();
+                Log.AcceptFailed(_log, e.SocketErrorCode);
                 continue;
             }
+            var connection = Admit(listener, socket);
+            if (connection is null)
+            {
+                CloseNow(socket);
+                listener.Slots.Release();
+                continue;
+            }
+            Interlocked.Increment(ref _open);
             socket.NoDelay = true;
-            var overLimit = Interlocked.Increment(ref _active) > _options.MaxAssociations;
             var task = Task.Run(async () =>
             {
-                try { await RunAssociationAsync(socket, tls, overLimit); }
-                finally { Interlocked.Decrement(ref _active); }
+                try { await RunConnectionAsync(socket, connection); }
+                finally
+                {
+                    Release(connection);
+                    Interlocked.Decrement(ref _open);
+                    connection.ReleaseSlot();
+                }
             });
             lock (_associations) _associations.Add(task);
             _ = task.ContinueWith(t => { lock (_associations) _associations.Remove(t); }, TaskScheduler.Default);
         }
     }
 
-    private async Task RunAssociationAsync(Socket socket, bool tls, bool overLimit)
+    /// <summary>
+    /// Decides at accept, before reading anything: a disallowed address is closed at once; a peer at its connection
+    /// limit has its oldest connection without an A-ASSOCIATE-RQ closed to make room, or, when all of its connections are
+    /// negotiating or established, the new one is closed. Null: close the socket.
+    /// </summary>
+    private Connection? Admit(Listener listener, Socket socket)
+    {
+        if (socket.RemoteEndPoint is not IPEndPoint remote)
+        {
+            Interlocked.Increment(ref _refusedConnections);
+            return null;
+        }
+        var peer = remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address;
+        if (_allowedPeers.Length > 0 && !_allowedPeers.Any(r => r.Matches(peer)))
+        {
+            Refused(peer, "its address is not in AllowedPeerAddresses");
+            return null;
+        }
+        lock (_gate)
+        {
+            _perPeer.TryGetValue(peer, out var count);
+            if (count >= _options.MaxConnectionsPerPeer && !EvictOldestPendingLocked(p => p.Peer.Equals(peer)))
+            {
+                Refused(peer, $"it has {count} connections open (MaxConnectionsPerPeer)");
+                return null;
+            }
+            _perPeer[peer] = _perPeer.GetValueOrDefault(peer) + 1; // re-read: an eviction above uncounted one
+            var c = new Connection(listener, socket, peer, CancellationTokenSource.CreateLinkedTokenSource(_stop.Token));
+            c.Node = _pending.AddLast(c);
+            _pendingPerPeer[peer] = _pendingPerPeer.GetValueOrDefault(peer) + 1;
+            return c;
+        }
+    }
+
+    /// <summary>The A-ASSOCIATE-RQ is in: the connection can no longer be closed to make room.</summary>
+    private void Negotiating(Connection c)
+    {
+        lock (_gate) RemovePendingLocked(c);
+    }
+
+    private void Release(Connection c)
+    {
+        lock (_gate)
+        {
+            RemovePendingLocked(c);
+            if (!c.Evicted) Decrement(_perPeer, c.Peer);
+        }
+        c.Evict.Dispose();
+    }
+
+    private void RemovePendingLocked(Connection c)
+    {
+        if (c.Node is null) return;
+        _pending.Remove(c.Node);
+        c.Node = null;
+        Decrement(_pendingPerPeer, c.Peer);
+    }
+
+    private static void Decrement(Dictionary<IPAddress, int> counts, IPAddress peer)
+    {
+        if (!counts.TryGetValue(peer, out var n)) return;
+        if (n <= 1) counts.Remove(peer);
+        else counts[peer] = n - 1;
+    }
+
+    /// <summary>The port is full: close the oldest connection without an A-ASSOCIATE-RQ of the peer that has the most
+    /// of them, so a flood from a few addresses pays for itself and a modality's lone fresh connection is spared.</summary>
+    private void EvictFromBusiestPeer(Listener listener)
+    {
+        lock (_gate)
+        {
+            IPAddress? busiest = null;
+            var most = 0;
+            foreach (var (peer, n) in _pendingPerPeer)
+                if (n > most) (busiest, most) = (peer, n);
+            if (busiest is null || !EvictOldestPendingLocked(c => c.Peer.Equals(busiest) && c.Listener == listener))
+                EvictOldestPendingLocked(c => c.Listener == listener);
+        }
+    }
+
+    /// <summary>A connection this fresh is never closed to make room: a real peer's A-ASSOCIATE-RQ follows its connect
+    /// within milliseconds, and must get the chance to be read even while a flood churns through the port.</summary>
+    private static readonly long EvictionGraceMs = 500;
+
+    private bool EvictOldestPendingLocked(Func<Connection, bool> which)
+    {
+        var now = Environment.TickCount64;
+        for (var n = _pending.First; n is not null; n = n.Next)
+        {
+            var c = n.Value;
+            if (now - c.OpenedAt < EvictionGraceMs) return false; // oldest first: every later one is younger still
+            if (!which(c)) continue;
+            RemovePendingLocked(c);
+            // It no longer counts for its peer from now on, though its socket closes a moment later: a peer opening
+            // connections faster than they close cannot lock itself (or a modality behind the same address) out.
+            // Closed here and now, and its port slot given back, rather than when its task gets round to it.
+            c.Evicted = true;
+            Decrement(_perPeer, c.Peer);
+            Interlocked.Increment(ref _evicted);
+            try { c.Evict.Cancel(); } catch (ObjectDisposedException) { }
+            CloseNow(c.Socket);
+            c.ReleaseSlot();
+            ReportRefusals();
+            return true;
+        }
+        return false;
+    }
+
+    private void Refused(IPAddress peer, string why)
+    {
+        Interlocked.Increment(ref _refusedConnections);
+        Log.ConnectionRefused(_log, peer, why);
+        ReportRefusals();
+    }
+
+    /// <summary>A flood is summed up in one warning a minute, not one line per socket.</summary>
+    private void ReportRefusals()
+    {
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastRefusalReport);
+        if (now - last < 60_000 || Interlocked.CompareExchange(ref _lastRefusalReport, now, last) != last) return;
+        var total = RefusedConnectionCount + EvictedConnectionCount;
+        var since = total - Interlocked.Exchange(ref _refusalsReported, total);
+        if (since > 0) Log.ConnectionsShed(_log, since, RefusedConnectionCount, EvictedConnectionCount);
+    }
+
+    private static void CloseNow(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0); // RST: nothing of it stays behind (no TIME_WAIT)
+            socket.Close();
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+    }
+
+    /// <summary>The Sta2 timer: ARTIM, capped by the (shorter) association request timeout.</summary>
+    private TimeSpan RequestTimeout => _options.ArtimTimeout < _options.AssociationRequestTimeout ? _options.ArtimTimeout : _options.AssociationRequestTimeout;
+
+    private async Task RunConnectionAsync(Socket socket, Connection connection)
     {
         var remote = socket.RemoteEndPoint as IPEndPoint;
+        var tls = connection.Listener.Tls;
         var ct = _stop.Token;
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         UpperLayerConnection? conn = null;
         DicomAssociation? assoc = null;
+        var counted = false;
         try
         {
-            if (tls)
+            AssociationParameters rq;
+            // Sta2: the TLS handshake and the whole A-ASSOCIATE-RQ must arrive within the short request timeout; until
+            // then the connection holds no association slot and may be closed to make room for a newer one.
+            var pendingToken = connection.Evict.Token;
+            connection.Evict.CancelAfter(RequestTimeout);
+            try
             {
-                var ssl = new SslStream(stream, false);
-                stream = ssl;
-                using var hs = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                hs.CancelAfter(_options.ArtimTimeout);
-                await ssl.AuthenticateAsServerAsync(TlsSupport.ServerOptions(_certificate!, _options.TlsRequireClientCertificate, _clientCa), hs.Token);
+                if (tls)
+                {
+                    var ssl = new SslStream(stream, false);
+                    stream = ssl;
+                    await ssl.AuthenticateAsServerAsync(TlsSupport.ServerOptions(_certificate!, _options.TlsRequireClientCertificate, _clientCa), pendingToken);
+                }
+                conn = new UpperLayerConnection(stream);
+                // A P-DATA this early is refused by its length.
+                var first = await conn.ReadAsync(16, Timeout.InfiniteTimeSpan, pendingToken);
+                if (first.Type != PduType.AssociateRequest) throw new PduException($"{first.Type} before A-ASSOCIATE-RQ", 2);
+                rq = PduCodec.DecodeAssociate(first.Body.Span, request: true);
             }
-            conn = new UpperLayerConnection(stream);
-            // Sta2: ARTIM runs until the A-ASSOCIATE-RQ is in; a P-DATA this early is refused by its length.
-            var first = await conn.ReadAsync(16, _options.ArtimTimeout, ct);
-            if (first.Type != PduType.AssociateRequest) throw new PduException($"{first.Type} before A-ASSOCIATE-RQ", 2);
-            var rq = PduCodec.DecodeAssociate(first.Body.Span, request: true);
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                if (connection.Evicted) Log.Evicted(_log, remote);
+                else
+                {
+                    Interlocked.Increment(ref _requestTimeouts);
+                    Log.NoAssociateRequest(_log, remote, RequestTimeout.TotalSeconds, tls ? " (TLS)" : "");
+                }
+                CloseNow(socket);
+                return;
+            }
+            Negotiating(connection);
+            counted = true;
+            var overLimit = Interlocked.Increment(ref _active) > _options.MaxAssociations;
             var result = _negotiator.Negotiate(rq, remote?.Address, overLimit);
             if (result.Reject is { } rj)
             {
                 Interlocked.Increment(ref _rejected);
-                _log.LogWarning("Rejected association from {Calling}@{Peer} to {Called}: {Reason} ({Why})", rq.CallingAE, remote, rq.CalledAE, rj, result.Why);
+                Log.Rejected(_log, rq.CallingAE, remote, rq.CalledAE, rj, result.Why);
                 await conn.SendAsync(PduCodec.EncodeAssociateReject(rj), ct);
-                await conn.WaitForCloseAsync(_options.ArtimTimeout); // Sta13
+                // Sta13: a rejected peer no longer negotiates, so it gives its association slot back before waiting
+                // (briefly) for it to close; a peer that never closes must not hold a slot.
+                Interlocked.Decrement(ref _active);
+                counted = false;
+                await conn.WaitForCloseAsync(RequestTimeout);
                 return;
             }
             await conn.SendAsync(PduCodec.EncodeAssociateAccept(result.Accept!), ct);
             Interlocked.Increment(ref _accepted);
             assoc = new DicomAssociation(conn, rq, result.Accept!, isRequestor: false, _options.ArtimTimeout);
-            _log.LogInformation("Association from {Calling}@{Peer}{Tls}: {Why}", rq.CallingAE, remote, tls ? " (TLS)" : "", result.Why);
+            Log.Associated(_log, rq.CallingAE, remote, tls ? " (TLS)" : "", result.Why);
             await ServeAsync(assoc, ct);
         }
         catch (PduException e)
         {
             Interlocked.Increment(ref _aborted);
-            _log.LogWarning("Aborting association with {Peer}: {Error}", remote, e.Message);
+            Log.Aborting(_log, remote, e.Message);
             if (assoc is not null) await assoc.AbortAsync(e.AbortReason, provider: true);
             else if (conn is not null) await conn.TrySendAbortAsync(2, e.AbortReason);
         }
         catch (TimeoutException e)
         {
             Interlocked.Increment(ref _aborted);
-            _log.LogWarning("Aborting association with {Peer}: {Error}", remote, e.Message);
+            Log.Aborting(_log, remote, e.Message);
             if (assoc is not null) await assoc.AbortAsync(0, provider: true);
             else if (conn is not null) await conn.TrySendAbortAsync(2, 0);
         }
@@ -150,25 +399,25 @@ public sealed class DicomServer : IAsyncDisposable
         {
             if (assoc is not null) await assoc.AbortAsync();
         }
-        catch (OperationCanceledException)
-        {
-            Interlocked.Increment(ref _aborted);
-            _log.LogWarning("TLS handshake with {Peer} did not finish within {Seconds} s", remote, _options.ArtimTimeout.TotalSeconds);
-        }
         catch (Exception e) when (e is IOException or SocketException or AuthenticationException or ObjectDisposedException)
         {
-            Interlocked.Increment(ref _aborted);
-            _log.LogInformation("Connection from {Peer} ended: {Error}", remote, e.Message);
+            if (!counted) Log.ConnectionEndedEarly(_log, remote, e.Message); // before any A-ASSOCIATE-RQ: a port probe, not an association
+            else
+            {
+                Interlocked.Increment(ref _aborted);
+                Log.ConnectionEnded(_log, remote, e.Message);
+            }
         }
         catch (Exception e)
         {
             // Never let one association take the service down.
             Interlocked.Increment(ref _aborted);
-            _log.LogError(e, "Association with {Peer} failed", remote);
+            Log.AssociationFailed(_log, e, remote);
             if (assoc is not null) await assoc.AbortAsync(0, provider: true);
         }
         finally
         {
+            if (counted) Interlocked.Decrement(ref _active);
             if (assoc is not null) await assoc.DisposeAsync();
             else if (conn is not null) await conn.DisposeAsync();
             else await stream.DisposeAsync();
@@ -192,7 +441,7 @@ public sealed class DicomServer : IAsyncDisposable
                     return;
                 case AbortedEvent a:
                     Interlocked.Increment(ref _aborted);
-                    _log.LogInformation("Association from {Calling} {Abort}", calling, a.Abort);
+                    Log.PeerAborted(_log, calling, a.Abort);
                     return;
                 case DimseMessageEvent m:
                     await HandleAsync(assoc, m, ct);
@@ -221,9 +470,9 @@ public sealed class DicomServer : IAsyncDisposable
                 }
                 else (status, comment) = (DimseStatus.CannotUnderstand, "C-STORE-RQ without a dataset");
                 if (status == DimseStatus.Success)
-                    _log.LogDebug("Stored {Sop} from {Calling}", cmd.AffectedSopInstanceUid, assoc.CallingAE);
+                    Log.Stored(_log, StoreScp.Quotable(cmd.AffectedSopInstanceUid), assoc.CallingAE);
                 else
-                    _log.LogWarning("C-STORE of {Sop} from {Calling} answered {Status}: {Comment}", cmd.AffectedSopInstanceUid, assoc.CallingAE, DimseStatus.Describe(status), comment);
+                    Log.StoreAnswered(_log, StoreScp.Quotable(cmd.AffectedSopInstanceUid), assoc.CallingAE, DimseStatus.Describe(status), comment);
                 await assoc.SendMessageAsync(m.Context, DimseCommand.Response(cmd, status, errorComment: comment), ReadOnlyMemory<byte>.Empty, ct);
                 return;
             }
@@ -241,7 +490,7 @@ public sealed class DicomServer : IAsyncDisposable
     {
         if (_stop.IsCancellationRequested) return;
         _stop.Cancel();
-        foreach (var l in _listeners) l.Stop();
+        foreach (var l in _listeners) l.Tcp.Stop();
         await Task.WhenAll(_acceptLoops);
         Task[] running;
         lock (_associations) running = _associations.ToArray();
@@ -249,4 +498,44 @@ public sealed class DicomServer : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();
+
+    private static partial class Log
+    {
+        [LoggerMessage(LogLevel.Information, "DICOM SCP {AE} listening on {Address}:{Port}, TLS on {TlsPort}")]
+        public static partial void ListeningBoth(ILogger log, string ae, IPAddress address, int port, int tlsPort);
+        [LoggerMessage(LogLevel.Information, "DICOM SCP {AE} listening on {Address}:{Port}")]
+        public static partial void ListeningPlain(ILogger log, string ae, IPAddress address, int port);
+        [LoggerMessage(LogLevel.Information, "DICOM SCP {AE} listening on {Address}, TLS only on port {TlsPort} (plain port off)")]
+        public static partial void ListeningTlsOnly(ILogger log, string ae, IPAddress address, int tlsPort);
+        [LoggerMessage(LogLevel.Warning, "DICOM SCP listens on {Address} and accepts any peer and any calling AE title: set Dicom:AllowedPeerAddresses or Dicom:AllowedCallingAETitles (or Dicom:UserIdentity Required)")]
+        public static partial void OpenToAnyone(ILogger log, IPAddress address);
+        [LoggerMessage(LogLevel.Warning, "Accept failed: {Error}")]
+        public static partial void AcceptFailed(ILogger log, SocketError error);
+        [LoggerMessage(LogLevel.Debug, "Connection from {Peer} closed at once: {Why}")]
+        public static partial void ConnectionRefused(ILogger log, IPAddress peer, string why);
+        [LoggerMessage(LogLevel.Warning, "Shed {Count} connections in the last minute ({Refused} refused at accept, {Evicted} closed before their A-ASSOCIATE-RQ to make room, since start): a peer is opening connections it does not use")]
+        public static partial void ConnectionsShed(ILogger log, long count, long refused, long evicted);
+        [LoggerMessage(LogLevel.Debug, "Connection from {Peer} closed to make room: no A-ASSOCIATE-RQ yet")]
+        public static partial void Evicted(ILogger log, IPEndPoint? peer);
+        [LoggerMessage(LogLevel.Information, "Connection from {Peer}{Tls} closed: no complete A-ASSOCIATE-RQ within {Seconds} s")]
+        public static partial void NoAssociateRequest(ILogger log, IPEndPoint? peer, double seconds, string tls);
+        [LoggerMessage(LogLevel.Warning, "Rejected association from {Calling}@{Peer} to {Called}: {Reason} ({Why})")]
+        public static partial void Rejected(ILogger log, string calling, IPEndPoint? peer, string called, AssociateReject reason, string why);
+        [LoggerMessage(LogLevel.Information, "Association from {Calling}@{Peer}{Tls}: {Why}")]
+        public static partial void Associated(ILogger log, string calling, IPEndPoint? peer, string tls, string why);
+        [LoggerMessage(LogLevel.Warning, "Aborting association with {Peer}: {Error}")]
+        public static partial void Aborting(ILogger log, IPEndPoint? peer, string error);
+        [LoggerMessage(LogLevel.Information, "Connection from {Peer} ended: {Error}")]
+        public static partial void ConnectionEnded(ILogger log, IPEndPoint? peer, string error);
+        [LoggerMessage(LogLevel.Debug, "Connection from {Peer} ended before an A-ASSOCIATE-RQ: {Error}")]
+        public static partial void ConnectionEndedEarly(ILogger log, IPEndPoint? peer, string error);
+        [LoggerMessage(LogLevel.Error, "Association with {Peer} failed")]
+        public static partial void AssociationFailed(ILogger log, Exception e, IPEndPoint? peer);
+        [LoggerMessage(LogLevel.Information, "Association from {Calling} {Abort}")]
+        public static partial void PeerAborted(ILogger log, string calling, AbortInfo abort);
+        [LoggerMessage(LogLevel.Debug, "Stored {Sop} from {Calling}")]
+        public static partial void Stored(ILogger log, string sop, string calling);
+        [LoggerMessage(LogLevel.Warning, "C-STORE of {Sop} from {Calling} answered {Status}: {Comment}")]
+        public static partial void StoreAnswered(ILogger log, string sop, string calling, string status, string? comment);
+    }
 }

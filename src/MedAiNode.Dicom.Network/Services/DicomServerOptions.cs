@@ -25,7 +25,9 @@ public enum UserIdentityMode
 public sealed class DicomServerOptions
 {
     public string AETitle { get; set; } = "MEDAINODE";
-    public string BindAddress { get; set; } = "0.0.0.0";
+    /// <summary>Loopback until configured: a node is opened to the network on purpose (with an allow-list).</summary>
+    public string BindAddress { get; set; } = "127.0.0.1";
+    /// <summary>The plain DICOM port; 0 picks a free one; -1 = no plain port (TLS only when <see cref="TlsPort"/> is set).</summary>
     public int Port { get; set; } = 11112;
     /// <summary>DICOM TLS port (PS3.15 B.9 / BCP 195); 0 = off.</summary>
     public int TlsPort { get; set; }
@@ -40,6 +42,14 @@ public sealed class DicomServerOptions
     /// <summary>Peer addresses allowed in (IP or CIDR, e.g. 10.1.0.0/16); empty = any.</summary>
     public List<string> AllowedPeerAddresses { get; set; } = new();
     public int MaxAssociations { get; set; } = 32;
+    /// <summary>Open TCP connections per port, negotiating or not. When all are taken, the oldest one that has not sent
+    /// its A-ASSOCIATE-RQ is closed to make room; when none is, new connections wait in the backlog.</summary>
+    public int MaxConnections { get; set; } = 128;
+    /// <summary>Open TCP connections from one peer address (both ports together).</summary>
+    public int MaxConnectionsPerPeer { get; set; } = 16;
+    /// <summary>How long a new connection has to complete its TLS handshake and send a whole A-ASSOCIATE-RQ (the
+    /// ARTIM in Sta2, kept short: such a connection holds no association slot yet; the shorter of this and ArtimTimeout).</summary>
+    public TimeSpan AssociationRequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
     public uint MaxPduLength { get; set; } = 256 * 1024;
     public TimeSpan ArtimTimeout { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>How long an established association may stay silent (or stall mid-PDU) before it is aborted.</summary>
@@ -60,7 +70,8 @@ public sealed class DicomServerOptions
         string Key(string name) => string.IsNullOrEmpty(section) ? name : $"{section}:{name}";
         if (string.IsNullOrWhiteSpace(AETitle) || AETitle.Trim().Length > 16 || AETitle.Any(c => c < 0x20 || c > 0x7E || c == '\\'))
             throw new NetworkOptionsException(Key("AETitle"), $"'{AETitle}' is not an AE title (1-16 printable ASCII characters, no backslash)");
-        if (Port is < 0 or > 65535) throw new NetworkOptionsException(Key("Port"), $"{Port} is not a TCP port");
+        if (Port is < -1 or > 65535) throw new NetworkOptionsException(Key("Port"), $"{Port} is not a TCP port (-1: no plain port)");
+        if (Port == -1 && TlsPort == 0) throw new NetworkOptionsException(Key("Port"), "is -1 (no plain port) and TlsPort is not set: the SCP would listen nowhere");
         if (TlsPort is < 0 or > 65535) throw new NetworkOptionsException(Key("TlsPort"), $"{TlsPort} is not a TCP port");
         if (TlsPort != 0 && TlsPort == Port) throw new NetworkOptionsException(Key("TlsPort"), "must differ from Port");
         if (TlsPort != 0 && (string.IsNullOrEmpty(TlsCertificatePath) || !File.Exists(TlsCertificatePath)))
@@ -71,6 +82,9 @@ public sealed class DicomServerOptions
             throw new NetworkOptionsException(Key("TlsClientCaPath"), "client certificates are required but no CA file is configured");
         if (!IPAddress.TryParse(BindAddress, out _)) throw new NetworkOptionsException(Key("BindAddress"), $"'{BindAddress}' is not an IP address");
         if (MaxAssociations < 1) throw new NetworkOptionsException(Key("MaxAssociations"), "must be at least 1");
+        if (MaxConnections < MaxAssociations) throw new NetworkOptionsException(Key("MaxConnections"), $"must be at least MaxAssociations ({MaxAssociations})");
+        if (MaxConnectionsPerPeer < 1) throw new NetworkOptionsException(Key("MaxConnectionsPerPeer"), "must be at least 1");
+        if (AssociationRequestTimeout <= TimeSpan.Zero) throw new NetworkOptionsException(Key("AssociationRequestTimeout"), "must be positive");
         if (MaxPduLength is < 4096 or > 16 * 1024 * 1024) throw new NetworkOptionsException(Key("MaxPduLength"), "must be between 4096 and 16777216");
         if (ArtimTimeout <= TimeSpan.Zero) throw new NetworkOptionsException(Key("ArtimTimeout"), "must be positive");
         if (IdleTimeout <= TimeSpan.Zero) throw new NetworkOptionsException(Key("IdleTimeout"), "must be positive");

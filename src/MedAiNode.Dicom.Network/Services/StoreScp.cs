@@ -131,7 +131,7 @@ public sealed class StoreScp
         var sopClass = cmd.AffectedSopClassUid;
         var sop = cmd.AffectedSopInstanceUid;
         if (sopClass != pc.AbstractSyntax)
-            return StoreSink.Refuse(DimseStatus.SopClassNotSupported, $"SOP class {sopClass} sent on a {pc.AbstractSyntax} context");
+            return StoreSink.Refuse(DimseStatus.SopClassNotSupported, $"SOP class {Quotable(sopClass)} sent on a {pc.AbstractSyntax} context");
         if (!ReceivedInstance.IsValidUid(sop))
             return StoreSink.Refuse(DimseStatus.CannotUnderstand, "Affected SOP Instance UID is missing or not a UID");
         if (_target.CheckCapacity() is { } full) return StoreSink.Refuse(DimseStatus.OutOfResources, full);
@@ -144,7 +144,17 @@ public sealed class StoreScp
             var (status, comment) = WriteFailed("cannot write", e);
             return StoreSink.Refuse(status, comment);
         }
+        catch (ArgumentException)
+        {
+            // The File Meta Information cannot be built from this request (a value its VR refuses): answer this request
+            // with a failure, keep the association for the next one. The value is not quoted: it came from the peer.
+            return StoreSink.Refuse(DimseStatus.CannotUnderstand, "the request's UIDs or calling AE title cannot form File Meta Information");
+        }
     }
+
+    /// <summary>A UID as it may appear in a log or an Error Comment: only when it is a valid UID (digits and dots, at most
+    /// 64), since a malformed element's value can run over the elements after it, patient name included.</summary>
+    internal static string Quotable(string? uid) => ReceivedInstance.IsValidUid(uid) ? uid! : "(not a valid UID)";
 
     /// <summary>Called when the last fragment arrived: returns the status to answer and the stored path on success.</summary>
     internal async ValueTask<(ushort Status, string? Comment, ReceivedInstance? Instance, string? Path)> CompleteAsync(
@@ -162,10 +172,17 @@ public sealed class StoreScp
                 // refused, not stored. The target files it from this dataset and does not read the file again.
                 file = DicomFile.Open(temp);
             }
-            catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException or ArgumentException)
+            catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException)
             {
+                // The parser's messages name tags, lengths and offsets, never values.
                 StoreSink.TryDelete(temp);
                 return (DimseStatus.CannotUnderstand, "dataset cannot be decoded: " + e.Message, null, null);
+            }
+            catch (ArgumentException e)
+            {
+                // A value its VR refuses: the message would quote the value, so only the element is named.
+                StoreSink.TryDelete(temp);
+                return (DimseStatus.CannotUnderstand, "dataset cannot be decoded: " + (e is DicomValidationException v ? $"{v.Tag} has a value its VR ({v.VR}) does not allow" : "a value is invalid"), null, null);
             }
             var instance = new ReceivedInstance(temp, file.Dataset, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, calledAE, sink.DatasetBytes);
             var sopClass = instance.SopClassUid;
@@ -173,16 +190,16 @@ public sealed class StoreScp
             if (sopClass.Length > 0 && sopClass != cmd.AffectedSopClassUid)
             {
                 StoreSink.TryDelete(temp);
-                return (DimseStatus.DataSetDoesNotMatchSopClass, $"dataset SOP class {sopClass} differs from the request's {cmd.AffectedSopClassUid}", null, null);
+                return (DimseStatus.DataSetDoesNotMatchSopClass, $"dataset SOP class {Quotable(sopClass)} differs from the request's {Quotable(cmd.AffectedSopClassUid)}", null, null);
             }
             if (sop.Length > 0 && sop != cmd.AffectedSopInstanceUid)
             {
                 StoreSink.TryDelete(temp);
-                return (DimseStatus.CannotUnderstand + 1, $"dataset SOP instance {sop} differs from the request's {cmd.AffectedSopInstanceUid}", null, null);
+                return (DimseStatus.CannotUnderstand + 1, $"dataset SOP instance {Quotable(sop)} differs from the request's {Quotable(cmd.AffectedSopInstanceUid)}", null, null);
             }
             var path = await _target.CommitAsync(instance, ct);
             try { Stored?.Invoke(instance, path); }
-            catch (Exception e) { Microsoft.Extensions.Logging.LoggerExtensions.LogError(_log, e, "Stored handler failed for {Sop}", instance.SopInstanceUid); }
+            catch (Exception e) { Microsoft.Extensions.Logging.LoggerExtensions.LogError(_log, e, "Stored handler failed for {Sop}", Quotable(instance.SopInstanceUid)); }
             return (DimseStatus.Success, null, instance, path);
         }
         catch (InvalidDataException e)

@@ -4,12 +4,13 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace MedAiNode.Dicom.Network.Services;
 
-/// <summary>DICOM TLS (PS3.15 B.9, the BCP 195 profile): TLS 1.2/1.3 with AEAD ECDHE/DHE suites only.</summary>
+/// <summary>DICOM TLS (PS3.15 B.9, the BCP 195 profile): TLS 1.2/1.3 with AEAD ECDHE suites only.</summary>
 public static class TlsSupport
 {
     public const SslProtocols Protocols = SslProtocols.Tls12 | SslProtocols.Tls13;
 
-    /// <summary>BCP 195 (RFC 9325) recommended suites; TLS 1.3 suites are all AEAD.</summary>
+    /// <summary>BCP 195 (RFC 9325) recommended suites; TLS 1.3 suites are all AEAD. The DHE suites BCP 195 also allows
+    /// are left out: .NET gives OpenSSL no DH parameters, so they could never be negotiated (a test checks this).</summary>
     public static readonly TlsCipherSuite[] Bcp195CipherSuites =
     [
         TlsCipherSuite.TLS_AES_128_GCM_SHA256,
@@ -19,8 +20,6 @@ public static class TlsSupport
         TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
         TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
         TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-        TlsCipherSuite.TLS_DHE_RSA_WITH_AES_128_GCM_SHA256,
-        TlsCipherSuite.TLS_DHE_RSA_WITH_AES_256_GCM_SHA384,
     ];
 
     /// <summary>Cipher suite policies exist on Linux/macOS OpenSSL only; elsewhere the OS defaults apply.</summary>

@@ -12,14 +12,21 @@ public sealed class ConnectionClosedException : IOException
 /// <summary>Reads and writes whole PDUs on a stream (TCP or TLS), with strict length checks and timeouts.</summary>
 public sealed class UpperLayerConnection : IAsyncDisposable
 {
-    /// <summary>Association PDUs carry only negotiation items; anything larger is hostile.</summary>
-    public const int MaxAssociatePduLength = 1 << 20;
+    /// <summary>Association PDUs carry only negotiation items: 128 presentation contexts of 30 transfer syntaxes each and
+    /// a 64 KiB user identity still fit in 256 KiB; anything larger is hostile.</summary>
+    public const int MaxAssociatePduLength = 256 * 1024;
+    /// <summary>The receive buffer starts here and grows only as bytes actually arrive, so a PDU header declaring a large
+    /// length costs nothing until its body is sent.</summary>
+    private const int InitialBuffer = 16 * 1024;
     private const int AbsoluteMaxPData = 64 << 20;
+    /// <summary>Receive buffers come from this pool, not the shared one: it keeps at most a few arrays of each size, so
+    /// a flood of large (or half-sent) PDUs leaves nothing behind once its connections are closed.</summary>
+    private static readonly ArrayPool<byte> Buffers = ArrayPool<byte>.Create(AbsoluteMaxPData, 8);
 
     private readonly Stream _stream;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly byte[] _header = new byte[PduCodec.HeaderLength];
-    private byte[] _body = ArrayPool<byte>.Shared.Rent(16 * 1024);
+    private byte[] _body = Buffers.Rent(InitialBuffer);
     private bool _disposed;
 
     public UpperLayerConnection(Stream stream) => _stream = stream;
@@ -51,19 +58,34 @@ public sealed class UpperLayerConnection : IAsyncDisposable
                     if (length < 6) throw new PduException($"P-DATA-TF PDU length {length} cannot hold a PDV", 6);
                     break;
             }
-            if (_body.Length < length)
-            {
-                ArrayPool<byte>.Shared.Return(_body);
-                _body = ArrayPool<byte>.Shared.Rent((int)length);
-            }
-            var body = _body.AsMemory(0, (int)length);
-            if (!await ReadFullyAsync(body, cts.Token, allowEofAtStart: false)) throw new ConnectionClosedException("The peer closed the connection mid-PDU");
+            var body = await ReadBodyAsync((int)length, cts.Token);
             return new Pdu(pduType, body);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
             throw new TimeoutException($"No complete PDU from the peer within {timeout.TotalSeconds:0.#} s");
         }
+    }
+
+    /// <summary>Reads a PDU body of <paramref name="length"/> bytes, doubling the (pooled) buffer only when the bytes
+    /// received so far fill it.</summary>
+    private async ValueTask<Memory<byte>> ReadBodyAsync(int length, CancellationToken ct)
+    {
+        var done = 0;
+        while (done < length)
+        {
+            if (done == _body.Length)
+            {
+                var bigger = Buffers.Rent((int)Math.Min(length, Math.Max((long)_body.Length * 2, InitialBuffer)));
+                _body.AsSpan(0, done).CopyTo(bigger);
+                Buffers.Return(_body);
+                _body = bigger;
+            }
+            var n = await _stream.ReadAsync(_body.AsMemory(done, Math.Min(length, _body.Length) - done), ct);
+            if (n == 0) throw new ConnectionClosedException($"The peer closed the connection mid-PDU ({done} of {length} bytes read)");
+            done += n;
+        }
+        return _body.AsMemory(0, length);
     }
 
     private async ValueTask<bool> ReadFullyAsync(Memory<byte> buffer, CancellationToken ct, bool allowEofAtStart)
@@ -122,7 +144,7 @@ public sealed class UpperLayerConnection : IAsyncDisposable
         if (_disposed) return;
         _disposed = true;
         try { await _stream.DisposeAsync(); } catch (IOException) { } catch (System.Net.Sockets.SocketException) { }
-        ArrayPool<byte>.Shared.Return(_body);
+        Buffers.Return(_body);
         _body = [];
     }
 }

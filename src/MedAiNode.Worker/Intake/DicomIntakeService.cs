@@ -23,13 +23,19 @@ public sealed class DicomIntakeService : IHostedService, IAsyncDisposable
     }
 
     public int Port => _server?.Port ?? 0;
-    public bool IsListening => _server is not null && _server.Port != 0;
-    /// <summary>Dicom:Port -1: this node takes studies only by polling.</summary>
-    public bool Disabled => _options.Port < 0;
+    public int TlsPort => _server?.TlsPort ?? 0;
+    public bool IsListening => _server is not null && _server.IsListening;
+    /// <summary>Dicom:Port -1 and no Dicom:TlsPort: this node takes studies only by polling. Port -1 with TlsPort set
+    /// listens on the TLS port only.</summary>
+    public bool Disabled => _options.Port < 0 && _options.TlsPort == 0;
 
     public Task StartAsync(CancellationToken ct)
     {
-        if (_options.Port < 0) return Task.CompletedTask; // intake over DIMSE switched off
+        if (Disabled)
+        {
+            _log.LogInformation("DIMSE intake off (Dicom:Port -1, no Dicom:TlsPort): studies arrive by polling only");
+            return Task.CompletedTask;
+        }
         try
         {
             // The study store is the SCP's target: it gets each instance as the SCP parsed it, and its checks apply.

@@ -28,7 +28,9 @@ internal sealed class ScpListeningCheck(DicomIntakeService scp) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) =>
         Task.FromResult(scp.Disabled ? HealthCheckResult.Healthy("DIMSE intake off (Dicom:Port -1)")
-            : scp.IsListening ? HealthCheckResult.Healthy($"port {scp.Port}") : HealthCheckResult.Unhealthy("DICOM SCP not listening"));
+            : scp.IsListening ? HealthCheckResult.Healthy(scp.Port != 0 && scp.TlsPort != 0 ? $"port {scp.Port}, TLS port {scp.TlsPort}"
+                : scp.Port != 0 ? $"port {scp.Port}" : $"TLS only, port {scp.TlsPort}")
+            : HealthCheckResult.Unhealthy("DICOM SCP not listening"));
 }
 
 /// <summary>Ready only when every enabled model was found, verified and loaded.</summary>
