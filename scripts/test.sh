@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(fonts-dejavu-core dcmtk dicom3tools python3-pydicom python3-numpy python3-nibabel python3-pil libopenjp2-7 libcharls2 libgdcm-tools openjph-tools orthanc orthanc-dicomweb stunnel4 postgresql curl openssl chromium)
+APT_PACKAGES=(fonts-dejavu-core dcmtk dicom3tools python3-pydicom python3-numpy python3-nibabel python3-pil libopenjp2-7 libcharls2 libgdcm-tools openjph-tools orthanc orthanc-dicomweb stunnel4 postgresql curl openssl chromium strace)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

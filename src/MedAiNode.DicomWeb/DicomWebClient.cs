@@ -6,6 +6,7 @@ using System.Text.Json;
 using MedAiNode.Dicom.IO;
 using MedAiNode.Dicom.Json;
 using MedAiNode.DicomWeb.Configuration;
+using MedAiNode.DicomWeb.Http;
 using MedAiNode.DicomWeb.Multipart;
 using MedAiNode.DicomWeb.Qido;
 using MedAiNode.DicomWeb.Resilience;
@@ -49,28 +50,34 @@ public sealed class DicomWebClient
     /// <summary>
     /// Every match of a QIDO-RS search, paging with limit/offset as the results are consumed. A page shorter than asked
     /// ends the search unless the PACS warned that it cut the page (Warning 299), as some cap their page size.
+    /// A result that cannot be read, or whose identifying UID (Study, Series or SOP Instance UID for the level) is not a
+    /// valid UID, is skipped and reported (to <paramref name="skipped"/> and the log, without its values), so one malformed
+    /// study on the PACS does not hide the others. Each page is parsed as it streams, under MaxJsonResponseBytes,
+    /// JsonResponseTimeout, ReadIdleTimeout and MinReadBytesPerSecond, and closed before its results are handed out.
     /// </summary>
-    public async IAsyncEnumerable<DicomDataset> SearchAsync(QidoQuery query, [EnumeratorCancellation] CancellationToken ct = default)
+    public async IAsyncEnumerable<DicomDataset> SearchAsync(QidoQuery query, Action<QidoSkipped>? skipped, [EnumeratorCancellation] CancellationToken ct = default)
     {
         var offset = query.Offset;
         var remaining = query.Limit;
         string? previousFirst = null;
+        var operation = "QIDO-RS " + query.ResourcePath();
         while (remaining is null or > 0)
         {
             var pageSize = remaining is { } r ? Math.Min(r, Options.QidoPageSize) : Options.QidoPageSize;
             var url = query.ToRelativeUrl(offset, pageSize);
-            List<DicomDataset> page;
+            var page = new List<DicomDataset>();
+            int received;
+            string? first;
             bool truncatedByServer;
-            using (var response = await SendAsync(() => Get(url, DicomWebMediaTypes.DicomJson), HttpCompletionOption.ResponseHeadersRead, "QIDO-RS " + query.ResourcePath(), ct).ConfigureAwait(false))
+            using (var response = await SendAsync(() => Get(url, DicomWebMediaTypes.DicomJson), HttpCompletionOption.ResponseHeadersRead, operation, ct).ConfigureAwait(false))
             {
                 if (response.StatusCode == HttpStatusCode.NoContent) yield break;
-                await EnsureSuccess(response, "QIDO-RS " + query.ResourcePath()).ConfigureAwait(false);
+                await EnsureSuccess(response, operation).ConfigureAwait(false);
                 truncatedByServer = response.Headers.Warning.Any(w => w.Code == 299);
-                page = await ReadJsonArrayAsync(response, "QIDO-RS", ct).ConfigureAwait(false);
+                (received, first) = await ReadJsonArrayAsync(response, operation, offset, query.Level, page, skipped, ct).ConfigureAwait(false);
             }
-            if (page.Count == 0) yield break;
+            if (received == 0) yield break;
             // A PACS that ignores offset would hand out page one for ever.
-            var first = IdentityOf(page[0], query.Level);
             if (offset > query.Offset && first is not null && first == previousFirst)
                 throw new DicomWebProtocolException($"DICOMweb {Pacs}: the PACS returned the same page again for offset {offset}; it does not support QIDO-RS offset paging.");
             previousFirst = first;
@@ -78,17 +85,20 @@ public sealed class DicomWebClient
             {
                 yield return ds;
             }
-            offset += page.Count;
-            if (remaining is not null) remaining -= page.Count;
-            if (page.Count < pageSize && !truncatedByServer) yield break;
+            offset += received;
+            if (remaining is not null) remaining -= received;
+            if (received < pageSize && !truncatedByServer) yield break;
         }
     }
 
-    private static string? IdentityOf(DicomDataset ds, QidoLevel level) => level switch
+    /// <summary>Every match of a QIDO-RS search; skipped results are logged only (see the overload).</summary>
+    public IAsyncEnumerable<DicomDataset> SearchAsync(QidoQuery query, CancellationToken ct = default) => SearchAsync(query, null, ct);
+
+    private static DicomTag IdentityTag(QidoLevel level) => level switch
     {
-        QidoLevel.Studies => ds.GetString(DicomTags.StudyInstanceUID),
-        QidoLevel.Series => ds.GetString(DicomTags.SeriesInstanceUID),
-        _ => ds.GetString(DicomTags.SOPInstanceUID),
+        QidoLevel.Studies => DicomTags.StudyInstanceUID,
+        QidoLevel.Series => DicomTags.SeriesInstanceUID,
+        _ => DicomTags.SOPInstanceUID,
     };
 
     // ---------------------------------------------------------------- WADO-RS metadata
@@ -99,7 +109,9 @@ public sealed class DicomWebClient
         var path = ResourcePath(studyUid, seriesUid, sopInstanceUid) + "/metadata";
         using var response = await SendAsync(() => Get(path, DicomWebMediaTypes.DicomJson), HttpCompletionOption.ResponseHeadersRead, "WADO-RS metadata", ct).ConfigureAwait(false);
         await EnsureSuccess(response, "WADO-RS metadata").ConfigureAwait(false);
-        return await ReadJsonArrayAsync(response, "WADO-RS metadata", ct).ConfigureAwait(false);
+        var list = new List<DicomDataset>();
+        await ReadJsonArrayAsync(response, "WADO-RS metadata", 0, null, list, null, ct).ConfigureAwait(false);
+        return list;
     }
 
     // ---------------------------------------------------------------- WADO-RS instances
@@ -148,12 +160,22 @@ public sealed class DicomWebClient
         var query = new QidoQuery(QidoLevel.Instances) { StudyInstanceUid = studyUid, SeriesInstanceUid = seriesUid };
         query.Include(DicomTags.SeriesInstanceUID);
         var missing = new List<(string Series, string Sop)>();
+        var listed = 0;
         await foreach (var ds in SearchAsync(query, ct).ConfigureAwait(false))
         {
             var sop = ds.GetString(DicomTags.SOPInstanceUID);
             var series = ds.GetString(DicomTags.SeriesInstanceUID) ?? seriesUid;
-            if (UidSyntax.IsValid(sop) && UidSyntax.IsValid(series) && !result.Contains(sop!)) missing.Add((series!, sop!));
+            if (!UidSyntax.IsValid(sop) || !UidSyntax.IsValid(series)) continue;
+            listed++;
+            if (!result.Contains(sop!)) missing.Add((series!, sop!));
         }
+        result.ExpectedInstances = listed;
+        // A listing that names nothing (the PACS is still indexing, or answers an empty page while failing) cannot
+        // prove the study whole: what broke off is reported as a failure, to be fetched again, never as a study of
+        // the instances that happened to arrive (F9: such a study was recorded as fetched with 0 instances).
+        if (listed == 0)
+            throw new DicomWebException(Pacs, "WADO-RS", $"the download broke off after {result.Instances.Count} instances and the resume query listed none; not complete",
+                null) { IsUnavailable = true, PartialWadoResult = result };
         foreach (var (series, sop) in missing)
         {
             for (var attempt = 0; ; attempt++)
@@ -201,12 +223,15 @@ public sealed class DicomWebClient
         {
             await EnsureSuccess(response, "WADO-RS").ConfigureAwait(false);
             var boundary = DicomWebMediaTypes.GetBoundary(response.Content.Headers.ContentType);
-            await using var body = new IdleTimeoutStream(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), Options.ReadIdleTimeout);
+            await using var body = new GuardedBodyStream(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), WadoLimits, $"DICOMweb {Pacs}: WADO-RS");
             var reader = new MultipartRelatedReader(body, boundary);
             while (await reader.ReadNextAsync(ct).ConfigureAwait(false) is { } section)
                 await WritePartAsync(section, directory, result, ct).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Whether each fetched file's data is synced (fdatasync) before it is named; the study fetcher follows Store:Fsync.</summary>
+    public bool FsyncFiles { get; set; } = true;
 
     /// <summary>Raised after each instance file is in place (instances written so far); for progress and tests.</summary>
     public Action<int>? WadoPartWritten { get; set; }
@@ -236,6 +261,9 @@ public sealed class DicomWebClient
                 await fs.WriteAsync(head.AsMemory(0, headLength), ct).ConfigureAwait(false);
                 await section.Body.CopyToAsync(fs, 1024 * 1024, ct).ConfigureAwait(false);
                 length = fs.Length;
+                // As on C-STORE intake: the data is on disk before the file is named and handed to the store, whose
+                // move into the study folder then syncs the folder. An fsync failure (disk full, I/O error) throws.
+                if (FsyncFiles) DurableFile.DataSync(fs);
             }
             result.BytesReceived += length;
             DicomFile header;
@@ -259,7 +287,7 @@ public sealed class DicomWebClient
                 _log.LogDebug("DICOMweb {Pacs}: instance {Sop} came as {Ts}, not the {Asked} asked for", Pacs, sop, tsUid, Options.WadoTransferSyntax);
             var final = Path.Combine(directory, sop + ".dcm");
             File.Move(tmp, final, overwrite: true);
-            result.Add(new WadoInstance(sop!, header.Dataset.GetString(DicomTags.SeriesInstanceUID), tsUid, final, length, header.Dataset));
+            result.Add(new WadoInstance(sop!, header.Dataset.GetString(DicomTags.SeriesInstanceUID), tsUid, final, length, header.Dataset) { Durable = FsyncFiles });
             WadoPartWritten?.Invoke(result.Instances.Count);
         }
         finally
@@ -532,12 +560,11 @@ public sealed class DicomWebClient
         }
     }
 
-    private async Task EnsureSuccess(HttpResponseMessage response, string operation)
+    private Task EnsureSuccess(HttpResponseMessage response, string operation)
     {
-        if (response.IsSuccessStatusCode) return;
+        if (response.IsSuccessStatusCode) return Task.CompletedTask;
         var status = response.StatusCode;
-        // The body is not quoted: a PACS may echo query values (patient names) in its error text.
-        await response.Content.LoadIntoBufferAsync().ConfigureAwait(false);
+        // The body is not quoted (a PACS may echo query values, patient names, in its error text) nor read: it may be endless.
         var hint = status switch
         {
             HttpStatusCode.Unauthorized => " (check the PACS's Auth settings)",
@@ -549,19 +576,97 @@ public sealed class DicomWebClient
         throw new DicomWebException(Pacs, operation, $"HTTP {(int)status} {response.ReasonPhrase}{hint}", status) { IsUnavailable = DicomWebResilience.IsTransientStatus(status) };
     }
 
-    private async Task<List<DicomDataset>> ReadJsonArrayAsync(HttpResponseMessage response, string operation, CancellationToken ct)
+    private BodyLimits JsonLimits => new(
+        Options.MaxJsonResponseBytes, Key(nameof(DicomWebPacsOptions.MaxJsonResponseBytes)),
+        Options.JsonResponseTimeout, Key(nameof(DicomWebPacsOptions.JsonResponseTimeout)),
+        Options.ReadIdleTimeout, Key(nameof(DicomWebPacsOptions.ReadIdleTimeout)),
+        Options.MinReadBytesPerSecond, Key(nameof(DicomWebPacsOptions.MinReadBytesPerSecond)));
+
+    private BodyLimits WadoLimits => new(
+        null, "",
+        Options.WadoResponseTimeout, Key(nameof(DicomWebPacsOptions.WadoResponseTimeout)),
+        Options.ReadIdleTimeout, Key(nameof(DicomWebPacsOptions.ReadIdleTimeout)),
+        Options.MinReadBytesPerSecond, Key(nameof(DicomWebPacsOptions.MinReadBytesPerSecond)));
+
+    private string Key(string option) => $"{DicomWebPacsOptions.SectionName} '{Pacs}' {option}";
+
+    /// <summary>
+    /// Parses a JSON array of datasets as it streams (one element in memory at a time, the body under
+    /// <see cref="JsonLimits"/>) into <paramref name="into"/>. A dataset that cannot be read, or, with a QIDO level, lacks a
+    /// valid identifying UID, is reported and skipped. Returns how many elements the array had (skipped ones included,
+    /// which is what paging counts) and the first element's identifying value.
+    /// </summary>
+    private async Task<(int Count, string? First)> ReadJsonArrayAsync(HttpResponseMessage response, string operation, int offset, QidoLevel? level,
+        List<DicomDataset> into, Action<QidoSkipped>? skipped, CancellationToken ct)
     {
-        await using var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        var limits = JsonLimits;
+        var what = $"DICOMweb {Pacs}: {operation}";
         try
         {
-            using var doc = await JsonDocument.ParseAsync(stream, default, ct).ConfigureAwait(false);
-            if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new FormatException("expected a JSON array of datasets.");
+            GuardedBodyStream.CheckDeclaredLength(response.Content.Headers.ContentLength, limits, what);
+            await using var stream = new GuardedBodyStream(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), limits, what);
             var options = new DicomJsonOptions();
-            return doc.RootElement.EnumerateArray().Select(e => DicomJson.ReadDataset(e, options, null)).ToList();
+            var count = 0;
+            string? first = null;
+            // The root must be an array: DeserializeAsyncEnumerable refuses anything else.
+            await foreach (var element in JsonSerializer.DeserializeAsyncEnumerable<JsonElement>(stream, JsonElementOptions, ct).ConfigureAwait(false))
+            {
+                var index = offset + count++;
+                DicomDataset ds;
+                try
+                {
+                    ds = DicomJson.ReadDataset(element, options, null);
+                }
+                catch (Exception e) when (e is FormatException or JsonException or InvalidOperationException or ArgumentException or DicomFormatException)
+                {
+                    Skip(new QidoSkipped(index, null, "unreadable DICOM JSON: " + WithoutValues(e.Message)));
+                    continue;
+                }
+                if (level is { } l)
+                {
+                    var id = ds.GetString(IdentityTag(l));
+                    if (count == 1) first = id;
+                    if (!UidSyntax.IsValid(id))
+                    {
+                        Skip(new QidoSkipped(index, null, $"{(id is null ? "no" : "an invalid")} {IdentityTag(l)} (a UID is at most 64 digits and dots)"));
+                        continue;
+                    }
+                }
+                into.Add(ds);
+            }
+            return (count, first);
         }
-        catch (Exception e) when (e is JsonException or FormatException)
+        catch (ResponseTooLargeException e)
         {
-            throw new DicomWebProtocolException($"DICOMweb {Pacs}: {operation}: unreadable DICOM JSON response: {e.Message}", e);
+            throw new DicomWebProtocolException(e.Message, e);
+        }
+        catch (TimeoutException e)
+        {
+            throw new DicomWebException(Pacs, operation, e.Message.Replace(what + ": ", ""), null, e) { IsUnavailable = true };
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException && !ct.IsCancellationRequested)
+        {
+            throw new DicomWebException(Pacs, operation, "the response broke off: " + e.Message, null, e) { IsUnavailable = true };
+        }
+        catch (JsonException e)
+        {
+            throw new DicomWebProtocolException($"DICOMweb {Pacs}: {operation}: unreadable DICOM JSON response: {WithoutValues(e.Message)}", e);
+        }
+
+        void Skip(QidoSkipped s)
+        {
+            _log.LogWarning("DICOMweb {Pacs}: {Operation}: result {Index} skipped: {Reason}", Pacs, operation, s.Index, s.Reason);
+            skipped?.Invoke(s);
         }
     }
+
+    /// <summary>A parse error without the values it quotes (a person name, a hostile UID): everything between the first and
+    /// the last single quote is withheld; the tag, VR and rule broken remain.</summary>
+    internal static string WithoutValues(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, "'.*'", "(value withheld)", System.Text.RegularExpressions.RegexOptions.Singleline);
+
+    private static readonly JsonSerializerOptions JsonElementOptions = new() { DefaultBufferSize = 16 * 1024, MaxDepth = 64 };
 }
+
+/// <summary>A QIDO-RS result that was skipped: its position in the whole result list and why (never its values).</summary>
+public sealed record QidoSkipped(int Index, string? Uid, string Reason);

@@ -170,7 +170,11 @@ public sealed class StudyStore : IDicomStoreTarget
         lock (LockFor(r.StudyInstanceUid)) return r.Copy();
     }
 
-    /// <summary>Studies whose quiet period has passed are marked Complete and returned, once each.</summary>
+    /// <summary>
+    /// Studies whose quiet period has passed are marked Complete and returned, once each. The move is made only if its
+    /// index is saved: a save that fails (disk full) leaves the study Receiving, on disk and in memory, with no stray
+    /// temporary file, and it is tried again on the next call; the other studies go on.
+    /// </summary>
     public IReadOnlyList<StudyRecord> TakeCompleted()
     {
         var now = _time.GetUtcNow();
@@ -183,12 +187,52 @@ public sealed class StudyStore : IDicomStoreTarget
                 var quiet = r.CallingAeTitles.Select(ae => _options.QuietPeriodByCallingAe.TryGetValue(ae, out var q) ? q : _options.QuietPeriod)
                     .DefaultIfEmpty(_options.QuietPeriod).Max();
                 if (now - r.LastArrival < quiet) continue;
-                r.State = StudyState.Complete;
-                Save(r);
+                if (!TrySaveAs(r, rec => rec.State = StudyState.Complete, out var error))
+                {
+                    _log.LogWarning("Study {StudyInstanceUid} stays Receiving: its index could not be saved ({Error}); tried again at the next check",
+                        r.StudyInstanceUid, error!.Message);
+                    continue;
+                }
                 result.Add(r.Copy());
             }
         }
         return result;
+    }
+
+    /// <summary>Applies <paramref name="change"/> to the record and saves it; if the save fails, the record is put back as
+    /// it was (the in-memory state never runs ahead of the index on disk) and false is returned with the error.</summary>
+    private bool TrySaveAs(StudyRecord r, Action<StudyRecord> change, out Exception? error)
+    {
+        var before = r.Copy();
+        change(r);
+        try
+        {
+            Save(r);
+            error = null;
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Restore(r, before);
+            error = e;
+            return false;
+        }
+    }
+
+    private static void Restore(StudyRecord r, StudyRecord from)
+    {
+        r.State = from.State;
+        r.Reason = from.Reason;
+        r.Attempts = from.Attempts;
+        r.Priority = from.Priority;
+        r.AnalysedSeriesUid = from.AnalysedSeriesUid;
+        r.AnalysedFingerprint = from.AnalysedFingerprint;
+        r.UpdatedAt = from.UpdatedAt;
+        r.FirstArrival = from.FirstArrival;
+        r.LastArrival = from.LastArrival;
+        r.InstanceCount = from.InstanceCount;
+        r.CallingAeTitles = from.CallingAeTitles;
+        r.Series = from.Series;
     }
 
     /// <summary>
@@ -223,11 +267,16 @@ public sealed class StudyStore : IDicomStoreTarget
                 _log.Illegal(studyUid, from, to, illegal.Refusal!);
                 return illegal;
             }
-            r.State = to;
-            r.Reason = reason;
-            if (to == StudyState.Analysing) r.Attempts++;
-            mutate?.Invoke(r);
-            Save(r);
+            // Made only if saved: a failed save (disk full) puts the record back and throws, so the caller sees the
+            // move did not happen and the study is not left in a state its index on disk does not have.
+            if (!TrySaveAs(r, rec =>
+                {
+                    rec.State = to;
+                    rec.Reason = reason;
+                    if (to == StudyState.Analysing) rec.Attempts++;
+                    mutate?.Invoke(rec);
+                }, out var error))
+                throw new IOException($"study {studyUid}: {from} -> {to} not made, its index could not be saved: {error!.Message}", error);
             _log.Moved(studyUid, from, to, reason ?? StudyLifecycle.Table[from][to]);
             return TransitionResult.Done(from, to);
         }
@@ -306,14 +355,28 @@ public sealed class StudyStore : IDicomStoreTarget
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, "study.json");
         var tmp = path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        try
         {
-            JsonSerializer.Serialize(fs, r, Json);
-            if (durable) DurableFile.DataSync(fs);
+            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                JsonSerializer.Serialize(fs, r, Json);
+                if (durable) DurableFile.DataSync(fs);
+            }
+            IndexWriteFault?.Invoke(tmp);
+            File.Move(tmp, path, overwrite: true);
         }
-        File.Move(tmp, path, overwrite: true);
+        catch
+        {
+            // A half-written index (disk full) must not be left beside the real one.
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
         if (durable) DurableFile.FsyncDirectory(dir);
     }
+
+    /// <summary>Called with the temporary index file just before it replaces study.json; a test throws here to inject a
+    /// write failure (disk full) at that moment.</summary>
+    public Action<string>? IndexWriteFault { get; set; }
 
     /// <summary>Rebuilds the index at start: from each study.json, or from the files when a crash left none.</summary>
     private void Load()

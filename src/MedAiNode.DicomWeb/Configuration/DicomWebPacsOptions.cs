@@ -40,8 +40,19 @@ public sealed class DicomWebPacsOptions
     public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(60);
     /// <summary>Longest one operation may take with all its retries (per request, so per QIDO page or STOW batch).</summary>
     public TimeSpan TotalTimeout { get; set; } = TimeSpan.FromMinutes(5);
-    /// <summary>Longest a streamed response body (WADO-RS) may stay silent before the download is abandoned.</summary>
+    /// <summary>Longest a response body (QIDO-RS, WADO-RS) may stay silent before it is abandoned; also the window over
+    /// which <see cref="MinReadBytesPerSecond"/> is averaged.</summary>
     public TimeSpan ReadIdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>Slowest a response body may arrive, averaged over each <see cref="ReadIdleTimeout"/> window; a slower one
+    /// (a trickle that is never quite silent) is abandoned like a silent one. 0 turns the floor off.</summary>
+    public long MinReadBytesPerSecond { get; set; } = 1024;
+    /// <summary>Longest the body of one QIDO-RS page or WADO-RS metadata response may take to arrive, from its headers to its end.</summary>
+    public TimeSpan JsonResponseTimeout { get; set; } = TimeSpan.FromMinutes(2);
+    /// <summary>Largest QIDO-RS page or WADO-RS metadata response read (bytes); it is parsed as it streams, never held
+    /// whole beyond this, and a larger one fails with an error naming this key.</summary>
+    public long MaxJsonResponseBytes { get; set; } = 64L * 1024 * 1024;
+    /// <summary>Longest the body of one WADO-RS retrieve (a study, or one instance when resuming) may take to arrive.</summary>
+    public TimeSpan WadoResponseTimeout { get; set; } = TimeSpan.FromHours(1);
     public int MaxRetries { get; set; } = 5;
     /// <summary>First retry delay; later ones grow exponentially with jitter.</summary>
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(500);

@@ -70,6 +70,10 @@ public sealed class DicomWebPacsOptionsValidator : IValidateOptions<DicomWebPacs
         Positive(nameof(o.AttemptTimeout), o.AttemptTimeout);
         Positive(nameof(o.TotalTimeout), o.TotalTimeout);
         Positive(nameof(o.ReadIdleTimeout), o.ReadIdleTimeout);
+        Positive(nameof(o.JsonResponseTimeout), o.JsonResponseTimeout);
+        Positive(nameof(o.WadoResponseTimeout), o.WadoResponseTimeout);
+        if (o.MinReadBytesPerSecond < 0) Err(nameof(o.MinReadBytesPerSecond), $"must be 0 (off) or more (got {o.MinReadBytesPerSecond}).");
+        if (o.MaxJsonResponseBytes < 1024) Err(nameof(o.MaxJsonResponseBytes), $"must be at least 1024 (got {o.MaxJsonResponseBytes}).");
         Positive(nameof(o.RetryBaseDelay), o.RetryBaseDelay);
         Positive(nameof(o.MaxRetryDelay), o.MaxRetryDelay);
         Positive(nameof(o.MaxRetryAfter), o.MaxRetryAfter);

@@ -19,11 +19,12 @@ internal sealed class ConnectionOptions
     public readonly Option<FileInfo?> Cert = new("--cert") { Description = "Client certificate (.pfx/.p12, or PEM; password in $DICOMWEB_CERT_PASSWORD)." };
     public readonly Option<FileInfo?> CertKey = new("--cert-key") { Description = "PEM private key of --cert when it is a separate file." };
     public readonly Option<FileInfo?> Ca = new("--ca") { Description = "PEM bundle of CA certificates to trust instead of the system store." };
+    public readonly Option<double?> ReadTimeout = new("--read-timeout") { Description = "Seconds a response body may stay silent, and the window its minimum rate is averaged over (default 60)." };
 
     public void AddTo(Command c)
     {
         c.Arguments.Insert(0, Url); // the URL comes first, before any FILES argument
-        foreach (var o in new Option[] { User, Bearer, Cert, CertKey, Ca, Retries }) c.Options.Add(o);
+        foreach (var o in new Option[] { User, Bearer, Cert, CertKey, Ca, Retries, ReadTimeout }) c.Options.Add(o);
     }
 
     public DicomWebPacsOptions Build(ParseResult p)
@@ -35,6 +36,11 @@ internal sealed class ConnectionOptions
             CaBundlePath = p.GetValue(Ca)?.FullName,
             MaxRetries = p.GetValue(Retries),
         };
+        if (p.GetValue(ReadTimeout) is { } rt)
+        {
+            if (!(rt > 0 && rt < 86400)) throw new ArgumentException($"--read-timeout must be a number of seconds above 0 (got {rt}).");
+            o.ReadIdleTimeout = TimeSpan.FromSeconds(rt);
+        }
         if (p.GetValue(User) is { } user)
         {
             o.Auth = DicomWebAuthMode.Basic;
@@ -112,14 +118,17 @@ public static class DicomWebCommands
             using var client = new StandaloneDicomWebClient(o);
             var output = stdout ?? Console.Out;
             var n = 0;
-            await foreach (var ds in client.Client.SearchAsync(q, ct))
+            var skipped = new List<QidoSkipped>();
+            await foreach (var ds in client.Client.SearchAsync(q, skipped.Add, ct))
             {
                 n++;
                 if (p.GetValue(json)) await output.WriteLineAsync(DicomJson.Serialize(ds));
                 else await output.WriteLineAsync(Row(ds, q.Level));
             }
-            if (!p.GetValue(json)) await (stderr ?? Console.Error).WriteLineAsync($"{n} {q.Level.ToString().ToLowerInvariant()}");
-            return 0;
+            // A malformed result does not hide the others: it is reported (position and reason, never its values) and the exit code says so.
+            foreach (var sk in skipped) await (stderr ?? Console.Error).WriteLineAsync($"warning: result {sk.Index + 1} skipped: {sk.Reason}");
+            if (!p.GetValue(json)) await (stderr ?? Console.Error).WriteLineAsync($"{n} {q.Level.ToString().ToLowerInvariant()}{(skipped.Count > 0 ? $", {skipped.Count} skipped" : "")}");
+            return skipped.Count == 0 ? 0 : 1;
         }));
         return cmd;
     }

@@ -60,12 +60,30 @@ public sealed class CompletionMonitor : BackgroundService
         return count;
     }
 
+    /// <summary>Complete studies whose move to Queued failed (its index could not be saved): tried again each poll, so
+    /// a disk that was full when a quiet period ended does not leave the study stuck until a restart.</summary>
+    private readonly HashSet<string> _notQueued = new(StringComparer.Ordinal);
+
     public int Poll()
     {
-        var completed = _store.TakeCompleted();
+        var completed = _store.TakeCompleted().ToList();
+        foreach (var uid in _notQueued.ToList())
+        {
+            _notQueued.Remove(uid);
+            if (_store.Get(uid) is { State: StudyState.Complete } again && completed.All(c => c.StudyInstanceUid != uid)) completed.Add(again);
+        }
         foreach (var study in completed)
         {
-            if (!_store.Transition(study.StudyInstanceUid, StudyState.Queued, onlyFrom: [StudyState.Complete]).Moved) continue;
+            try
+            {
+                if (!_store.Transition(study.StudyInstanceUid, StudyState.Queued, onlyFrom: [StudyState.Complete]).Moved) continue;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _notQueued.Add(study.StudyInstanceUid);
+                _log.LogWarning("Study {StudyInstanceUid} complete but not yet queued ({Error}); tried again at the next check", study.StudyInstanceUid, e.Message);
+                continue;
+            }
             _metrics.StageDuration.Record((study.LastArrival - study.FirstArrival).TotalSeconds, new KeyValuePair<string, object?>("stage", "receive"));
             var id = StudyJobs.EnqueueAnalysis(_jobs, study, _store.StudyFingerprint(study.StudyInstanceUid), Node);
             _log.LogInformation("Study {StudyInstanceUid} complete ({Count} instances): job {JobId} on queue {Queue}",
