@@ -115,7 +115,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
             if (segments.Count == 0) throw new AnalysisRejectedException($"model {manifest.Id} found none of its labels on the received slices of series {chosen.SeriesInstanceUid}");
             notes.Add("Volumes, means and percentages measured on the received slices as the SEG shows them (each slice counts half-way to its neighbours), not on the regridded volume.");
         }
-        var algorithm = new AlgorithmInfo(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.Onnx.Sha256);
+        var algorithm = new AlgorithmInfo(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.ModelSha256);
         var seg = SegmentationWriter.Create(source, segments, labelMap, algorithm,
             new SegmentationOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/seg", UidRoot = options.UidRoot });
         notes.AddRange(seg.Warnings);

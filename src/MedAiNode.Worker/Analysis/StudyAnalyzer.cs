@@ -53,7 +53,7 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
             try
             {
                 var output = pipeline.Run(selection, manifest,
-                    new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.Onnx.Sha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot) },
+                    new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.ModelSha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot) },
                     progress, ct);
                 if (!cleared) { outbox.Clear(study.StudyInstanceUid); cleared = true; }
                 results.Add(outbox.Put(output.Seg!));
