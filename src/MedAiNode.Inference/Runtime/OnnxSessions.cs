@@ -88,7 +88,7 @@ public sealed class ModelSessionCache : IDisposable
     {
         var entries = manifest.Members.Select(member => Entry(manifest, member)).ToList();
         return new LoadedModel(manifest, entries.Select(e => e.Session).ToList(), entries[0].Provider,
-            entries.SelectMany(e => e.Attempts).ToList(), entries.Select(e => e.Path).ToList());
+            entries.SelectMany(e => e.Attempts).Distinct().ToList(), entries.Select(e => e.Path).ToList());
     }
 
     private SessionEntry Entry(ModelManifest manifest, OnnxFileInfo member)
