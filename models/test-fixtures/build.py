@@ -4,6 +4,9 @@ identity2.onnx       [N,1,D,H,W] -> [N,2,D,H,W] logits (-x, x): argmax is x > 0 
                      so blended sliding-window output must equal the input exactly.
 identity2_fp16.onnx  the same with float16 input and output.
 sigmoid1.onnx        [N,1,D,H,W] -> [N,1,D,H,W] (x): one sigmoid channel.
+valid_box3.onnx      [N,1,D,H,W] -> [N,2,D-2,H-2,W-2] logits (-m, m), m the mean of each 3x3x3 block (no padding):
+                     a valid-convolution network with a 1-voxel margin, for tiling with padding.
+valid_box3_x2.onnx   the same with logits (-2m, 2m), a second ensemble member whose softmax differs.
 """
 import os
 import onnx
@@ -32,3 +35,20 @@ identity2(TensorProto.FLOAT16, "identity2_fp16.onnx")
 x = helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)
 y = helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)
 save(helper.make_graph([helper.make_node("Identity", ["input"], ["output"])], "sigmoid1", [x], [y]), "sigmoid1.onnx")
+
+
+def valid_box3(scale, name):
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 2, "d", "h", "w"])
+    nodes = [helper.make_node("AveragePool", ["input"], ["mean"], kernel_shape=[3, 3, 3], strides=[1, 1, 1])]
+    if scale != 1:
+        nodes.append(helper.make_node("Constant", [], ["k"], value=helper.make_tensor("k", TensorProto.FLOAT, [], [float(scale)])))
+        nodes.append(helper.make_node("Mul", ["mean", "k"], ["m"]))
+    else:
+        nodes.append(helper.make_node("Identity", ["mean"], ["m"]))
+    nodes += [helper.make_node("Neg", ["m"], ["neg"]), helper.make_node("Concat", ["neg", "m"], ["output"], axis=1)]
+    save(helper.make_graph(nodes, name.split(".")[0], [x], [y]), name)
+
+
+valid_box3(1, "valid_box3.onnx")
+valid_box3(2, "valid_box3_x2.onnx")

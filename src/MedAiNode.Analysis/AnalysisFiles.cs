@@ -56,7 +56,7 @@ public static class AnalysisFiles
     {
         model = r.Model.Id,
         modelVersion = r.Model.Version,
-        modelSha256 = r.Model.Onnx.Sha256,
+        modelSha256 = r.Model.ModelSha256,
         provider = r.Provider,
         seriesInstanceUid = r.SeriesInstanceUid,
         measurements = r.Measurements.Select(m => new

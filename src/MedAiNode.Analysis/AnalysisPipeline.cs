@@ -168,7 +168,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         options.Summary.Enabled ? SummaryPages.ForOutcome(files, Algorithm(manifest), SummaryOutcome.NotAnalysed(why), options.SummaryFor())?.Files ?? [] : [];
 
     private static AlgorithmInfo Algorithm(ModelManifest manifest) =>
-        new(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.Onnx.Sha256);
+        new(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.ModelSha256);
 
     /// <summary>A volume already in memory (NIfTI, tests): the model's stages and measurements, no SEG or SR.</summary>
     public AnalysisResult RunModel(Volume volume, ModelManifest manifest, IProgress<double>? progress = null, CancellationToken ct = default)

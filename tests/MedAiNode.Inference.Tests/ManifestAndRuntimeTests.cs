@@ -16,7 +16,13 @@ public class ManifestAndRuntimeTests
         Assert.Equal("40146001", brain.Label(1)!.Type!.Value);
         var lab = brain.Label(2)!.DisplayColor()!.Value;
         Assert.InRange(lab.L, 60000, 65535); // a light colour has high L*
-        Assert.All(all, m => Assert.Equal(64, m.Onnx.Sha256.Length));
+        Assert.All(all, m => Assert.All(m.Members, f => Assert.Equal(64, f.Sha256.Length)));
+        // BLAST-CT: three members, valid-convolution tiling declared in the manifest.
+        var blast = Assert.Single(all, m => m.Id == "blast-ct-v1");
+        Assert.Equal(3, blast.Members.Length);
+        Assert.Equal([30, 30, 30], blast.SlidingWindow.OutputSize);
+        Assert.Equal(PadMode.Edge, blast.SlidingWindow.Padding);
+        Assert.All(blast.Members, f => Assert.True(File.Exists(Path.Combine(blast.Directory!, f.File)), f.File));
     }
 
     [Fact]

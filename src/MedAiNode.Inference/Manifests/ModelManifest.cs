@@ -57,7 +57,11 @@ public sealed class IntensitySpec
     public bool NonZero { get; set; }
 }
 
-public enum BlendMode { Constant, Gaussian }
+/// <summary>How overlapping patch outputs are combined; None for valid-convolution tiling, whose output tiles do not overlap.</summary>
+public enum BlendMode { Constant, Gaussian, None }
+
+/// <summary>What a patch holds beyond the volume's border: <see cref="SlidingWindowSpec.PadValue"/>, or the nearest border voxel.</summary>
+public enum PadMode { Constant, Edge }
 
 public sealed class SlidingWindowSpec
 {
@@ -71,6 +75,21 @@ public sealed class SlidingWindowSpec
     public int[] MirrorAxes { get; set; } = [];
     /// <summary>Value (after normalisation) for padding a volume smaller than a patch.</summary>
     public float PadValue { get; set; }
+    /// <summary>
+    /// Valid-convolution networks (DeepMedic): the output tile (x, y, z) a patch gives, centred in it and smaller than it.
+    /// Set, tiles start at the grid's first voxel with stride = output size (the network's subsampling paths see the
+    /// same phase as in training), there is no overlap and no blending, and the input reaches beyond the volume.
+    /// </summary>
+    public int[]? OutputSize { get; set; }
+    /// <summary>Padding beyond the volume's border (valid-convolution tiling reads past every border).</summary>
+    public PadMode Padding { get; set; } = PadMode.Constant;
+    /// <summary>
+    /// Valid-convolution tiling: a tile whose whole input is one value (air outside the head once clipped) is not run;
+    /// it gets the network's output for that constant input, computed once (a constant input gives a constant output).
+    /// </summary>
+    public bool SkipUniformTiles { get; set; }
+
+    [JsonIgnore] public bool IsValidConvolution => OutputSize is not null;
 }
 
 public sealed class LabelPostprocessing
@@ -215,6 +234,20 @@ public sealed class ModelManifest
     public string Description { get; set; } = "";
     public string[] Modalities { get; set; } = ["CT"];
     public OnnxFileInfo Onnx { get; set; } = new();
+    /// <summary>
+    /// Ensemble members, each run on every patch; their softmax outputs are averaged. When present, <see cref="Onnx"/>
+    /// is left out.
+    /// </summary>
+    public OnnxFileInfo[]? Ensemble { get; set; }
+    /// <summary>The networks run: the ensemble's members, or the one <see cref="Onnx"/> file.</summary>
+    [JsonIgnore] public OnnxFileInfo[] Members => Ensemble is { Length: > 0 } e ? e : [Onnx];
+    /// <summary>
+    /// What identifies the network(s): the ONNX file's SHA-256, or for an ensemble the SHA-256 of its members' hashes
+    /// in order (SEG/SR algorithm version, UID seeds).
+    /// </summary>
+    [JsonIgnore] public string ModelSha256 => Ensemble is { Length: > 0 } e
+        ? Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(string.Join("\n", e.Select(m => m.Sha256.ToLowerInvariant())))))
+        : Onnx.Sha256;
     public TensorSpec Input { get; set; } = new();
     public OutputSpec Output { get; set; } = new();
     /// <summary>Orientation code the model expects (e.g. "LPS", "RAS"); null keeps the input grid's axes.</summary>
@@ -258,8 +291,22 @@ public sealed class ModelManifest
     {
         void Fail(string key, string why) => throw new ManifestException($"{where}: {key} {why}");
         if (string.IsNullOrWhiteSpace(Id)) Fail("id", "is required.");
-        if (string.IsNullOrWhiteSpace(Onnx.File)) Fail("onnx.file", "is required.");
-        if (Onnx.Sha256.Length != 64 || !Onnx.Sha256.All(Uri.IsHexDigit)) Fail("onnx.sha256", "must be 64 hex digits.");
+        if (Ensemble is { Length: > 0 })
+        {
+            if (!string.IsNullOrEmpty(Onnx.File)) Fail("onnx", "must be left out when ensemble lists the members.");
+            for (var i = 0; i < Ensemble.Length; i++)
+            {
+                if (string.IsNullOrWhiteSpace(Ensemble[i].File)) Fail($"ensemble[{i}].file", "is required.");
+                if (Ensemble[i].Sha256.Length != 64 || !Ensemble[i].Sha256.All(Uri.IsHexDigit)) Fail($"ensemble[{i}].sha256", "must be 64 hex digits.");
+            }
+            if (Output.Kind == OutputKind.Sigmoid) Fail("output.kind", "must be logits or softmax for an ensemble (members' softmax outputs are averaged).");
+        }
+        else
+        {
+            if (Ensemble is { Length: 0 }) Fail("ensemble", "must list at least one member (or be left out).");
+            if (string.IsNullOrWhiteSpace(Onnx.File)) Fail("onnx.file", "is required.");
+            if (Onnx.Sha256.Length != 64 || !Onnx.Sha256.All(Uri.IsHexDigit)) Fail("onnx.sha256", "must be 64 hex digits.");
+        }
         if (string.IsNullOrWhiteSpace(Input.Name)) Fail("input.name", "is required.");
         if (Input.Layout is not ("zyx" or "xyz")) Fail("input.layout", $"must be \"zyx\" or \"xyz\", got \"{Input.Layout}\".");
         if (string.IsNullOrWhiteSpace(Output.Name)) Fail("output.name", "is required.");
@@ -273,6 +320,20 @@ public sealed class ModelManifest
         if (sw.BatchSize < 1) Fail("slidingWindow.batchSize", "must be at least 1.");
         if (sw.SigmaScale <= 0) Fail("slidingWindow.sigmaScale", "must be positive.");
         if (sw.MirrorAxes.Any(a => a is < 0 or > 2)) Fail("slidingWindow.mirrorAxes", "may only hold 0, 1, 2.");
+        if (sw.OutputSize is { } os)
+        {
+            if (sw.PatchSize is not { } ps) { Fail("slidingWindow.outputSize", "needs slidingWindow.patchSize (the input tile it is cut from)."); return; }
+            if (os.Length != 3 || os.Any(o => o < 1)) Fail("slidingWindow.outputSize", "must be three positive sizes (x, y, z).");
+            for (var a = 0; a < 3; a++)
+                if (os[a] > ps[a] || (ps[a] - os[a]) % 2 != 0) Fail("slidingWindow.outputSize", $"must be at most patchSize and differ from it by an even margin on each axis (axis {a}: {os[a]} from {ps[a]}).");
+            if (sw.Blending != BlendMode.None) Fail("slidingWindow.blending", "must be \"none\" with outputSize (tiles do not overlap).");
+            if (sw.MirrorAxes.Length > 0) Fail("slidingWindow.mirrorAxes", "is not supported with outputSize.");
+        }
+        else
+        {
+            if (sw.Blending == BlendMode.None) Fail("slidingWindow.blending", "\"none\" needs outputSize (valid-convolution tiling); overlapping windows are blended.");
+            if (sw.SkipUniformTiles) Fail("slidingWindow.skipUniformTiles", "needs outputSize (valid-convolution tiling).");
+        }
         if (Intensity.Kind == IntensityKind.ScaleIntensityRange && Intensity.AMax == Intensity.AMin) Fail("intensity.aMax", "must differ from aMin.");
         if (Intensity.Kind == IntensityKind.NnUNetCT && Intensity.Std <= 0) Fail("intensity.std", "must be positive.");
         var graphLabels = Output.Kind == OutputKind.Sigmoid ? Output.Channels : Output.Channels - 1;
@@ -316,17 +377,20 @@ public sealed class ModelManifest
     }
 
     /// <summary>Finds the ONNX file (manifest folder first, then the search paths) and checks its SHA-256.</summary>
-    public string ResolveOnnxPath(IEnumerable<string>? searchPaths = null)
+    public string ResolveOnnxPath(IEnumerable<string>? searchPaths = null) => ResolveOnnxPath(Onnx, searchPaths);
+
+    /// <summary>As <see cref="ResolveOnnxPath(IEnumerable{string}?)"/> for one ensemble member.</summary>
+    public string ResolveOnnxPath(OnnxFileInfo member, IEnumerable<string>? searchPaths = null)
     {
         var dirs = new List<string>();
         if (Directory is not null) dirs.Add(Directory);
         if (searchPaths is not null) dirs.AddRange(searchPaths);
-        var path = dirs.Select(d => Path.Combine(d, Onnx.File)).FirstOrDefault(File.Exists)
-            ?? throw new ManifestException($"Model {Id}: ONNX file {Onnx.File} not found in {string.Join(", ", dirs)}.");
+        var path = dirs.Select(d => Path.Combine(d, member.File)).FirstOrDefault(File.Exists)
+            ?? throw new ManifestException($"Model {Id}: ONNX file {member.File} not found in {string.Join(", ", dirs)}.");
         using var fs = File.OpenRead(path);
         var hash = Convert.ToHexStringLower(SHA256.HashData(fs));
-        if (!string.Equals(hash, Onnx.Sha256, StringComparison.OrdinalIgnoreCase))
-            throw new ManifestException($"Model {Id}: {path} has SHA-256 {hash}, the manifest expects {Onnx.Sha256}; refusing to load a different model.");
+        if (!string.Equals(hash, member.Sha256, StringComparison.OrdinalIgnoreCase))
+            throw new ManifestException($"Model {Id}: {path} has SHA-256 {hash}, the manifest expects {member.Sha256}; refusing to load a different model.");
         return path;
     }
 

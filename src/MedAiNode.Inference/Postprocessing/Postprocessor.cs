@@ -92,7 +92,7 @@ public static class Postprocessor
                 double p = 0;
                 if (scores is not null)
                 {
-                    for (long i = 0; i < comps.Labels.LongLength; i++) if (comps.Labels[i] == cid) p += Probability(scores, manifest.Output.Kind, l.Value, i);
+                    for (long i = 0; i < comps.Labels.LongLength; i++) if (comps.Labels[i] == cid) p += Probability(scores, scores.Kind, l.Value, i);
                     p /= stats.VoxelCount;
                 }
                 else p = double.NaN;

@@ -36,24 +36,32 @@ public sealed class InferenceOptions
 /// <summary>One provider attempt, for logs and for the status page.</summary>
 public sealed record ProviderAttempt(string Provider, bool Succeeded, string? Reason);
 
-/// <summary>A loaded model: its manifest, its session (thread-safe for concurrent Run calls) and how the provider was chosen.</summary>
+/// <summary>
+/// A loaded model: its manifest, its sessions (one per ensemble member, each thread-safe for concurrent Run calls) and
+/// how the provider was chosen.
+/// </summary>
 public sealed class LoadedModel
 {
-    internal LoadedModel(ModelManifest manifest, InferenceSession session, string provider, IReadOnlyList<ProviderAttempt> attempts, string path)
+    internal LoadedModel(ModelManifest manifest, IReadOnlyList<InferenceSession> sessions, string provider, IReadOnlyList<ProviderAttempt> attempts, IReadOnlyList<string> paths)
     {
-        Manifest = manifest; Session = session; Provider = provider; Attempts = attempts; OnnxPath = path;
-        var input = session.InputMetadata[manifest.Input.Name];
+        Manifest = manifest; Sessions = sessions; Provider = provider; Attempts = attempts; OnnxPaths = paths;
+        var input = Session.InputMetadata[manifest.Input.Name];
         InputIsFloat16 = input.ElementDataType == TensorElementType.Float16;
-        OutputIsFloat16 = session.OutputMetadata[manifest.Output.Name].ElementDataType == TensorElementType.Float16;
+        OutputIsFloat16 = Session.OutputMetadata[manifest.Output.Name].ElementDataType == TensorElementType.Float16;
     }
 
     public ModelManifest Manifest { get; }
-    public InferenceSession Session { get; }
+    /// <summary>The first (often only) member's session.</summary>
+    public InferenceSession Session => Sessions[0];
+    public IReadOnlyList<InferenceSession> Sessions { get; }
     public string Provider { get; }
     public IReadOnlyList<ProviderAttempt> Attempts { get; }
-    public string OnnxPath { get; }
+    public string OnnxPath => OnnxPaths[0];
+    public IReadOnlyList<string> OnnxPaths { get; }
     public bool InputIsFloat16 { get; }
     public bool OutputIsFloat16 { get; }
+    /// <summary>Several members: each patch's softmax outputs are averaged, so scores are probabilities.</summary>
+    public bool IsEnsemble => Sessions.Count > 1;
 }
 
 internal sealed record SessionEntry(InferenceSession Session, string Provider, IReadOnlyList<ProviderAttempt> Attempts, string Path);
@@ -78,20 +86,28 @@ public sealed class ModelSessionCache : IDisposable
 
     public LoadedModel Get(ModelManifest manifest)
     {
-        var lazy = _sessions.GetOrAdd(manifest.Onnx.Sha256.ToLowerInvariant(), _ => new Lazy<SessionEntry>(() => Load(manifest), LazyThreadSafetyMode.ExecutionAndPublication));
+        var entries = manifest.Members.Select(member => Entry(manifest, member)).ToList();
+        return new LoadedModel(manifest, entries.Select(e => e.Session).ToList(), entries[0].Provider,
+            entries.SelectMany(e => e.Attempts).Distinct().ToList(), entries.Select(e => e.Path).ToList());
+    }
+
+    private SessionEntry Entry(ModelManifest manifest, OnnxFileInfo member)
+    {
+        var key = member.Sha256.ToLowerInvariant();
+        var lazy = _sessions.GetOrAdd(key, _ => new Lazy<SessionEntry>(() => Load(manifest, member), LazyThreadSafetyMode.ExecutionAndPublication));
         SessionEntry entry;
         try { entry = lazy.Value; }
-        catch { _sessions.TryRemove(new KeyValuePair<string, Lazy<SessionEntry>>(manifest.Onnx.Sha256.ToLowerInvariant(), lazy)); throw; }
+        catch { _sessions.TryRemove(new KeyValuePair<string, Lazy<SessionEntry>>(key, lazy)); throw; }
         CheckSignature(manifest, entry.Session);
-        return new LoadedModel(manifest, entry.Session, entry.Provider, entry.Attempts, entry.Path);
+        return entry;
     }
 
     /// <summary>Number of sessions loaded.</summary>
     public int Count => _sessions.Count(m => m.Value.IsValueCreated);
 
-    private SessionEntry Load(ModelManifest manifest)
+    private SessionEntry Load(ModelManifest manifest, OnnxFileInfo member)
     {
-        var path = manifest.ResolveOnnxPath(_options.ModelSearchPaths);
+        var path = manifest.ResolveOnnxPath(member, _options.ModelSearchPaths);
         var attempts = new List<ProviderAttempt>();
         var providers = _options.ExecutionProviders.Select(p => p.ToUpperInvariant()).ToList();
         if (!providers.Contains("CPU")) providers.Add("CPU");
@@ -118,7 +134,7 @@ public sealed class ModelSessionCache : IDisposable
                 try
                 {
                     CheckSignature(manifest, session);
-                    if (_options.WarmUp) WarmUp(new LoadedModel(manifest, session, name, attempts, path));
+                    if (_options.WarmUp) WarmUp(new LoadedModel(manifest, [session], name, attempts, [path]));
                 }
                 catch { session.Dispose(); throw; }
                 return new SessionEntry(session, name, attempts, path);

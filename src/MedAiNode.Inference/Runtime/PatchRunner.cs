@@ -1,12 +1,17 @@
+using MedAiNode.Inference.Manifests;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace MedAiNode.Inference.Runtime;
 
-/// <summary>Runs one batch of patches through a session; float16 models get their tensors converted at the edges.</summary>
+/// <summary>
+/// Runs one batch of patches through a model; float16 models get their tensors converted at the edges. An ensemble runs
+/// every member and returns the mean of their softmax outputs (channel axis 1).
+/// </summary>
 public sealed class PatchRunner(LoadedModel model)
 {
     private float[] _output = [];
+    private float[] _member = [];
 
     /// <summary>
     /// Runs the network on <paramref name="input"/> of <paramref name="shape"/> [N, C, D, H, W]; returns the output values
@@ -16,6 +21,48 @@ public sealed class PatchRunner(LoadedModel model)
 
     /// <summary>As <see cref="Run(float[], long[])"/>, writing the output into <paramref name="buffer"/> (resized when needed).</summary>
     public (float[] Output, long[] Shape) Run(float[] input, long[] shape, ref float[] buffer)
+    {
+        if (!model.IsEnsemble) return Run(model.Session, input, shape, ref buffer);
+        var (sum, oshape) = Run(model.Sessions[0], input, shape, ref buffer);
+        var logits = model.Manifest.Output.Kind == OutputKind.Logits;
+        if (logits) Softmax(sum, oshape);
+        for (var k = 1; k < model.Sessions.Count; k++)
+        {
+            var (member, mshape) = Run(model.Sessions[k], input, shape, ref _member);
+            if (!mshape.SequenceEqual(oshape)) throw new InvalidOperationException($"Model {model.Manifest.Id}: ensemble member {k + 1} returned shape [{string.Join(",", mshape)}], member 1 [{string.Join(",", oshape)}].");
+            if (logits) Softmax(member, mshape);
+            for (var i = 0; i < sum.Length; i++) sum[i] += member[i];
+        }
+        var scale = 1f / model.Sessions.Count;
+        for (var i = 0; i < sum.Length; i++) sum[i] *= scale;
+        return (sum, oshape);
+    }
+
+    /// <summary>Softmax over axis 1 of [N, C, ...] in place (max subtracted first, as torch does).</summary>
+    internal static void Softmax(float[] v, long[] shape)
+    {
+        var n = (int)shape[0]; var c = (int)shape[1];
+        var inner = v.Length / (n * c);
+        for (var b = 0; b < n; b++)
+        {
+            var baseAt = b * c * inner;
+            Parallel.For(0, (inner + 16383) / 16384, block =>
+            {
+                var end = Math.Min(inner, (block + 1) * 16384);
+                for (var i = block * 16384; i < end; i++)
+                {
+                    var max = float.NegativeInfinity;
+                    for (var k = 0; k < c; k++) max = Math.Max(max, v[baseAt + k * inner + i]);
+                    var sum = 0f;
+                    for (var k = 0; k < c; k++) { var e = MathF.Exp(v[baseAt + k * inner + i] - max); v[baseAt + k * inner + i] = e; sum += e; }
+                    var inv = 1f / sum;
+                    for (var k = 0; k < c; k++) v[baseAt + k * inner + i] *= inv;
+                }
+            });
+        }
+    }
+
+    private (float[] Output, long[] Shape) Run(InferenceSession session, float[] input, long[] shape, ref float[] buffer)
     {
         var m = model.Manifest;
         using var runOptions = new RunOptions();
@@ -29,7 +76,7 @@ public sealed class PatchRunner(LoadedModel model)
         else inValue = OrtValue.CreateTensorValueFromMemory(input, shape);
         using (inValue)
         {
-            using var outputs = model.Session.Run(runOptions, [m.Input.Name], [inValue], [m.Output.Name]);
+            using var outputs = session.Run(runOptions, [m.Input.Name], [inValue], [m.Output.Name]);
             var o = outputs[0];
             var info = o.GetTensorTypeAndShape();
             var oshape = info.Shape;

@@ -13,12 +13,16 @@ public readonly record struct InferenceProgress(int PatchesDone, int PatchesTota
 /// <summary>Blended network output on the volume grid: <c>Scores[c * voxels + i]</c>.</summary>
 public sealed record ScoreMap(float[] Scores, int Channels, Dims Dims)
 {
+    /// <summary>What the scores are: the manifest's output kind, or softmax for an ensemble's averaged probabilities.</summary>
+    public OutputKind Kind { get; init; } = OutputKind.Logits;
     public long Voxels => Dims.Count;
     public Span<float> Channel(int c) => Scores.AsSpan(checked((int)(c * Voxels)), checked((int)Voxels));
 }
 
 public sealed record SlidingWindowStats(int Patches, int Runs, double TotalSeconds, double ModelSeconds)
 {
+    /// <summary>Valid-convolution tiles not run because their input was one value (their output was reused).</summary>
+    public int SkippedUniform { get; init; }
     /// <summary>Share of time spent outside the network's own run (extraction, blending, bookkeeping).</summary>
     public double OverheadShare => TotalSeconds <= 0 ? 0 : (TotalSeconds - ModelSeconds) / TotalSeconds;
 }
@@ -79,6 +83,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
     {
         var m = model.Manifest;
         var sw = m.SlidingWindow;
+        if (sw.IsValidConvolution) return RunValid(normalized, progress, ct);
         var d = normalized.Dims;
         var patch = sw.PatchSize is { } p ? new Dims(p[0], p[1], p[2]) : d;
         // A volume smaller than the patch is padded symmetrically (as MONAI does); padding voxels are never accumulated.
@@ -141,7 +146,167 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             for (var i = 0; i < s.Length; i++) s[i] /= weight[i];
         });
         LastStats = new SlidingWindowStats(windows.Count, runs, total.Elapsed.TotalSeconds, modelSeconds);
-        return new ScoreMap(scores, channels, d);
+        return new ScoreMap(scores, channels, d) { Kind = ScoreKind };
+    }
+
+    private OutputKind ScoreKind => model.IsEnsemble ? OutputKind.Softmax : model.Manifest.Output.Kind;
+
+    /// <summary>Output tile starts along one axis: 0, out, 2*out, ... while inside the volume (the last tile may overhang).</summary>
+    public static List<int> TileStarts(int size, int output)
+    {
+        var starts = new List<int>();
+        for (var s = 0; s < size; s += output) starts.Add(s);
+        return starts;
+    }
+
+    /// <summary>
+    /// Valid-convolution tiling (DeepMedic): each output tile of outputSize voxels is cut from an input patch centred on
+    /// it, reaching (patch - output) / 2 beyond it on each side, padded past the volume's border by edge replication or a
+    /// constant. Tiles do not overlap, so outputs are copied, not blended. A tile whose input is one value throughout
+    /// (air once clipped) reuses the output computed for the first such tile: a constant input gives a constant output.
+    /// </summary>
+    private ScoreMap RunValid(Volume normalized, IProgress<InferenceProgress>? progress, CancellationToken ct)
+    {
+        var m = model.Manifest;
+        var sw = m.SlidingWindow;
+        var d = normalized.Dims;
+        var patch = new Dims(sw.PatchSize![0], sw.PatchSize[1], sw.PatchSize[2]);
+        var outTile = new Dims(sw.OutputSize![0], sw.OutputSize[1], sw.OutputSize[2]);
+        var margin = ((patch.X - outTile.X) / 2, (patch.Y - outTile.Y) / 2, (patch.Z - outTile.Z) / 2);
+        var tiles = (from z in TileStarts(d.Z, outTile.Z) from y in TileStarts(d.Y, outTile.Y) from x in TileStarts(d.X, outTile.X)
+                     select (X: x, Y: y, Z: z)).ToList();
+        var channels = m.Output.Channels;
+        var voxels = d.Count;
+        var scores = new float[checked(channels * voxels)];
+        var patchVoxels = (int)patch.Count;
+        var outVoxels = (int)outTile.Count;
+        var batch = sw.BatchSize;
+        var input = new float[(long)batch * patchVoxels];
+        var xyz = m.Input.Layout == "xyz";
+        long[] TensorShape(int n) => xyz ? [n, 1, patch.X, patch.Y, patch.Z] : [n, 1, patch.Z, patch.Y, patch.X];
+        // Output of a tile whose whole input is one value, by that value.
+        var uniformOutputs = new Dictionary<float, float[]>();
+
+        var total = Stopwatch.StartNew();
+        double modelSeconds = 0;
+        var runs = 0;
+        var skipped = 0;
+        var done = 0;
+        float[] buffer = [];
+        var pendingTiles = new List<(int X, int Y, int Z)>(batch);
+        var pendingUniform = new List<float?>(batch);
+        void Flush()
+        {
+            if (pendingTiles.Count == 0) return;
+            var n = pendingTiles.Count;
+            var t0 = Stopwatch.GetTimestamp();
+            var (output, shape) = _runner.Run(n == batch ? input : input.AsSpan(0, n * patchVoxels).ToArray(), TensorShape(n), ref buffer);
+            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            runs++;
+            var expected = xyz ? new long[] { n, channels, outTile.X, outTile.Y, outTile.Z } : [n, channels, outTile.Z, outTile.Y, outTile.X];
+            if (!shape.SequenceEqual(expected))
+                throw new InvalidOperationException($"Model {m.Id} returned shape [{string.Join(",", shape)}]; slidingWindow.outputSize expects [{string.Join(",", expected)}] for a {patch} patch.");
+            for (var b = 0; b < n; b++)
+            {
+                var tileOut = output.AsSpan(b * channels * outVoxels, channels * outVoxels);
+                Place(tileOut, channels, scores, d, pendingTiles[b], outTile, xyz);
+                if (pendingUniform[b] is { } value) uniformOutputs.TryAdd(value, tileOut.ToArray());
+            }
+            done += n;
+            pendingTiles.Clear(); pendingUniform.Clear();
+            progress?.Report(new InferenceProgress(done + skipped, tiles.Count));
+        }
+        foreach (var t in tiles)
+        {
+            ct.ThrowIfCancellationRequested();
+            var slot = input.AsSpan(pendingTiles.Count * patchVoxels, patchVoxels);
+            ExtractPadded(normalized.Data, d, (t.X - margin.Item1, t.Y - margin.Item2, t.Z - margin.Item3), patch, slot, sw.Padding, sw.PadValue, xyz);
+            float? uniform = sw.SkipUniformTiles && IsUniform(slot) ? slot[0] : null;
+            if (uniform is { } u && uniformOutputs.TryGetValue(u, out var known))
+            {
+                Place(known, channels, scores, d, t, outTile, xyz);
+                skipped++;
+                continue;
+            }
+            pendingTiles.Add(t); pendingUniform.Add(uniform);
+            // A second uniform tile of the same value waits for this one's output rather than running again.
+            if (pendingTiles.Count == batch || uniform is not null) Flush();
+        }
+        Flush();
+        LastStats = new SlidingWindowStats(tiles.Count, runs, total.Elapsed.TotalSeconds, modelSeconds) { SkippedUniform = skipped };
+        return new ScoreMap(scores, channels, d) { Kind = ScoreKind };
+    }
+
+    private static bool IsUniform(ReadOnlySpan<float> v)
+    {
+        var first = v[0];
+        // Span.IndexOfAnyExcept is vectorised; a tile with tissue in it stops at its first differing voxel.
+        return v.IndexOfAnyExcept(first) < 0;
+    }
+
+    /// <summary>The patch whose first voxel is volume voxel <paramref name="s"/>; outside the volume: the nearest border voxel (Edge) or <paramref name="pad"/>.</summary>
+    private static void ExtractPadded(float[] src, Dims d, (int X, int Y, int Z) s, Dims p, Span<float> dst, PadMode mode, float pad, bool xyz)
+    {
+        var edge = mode == PadMode.Edge;
+        // The x range inside the volume, copied as one run per row; the rest is padding.
+        int x0 = Math.Clamp(-s.X, 0, p.X), x1 = Math.Clamp(d.X - s.X, 0, p.X);
+        for (var z = 0; z < p.Z; z++)
+        {
+            var sz = s.Z + z;
+            var zIn = (uint)sz < (uint)d.Z;
+            if (edge) sz = Math.Clamp(sz, 0, d.Z - 1);
+            for (var y = 0; y < p.Y; y++)
+            {
+                var sy = s.Y + y;
+                var inside = zIn && (uint)sy < (uint)d.Y;
+                if (edge) { sy = Math.Clamp(sy, 0, d.Y - 1); inside = true; }
+                var rowBase = d.Index(0, Math.Max(sy, 0), Math.Max(sz, 0));
+                if (!xyz)
+                {
+                    var row = dst.Slice((z * p.Y + y) * p.X, p.X);
+                    if (!inside) { row.Fill(pad); continue; }
+                    if (x1 > x0) src.AsSpan(checked((int)(rowBase + s.X + x0)), x1 - x0).CopyTo(row[x0..x1]);
+                    if (edge)
+                    {
+                        if (x0 > 0) row[..x0].Fill(src[rowBase]);
+                        if (x1 < p.X) row[x1..].Fill(src[rowBase + d.X - 1]);
+                    }
+                    else
+                    {
+                        if (x0 > 0) row[..x0].Fill(pad);
+                        if (x1 < p.X) row[x1..].Fill(pad);
+                    }
+                    continue;
+                }
+                for (var x = 0; x < p.X; x++)
+                {
+                    var sx = s.X + x;
+                    float v;
+                    if (edge) v = src[rowBase + Math.Clamp(sx, 0, d.X - 1)];
+                    else v = inside && (uint)sx < (uint)d.X ? src[rowBase + sx] : pad;
+                    dst[(x * p.Y + y) * p.Z + z] = v;
+                }
+            }
+        }
+    }
+
+    /// <summary>Copies one output tile (channels x tile voxels, tensor layout) onto the grid; the part past the border is dropped.</summary>
+    private static void Place(ReadOnlySpan<float> tile, int channels, float[] scores, Dims d, (int X, int Y, int Z) s, Dims t, bool xyz)
+    {
+        var voxels = d.Count;
+        var tv = (int)t.Count;
+        int nx = Math.Min(t.X, d.X - s.X), ny = Math.Min(t.Y, d.Y - s.Y), nz = Math.Min(t.Z, d.Z - s.Z);
+        for (var c = 0; c < channels; c++)
+        {
+            var src = tile.Slice(c * tv, tv);
+            for (var z = 0; z < nz; z++)
+            for (var y = 0; y < ny; y++)
+            {
+                var at = c * voxels + d.Index(s.X, s.Y + y, s.Z + z);
+                if (!xyz) { src.Slice((z * t.Y + y) * t.X, nx).CopyTo(scores.AsSpan(checked((int)at), nx)); continue; }
+                for (var x = 0; x < nx; x++) scores[at + x] = src[(x * t.Y + y) * t.Z + z];
+            }
+        }
     }
 
     private static List<(bool X, bool Y, bool Z)> MirrorSets(int[] axes)

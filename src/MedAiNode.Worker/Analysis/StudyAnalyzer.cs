@@ -55,7 +55,7 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
             try
             {
                 var output = pipeline.Run(selection, manifest,
-                    new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.Onnx.Sha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot), Summary = summary.Value },
+                    new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.ModelSha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot), Summary = summary.Value },
                     progress, ct);
                 if (!cleared) { outbox.Clear(study.StudyInstanceUid); cleared = true; }
                 // SEG and SR, and the summary images; "nothing found" has the summary page alone.

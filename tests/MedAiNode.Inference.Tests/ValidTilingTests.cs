@@ -1,0 +1,167 @@
+using MedAiNode.Imaging.Volumes;
+using MedAiNode.Inference.Manifests;
+using MedAiNode.Inference.Runtime;
+using MedAiNode.Inference.SlidingWindow;
+
+namespace MedAiNode.Inference.Tests;
+
+/// <summary>
+/// Valid-convolution tiling (DeepMedic-style networks whose output tile is smaller than the input patch), checked with
+/// valid_box3.onnx: logits (-m, m), m the mean of each voxel's 3x3x3 block, so every output voxel can be computed here.
+/// </summary>
+public class ValidTilingTests
+{
+    private static readonly ModelSessionCache Cache = new(new InferenceOptions { ExecutionProviders = ["CPU"], IntraOpThreads = 1, WarmUp = false });
+
+    private static ModelManifest Box3(PadMode padding, float pad = 0, bool skip = false, string layout = "zyx", int batch = 1, string[]? ensemble = null)
+    {
+        var m = Fixtures.Manifest("valid_box3.onnx", patch: [12, 10, 8]);
+        m.Input.Layout = layout;
+        m.SlidingWindow = new SlidingWindowSpec
+        {
+            PatchSize = [12, 10, 8], OutputSize = [10, 8, 6], Blending = BlendMode.None, Padding = padding, PadValue = pad,
+            SkipUniformTiles = skip, BatchSize = batch,
+        };
+        if (ensemble is not null)
+        {
+            m.Onnx = new OnnxFileInfo();
+            m.Ensemble = ensemble.Select(f => new OnnxFileInfo { File = f, Sha256 = Fixtures.Sha(Path.Combine(Fixtures.FixtureDir, f)) }).ToArray();
+        }
+        m.Validate();
+        return m;
+    }
+
+    /// <summary>The 3x3x3 mean at each voxel with the border padded as the manifest says.</summary>
+    private static float[] ExpectedMean(Volume v, PadMode mode, float pad)
+    {
+        var d = v.Dims;
+        var result = new float[d.Count];
+        float At(int x, int y, int z)
+        {
+            if (mode == PadMode.Edge) return v[Math.Clamp(x, 0, d.X - 1), Math.Clamp(y, 0, d.Y - 1), Math.Clamp(z, 0, d.Z - 1)];
+            return d.Contains(x, y, z) ? v[x, y, z] : pad;
+        }
+        for (var z = 0; z < d.Z; z++) for (var y = 0; y < d.Y; y++) for (var x = 0; x < d.X; x++)
+        {
+            double s = 0;
+            for (var k = -1; k <= 1; k++) for (var j = -1; j <= 1; j++) for (var i = -1; i <= 1; i++) s += At(x + i, y + j, z + k);
+            result[d.Index(x, y, z)] = (float)(s / 27);
+        }
+        return result;
+    }
+
+    [Theory]
+    [InlineData(PadMode.Edge, 0f, "zyx", 1)]
+    [InlineData(PadMode.Constant, -1f, "zyx", 2)]
+    [InlineData(PadMode.Edge, 0f, "xyz", 3)]
+    [InlineData(PadMode.Constant, 0.5f, "xyz", 1)]
+    public void EveryVoxel_IsTheNetworksOutputForThePatchAroundIt_WithTheDeclaredPadding(PadMode mode, float pad, string layout, int batch)
+    {
+        var model = Cache.Get(Box3(mode, pad, layout: layout, batch: batch));
+        // Sizes that are not multiples of the 10x8x6 output tile: the last tiles overhang the border.
+        var v = Fixtures.Random(new Dims(23, 17, 13));
+        var inferer = new SlidingWindowInferer(model);
+        var reports = new List<InferenceProgress>();
+        var scores = inferer.Run(v, new SyncProgress(reports.Add));
+        var expected = ExpectedMean(v, mode, pad);
+        var c0 = scores.Channel(0); var c1 = scores.Channel(1);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal(expected[i], c1[i], 1e-5f);
+            Assert.Equal(-expected[i], c0[i], 1e-5f);
+        }
+        // Tiles at 0, 10, 20 x 0, 8, 16 x 0, 6, 12: stride = output size, no overlap.
+        Assert.Equal(3 * 3 * 3, inferer.LastStats!.Patches);
+        Assert.Equal((int)Math.Ceiling(27.0 / batch), inferer.LastStats.Runs);
+        Assert.Equal(27, reports[^1].PatchesDone);
+        Assert.Equal(OutputKind.Logits, scores.Kind);
+    }
+
+    [Fact]
+    public void TileStarts_BeginAtTheFirstVoxel_WithStrideEqualToTheOutput()
+    {
+        Assert.Equal([0, 90, 180], SlidingWindowInferer.TileStarts(251, 90));
+        Assert.Equal([0, 30], SlidingWindowInferer.TileStarts(60, 30));
+        Assert.Equal([0], SlidingWindowInferer.TileStarts(5, 30));
+    }
+
+    [Fact]
+    public void UniformTiles_AreNotRun_AndGetTheSameOutputAsIfTheyWere()
+    {
+        // Air (one value) everywhere but one block of tissue: most tiles see only air.
+        var v = new Volume(new Dims(60, 40, 30), Fixtures.Random(new Dims(1, 1, 1)).Affine);
+        Array.Fill(v.Data, -1f);
+        var rng = new Random(3);
+        for (var z = 12; z < 20; z++) for (var y = 10; y < 20; y++) for (var x = 25; x < 40; x++) v[x, y, z] = (float)rng.NextDouble();
+        var all = new SlidingWindowInferer(Cache.Get(Box3(PadMode.Edge)));
+        var full = all.Run(v);
+        var skipping = new SlidingWindowInferer(Cache.Get(Box3(PadMode.Edge, skip: true)));
+        var fast = skipping.Run(v);
+        Assert.Equal(full.Scores, fast.Scores);
+        var tiles = 6 * 5 * 5;
+        Assert.Equal(tiles, skipping.LastStats!.Patches);
+        Assert.True(skipping.LastStats.SkippedUniform > tiles / 2, $"{skipping.LastStats.SkippedUniform} of {tiles} skipped");
+        // One run for the first all-air tile, one per tile that holds tissue; no other.
+        Assert.Equal(tiles - skipping.LastStats.SkippedUniform, skipping.LastStats.Runs);
+        Assert.Equal(tiles, all.LastStats!.Runs);
+    }
+
+    [Fact]
+    public void Ensemble_AveragesTheMembersSoftmax()
+    {
+        var model = Cache.Get(Box3(PadMode.Edge, ensemble: ["valid_box3.onnx", "valid_box3_x2.onnx"]));
+        Assert.Equal(2, model.Sessions.Count);
+        var v = Fixtures.Random(new Dims(23, 17, 13), seed: 5);
+        var scores = new SlidingWindowInferer(model).Run(v);
+        Assert.Equal(OutputKind.Softmax, scores.Kind);
+        var m = ExpectedMean(v, PadMode.Edge, 0);
+        var c1 = scores.Channel(1); var c0 = scores.Channel(0);
+        for (var i = 0; i < m.Length; i++)
+        {
+            // softmax(-m, m)[1] = sigmoid(2m); the second member's logits are doubled.
+            var p = (Sigmoid(2 * m[i]) + Sigmoid(4 * m[i])) / 2;
+            Assert.Equal(p, c1[i], 1e-5f);
+            Assert.Equal(1 - p, c0[i], 1e-5f);
+        }
+    }
+
+    private static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
+
+    [Fact]
+    public void Ensemble_IdentityCoversEveryMember_AndAWrongMemberHashIsRefused()
+    {
+        var one = Box3(PadMode.Edge, ensemble: ["valid_box3.onnx", "valid_box3_x2.onnx"]);
+        var other = Box3(PadMode.Edge, ensemble: ["valid_box3_x2.onnx", "valid_box3.onnx"]);
+        Assert.Equal(64, one.ModelSha256.Length);
+        Assert.NotEqual(one.ModelSha256, other.ModelSha256);
+        Assert.NotEqual(one.Ensemble![0].Sha256, one.ModelSha256);
+        one.Ensemble[1].Sha256 = new string('0', 64);
+        var e = Assert.Throws<ManifestException>(() => new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"], WarmUp = false }).Get(one));
+        Assert.Contains("valid_box3_x2.onnx", e.Message);
+    }
+
+    [Theory]
+    [InlineData("outputSize without none blending", "blending")]
+    [InlineData("odd margin", "outputSize")]
+    [InlineData("larger output", "outputSize")]
+    [InlineData("none blending without outputSize", "blending")]
+    [InlineData("skip without outputSize", "skipUniformTiles")]
+    [InlineData("onnx and ensemble", "onnx")]
+    [InlineData("empty ensemble", "ensemble")]
+    public void InvalidTilingOrEnsembleManifests_AreRefused_NamingTheKey(string what, string key)
+    {
+        var m = Box3(PadMode.Edge);
+        switch (what)
+        {
+            case "outputSize without none blending": m.SlidingWindow.Blending = BlendMode.Gaussian; break;
+            case "odd margin": m.SlidingWindow.OutputSize = [9, 8, 6]; break;
+            case "larger output": m.SlidingWindow.OutputSize = [14, 8, 6]; break;
+            case "none blending without outputSize": m.SlidingWindow.OutputSize = null; break;
+            case "skip without outputSize": m.SlidingWindow.OutputSize = null; m.SlidingWindow.Blending = BlendMode.Constant; m.SlidingWindow.SkipUniformTiles = true; break;
+            case "onnx and ensemble": m.Ensemble = [new OnnxFileInfo { File = "valid_box3.onnx", Sha256 = m.Onnx.Sha256 }]; break;
+            case "empty ensemble": m.Ensemble = []; m.Onnx = new OnnxFileInfo(); break;
+        }
+        var e = Assert.Throws<ManifestException>(() => m.Validate());
+        Assert.Contains(key, e.Message);
+    }
+}
