@@ -324,8 +324,8 @@ public sealed class ModelManifest
         {
             if (sw.PatchSize is not { } ps) { Fail("slidingWindow.outputSize", "needs slidingWindow.patchSize (the input tile it is cut from)."); return; }
             if (os.Length != 3 || os.Any(o => o < 1)) Fail("slidingWindow.outputSize", "must be three positive sizes (x, y, z).");
-            for (var a = 0; a < 3; a++)
-                if (os[a] > ps[a] || (ps[a] - os[a]) % 2 != 0) Fail("slidingWindow.outputSize", $"must be at most patchSize and differ from it by an even margin on each axis (axis {a}: {os[a]} from {ps[a]}).");
+            for (var axis = 0; axis < 3; axis++)
+                if (os[axis] > ps[axis] || (ps[axis] - os[axis]) % 2 != 0) Fail("slidingWindow.outputSize", $"must be at most patchSize and differ from it by an even margin on each axis (axis {axis}: {os[axis]} from {ps[axis]}).");
             if (sw.Blending != BlendMode.None) Fail("slidingWindow.blending", "must be \"none\" with outputSize (tiles do not overlap).");
             if (sw.MirrorAxes.Length > 0) Fail("slidingWindow.mirrorAxes", "is not supported with outputSize.");
         }
