@@ -46,7 +46,8 @@ print(frames, len(refs), len(seg.SegmentSequence), sr.ContentTemplateSequence[0]
         // One frame per segment and source slice it is on, each referencing its own slice (body alone: one per slice).
         if (model == "ct-body") Assert.Equal(parts[0], parts[1]);
         else Assert.InRange(int.Parse(parts[1]), 1, int.Parse(parts[0]));
-        Assert.Equal(model == "ct-body" ? "1" : "4", parts[2]); // body; or body, both lungs and airway
+        // Body; or body, both lungs and airway, and the nodule candidates' segment (LIDC-IDRI-0001 has a nodule).
+        Assert.Equal(model == "ct-body" ? "1" : "5", parts[2]);
         Assert.Equal("1500", parts[3]);
         Assert.True(File.Exists(Path.Combine(output, "labels.nii.gz")));
     }

@@ -105,7 +105,10 @@ public class OhifBrowserTests(ITestOutputHelper output)
         using var measurementsJson = JsonDocument.Parse(File.ReadAllText(Path.Combine(analysis, "measurements.json")));
         var volumes = measurementsJson.RootElement.GetProperty("measurements").EnumerateArray()
             .Where(m => m.GetProperty("concept").GetProperty("value").GetString() == "118565006")
-            .ToDictionary(m => string.Join(" + ", m.GetProperty("segments").EnumerateArray().Select(s => s.GetString())), m => m.GetProperty("value").GetDouble());
+            .ToDictionary(m => string.Join(" + ", m.GetProperty("segments").EnumerateArray().Select(s => s.GetString()))
+                // A lesion's group (a nodule candidate) is tracked as "<segment> lesion <n>", as the SR names it.
+                + (m.TryGetProperty("lesion", out var n) && n.ValueKind == JsonValueKind.Number ? $" lesion {n.GetInt32()}" : ""),
+                m => m.GetProperty("value").GetDouble());
         var groups = sr["measurements"]!.AsArray().Select(m => m!).ToList();
         Assert.Equal(volumes.Keys.Order(), groups.Select(g => g["trackingIdentifier"]!.GetValue<string>()).Order());
         foreach (var g in groups)
