@@ -47,27 +47,12 @@ public class LungAnatomyTests
     /// <summary>Share of lung voxels inside the body's outline, slice by slice (the body's filled outline: label map non-zero, holes filled).</summary>
     private static double LungInsideBody(LabelVolume labels)
     {
-        var d = labels.Dims;
+        var body = new byte[labels.Data.Length];
+        for (var i = 0; i < body.Length; i++) body[i] = labels.Data[i] != 0 ? (byte)1 : (byte)0;
+        MedAiNode.Imaging.Morphology.BoxMorphology.FillHoles2D(body, labels.Dims);
         long lung = 0, inside = 0;
-        var plane = d.X * d.Y;
-        for (var z = 0; z < d.Z; z++)
-        {
-            var outside = new bool[plane];
-            var stack = new Stack<int>();
-            void Seed(int p) { if (!outside[p] && labels.Data[z * plane + p] == 0) { outside[p] = true; stack.Push(p); } }
-            for (var x = 0; x < d.X; x++) { Seed(x); Seed((d.Y - 1) * d.X + x); }
-            for (var y = 0; y < d.Y; y++) { Seed(y * d.X); Seed(y * d.X + d.X - 1); }
-            while (stack.Count > 0)
-            {
-                var p = stack.Pop(); int y = p / d.X, x = p % d.X;
-                if (x > 0) Seed(p - 1);
-                if (x < d.X - 1) Seed(p + 1);
-                if (y > 0) Seed(p - d.X);
-                if (y < d.Y - 1) Seed(p + d.X);
-            }
-            for (var p = 0; p < plane; p++)
-                if (IsLung(labels.Data[z * plane + p])) { lung++; if (!outside[p]) inside++; }
-        }
+        for (var i = 0; i < body.Length; i++)
+            if (IsLung(labels.Data[i])) { lung++; if (body[i] != 0) inside++; }
         return lung == 0 ? 1 : (double)inside / lung;
     }
 

@@ -192,7 +192,6 @@ public static class ChestCtAnatomy
             if (c.Count == 0) break;
             if (c.Count >= 2 && c.Sizes[2] >= 0.15 * c.Sizes[1]) { seeds = c; if (k > 0) notes.Add($"Lungs touch: parted by {k} erosion step(s) and grown back."); break; }
         }
-        var queue = new Queue<int>();
         if (seeds is not null)
         {
             // Which seed is left: the one whose centre lies further towards +x (patient left in LPS).
@@ -202,26 +201,12 @@ public static class ChestCtAnatomy
                 if (seeds.Labels[i] == 1) { x1 += i % d.X; n1++; }
                 else if (seeds.Labels[i] == 2) { x2 += i % d.X; n2++; }
             }
-            byte s1 = x1 / n1 > x2 / n2 ? (byte)1 : (byte)2, s2 = (byte)(3 - s1);
-            for (var i = 0; i < n; i++)
-            {
-                var l = seeds.Labels[i];
-                if (l is 1 or 2) { side[i] = l == 1 ? s1 : s2; queue.Enqueue(i); }
-            }
-            // Geodesic growth, one face-neighbour layer at a time, so each voxel joins the nearer seed.
-            var plane = d.X * d.Y;
-            while (queue.Count > 0)
-            {
-                var v = queue.Dequeue();
-                var z = v / plane; var rem = v - z * plane; var y = rem / d.X; var x = rem - y * d.X;
-                void Visit(int u) { if (lungs[u] != 0 && side[u] == 0) { side[u] = side[v]; queue.Enqueue(u); } }
-                if (x > 0) Visit(v - 1);
-                if (x < d.X - 1) Visit(v + 1);
-                if (y > 0) Visit(v - d.X);
-                if (y < d.Y - 1) Visit(v + d.X);
-                if (z > 0) Visit(v - plane);
-                if (z < d.Z - 1) Visit(v + plane);
-            }
+            int s1 = x1 / n1 > x2 / n2 ? 1 : 2, s2 = 3 - s1;
+            var seedSides = new int[n];
+            for (var i = 0; i < n; i++) seedSides[i] = seeds.Labels[i] switch { 1 => s1, 2 => s2, _ => 0 };
+            // Geodesic growth through the lungs, one face-neighbour layer at a time, so each voxel joins the nearer seed.
+            var grown = GrowInto(seedSides, lungs, d);
+            for (var i = 0; i < n; i++) side[i] = (byte)grown[i];
         }
         for (var i = 0; i < n; i++)
             if (lungs[i] != 0 && side[i] == 0) side[i] = i % d.X > midline ? (byte)1 : (byte)2;
