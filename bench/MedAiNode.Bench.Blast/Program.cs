@@ -15,8 +15,9 @@ using Microsoft.ML.OnnxRuntime;
 //   compare --tiles N        ours (ONNX Runtime) and upstream PyTorch (eager, upstream code) on the same N tiles of
 //                            the head, same thread count, interleaved --runs times in this one run
 //   analysis                 the whole model stage (preprocess, ensemble tiles, postprocess, measure) on the head CT,
-//                            --runs times; peak working set
-// Usage: dotnet run -c Release --project bench/MedAiNode.Bench.Blast -- MODE [--threads 2] [--runs 3] [--tiles 2] [--members 3] [--shared DIR]
+//                            --runs times; peak working set; agreement with the shared model_1 reference argmax;
+//                            --all-tiles runs every tile (no slidingWindow.tissueTiles), --labels FILE writes the labels
+// Usage: dotnet run -c Release --project bench/MedAiNode.Bench.Blast -- MODE [--model blast-ct-v1|blast-ct-v1-ensemble] [--threads 2] [--runs 3] [--tiles 2] [--members N] [--shared DIR]
 var mode = args.FirstOrDefault() ?? "analysis";
 var threads = Arg("--threads", Environment.ProcessorCount);
 var runs = Arg("--runs", 3);
@@ -26,9 +27,10 @@ var shared = ArgS("--shared", Environment.GetEnvironmentVariable("MEDAINODE_SHAR
 var headPath = Path.Combine(shared, "models", "blast-ct-v1", "head_ct_1mm_lps.nii.gz");
 var head = NiftiIO.Read(headPath);
 Console.WriteLine($"# BLAST-CT v1, head CT {head.Dims}, {threads} threads, ONNX Runtime {OrtEnv.Instance().GetVersionString()}, {Environment.ProcessorCount} cores, load {Load()}");
-var manifest = ModelManifest.Load(Path.Combine(root, "models", "blast-ct-v1", "manifest.json"));
+var manifest = ModelManifest.Load(Path.Combine(root, "models", ArgS("--model", "blast-ct-v1"), "manifest.json"));
 // --members 1: the first member only (the shared reference is model_1's; three take three times the network time).
 if (Arg("--members", manifest.Members.Length) is var members && members < manifest.Members.Length) { manifest.Ensemble = manifest.Ensemble![..members]; manifest.Validate(); }
+if (args.Contains("--all-tiles")) manifest.SlidingWindow.TissueTiles = null;
 
 switch (mode)
 {
@@ -84,7 +86,20 @@ switch (mode)
             totals.Add(sw.Elapsed.TotalSeconds);
             var s = result.WindowStats;
             var t = result.Times;
-            Console.WriteLine(FormattableString.Invariant($"run {r + 1}: {totals[^1]:0.0} s (preprocess {t.Preprocess:0.0}, inference {t.Inference:0.0} of which network {t.Model:0.0}, postprocess {t.Postprocess:0.0}, measure {t.Measure:0.0}); tiles {s.Patches}, run {s.Runs}, skipped as uniform {s.SkippedUniform}; lesion voxels {string.Join("/", result.LabelStatistics.Select(l => l.Statistics.VoxelCount))} (load {Load()})"));
+            Console.WriteLine(FormattableString.Invariant($"run {r + 1}: {totals[^1]:0.0} s (preprocess {t.Preprocess:0.0}, inference {t.Inference:0.0} of which network {t.Model:0.0}, postprocess {t.Postprocess:0.0}, measure {t.Measure:0.0}); tiles {s.Patches}, network runs {s.Runs}, skipped as uniform {s.SkippedUniform}, without tissue {s.SkippedNoTissue}; lesion voxels {string.Join("/", result.LabelStatistics.Select(l => l.Statistics.VoxelCount))} (load {Load()})"));
+            if (r == 0)
+            {
+                var reference = NiftiIO.ReadLabels(Path.Combine(shared, "models", "blast-ct-v1", "head_ct_1mm_lps_model1_argmax.nii.gz"));
+                long agree = 0, union = 0, unionAgree = 0;
+                for (var i = 0; i < reference.Data.Length; i++)
+                {
+                    var (a, b) = (reference.Data[i], result.Labels.Data[i]);
+                    if (a == b) agree++;
+                    if (a > 0 || b > 0) { union++; if (a == b) unionAgree++; }
+                }
+                Console.WriteLine(FormattableString.Invariant($"  against the shared model_1 reference: {agree / (double)reference.Data.Length:P4} of voxels, {unionAgree / (double)Math.Max(union, 1):P2} of the {union} voxels either labels as lesion"));
+                if (ArgS("--labels", "") is { Length: > 0 } labelsOut) NiftiIO.Write(labelsOut, result.Labels);
+            }
         }
         Console.WriteLine(FormattableString.Invariant($"whole model stage on the head CT: median {Median(totals):0.0} s (min {totals.Min():0.0}, max {totals.Max():0.0}); peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0:0} MiB"));
         break;

@@ -1,12 +1,12 @@
 """Exports BLAST-CT v1 (DeepMedic, biomedia-mira/blast-ct, Apache-2.0, Copyright 2020 Imperial College London;
 Monteiro et al., Lancet Digital Health 2020) to ONNX, one file per ensemble member, and writes their SHA-256 into
-manifest.json.
+manifest.json (model_1 alone) and ../blast-ct-v1-ensemble/manifest.json (all members).
 
 The upstream forward computes its crops from tensor shapes at run time; here every crop is fixed for one tile size
 (input 80+30k -> output 30k per axis), so the graph holds only constant slices. Weights are the upstream state dicts,
 unchanged, in float32. Run with Debian's python3-torch and python3-onnx:
 
-    /usr/bin/python3 models/blast-ct-v1/build.py [--upstream DIR] [--tile 170] [--members 1 2 3] [--check]
+    /usr/bin/python3 models/blast-ct-v1/build.py [--upstream DIR] [--tile 110] [--members 1 2 3] [--check]
 
 DIR defaults to ../shared/data/models/blast-ct-v1/upstream (the upstream checkout, not in this repository).
 Input  "image"  float32 [N, 1, T, T, T] (z, y, x of a 1 mm LPS grid, HU clipped to [-15, 100] mapped to [-1, 1]).
@@ -108,21 +108,25 @@ def head_tile(tile, origin):
 
 
 def update_manifest(files, tile):
-    path = os.path.join(HERE, "manifest.json")
-    with open(path) as f:
-        text = f.read()
-    members = ",\n".join(f'    {{ "file": "{name}", "sha256": "{digest}" }}' for name, digest in files)
-    text = re.sub(r'"ensemble": \[[^\]]*\]', '"ensemble": [\n' + members + "\n  ]", text, flags=re.S)
-    text = re.sub(r'"patchSize": \[[^\]]*\]', f'"patchSize": [{tile}, {tile}, {tile}]', text)
-    text = re.sub(r'"outputSize": \[[^\]]*\]', f'"outputSize": [{tile - MARGIN}, {tile - MARGIN}, {tile - MARGIN}]', text)
-    with open(path, "w") as f:
-        f.write(text)
+    """blast-ct-v1 runs the first member alone (a head in about a minute on two cores); blast-ct-v1-ensemble all of them."""
+    for folder, chosen, prefix in ((HERE, files[:1], ""), (os.path.join(os.path.dirname(HERE), "blast-ct-v1-ensemble"), files, "../blast-ct-v1/")):
+        path = os.path.join(folder, "manifest.json")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            text = f.read()
+        members = ",\n".join(f'    {{ "file": "{prefix}{name}", "sha256": "{digest}" }}' for name, digest in chosen)
+        text = re.sub(r'"ensemble": \[[^\]]*\]', '"ensemble": [\n' + members + "\n  ]", text, flags=re.S)
+        text = re.sub(r'"patchSize": \[[^\]]*\]', f'"patchSize": [{tile}, {tile}, {tile}]', text)
+        text = re.sub(r'"outputSize": \[[^\]]*\]', f'"outputSize": [{tile - MARGIN}, {tile - MARGIN}, {tile - MARGIN}]', text)
+        with open(path, "w") as f:
+            f.write(text)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--upstream", default=DEFAULT_UPSTREAM)
-    ap.add_argument("--tile", type=int, default=170)
+    ap.add_argument("--tile", type=int, default=110)
     ap.add_argument("--members", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--out", default=HERE)
     ap.add_argument("--check", action="store_true")

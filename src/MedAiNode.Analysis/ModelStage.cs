@@ -34,13 +34,15 @@ internal static class ModelStage
         {
             work = Resampler.ToOrthogonal(work, null, Edge(work)); // models are trained on rectangular grids
         }
+        // Tiles worth running, judged on the values the manifest speaks in (HU), before normalisation clips them.
+        var tissue = m.SlidingWindow.TissueTiles is { } tt ? TissueMask.Compute(work, tt) : null;
         var normalized = ReferenceEquals(work, input) ? new Volume(work.Dims, work.Affine, (float[])work.Data.Clone()) : work;
         IntensityNormalizer.Apply(m.Intensity, normalized.Data);
         var preprocess = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
         var inferer = new SlidingWindowInferer(model);
-        var scores = inferer.Run(normalized, progress, ct);
+        var scores = inferer.Run(normalized, progress, ct, tissue);
         var inference = clock.Elapsed.TotalSeconds;
 
         clock.Restart();

@@ -17,12 +17,21 @@ public class ManifestAndRuntimeTests
         var lab = brain.Label(2)!.DisplayColor()!.Value;
         Assert.InRange(lab.L, 60000, 65535); // a light colour has high L*
         Assert.All(all, m => Assert.All(m.Members, f => Assert.Equal(64, f.Sha256.Length)));
-        // BLAST-CT: three members, valid-convolution tiling declared in the manifest.
+        // BLAST-CT: model_1 by default, the three members as an ensemble model of its own, the same ONNX files;
+        // valid-convolution tiling and the tissue rule declared in the manifests.
         var blast = Assert.Single(all, m => m.Id == "blast-ct-v1");
-        Assert.Equal(3, blast.Members.Length);
-        Assert.Equal([30, 30, 30], blast.SlidingWindow.OutputSize);
-        Assert.Equal(PadMode.Edge, blast.SlidingWindow.Padding);
-        Assert.All(blast.Members, f => Assert.True(File.Exists(Path.Combine(blast.Directory!, f.File)), f.File));
+        var ensemble = Assert.Single(all, m => m.Id == "blast-ct-v1-ensemble");
+        Assert.Single(blast.Members);
+        Assert.Equal(3, ensemble.Members.Length);
+        Assert.Equal(blast.Members[0].Sha256, ensemble.Members[0].Sha256);
+        foreach (var m in new[] { blast, ensemble })
+        {
+            Assert.Equal([30, 30, 30], m.SlidingWindow.OutputSize);
+            Assert.Equal(PadMode.Edge, m.SlidingWindow.Padding);
+            Assert.NotNull(m.SlidingWindow.TissueTiles);
+            Assert.All(m.Members, f => Assert.True(File.Exists(Path.Combine(m.Directory!, f.File)), f.File));
+            Assert.Equal(m.Members.Length, m.Members.Select(f => m.ResolveOnnxPath(f)).Distinct().Count());
+        }
     }
 
     [Fact]

@@ -88,8 +88,28 @@ public sealed class SlidingWindowSpec
     /// it gets the network's output for that constant input, computed once (a constant input gives a constant output).
     /// </summary>
     public bool SkipUniformTiles { get; set; }
+    /// <summary>
+    /// Valid-convolution tiling: only tiles whose output region holds tissue are run; the others get the network's
+    /// output for an all-air tile (computed once). Null: every tile runs. See <see cref="TissueTileSpec"/>.
+    /// </summary>
+    public TissueTileSpec? TissueTiles { get; set; }
 
     [JsonIgnore] public bool IsValidConvolution => OutputSize is not null;
+}
+
+/// <summary>
+/// Which voxels count as tissue when deciding whether a valid-convolution tile is worth running, in the input's own
+/// values (HU for CT) on the model grid, before intensity normalisation. A voxel is tissue when its value lies strictly
+/// between <see cref="MinValue"/> and <see cref="MaxValue"/> (the intensity window: outside it the network sees only
+/// its clipped ends) and, with <see cref="InsideBoneValue"/> set, when it is enclosed in its slice (third grid axis,
+/// axial for LPS) by voxels at or above that value, gaps up to <see cref="CloseMm"/> closed: intracranial for head CT.
+/// </summary>
+public sealed class TissueTileSpec
+{
+    public double MinValue { get; set; } = double.NegativeInfinity;
+    public double MaxValue { get; set; } = double.PositiveInfinity;
+    public double? InsideBoneValue { get; set; }
+    public double CloseMm { get; set; } = 3;
 }
 
 public sealed class LabelPostprocessing
@@ -328,11 +348,17 @@ public sealed class ModelManifest
                 if (os[axis] > ps[axis] || (ps[axis] - os[axis]) % 2 != 0) Fail("slidingWindow.outputSize", $"must be at most patchSize and differ from it by an even margin on each axis (axis {axis}: {os[axis]} from {ps[axis]}).");
             if (sw.Blending != BlendMode.None) Fail("slidingWindow.blending", "must be \"none\" with outputSize (tiles do not overlap).");
             if (sw.MirrorAxes.Length > 0) Fail("slidingWindow.mirrorAxes", "is not supported with outputSize.");
+            if (sw.TissueTiles is { } tt)
+            {
+                if (!(tt.MinValue < tt.MaxValue)) Fail("slidingWindow.tissueTiles.maxValue", "must be above minValue.");
+                if (tt.CloseMm < 0 || tt.CloseMm > 20) Fail("slidingWindow.tissueTiles.closeMm", "must be 0 to 20 mm.");
+            }
         }
         else
         {
             if (sw.Blending == BlendMode.None) Fail("slidingWindow.blending", "\"none\" needs outputSize (valid-convolution tiling); overlapping windows are blended.");
             if (sw.SkipUniformTiles) Fail("slidingWindow.skipUniformTiles", "needs outputSize (valid-convolution tiling).");
+            if (sw.TissueTiles is not null) Fail("slidingWindow.tissueTiles", "needs outputSize (valid-convolution tiling).");
         }
         if (Intensity.Kind == IntensityKind.ScaleIntensityRange && Intensity.AMax == Intensity.AMin) Fail("intensity.aMax", "must differ from aMin.");
         if (Intensity.Kind == IntensityKind.NnUNetCT && Intensity.Std <= 0) Fail("intensity.std", "must be positive.");

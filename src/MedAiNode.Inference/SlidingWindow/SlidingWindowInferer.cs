@@ -23,6 +23,8 @@ public sealed record SlidingWindowStats(int Patches, int Runs, double TotalSecon
 {
     /// <summary>Valid-convolution tiles not run because their input was one value (their output was reused).</summary>
     public int SkippedUniform { get; init; }
+    /// <summary>Valid-convolution tiles not run because their output region held no tissue (slidingWindow.tissueTiles).</summary>
+    public int SkippedNoTissue { get; init; }
     /// <summary>Share of time spent outside the network's own run (extraction, blending, bookkeeping).</summary>
     public double OverheadShare => TotalSeconds <= 0 ? 0 : (TotalSeconds - ModelSeconds) / TotalSeconds;
 }
@@ -79,11 +81,13 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         return map;
     }
 
-    public ScoreMap Run(Volume normalized, IProgress<InferenceProgress>? progress = null, CancellationToken ct = default)
+    /// <param name="tissue">Valid-convolution tiling: voxels whose tiles must run (<see cref="TissueMask"/>); null runs every tile.</param>
+    public ScoreMap Run(Volume normalized, IProgress<InferenceProgress>? progress = null, CancellationToken ct = default, byte[]? tissue = null)
     {
         var m = model.Manifest;
         var sw = m.SlidingWindow;
-        if (sw.IsValidConvolution) return RunValid(normalized, progress, ct);
+        if (sw.IsValidConvolution) return RunValid(normalized, progress, ct, tissue);
+        if (tissue is not null) throw new ArgumentException("A tissue mask needs valid-convolution tiling (slidingWindow.outputSize).", nameof(tissue));
         var d = normalized.Dims;
         var patch = sw.PatchSize is { } p ? new Dims(p[0], p[1], p[2]) : d;
         // A volume smaller than the patch is padded symmetrically (as MONAI does); padding voxels are never accumulated.
@@ -164,9 +168,13 @@ public sealed class SlidingWindowInferer(LoadedModel model)
     /// it, reaching (patch - output) / 2 beyond it on each side, padded past the volume's border by edge replication or a
     /// constant. Tiles do not overlap, so outputs are copied, not blended. A tile whose input is one value throughout
     /// (air once clipped) reuses the output computed for the first such tile: a constant input gives a constant output.
+    /// With a tissue mask, a tile whose output region holds none of it gets the output of an all-air tile (the volume's
+    /// minimum throughout) without running: air outside the head cannot hold a finding.
     /// </summary>
-    private ScoreMap RunValid(Volume normalized, IProgress<InferenceProgress>? progress, CancellationToken ct)
+    private ScoreMap RunValid(Volume normalized, IProgress<InferenceProgress>? progress, CancellationToken ct, byte[]? tissue)
     {
+        if (tissue is not null && tissue.Length != normalized.Data.Length)
+            throw new ArgumentException($"Tissue mask has {tissue.Length} voxels; the volume {normalized.Data.Length}.", nameof(tissue));
         var m = model.Manifest;
         var sw = m.SlidingWindow;
         var d = normalized.Dims;
@@ -191,6 +199,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         double modelSeconds = 0;
         var runs = 0;
         var skipped = 0;
+        var noTissue = 0;
         var done = 0;
         float[] buffer = [];
         var pendingTiles = new List<(int X, int Y, int Z)>(batch);
@@ -216,9 +225,17 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             pendingTiles.Clear(); pendingUniform.Clear();
             progress?.Report(new InferenceProgress(done + skipped, tiles.Count));
         }
+        float[]? airOutput = null;
         foreach (var t in tiles)
         {
             ct.ThrowIfCancellationRequested();
+            if (tissue is not null && !TissueMask.Any(tissue, d, t, outTile))
+            {
+                airOutput ??= AirOutput();
+                Place(airOutput, channels, scores, d, t, outTile, xyz);
+                noTissue++;
+                continue;
+            }
             var slot = input.AsSpan(pendingTiles.Count * patchVoxels, patchVoxels);
             ExtractPadded(normalized.Data, d, (t.X - margin.Item1, t.Y - margin.Item2, t.Z - margin.Item3), patch, slot, sw.Padding, sw.PadValue, xyz);
             float? uniform = sw.SkipUniformTiles && IsUniform(slot) ? slot[0] : null;
@@ -233,8 +250,27 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             if (pendingTiles.Count == batch || uniform is not null) Flush();
         }
         Flush();
-        LastStats = new SlidingWindowStats(tiles.Count, runs, total.Elapsed.TotalSeconds, modelSeconds) { SkippedUniform = skipped };
+        LastStats = new SlidingWindowStats(tiles.Count, runs, total.Elapsed.TotalSeconds, modelSeconds) { SkippedUniform = skipped, SkippedNoTissue = noTissue };
         return new ScoreMap(scores, channels, d) { Kind = ScoreKind };
+
+        // The network's output for a tile of the volume's minimum throughout (air), run once, outside any pending batch.
+        float[] AirOutput()
+        {
+            var air = normalized.Data.Length == 0 ? 0f : normalized.Range().Min;
+            if (uniformOutputs.TryGetValue(air, out var known)) return known;
+            var one = new float[patchVoxels];
+            Array.Fill(one, air);
+            float[] own = [];
+            var t0 = Stopwatch.GetTimestamp();
+            var (output, shape) = _runner.Run(one, TensorShape(1), ref own);
+            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            runs++;
+            if (shape.Aggregate(1L, (a, b) => a * b) != channels * outVoxels)
+                throw new InvalidOperationException($"Model {m.Id} returned shape [{string.Join(",", shape)}] for an all-air tile.");
+            var copy = output.AsSpan(0, channels * outVoxels).ToArray();
+            uniformOutputs[air] = copy;
+            return copy;
+        }
     }
 
     private static bool IsUniform(ReadOnlySpan<float> v)
