@@ -99,6 +99,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         try { assembled = VolumeAssembler.Assemble(chosen.Files, options.Assembly, frameDecoder); }
         catch (VolumeAssemblyException e) { throw new AnalysisRejectedException("series cannot form a volume: " + e.Message); }
         notes.AddRange(assembled.Notes);
+        notes.Add(ContentRule(manifest, chosen, assembled.Volume));
         var assemble = clock.Elapsed.TotalSeconds;
 
         var result = RunModel(assembled.Volume, manifest, progress, ct);
@@ -160,6 +161,23 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
                 Times = r.Times with { Assemble = assemble, Results = clock.Elapsed.TotalSeconds },
             };
         }
+    }
+
+    /// <summary>
+    /// Why the model may run on this series' anatomy: its Body Part Examined, or, when that is missing and the manifest
+    /// names a region, what the images show; a series that shows another region is refused, saying what was measured.
+    /// </summary>
+    private static string ContentRule(ModelManifest manifest, SeriesCandidate chosen, Volume volume)
+    {
+        var rules = manifest.SeriesSelection;
+        var bodyPart = chosen.Files[0].Dataset.GetString(DicomTags.BodyPartExamined)?.Trim();
+        if (!string.IsNullOrEmpty(bodyPart))
+            return rules is { BodyParts.Length: > 0 } ? $"Body Part Examined {bodyPart} is one {manifest.Id} accepts." : $"Body Part Examined {bodyPart}; {manifest.Id} accepts any.";
+        if (rules?.Content is not { } region) return $"No Body Part Examined; {manifest.Id} has no content rule.";
+        var evidence = BodyRegion.Measure(volume);
+        if (!evidence.Shows(region))
+            throw new AnalysisRejectedException($"rule content: series {chosen.SeriesInstanceUid} has no Body Part Examined and does not look like a {region}: {evidence}");
+        return $"No Body Part Examined; the series looks like a {region}: {evidence}.";
     }
 
     /// <summary>The one page of a study a model did not analyse (no eligible series, a series that forms no volume), saying why;

@@ -24,7 +24,7 @@ public class OptionsBindingTests
     {
         var o = new ModelsOptions();
         OptionsRegistration.BindReplacingLists(Config("--Models:Other=1").GetSection("Models"), o);
-        Assert.Equal(["ct-lung-quant"], o.Enabled);
+        Assert.Equal(["ct-lung-quant", "blast-ct-v1"], o.Enabled);
 
         var inference = new MedAiNode.Inference.Runtime.InferenceOptions();
         OptionsRegistration.BindReplacingLists(Config("--Inference:ExecutionProviders:0=CPU", "--Inference:IntraOpThreads=2").GetSection("Inference"), inference);
@@ -104,6 +104,6 @@ public class OptionsBindingTests
     {
         var o = new ModelsOptions();
         Config("--Models:Enabled:0=ct-body").GetSection("Models").Bind(o);
-        Assert.Equal(["ct-lung-quant", "ct-body"], o.Enabled);
+        Assert.Equal(["ct-lung-quant", "blast-ct-v1", "ct-body"], o.Enabled);
     }
 }

@@ -33,6 +33,11 @@ public sealed class SeriesSelectionRules
     public string[] PreferredKernels { get; set; } = [];
     /// <summary>Accepted Body Part Examined values (e.g. CHEST, THORAX); empty accepts any. Series without the attribute pass.</summary>
     public string[] BodyParts { get; set; } = [];
+    /// <summary>
+    /// "head" or "chest": a series without Body Part Examined must show this region in its content (see
+    /// <see cref="Morphology.BodyRegion"/>; checked once the volume is assembled). Null: no content rule.
+    /// </summary>
+    public string? Content { get; set; }
 
     public void Validate(string section = "SeriesSelection")
     {
@@ -41,6 +46,7 @@ public sealed class SeriesSelectionRules
         if (MinSliceThicknessMm < 0) throw new ArgumentException($"{section}:MinSliceThicknessMm must not be negative.");
         if (MaxSliceThicknessMm < MinSliceThicknessMm) throw new ArgumentException($"{section}:MaxSliceThicknessMm ({MaxSliceThicknessMm}) is below MinSliceThicknessMm ({MinSliceThicknessMm}).");
         if (MaxAxialAngleDeg is < 0 or > 90) throw new ArgumentException($"{section}:MaxAxialAngleDeg must be between 0 and 90.");
+        if (Content is not (null or "head" or "chest")) throw new ArgumentException($"{section}:Content must be \"head\" or \"chest\", got \"{Content}\".");
     }
 }
 

@@ -20,18 +20,10 @@ public static class TissueMask
             for (var i = from; i < to; i++) if (data[i] > lo && data[i] < hi) mask[i] = 1;
         });
         if (spec.InsideBoneValue is not { } boneValue) return mask;
-        // Enclosed by bone: the skull, its sutures and thin spots closed, filled slice by slice; the bone itself is not
-        // inside. A slice where the ring stays open (skull base, foramen magnum) keeps nothing: the slices above and
-        // below it still hold the brain, and tiles are 30 voxels thick.
-        var bone = new byte[data.Length];
-        var b = (float)boneValue;
-        for (var i = 0; i < data.Length; i++) if (data[i] >= b) bone[i] = 1;
-        var spacing = Math.Min(v.Spacing.X, Math.Min(v.Spacing.Y, v.Spacing.Z));
-        var r = (int)Math.Ceiling(spec.CloseMm / spacing);
-        var closed = r > 0 ? BoxMorphology.Erode(BoxMorphology.Dilate(bone, d, r), d, r) : bone;
-        var inside = (byte[])closed.Clone();
-        BoxMorphology.FillHoles2D(inside, d);
-        for (var i = 0; i < mask.Length; i++) if (inside[i] == 0 || closed[i] != 0) mask[i] = 0;
+        // Enclosed by bone: the skull, its sutures and thin spots closed, filled slice by slice. A slice where the ring
+        // stays open (skull base, foramen magnum) keeps nothing: the slices above and below it still hold the brain.
+        var inside = BodyRegion.EnclosedByBone(v, boneValue, spec.CloseMm);
+        for (var i = 0; i < mask.Length; i++) if (inside[i] == 0) mask[i] = 0;
         return mask;
     }
 

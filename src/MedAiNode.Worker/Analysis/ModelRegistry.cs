@@ -8,8 +8,9 @@ namespace MedAiNode.Worker.Analysis;
 public sealed class ModelsOptions
 {
     public const string Section = "Models";
-    /// <summary>Model ids (folder names under a search path, each holding manifest.json) run on every eligible study.</summary>
-    public List<string> Enabled { get; set; } = new() { "ct-lung-quant" };
+    /// <summary>Model ids (folder names under a search path, each holding manifest.json); each runs on every study whose
+    /// series meets its manifest's rules (chest CT: lung analysis; head CT: BLAST-CT haemorrhage).</summary>
+    public List<string> Enabled { get; set; } = new() { "ct-lung-quant", "blast-ct-v1" };
     /// <summary>Folders searched for models/ID/manifest.json; relative paths are from the working directory, then the binary's folder.</summary>
     public List<string> SearchPaths { get; set; } = new() { "models" };
 
