@@ -148,16 +148,19 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
             Times = result.Times with { Assemble = assemble, Results = clock.Elapsed.TotalSeconds },
         };
 
-        // No label at all: with the summary on, "nothing found" is a result, a summary page saying so and no SEG or SR (a SEG
-        // needs a segment); with it off, the study is refused as before, there being nothing to send.
+        // No label at all: an SR that says so (each label looked for, coded Absent), so a negative study is told apart
+        // from one never analysed, and with the summary on a page saying "nothing found"; no SEG (it needs a segment).
         AnalysisResult NothingFound(AnalysisResult r, string why)
         {
-            if (!options.Summary.Enabled) throw new AnalysisRejectedException(why);
             notes.Add(why);
-            var page = SummaryPages.ForOutcome(assembled.Files, algorithm, SummaryOutcome.NothingFound($"{manifest.Id} found none of its labels"), options.SummaryFor());
+            var sr = MeasurementReportWriter.CreateNothingFound(source, manifest.Labels.Select(Describe).ToList(), algorithm,
+                new MeasurementReportOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/sr", UidRoot = options.UidRoot });
+            var page = options.Summary.Enabled
+                ? SummaryPages.ForOutcome(assembled.Files, algorithm, SummaryOutcome.NothingFound($"{manifest.Id} found none of its labels"), options.SummaryFor())
+                : null;
             return r with
             {
-                Selection = selection, Summary = page?.Files ?? [], Notes = notes,
+                Selection = selection, Sr = sr.File, Summary = page?.Files ?? [], Notes = notes,
                 Times = r.Times with { Assemble = assemble, Results = clock.Elapsed.TotalSeconds },
             };
         }

@@ -81,7 +81,7 @@ public class SummaryTests
     }
 
     [Fact]
-    public void Nothing_found_is_one_summary_page_without_SEG_or_SR_and_refused_as_before_when_the_summary_is_off()
+    public void Nothing_found_is_an_SR_saying_so_and_one_summary_page_without_SEG()
     {
         // The identity fixture with every voxel mapped below zero: no voxel gets the label.
         var m = Fixtures.Manifest();
@@ -93,14 +93,28 @@ public class SummaryTests
         var files = Files("philips-phantom-5mm");
         var result = new AnalysisPipeline(cache).Run(files, m, new AnalysisOptions());
         Assert.Null(result.Seg);
-        Assert.Null(result.Sr);
         var page = Assert.Single(result.Summary);
         Assert.Contains("nothing found", page.Dataset.GetString(DicomTags.ImageComments));
-        CheckAndConvert(result.Summary, TestData.TempDir("summary-nothing"));
+        var dir = TestData.TempDir("summary-nothing");
+        CheckAndConvert(result.Summary, dir);
 
-        var off = Assert.Throws<AnalysisRejectedException>(() =>
-            new AnalysisPipeline(cache).Run(files, m, new AnalysisOptions { Summary = new SummaryOptions { Enabled = false } }));
-        Assert.Contains("found none of its labels", off.Message);
+        // The SR: TID 1500 without measurement groups; each label looked for is coded Absent under Qualitative Evaluations.
+        var sr = Assert.IsType<DicomFile>(result.Sr);
+        var path = Path.Combine(dir, "nothing-found-sr.dcm");
+        sr.Save(path);
+        var v = Tool.Run("dciodvfy", [path]);
+        Assert.DoesNotContain("Error", v.StdOut + v.StdErr);
+        var dump = Tool.Run("dsrdump", [path]);
+        Assert.Equal(0, dump.ExitCode);
+        Assert.Contains("Qualitative Evaluations", dump.StdOut);
+        Assert.Contains("Absent", dump.StdOut);
+        Assert.DoesNotContain("Measurement Group", dump.StdOut);
+        Assert.Equal(m.Labels.Length, dump.StdOut.Split('\n').Count(l => l.Contains("Absent")));
+
+        // With the summary off the SR alone goes out: nothing found is still a result.
+        var off = new AnalysisPipeline(cache).Run(files, m, new AnalysisOptions { Summary = new SummaryOptions { Enabled = false } });
+        Assert.NotNull(off.Sr);
+        Assert.Empty(off.Summary);
     }
 
     [Fact]

@@ -33,6 +33,9 @@ public static class Codes
     public static readonly CodedConcept FindingCategory = new("276214006", "SCT", "Finding category");
     public static readonly CodedConcept Finding = new("121071", "DCM", "Finding");
     public static readonly CodedConcept FindingSite = new("363698007", "SCT", "Finding Site");
+    /// <summary>TID 1500's container for findings without a measurement ("nothing found" is one).</summary>
+    public static readonly CodedConcept QualitativeEvaluations = new("C0034375", "UMLS", "Qualitative Evaluations");
+    public static readonly CodedConcept Absent = new("2667000", "SCT", "Absent");
     public static readonly CodedConcept ReferencedSegment = new("121191", "DCM", "Referenced Segment");
     public static readonly CodedConcept SourceSeriesForSegmentation = new("121232", "DCM", "Source series for segmentation");
     public static readonly CodedConcept AlgorithmName = new("111001", "DCM", "Algorithm Name");

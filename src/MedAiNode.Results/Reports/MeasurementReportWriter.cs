@@ -62,67 +62,7 @@ public static class MeasurementReportWriter
             throw new ResultsInputException($"Segment {dupe.Key.SegmentNumber?.ToString(CultureInfo.InvariantCulture) ?? dupe.Key.Set} lesion {dupe.Key.LesionNumber?.ToString(CultureInfo.InvariantCulture) ?? "-"} is measured twice.");
 
         var uids = new UidSource(options.UidRoot, options.UidSeed);
-        var when = options.ContentDateTime ?? DateTimeOffset.Now;
-        var first = source.First;
-        var ds = new DicomDataset();
-        CompositeHeader.CopyPatientAndStudy(first.Dataset, ds, source.StudyInstanceUid);
-
-        // SOP Common, SR Document Series, General Equipment
-        ds.Set(DicomTags.SOPClassUID, DicomUids.Comprehensive3DSRStorage);
-        ds.Set(DicomTags.SOPInstanceUID, uids.Get("sr-instance"));
-        ds.Set(DicomTags.Modality, "SR");
-        ds.Set(DicomTags.SeriesInstanceUID, uids.Get("sr-series"));
-        ds.Set(DicomTags.SeriesNumber, DicomVR.IS, options.SeriesNumber.ToString(CultureInfo.InvariantCulture));
-        ds.Set(DicomTags.SeriesDescription, options.SeriesDescription);
-        ds.SetEmpty(DicomTags.ReferencedPerformedProcedureStepSequence);
-        CompositeHeader.SetEquipment(ds, options.Equipment);
-        CompositeHeader.SetContentDateTime(ds, when);
-        if (measurements.SelectMany(m => m.Measurements).Any(m => m.Concept.Scheme == Codes.LocalSchemeDesignator))
-        {
-            ds.SetSequence(DicomTags.CodingSchemeIdentificationSequence, new DicomDataset()
-                .Set(DicomTags.CodingSchemeDesignator, Codes.LocalSchemeDesignator)
-                .Set(DicomTags.CodingSchemeName, Codes.LocalSchemeName)
-                .Set(DicomTags.CodingSchemeResponsibleOrganization, options.Equipment.Manufacturer));
-        }
-
-        // SR Document General
-        ds.Set(DicomTags.InstanceNumber, DicomVR.IS, options.InstanceNumber.ToString(CultureInfo.InvariantCulture));
-        ds.Set(DicomTags.CompletionFlag, options.CompletionFlag);
-        ds.Set(DicomTags.VerificationFlag, "UNVERIFIED");
-        ds.Set(DicomTags.PreliminaryFlag, "PRELIMINARY"); // machine output until a reader confirms it
-        ds.SetEmpty(DicomTags.PerformedProcedureCodeSequence);
-        var evidenceSeries = new DicomDataset().Set(DicomTags.SeriesInstanceUID, source.SeriesInstanceUid);
-        foreach (var img in source.Images)
-            evidenceSeries.AddItem(DicomTags.ReferencedSOPSequence, new DicomDataset()
-                .Set(DicomTags.ReferencedSOPClassUID, img.SopClassUid).Set(DicomTags.ReferencedSOPInstanceUID, img.SopInstanceUid));
-        var segSeries = new DicomDataset().Set(DicomTags.SeriesInstanceUID, seg.SeriesInstanceUid);
-        segSeries.AddItem(DicomTags.ReferencedSOPSequence, new DicomDataset()
-            .Set(DicomTags.ReferencedSOPClassUID, DicomUids.SegmentationStorage).Set(DicomTags.ReferencedSOPInstanceUID, seg.SopInstanceUid));
-        var evidenceStudy = new DicomDataset().Set(DicomTags.StudyInstanceUID, source.StudyInstanceUid);
-        evidenceStudy.SetSequence(DicomTags.ReferencedSeriesSequence, evidenceSeries, segSeries);
-        ds.SetSequence(DicomTags.CurrentRequestedProcedureEvidenceSequence, evidenceStudy);
-
-        // SR Document Content: TID 1500
-        ds.Set(DicomTags.ValueType, "CONTAINER");
-        ds.SetSequence(DicomTags.ConceptNameCodeSequence, Codes.ImagingMeasurementReport.ToItem());
-        ds.Set(DicomTags.ContinuityOfContent, "SEPARATE");
-        ds.SetSequence(DicomTags.ContentTemplateSequence, Template("1500"));
-        ds.AddContent(Code(HasConceptMod, Codes.LanguageOfContent, Codes.EnglishUS));
-        // TID 1002 observer context: the device that made the findings (TID 1004)
-        ds.AddContent(Code(HasObsContext, Codes.ObserverType, Codes.Device));
-        var deviceUid = new DicomUidGenerator(options.UidRoot).FromName("device|" + options.Equipment.Manufacturer + "|" + options.Equipment.ModelName + "|" + options.Equipment.DeviceSerialNumber);
-        ds.AddContent(UidRef(HasObsContext, Codes.DeviceObserverUid, deviceUid));
-        ds.AddContent(Text(HasObsContext, Codes.DeviceObserverName, options.Equipment.ModelName));
-        ds.AddContent(Text(HasObsContext, Codes.DeviceObserverManufacturer, options.Equipment.Manufacturer));
-        ds.AddContent(Text(HasObsContext, Codes.DeviceObserverModelName, algorithm.Name));
-        ds.AddContent(Code(HasConceptMod, Codes.ProcedureReported, options.ProcedureReported));
-
-        // TID 1600 Image Library: one group for the source series
-        var library = ds.AddContent(Container(Contains, Codes.ImageLibrary));
-        var group = library.AddContent(Container(Contains, Codes.ImageLibraryGroup));
-        group.AddContent(Code(HasAcqContext, Codes.Modality, ModalityCode(first.Dataset.GetString(DicomTags.Modality))));
-        group.AddContent(UidRef(HasAcqContext, Codes.FrameOfReferenceUid, source.FrameOfReferenceUid));
-        foreach (var img in source.Images) group.AddContent(Image(Contains, null, img.SopClassUid, img.SopInstanceUid));
+        var ds = Document(source, seg, algorithm, options, uids, measurements.SelectMany(m => m.Measurements).Any(m => m.Concept.Scheme == Codes.LocalSchemeDesignator));
 
         // Imaging Measurements: TID 1411 per segment / lesion
         var imaging = ds.AddContent(Container(Contains, Codes.ImagingMeasurements));
@@ -154,6 +94,102 @@ public static class MeasurementReportWriter
         }
 
         return new MeasurementReportResult(new DicomFile(ds, DicomTransferSyntax.ExplicitVRLittleEndian), tracking);
+    }
+
+    /// <summary>The SR document up to and including TID 1500's Image Library: header modules, evidence (the source series
+    /// and, when there is one, the SEG), observer context and procedure.</summary>
+    private static DicomDataset Document(SourceSeries source, SegmentationReference? seg, AlgorithmInfo algorithm, MeasurementReportOptions options,
+        UidSource uids, bool localCodes)
+    {
+        var when = options.ContentDateTime ?? DateTimeOffset.Now;
+        var first = source.First;
+        var ds = new DicomDataset();
+        CompositeHeader.CopyPatientAndStudy(first.Dataset, ds, source.StudyInstanceUid);
+
+        // SOP Common, SR Document Series, General Equipment
+        ds.Set(DicomTags.SOPClassUID, DicomUids.Comprehensive3DSRStorage);
+        ds.Set(DicomTags.SOPInstanceUID, uids.Get("sr-instance"));
+        ds.Set(DicomTags.Modality, "SR");
+        ds.Set(DicomTags.SeriesInstanceUID, uids.Get("sr-series"));
+        ds.Set(DicomTags.SeriesNumber, DicomVR.IS, options.SeriesNumber.ToString(CultureInfo.InvariantCulture));
+        ds.Set(DicomTags.SeriesDescription, options.SeriesDescription);
+        ds.SetEmpty(DicomTags.ReferencedPerformedProcedureStepSequence);
+        CompositeHeader.SetEquipment(ds, options.Equipment);
+        CompositeHeader.SetContentDateTime(ds, when);
+        if (localCodes)
+        {
+            ds.SetSequence(DicomTags.CodingSchemeIdentificationSequence, new DicomDataset()
+                .Set(DicomTags.CodingSchemeDesignator, Codes.LocalSchemeDesignator)
+                .Set(DicomTags.CodingSchemeName, Codes.LocalSchemeName)
+                .Set(DicomTags.CodingSchemeResponsibleOrganization, options.Equipment.Manufacturer));
+        }
+
+        // SR Document General
+        ds.Set(DicomTags.InstanceNumber, DicomVR.IS, options.InstanceNumber.ToString(CultureInfo.InvariantCulture));
+        ds.Set(DicomTags.CompletionFlag, options.CompletionFlag);
+        ds.Set(DicomTags.VerificationFlag, "UNVERIFIED");
+        ds.Set(DicomTags.PreliminaryFlag, "PRELIMINARY"); // machine output until a reader confirms it
+        ds.SetEmpty(DicomTags.PerformedProcedureCodeSequence);
+        var evidenceSeries = new DicomDataset().Set(DicomTags.SeriesInstanceUID, source.SeriesInstanceUid);
+        foreach (var img in source.Images)
+            evidenceSeries.AddItem(DicomTags.ReferencedSOPSequence, new DicomDataset()
+                .Set(DicomTags.ReferencedSOPClassUID, img.SopClassUid).Set(DicomTags.ReferencedSOPInstanceUID, img.SopInstanceUid));
+        var evidenceStudy = new DicomDataset().Set(DicomTags.StudyInstanceUID, source.StudyInstanceUid);
+        if (seg is null) evidenceStudy.SetSequence(DicomTags.ReferencedSeriesSequence, evidenceSeries);
+        else
+        {
+            var segSeries = new DicomDataset().Set(DicomTags.SeriesInstanceUID, seg.SeriesInstanceUid);
+            segSeries.AddItem(DicomTags.ReferencedSOPSequence, new DicomDataset()
+                .Set(DicomTags.ReferencedSOPClassUID, DicomUids.SegmentationStorage).Set(DicomTags.ReferencedSOPInstanceUID, seg.SopInstanceUid));
+            evidenceStudy.SetSequence(DicomTags.ReferencedSeriesSequence, evidenceSeries, segSeries);
+        }
+        ds.SetSequence(DicomTags.CurrentRequestedProcedureEvidenceSequence, evidenceStudy);
+
+        // SR Document Content: TID 1500
+        ds.Set(DicomTags.ValueType, "CONTAINER");
+        ds.SetSequence(DicomTags.ConceptNameCodeSequence, Codes.ImagingMeasurementReport.ToItem());
+        ds.Set(DicomTags.ContinuityOfContent, "SEPARATE");
+        ds.SetSequence(DicomTags.ContentTemplateSequence, Template("1500"));
+        ds.AddContent(Code(HasConceptMod, Codes.LanguageOfContent, Codes.EnglishUS));
+        // TID 1002 observer context: the device that made the findings (TID 1004)
+        ds.AddContent(Code(HasObsContext, Codes.ObserverType, Codes.Device));
+        var deviceUid = new DicomUidGenerator(options.UidRoot).FromName("device|" + options.Equipment.Manufacturer + "|" + options.Equipment.ModelName + "|" + options.Equipment.DeviceSerialNumber);
+        ds.AddContent(UidRef(HasObsContext, Codes.DeviceObserverUid, deviceUid));
+        ds.AddContent(Text(HasObsContext, Codes.DeviceObserverName, options.Equipment.ModelName));
+        ds.AddContent(Text(HasObsContext, Codes.DeviceObserverManufacturer, options.Equipment.Manufacturer));
+        ds.AddContent(Text(HasObsContext, Codes.DeviceObserverModelName, algorithm.Name));
+        ds.AddContent(Code(HasConceptMod, Codes.ProcedureReported, options.ProcedureReported));
+
+        // TID 1600 Image Library: one group for the source series
+        var library = ds.AddContent(Container(Contains, Codes.ImageLibrary));
+        var group = library.AddContent(Container(Contains, Codes.ImageLibraryGroup));
+        group.AddContent(Code(HasAcqContext, Codes.Modality, ModalityCode(first.Dataset.GetString(DicomTags.Modality))));
+        group.AddContent(UidRef(HasAcqContext, Codes.FrameOfReferenceUid, source.FrameOfReferenceUid));
+        foreach (var img in source.Images) group.AddContent(Image(Contains, null, img.SopClassUid, img.SopInstanceUid));
+
+        return ds;
+    }
+
+    /// <summary>
+    /// A report that the model looked and found none of its labels: TID 1500 with the Image Library and a Qualitative
+    /// Evaluations container holding, per label, its finding type coded "Absent" (with its finding site where the label
+    /// table gives one). No SEG exists to point at. A negative study is then told apart from one never analysed.
+    /// </summary>
+    public static MeasurementReportResult CreateNothingFound(SourceSeries source, IReadOnlyList<SegmentDescription> lookedFor, AlgorithmInfo algorithm,
+        MeasurementReportOptions? options = null)
+    {
+        options ??= new MeasurementReportOptions();
+        options.Validate();
+        if (lookedFor.Count == 0) throw new ResultsInputException("A 'nothing found' report needs the labels that were looked for.");
+        var uids = new UidSource(options.UidRoot, options.UidSeed);
+        var ds = Document(source, null, algorithm, options, uids, localCodes: false);
+        var evaluations = ds.AddContent(Container(Contains, Codes.QualitativeEvaluations));
+        foreach (var s in lookedFor)
+        {
+            var item = evaluations.AddContent(Code(Contains, s.Type, Codes.Absent));
+            if (s.AnatomicRegion is { } site) item.AddContent(Code(HasConceptMod, Codes.FindingSite, site));
+        }
+        return new MeasurementReportResult(new DicomFile(ds, DicomTransferSyntax.ExplicitVRLittleEndian), []);
     }
 
     public static MeasurementReportResult Create(SourceSeries source, SegmentationResult seg, IReadOnlyList<SegmentDescription> segments,
