@@ -73,11 +73,28 @@ public class ManifestAndRuntimeTests
         Assert.Contains("not found", Assert.Throws<ManifestException>(() => m.ResolveOnnxPath()).Message);
     }
 
+    [Theory]
+    [InlineData("NativeLibraryPath", "/nonexistent/onnxruntime-gpu/lib/libonnxruntime.so")]
+    [InlineData("TensorRtEngineCachePath", "/nonexistent/folder/engines")]
+    public void GpuSettingsThatCannotWork_AreRefusedAtStart_NamingTheKey(string key, string value)
+    {
+        var o = new InferenceOptions();
+        typeof(InferenceOptions).GetProperty(key)!.SetValue(o, value);
+        var e = Assert.Throws<ArgumentException>(() => o.Validate());
+        Assert.StartsWith($"Inference:{key}", e.Message);
+        Assert.Contains(key == "NativeLibraryPath" ? value : "/nonexistent/folder", e.Message);
+    }
+
     [Fact]
     public void ProvidersAreTriedInOrder_AndCpuFallbackIsLoggedWithReason()
     {
         var log = new ListLogger();
-        using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["TensorRT", "CUDA", "CPU"], IntraOpThreads = 1 }, log);
+        // TensorRT with its FP16 and engine-cache settings, as a GPU node is configured: on the CPU build it is skipped with its reason.
+        var engines = Path.Combine(Path.GetTempPath(), "medainode-trt-" + Guid.NewGuid().ToString("N"));
+        using var cache = new ModelSessionCache(new InferenceOptions
+        {
+            ExecutionProviders = ["TensorRT", "CUDA", "CPU"], IntraOpThreads = 1, TensorRtFp16 = true, TensorRtEngineCachePath = engines,
+        }, log);
         var model = cache.Get(Fixtures.Manifest());
         Assert.Equal("CPU", model.Provider);
         Assert.Equal(["TENSORRT", "CUDA", "CPU"], model.Attempts.Select(a => a.Provider.ToUpperInvariant()));

@@ -34,6 +34,8 @@ public sealed class WorkerProcess : IAsyncDisposable
     }
 
     public string Root { get; }
+    /// <summary>The running service's process id (for /proc checks).</summary>
+    public int ProcessId => _process?.Id ?? throw new InvalidOperationException("not started");
     public int DicomPort { get; }
     public int HttpPort { get; }
     // A loaded machine can take many seconds to answer; callers wait on conditions with their own deadlines.

@@ -20,6 +20,16 @@ public sealed class InferenceOptions
     public bool WarmUp { get; set; } = true;
     /// <summary>Folders searched for ONNX files named by manifests (after the manifest's own folder).</summary>
     public string[] ModelSearchPaths { get; set; } = [];
+    /// <summary>
+    /// A GPU build of the ONNX Runtime native library (libonnxruntime.so of the onnxruntime-gpu release of the same
+    /// version as the node's Microsoft.ML.OnnxRuntime, its libonnxruntime_providers_*.so beside it). Empty: the CPU
+    /// build shipped with the node, on which CUDA and TensorRT are reported unavailable and CPU runs.
+    /// </summary>
+    public string NativeLibraryPath { get; set; } = "";
+    /// <summary>TensorRT: build FP16 engines (about twice as fast on tensor-core GPUs; the labels should be checked once per model).</summary>
+    public bool TensorRtFp16 { get; set; } = true;
+    /// <summary>TensorRT: folder for built engines, so a restart does not rebuild them (minutes per model). Empty: no cache.</summary>
+    public string TensorRtEngineCachePath { get; set; } = "";
 
     public void Validate(string section = "Inference")
     {
@@ -30,6 +40,49 @@ public sealed class InferenceOptions
         if (IntraOpThreads < 0) throw new ArgumentException($"{section}:IntraOpThreads must not be negative.");
         if (InterOpThreads < 0) throw new ArgumentException($"{section}:InterOpThreads must not be negative.");
         if (DeviceId < 0) throw new ArgumentException($"{section}:DeviceId must not be negative.");
+        if (NativeLibraryPath.Length > 0 && !File.Exists(NativeLibraryPath))
+            throw new ArgumentException($"{section}:NativeLibraryPath: {NativeLibraryPath} does not exist (the GPU build's libonnxruntime.so; leave it empty for the CPU build shipped with the node).");
+        if (TensorRtEngineCachePath.Length > 0 && Path.GetDirectoryName(Path.GetFullPath(TensorRtEngineCachePath)) is { } parent && !Directory.Exists(parent))
+            throw new ArgumentException($"{section}:TensorRtEngineCachePath: the folder {parent} that should hold {TensorRtEngineCachePath} does not exist.");
+    }
+}
+
+/// <summary>
+/// Points the managed ONNX Runtime at another native library (a GPU build) for the whole process; it can be chosen once,
+/// before the first call into ONNX Runtime.
+/// </summary>
+public static class OrtNativeLibrary
+{
+    private static readonly object Gate = new();
+    private static string? _path;
+
+    /// <summary>Binds the library at <paramref name="path"/>; returns its full path, or null when none is configured.</summary>
+    public static string? Use(string? path)
+    {
+        if (string.IsNullOrEmpty(path)) return null;
+        var full = Path.GetFullPath(path);
+        lock (Gate)
+        {
+            if (_path == full) return full;
+            if (_path is not null) throw new InvalidOperationException($"Inference:NativeLibraryPath: ONNX Runtime is already bound to {_path} in this process; {full} cannot replace it.");
+            nint handle;
+            try { handle = System.Runtime.InteropServices.NativeLibrary.Load(full); }
+            catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+            {
+                throw new InvalidOperationException($"Inference:NativeLibraryPath: {full} could not be loaded: {e.Message}", e);
+            }
+            try
+            {
+                System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(typeof(OrtEnv).Assembly,
+                    (name, _, _) => name is "onnxruntime" or "libonnxruntime" or "libonnxruntime.so" ? handle : 0);
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new InvalidOperationException($"Inference:NativeLibraryPath: ONNX Runtime's library resolver is already set in this process ({e.Message}).", e);
+            }
+            _path = full;
+            return full;
+        }
     }
 }
 
@@ -82,6 +135,9 @@ public sealed class ModelSessionCache : IDisposable
         options.Validate();
         _options = options;
         _log = logger ?? NullLogger.Instance;
+        // Before anything calls into ONNX Runtime: which native library serves this process.
+        if (OrtNativeLibrary.Use(options.NativeLibraryPath) is { } loaded)
+            _log.LogInformation("ONNX Runtime {Version} native library from {Path} (Inference:NativeLibraryPath)", OrtEnv.Instance().GetVersionString(), loaded);
     }
 
     public LoadedModel Get(ModelManifest manifest)
@@ -124,7 +180,24 @@ public sealed class ModelSessionCache : IDisposable
             {
                 switch (provider)
                 {
-                    case "TENSORRT": so.AppendExecutionProvider_Tensorrt(_options.DeviceId); break;
+                    case "TENSORRT":
+                    {
+                        using var trt = new OrtTensorRTProviderOptions();
+                        var settings = new Dictionary<string, string>
+                        {
+                            ["device_id"] = _options.DeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                            ["trt_fp16_enable"] = _options.TensorRtFp16 ? "1" : "0",
+                        };
+                        if (_options.TensorRtEngineCachePath.Length > 0)
+                        {
+                            Directory.CreateDirectory(_options.TensorRtEngineCachePath);
+                            settings["trt_engine_cache_enable"] = "1";
+                            settings["trt_engine_cache_path"] = Path.GetFullPath(_options.TensorRtEngineCachePath);
+                        }
+                        trt.UpdateOptions(settings);
+                        so.AppendExecutionProvider_Tensorrt(trt);
+                        break;
+                    }
                     case "CUDA": so.AppendExecutionProvider_CUDA(_options.DeviceId); break;
                 }
                 var session = new InferenceSession(path, so);
