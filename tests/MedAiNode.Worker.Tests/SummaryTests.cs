@@ -76,4 +76,18 @@ public class AnalyzeSummaryTests
         Assert.Equal(2, Analyze("ge-head-tilt-varspacing", off, "--model", "ct-lung-quant", "--no-summary").ExitCode);
         Assert.Empty(Directory.GetFiles(off, "summary_*.dcm"));
     }
+
+    [Fact]
+    public void Without_a_model_named_a_CT_is_routed_as_the_service_does_and_each_refusal_is_said()
+    {
+        // The J2K abdomen (Body Part Examined PARTIALBODY): neither the chest nor the head model takes it.
+        var output = TestData.TempDir("analyze-routed");
+        var r = Analyze("totalseg-abdomen-j2k", output);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("model ct-lung-quant not run", r.StdErr);
+        Assert.Contains("model blast-ct-v1 not run", r.StdErr);
+        Assert.Contains("body part PARTIALBODY", r.StdErr);
+        // No summary page here: this series' datasets carry no Study Instance UID to file one under (the quirk it was kept for).
+        Assert.Empty(Directory.GetFiles(output, "seg.dcm"));
+    }
 }

@@ -17,7 +17,7 @@ internal static class AnalyzeCommand
     public static Command Create(IDicomFrameDecoder frameDecoder) // the host's codec registry, for compressed series
     {
         var outDir = new Option<string>("--out") { Description = "Output folder: labels.nii.gz, seg.dcm, sr.dcm, summary_NN.dcm, measurements.json.", Required = true };
-        var model = new Option<string?>("--model") { Description = $"Model id (a folder under models/ with manifest.json); default {AnalysisPipeline.DefaultCtModel} for CT, else the first model for the modality." };
+        var model = new Option<string?>("--model") { Description = "Model id (a folder under models/ with manifest.json); default for CT: the service's default models in order (chest: ct-lung-quant, head: blast-ct-v1), the first whose rules the study meets; else the first model for the modality." };
         var models = new Option<string[]>("--models") { Description = $"Folders with model manifests (default: ./models, the program's models/ folder, ${ModelCatalog.ModelsVariable}).", AllowMultipleArgumentsPerToken = true };
         var providers = new Option<string[]>("--providers") { Description = "Execution providers in order (TensorRT, CUDA, CPU).", AllowMultipleArgumentsPerToken = true };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = all cores)." };
@@ -51,15 +51,38 @@ internal static class AnalyzeCommand
                 else if (Directory.Exists(path))
                 {
                     var files = AnalysisPipeline.Open(Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal), out var unreadable);
-                    var manifest = AnalysisPipeline.ChooseModel(manifests, parse.GetValue(model), files.FirstOrDefault()?.Dataset.GetString(DicomTags.Modality));
+                    var modality = files.FirstOrDefault()?.Dataset.GetString(DicomTags.Modality);
+                    // No model named: a CT goes through the service's default models in order, as the service routes it
+                    // (chest to the lung analysis, head to BLAST-CT); the first whose rules the study meets runs.
+                    var candidates = parse.GetValue(model) is null && string.Equals(modality, "CT", StringComparison.OrdinalIgnoreCase)
+                        ? new MedAiNode.Worker.Analysis.ModelsOptions().Enabled.Select(id => manifests.FirstOrDefault(m => m.Id == id)).OfType<ModelManifest>().ToList()
+                        : [];
+                    if (candidates.Count == 0) candidates = [AnalysisPipeline.ChooseModel(manifests, parse.GetValue(model), modality)];
                     var options = new AnalysisOptions { Summary = new MedAiNode.Results.Summary.SummaryOptions { Enabled = !parse.GetValue(noSummary) } };
-                    try { result = pipeline.Run(files, unreadable, manifest, options, progress, ct); }
-                    catch (AnalysisRejectedException e)
+                    var refusals = new List<string>();
+                    result = null!;
+                    foreach (var manifest in candidates)
                     {
-                        // Still a page for the study saying it was not analysed and why, as the service would file it.
-                        var page = AnalysisFiles.WriteSummary(AnalysisPipeline.NotAnalysedSummary(files, manifest, e.Message, options), parse.GetValue(outDir)!);
+                        try { result = pipeline.Run(files, unreadable, manifest, options, progress, ct); refusals.Clear(); break; }
+                        catch (AnalysisRejectedException e) when (candidates.Count > 1)
+                        {
+                            refusals.Add($"{manifest.Id}: {e.Message}");
+                            Console.Error.WriteLine($"medainode analyze: model {manifest.Id} not run: {e.Message}");
+                        }
+                        catch (AnalysisRejectedException e)
+                        {
+                            // Still a page for the study saying it was not analysed and why, as the service would file it.
+                            var page = AnalysisFiles.WriteSummary(AnalysisPipeline.NotAnalysedSummary(files, manifest, e.Message, options), parse.GetValue(outDir)!);
+                            if (page.Count > 0) Console.Error.WriteLine($"medainode analyze: not analysed; summary page {page[0]}");
+                            throw;
+                        }
+                    }
+                    if (refusals.Count > 0)
+                    {
+                        var why = string.Join("; ", refusals);
+                        var page = AnalysisFiles.WriteSummary(AnalysisPipeline.NotAnalysedSummary(files, candidates[0], why, options), parse.GetValue(outDir)!);
                         if (page.Count > 0) Console.Error.WriteLine($"medainode analyze: not analysed; summary page {page[0]}");
-                        throw;
+                        throw new AnalysisRejectedException(why);
                     }
                 }
                 else throw new FileNotFoundException($"Input {path} is neither a folder of DICOM files nor a .nii/.nii.gz file.");
