@@ -112,6 +112,15 @@ public sealed class Outbox
 
     private static string AlertMarker(string alertId) => "alert-" + alertId;
 
+    /// <summary>Whether a result or an alert in the study's outbox has not reached a destination that should have it.</summary>
+    public bool HasUndelivered(string studyUid, IEnumerable<IResultDestination> destinations, IEnumerable<IAlertDestination> alertDestinations)
+    {
+        var configured = alertDestinations.Select(d => d.Name).ToHashSet(StringComparer.Ordinal);
+        if (Alerts(studyUid).Any(a => a.Destinations.Any(d => configured.Contains(d) && !IsDelivered(a, d)))) return true;
+        var items = Items(studyUid);
+        return destinations.Any(d => items.Any(i => !IsDelivered(i, d.Name)));
+    }
+
     /// <summary>Called with the destination's name after each alert it accepted (metrics).</summary>
     public Action<string>? AlertDelivered { get; set; }
 

@@ -55,6 +55,15 @@ internal sealed class MeasuredAnalyzer(Outbox outbox, double bodyVolumeMl) : ISt
     }
 }
 
+/// <summary>The first analysis as <paramref name="first"/> gives it; later ones find the selected series unchanged.</summary>
+internal sealed class OnceThenUnchanged(IStudyAnalyzer first) : IStudyAnalyzer
+{
+    private int _calls;
+    public Task<AnalysisOutcome> AnalyzeAsync(StudyRecord study, IProgress<double>? progress, CancellationToken ct) =>
+        Interlocked.Increment(ref _calls) == 1 ? first.AnalyzeAsync(study, progress, ct)
+            : Task.FromResult(new AnalysisOutcome(AnalysisStatus.Unchanged, study.AnalysedSeriesUid, study.AnalysedFingerprint));
+}
+
 /// <summary>Every log line of an in-process node, formatted, with its scopes' text.</summary>
 internal sealed class CapturedLog : ILoggerProvider
 {
@@ -269,6 +278,35 @@ public class TriageTests
         Assert.Single(pager.Received); // accepted before the restart: not sent again
         Assert.True(ward.Received.Count >= 2, $"ward got {ward.Received.Count} requests");
         Assert.Equal(pager.DistinctAlertIds, ward.DistinctAlertIds);
+    }
+
+    [Fact]
+    public async Task A_late_arrival_that_changes_nothing_does_not_drop_an_alert_still_waiting_for_its_webhook()
+    {
+        using var pager = new WebhookReceiver { Answer = _ => 503 };
+        var root = TestData.TempDir("triage-late");
+        string[] config = [.. Rule("big-body", 10), .. Webhook("pager", pager, retries: 0)];
+        string uid;
+        await using (var node = await InProcessNode.StartAsync(root, NewClock(), s =>
+                         s.AddSingleton<IStudyAnalyzer>(sp => new OnceThenUnchanged(new MeasuredAnalyzer(sp.GetRequiredService<Outbox>(), 52.5))), config))
+        {
+            uid = node.Receive(NewStudyUid(), Philips(2));
+            node.EndQuietPeriod();
+            await pager.WaitForAsync(r => r.Count >= 1, Timeout); // the alert waits: the webhook is down
+            node.Receive(uid, Philips(3).Skip(2)); // a late instance reopens the study; the analysis finds nothing new
+            Assert.Equal(StudyState.Receiving, node.Store.Get(uid)!.State);
+            node.EndQuietPeriod();
+            var study = await node.WaitForStateAsync(uid, s => s.Attempts == 2 && s.State is StudyState.Analysed or StudyState.Delivered or StudyState.Failed, Timeout);
+            Assert.Equal((StudyState.Analysed, "selected series unchanged; earlier results still to deliver"), (study.State, study.Reason));
+            Assert.True(study.Triage!.Positive);
+        }
+        // After a restart the alert still goes out: the study was not marked Delivered with its alert undelivered.
+        pager.Answer = _ => 200;
+        await using var again = await InProcessNode.StartAsync(root, NewClock(), s =>
+            s.AddSingleton<IStudyAnalyzer>(new ThrowingAnalyzer(() => new InvalidOperationException("must not run"))), config);
+        var delivered = await again.WaitForStateAsync(uid, s => s.State is StudyState.Delivered or StudyState.Failed, Timeout);
+        Assert.Equal(StudyState.Delivered, delivered.State);
+        Assert.Equal([delivered.Triage!.AlertId!], pager.DistinctAlertIds);
     }
 
     [Fact]

@@ -133,6 +133,13 @@ public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox 
                 failures.Fail(studyUid, JobStage.Analysis, new FailureVerdict(FailureKind.Permanent, outcome.Reason ?? "analysis rejected the study", "AnalysisRejectedException"),
                     jobId, retriesExhausted: false);
                 return;
+            case AnalysisStatus.Unchanged when outbox.HasUndelivered(studyUid, destinations, alertDestinations):
+                // A late arrival reopened the study before its results or alert were all delivered: nothing is analysed
+                // again, but what waits in the outbox still goes out (and a restart still finds it, as Analysed).
+                ledger.Finish(studyUid, e => e.JobId == jobId, StudyState.Analysed, "selected series unchanged");
+                if (store.Transition(studyUid, StudyState.Analysed, "selected series unchanged; earlier results still to deliver", onlyFrom: Running).Moved)
+                    EnqueueDelivery(jobs, studyUid, Node);
+                return;
             case AnalysisStatus.Unchanged:
                 store.Transition(studyUid, StudyState.Delivered, "selected series unchanged since the last analysis", onlyFrom: Running);
                 ledger.Finish(studyUid, e => e.JobId == jobId, StudyState.Delivered, "selected series unchanged");
