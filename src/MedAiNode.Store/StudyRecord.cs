@@ -24,6 +24,8 @@ public sealed class StudyRecord
     public string? AnalysedSeriesUid { get; set; }
     public string? AnalysedFingerprint { get; set; }
     public string? Reason { get; set; }
+    /// <summary>What the triage rules found in the last analysis; null when no rule's model ran on it (or none is configured).</summary>
+    public TriageRecord? Triage { get; set; }
     public int Attempts { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 
@@ -36,6 +38,34 @@ public sealed class StudyRecord
             { SeriesInstanceUid = kv.Value.SeriesInstanceUid, Modality = kv.Value.Modality, InstanceCount = kv.Value.InstanceCount });
         return c;
     }
+}
+
+/// <summary>The triage outcome of a study's analysis: positive when any rule's finding is above its threshold.</summary>
+public sealed record TriageRecord
+{
+    public bool Positive { get; init; }
+    /// <summary>The alert written to the outbox for it (its idempotency key); null when negative or no webhook receives it.</summary>
+    public string? AlertId { get; init; }
+    /// <summary>Every rule whose model ran on the study, positive or not.</summary>
+    public IReadOnlyList<TriageFinding> Findings { get; init; } = [];
+}
+
+/// <summary>One rule's result: the largest value of the measurement it selects (0 when the model found none of it).</summary>
+public sealed record TriageFinding
+{
+    public string Rule { get; init; } = "";
+    public string Model { get; init; } = "";
+    public string SeriesInstanceUid { get; init; } = "";
+    /// <summary>The manifest's measurement id (e.g. haemorrhageVolume, volume, lesionVolume).</summary>
+    public string Measurement { get; init; } = "";
+    public string Name { get; init; } = "";
+    /// <summary>Names of the labels (segments) the value was measured on.</summary>
+    public IReadOnlyList<string> Labels { get; init; } = [];
+    /// <summary>The lesion number (as in the SR) when the value is one lesion's.</summary>
+    public int? Lesion { get; init; }
+    public double VolumeMl { get; init; }
+    public double ThresholdMl { get; init; }
+    public bool Positive { get; init; }
 }
 
 public sealed record StoredInstance(string StudyInstanceUid, string SeriesInstanceUid, string SopInstanceUid, string Path, bool ReplacedExisting);

@@ -227,6 +227,7 @@ public sealed class StudyStore : IDicomStoreTarget
         r.Priority = from.Priority;
         r.AnalysedSeriesUid = from.AnalysedSeriesUid;
         r.AnalysedFingerprint = from.AnalysedFingerprint;
+        r.Triage = from.Triage;
         r.UpdatedAt = from.UpdatedAt;
         r.FirstArrival = from.FirstArrival;
         r.LastArrival = from.LastArrival;

@@ -130,6 +130,7 @@ internal static class ServiceHost
         var studyStore = app.Services.GetRequiredService<StudyStore>();
         metrics.StudiesByStateProvider = studyStore.CountByState;
         studyStore.InstanceStored += _ => metrics.InstancesReceived.Add(1);
+        app.Services.GetRequiredService<Outbox>().AlertDelivered = destination => metrics.AlertsDelivered.Add(1, new KeyValuePair<string, object?>("destination", destination));
         _ = app.Services.GetRequiredService<MedAiNode.Worker.Analysis.ModelRegistry>(); // models load and warm up before the node reports ready
 
         app.MapGet("/health/live", () => HttpResults.Ok(new { status = "live" }));

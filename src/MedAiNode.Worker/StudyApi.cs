@@ -15,6 +15,8 @@ internal static class StudyApi
         {
             s.StudyInstanceUid, state = s.State.ToString(), s.InstanceCount, s.Priority, s.FirstArrival, s.LastArrival,
             s.AnalysedSeriesUid, s.Reason, s.Attempts,
+            // null: not triaged (no rule's model ran); positive with each rule's finding otherwise.
+            triage = s.Triage,
             series = s.Series.Values.Select(x => new { x.SeriesInstanceUid, x.Modality, x.InstanceCount }),
         }));
         api.MapPost("/studies/{uid}/rerun", (string uid, StudyStore store, IBackgroundJobClient jobs, StudyLedger ledger,

@@ -27,7 +27,7 @@ public class EndToEndTests
         MedAiNode.Dicom.IO.DicomFile.Open(Directory.GetFiles(TestData.Path_("ct", Series), "*.dcm")[0]).Dataset.GetString(MedAiNode.Dicom.DicomTags.StudyInstanceUID)!;
 
     /// <summary>SEG, SR and AI summary (OT) instances Orthanc holds for the study, found with QIDO-RS as a viewer would.</summary>
-    private static async Task<List<(string Modality, string Sop)>> ResultsInOrthancAsync(OrthancServer orthanc, string studyUid)
+    internal static async Task<List<(string Modality, string Sop)>> ResultsInOrthancAsync(OrthancServer orthanc, string studyUid)
     {
         var json = JsonNode.Parse(await orthanc.Rest.GetStringAsync($"{orthanc.DicomWebUrl}/studies/{studyUid}/instances?includefield=00080060"))!.AsArray();
         return json.Select(n => (Modality: n!["00080060"]?["Value"]?[0]?.GetValue<string>() ?? "", Sop: n["00080018"]!["Value"]![0]!.GetValue<string>()))

@@ -25,6 +25,7 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
         var pipeline = new AnalysisPipeline(models.Sessions, frameDecoder);
         var reasons = new List<string>();
         var results = new List<OutboxItem>();
+        var findings = new List<ModelFindings>();
         string? seriesUid = null, fingerprint = null;
         var cleared = false;
         var selectClock = System.Diagnostics.Stopwatch.StartNew();
@@ -60,6 +61,9 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
                 if (!cleared) { outbox.Clear(study.StudyInstanceUid); cleared = true; }
                 // SEG and SR, and the summary images; "nothing found" has the summary page alone.
                 foreach (var file in new[] { output.Seg, output.Sr }.OfType<DicomFile>().Concat(output.Summary)) results.Add(outbox.Put(file));
+                // The measurements as data, for the triage rules (a model that found nothing has none: its rules read 0).
+                findings.Add(new ModelFindings(manifest.Id, manifest.Version, manifest.ModelSha256, selection.Chosen.SeriesInstanceUid, fp,
+                    output.Measurements, manifest.Labels.ToDictionary(l => l.Value, l => l.Name)));
                 // "inference" holds "model" (ONNX Runtime's own run); preprocess, postprocess and measure lie outside it.
                 foreach (var (stage, seconds) in (output.Times with { Select = selectSeconds }).All())
                     metrics.StageDuration.Record(seconds, new KeyValuePair<string, object?>("stage", stage));
@@ -75,7 +79,7 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
         }
         if (results.Count == 0)
             return new AnalysisOutcome(AnalysisStatus.PermanentFailure, seriesUid, fingerprint, string.Join("; ", reasons));
-        return new AnalysisOutcome(AnalysisStatus.Succeeded, seriesUid, fingerprint, reasons.Count > 0 ? string.Join("; ", reasons) : null, results);
+        return new AnalysisOutcome(AnalysisStatus.Succeeded, seriesUid, fingerprint, reasons.Count > 0 ? string.Join("; ", reasons) : null, results, findings);
     }
 
     private static string? NullIfEmpty(string s) => string.IsNullOrWhiteSpace(s) ? null : s;

@@ -24,7 +24,7 @@ public sealed record FailureVerdict(FailureKind Kind, string Reason, string Cate
 /// The one place that decides whether a failure of a study's job is permanent or transient. Permanent: the input
 /// itself is unusable (rejected by the analysis, unreadable DICOM, a series that cannot form a volume, an input the
 /// SEG/SR writers cannot take, a manifest that cannot describe it, an unsupported transfer syntax or pixel format,
-/// malformed data). Everything else is transient, and becomes Failed only when its retries run out.
+/// malformed data), or a webhook that refused an alert (4xx). Everything else is transient, and becomes Failed only when its retries run out.
 /// </summary>
 public static class FailureClassifier
 {
@@ -44,6 +44,8 @@ public static class FailureClassifier
     private static bool IsPermanent(Exception e) => e switch
     {
         AnalysisRejectedException or ResultsInputException or VolumeAssemblyException or ManifestException or DicomFormatException => true,
+        // A webhook answered 4xx (or a redirect): sending the same alert again gets the same answer.
+        MedAiNode.Export.AlertRejectedException => true,
         NotSupportedException or InvalidDataException or FormatException => true,
         // A wrapper (TargetInvocationException, TypeInitializationException...) is judged by what it wraps.
         { InnerException: { } inner } when e is System.Reflection.TargetInvocationException or TypeInitializationException => IsPermanent(inner),

@@ -16,7 +16,8 @@ public sealed class ExportOptions
     public Dictionary<string, CStoreDestinationOptions> CStore { get; set; } = new();
 }
 
-/// <summary>Registers the analysis pipeline (selection, inference, SEG/SR/summary), the PACS, intake by polling and the destinations.</summary>
+/// <summary>Registers the analysis pipeline (selection, inference, SEG/SR/summary), the PACS, intake by polling, the destinations,
+/// and triage with its webhooks.</summary>
 internal static class PipelineRegistration
 {
     public static void Add(IServiceCollection services, IConfiguration config)
@@ -29,7 +30,7 @@ internal static class PipelineRegistration
             try { o.Validate(); return []; }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or MedAiNode.Inference.Manifests.ManifestException) { return [e.Message]; }
         });
-        services.AddValidatedOptions<MedAiNode.Worker.Analysis.ModelsOptions>(config, MedAiNode.Worker.Analysis.ModelsOptions.Section, o => o.Validate());
+        var models = services.AddValidatedOptions<MedAiNode.Worker.Analysis.ModelsOptions>(config, MedAiNode.Worker.Analysis.ModelsOptions.Section, o => o.Validate());
         services.AddSingleton(sp => new MedAiNode.Inference.Runtime.ModelSessionCache(
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<MedAiNode.Inference.Runtime.InferenceOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("MedAiNode.Inference")));
@@ -55,6 +56,13 @@ internal static class PipelineRegistration
             services.AddSingleton<IResultDestination>(sp => new StowDestination("stow:" + name, sp.GetRequiredService<IDicomWebClientFactory>().Create(name)));
         foreach (var (name, o) in export.CStore)
             services.AddSingleton<IResultDestination>(new CStoreDestination("cstore:" + name, o));
+
+        // Triage: rules checked against the enabled models' manifests at start; each webhook an alert destination with
+        // its own resilient HttpClient.
+        var triage = services.AddValidatedOptions<MedAiNode.Worker.Triage.TriageOptions>(config, MedAiNode.Worker.Triage.TriageOptions.Section, o => o.Validate(models));
+        services.AddSingleton<MedAiNode.Worker.Triage.TriageService>();
+        foreach (var (name, o) in triage.Webhooks)
+            services.AddSingleton<IAlertDestination>(sp => new WebhookDestination(name, o, sp.GetRequiredService<ILoggerFactory>().CreateLogger("MedAiNode.Webhook." + name)));
     }
 
     private static IEnumerable<string> UnknownPacs(IEnumerable<string> names, List<DicomWebPacsOptions> pacs, string key) =>

@@ -5,6 +5,7 @@ using MedAiNode.Store;
 using MedAiNode.Worker.Configuration;
 using MedAiNode.Worker.Intake;
 using MedAiNode.Worker.Observability;
+using MedAiNode.Worker.Triage;
 using Microsoft.Extensions.Options;
 
 namespace MedAiNode.Worker.Jobs;
@@ -17,6 +18,7 @@ namespace MedAiNode.Worker.Jobs;
 /// the study. The <see cref="StudyLedger"/> makes sure the same content is analysed once across nodes.
 /// </summary>
 public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox outbox, IEnumerable<IResultDestination> destinations,
+    IEnumerable<IAlertDestination> alertDestinations, TriageService triage,
     IBackgroundJobClient jobs, StudyLedger ledger, StudyFetcher fetcher, IOptions<JobsOptions> options, NodeMetrics metrics, StudyFailures failures,
     ILogger<StudyJobs> log)
 {
@@ -131,18 +133,33 @@ public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox 
                 failures.Fail(studyUid, JobStage.Analysis, new FailureVerdict(FailureKind.Permanent, outcome.Reason ?? "analysis rejected the study", "AnalysisRejectedException"),
                     jobId, retriesExhausted: false);
                 return;
+            case AnalysisStatus.Unchanged when outbox.HasUndelivered(studyUid, destinations, alertDestinations):
+                // A late arrival reopened the study before its results or alert were all delivered: nothing is analysed
+                // again, but what waits in the outbox still goes out (and a restart still finds it, as Analysed).
+                ledger.Finish(studyUid, e => e.JobId == jobId, StudyState.Analysed, "selected series unchanged");
+                if (store.Transition(studyUid, StudyState.Analysed, "selected series unchanged; earlier results still to deliver", onlyFrom: Running).Moved)
+                    EnqueueDelivery(jobs, studyUid, Node);
+                return;
             case AnalysisStatus.Unchanged:
                 store.Transition(studyUid, StudyState.Delivered, "selected series unchanged since the last analysis", onlyFrom: Running);
                 ledger.Finish(studyUid, e => e.JobId == jobId, StudyState.Delivered, "selected series unchanged");
                 return;
             default:
+                // Triage before the study is Analysed: a positive study's alert is in the outbox (fsynced) by then, so the
+                // delivery job, or a restart's, sends it. A failure to write it is transient: the analysis is retried.
+                var verdict = triage.Apply(studyUid, outcome);
                 ledger.Finish(studyUid, e => e.JobId == jobId, StudyState.Analysed);
                 var analysed = store.Transition(studyUid, StudyState.Analysed, null, r =>
                 {
                     r.AnalysedSeriesUid = outcome.SeriesInstanceUid;
                     r.AnalysedFingerprint = outcome.Fingerprint;
+                    r.Triage = verdict;
                 }, onlyFrom: Running);
-                if (analysed.Moved) EnqueueDelivery(jobs, studyUid, Node);
+                if (analysed.Moved)
+                {
+                    if (verdict?.Positive == true) metrics.TriagePositive.Add(1);
+                    EnqueueDelivery(jobs, studyUid, Node);
+                }
                 return;
         }
     }
@@ -155,7 +172,7 @@ public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox 
         bool complete;
         try
         {
-            complete = await outbox.DeliverAsync(studyUid, destinations, ct);
+            complete = await outbox.DeliverAsync(studyUid, destinations, alertDestinations, ct);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

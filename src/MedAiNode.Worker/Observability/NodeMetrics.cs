@@ -14,6 +14,8 @@ public sealed class NodeMetrics
         StudiesCompleted = meter.CreateCounter<long>("medainode.studies.completed", description: "Studies analysed and delivered");
         StudiesFailed = meter.CreateCounter<long>("medainode.studies.failed",
             description: "Studies that ended Failed; tags: stage (analysis, delivery), kind (permanent, retries_exhausted), category (the exception type)");
+        TriagePositive = meter.CreateCounter<long>("medainode.triage.positive", description: "Studies an analysis found positive by a Triage rule");
+        AlertsDelivered = meter.CreateCounter<long>("medainode.alerts.delivered", description: "Triage alerts a webhook accepted; tag: destination");
         ExportFailures = meter.CreateCounter<long>("medainode.export.failures", description: "Delivery attempts that failed");
         StageDuration = meter.CreateHistogram<double>("medainode.stage.duration", unit: "s", description: "Time per pipeline stage");
         QueueDepth = meter.CreateObservableGauge("medainode.queue.depth", () => QueueDepthProvider?.Invoke() ?? 0, description: "Jobs waiting in the queues");
@@ -26,6 +28,8 @@ public sealed class NodeMetrics
     public Counter<long> StudiesCompleted { get; }
     public Counter<long> StudiesFailed { get; }
     public Counter<long> ExportFailures { get; }
+    public Counter<long> TriagePositive { get; }
+    public Counter<long> AlertsDelivered { get; }
     public Histogram<double> StageDuration { get; }
     public ObservableGauge<long> QueueDepth { get; }
     public Func<long>? QueueDepthProvider { get; set; }
