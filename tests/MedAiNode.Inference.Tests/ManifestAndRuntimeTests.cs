@@ -26,7 +26,7 @@ public class ManifestAndRuntimeTests
         Assert.Equal(blast.Members[0].Sha256, ensemble.Members[0].Sha256);
         foreach (var m in new[] { blast, ensemble })
         {
-            Assert.Equal([30, 30, 30], m.SlidingWindow.OutputSize);
+            Assert.Equal([30, 30, 30], m.SlidingWindow.OutputSize!);
             Assert.Equal(PadMode.Edge, m.SlidingWindow.Padding);
             Assert.NotNull(m.SlidingWindow.TissueTiles);
             Assert.All(m.Members, f => Assert.True(File.Exists(Path.Combine(m.Directory!, f.File)), f.File));

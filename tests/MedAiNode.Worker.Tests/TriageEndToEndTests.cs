@@ -59,22 +59,6 @@ public class TriageEndToEndTests
         FakePatient.AssertAbsent(first.Log + second.Log, "the node's log");
     }
 
-    /// <summary>models/blast-ct-v1's manifest with its first ensemble member only, in a folder of its own; the member's
-    /// ONNX is referenced by absolute path (the repository's file, not copied). One member keeps this to minutes on two cores.</summary>
-    private static string OneMemberBlastCt()
-    {
-        var source = Path.Combine(TestData.RepoRoot, "models", "blast-ct-v1");
-        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "manifest.json")), null,
-            new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })!;
-        var member = manifest["ensemble"]![0]!.DeepClone();
-        member["file"] = Path.Combine(source, member["file"]!.GetValue<string>());
-        manifest["ensemble"] = new JsonArray(member);
-        var models = TestData.TempDir("triage-models");
-        Directory.CreateDirectory(Path.Combine(models, "blast-ct-v1"));
-        File.WriteAllText(Path.Combine(models, "blast-ct-v1", "manifest.json"), manifest.ToJsonString());
-        return models;
-    }
-
     [Fact]
     [Trait("Category", "Slow")]
     public async Task Orthanc_pushes_a_head_ct_gets_seg_and_sr_back_and_the_webhook_gets_one_alert_above_the_threshold_and_none_below()
@@ -84,7 +68,7 @@ public class TriageEndToEndTests
         using var above = new WebhookReceiver();
         using var below = new WebhookReceiver();
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        await using var worker = new WorkerProcess(TestData.TempDir("triage-e2e"), "--Models:Enabled:0=blast-ct-v1", $"--Models:SearchPaths:0={OneMemberBlastCt()}",
+        await using var worker = new WorkerProcess(TestData.TempDir("triage-e2e"), "--Models:Enabled:0=blast-ct-v1", $"--Models:SearchPaths:0={Path.Combine(TestData.RepoRoot, "models")}",
             "--Triage:Rules:haemorrhage:Model=blast-ct-v1", "--Triage:Rules:haemorrhage:Measurement=haemorrhageVolume",
             "--Triage:Rules:haemorrhage:ThresholdMl=0.5", "--Triage:Rules:haemorrhage:Webhooks:0=above",
             "--Triage:Rules:large-haemorrhage:Model=blast-ct-v1", "--Triage:Rules:large-haemorrhage:Measurement=haemorrhageVolume",
