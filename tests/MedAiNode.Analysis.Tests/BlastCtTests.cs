@@ -113,27 +113,35 @@ public class BlastCtTests
         var manifest = Manifest();
         var head = NiftiIO.Read(TestData.Path_("models", "blast-ct-v1", "head_ct_1mm_lps.nii.gz"));
         var reference = NiftiIO.ReadLabels(TestData.Path_("models", "blast-ct-v1", "head_ct_1mm_lps_model1_argmax.nii.gz"));
-        var mask = MedAiNode.Inference.SlidingWindow.TissueMask.Compute(head, manifest.SlidingWindow.TissueTiles!);
+        var mask = TissueMask.Compute(head, manifest.SlidingWindow.TissueTiles!);
         var o = manifest.SlidingWindow.OutputSize![0];
         var d = head.Dims;
         var tile = new MedAiNode.Imaging.Volumes.Dims(o, o, o);
-        int all = 0, run = 0;
+        // The grid the inferer uses: moved by multiples of the 15-voxel phase to need the fewest tiles.
+        var shift = SlidingWindowInferer.BestShift(mask, d, tile, manifest.SlidingWindow.TilePhase!.Value);
+        int all = 0, run = 0, unshifted = 0;
         var runs = new HashSet<(int, int, int)>();
-        foreach (var z in MedAiNode.Inference.SlidingWindow.SlidingWindowInferer.TileStarts(d.Z, o))
-        foreach (var y in MedAiNode.Inference.SlidingWindow.SlidingWindowInferer.TileStarts(d.Y, o))
-        foreach (var x in MedAiNode.Inference.SlidingWindow.SlidingWindowInferer.TileStarts(d.X, o))
+        foreach (var z in SlidingWindowInferer.TileStarts(d.Z, o, shift.Z))
+        foreach (var y in SlidingWindowInferer.TileStarts(d.Y, o, shift.Y))
+        foreach (var x in SlidingWindowInferer.TileStarts(d.X, o, shift.X))
         {
             all++;
-            if (MedAiNode.Inference.SlidingWindow.TissueMask.Any(mask, d, (x, y, z), tile)) { run++; runs.Add((x, y, z)); }
+            if (TissueMask.Any(mask, d, (x, y, z), tile)) { run++; runs.Add((x, y, z)); }
         }
+        foreach (var z in SlidingWindowInferer.TileStarts(d.Z, o))
+        foreach (var y in SlidingWindowInferer.TileStarts(d.Y, o))
+        foreach (var x in SlidingWindowInferer.TileStarts(d.X, o))
+            if (TissueMask.Any(mask, d, (x, y, z), tile)) unshifted++;
+        int Start(int v, int sh) => (int)Math.Floor((v + sh) / (double)o) * o - sh;
         long lesion = 0, covered = 0;
         for (var z = 0; z < d.Z; z++) for (var y = 0; y < d.Y; y++) for (var x = 0; x < d.X; x++)
         {
             if (reference.Data[d.Index(x, y, z)] == 0) continue;
             lesion++;
-            if (runs.Contains((x / o * o, y / o * o, z / o * o))) covered++;
+            if (runs.Contains((Start(x, shift.X), Start(y, shift.Y), Start(z, shift.Z)))) covered++;
         }
-        Console.WriteLine($"tissue tiles: {run} of {all} run; {covered} of {lesion} reference lesion voxels in them; {mask.Count(b => b != 0)} tissue voxels");
+        Assert.True(run <= unshifted, $"the shifted grid needs {run} tiles, the plain one {unshifted}");
+        Console.WriteLine($"tissue tiles: {run} of {all} run (grid moved by {shift}; {unshifted} unmoved); {covered} of {lesion} reference lesion voxels in them; {mask.Count(b => b != 0)} tissue voxels");
         Assert.Equal(lesion, covered);
         Assert.InRange(run, 100, 160); // the head's brain, not the air, table and neck around it (540 tiles in all)
         // Intracranial only: about 1.4 million voxels (a brain), far from the 2 million of all soft tissue in the window.

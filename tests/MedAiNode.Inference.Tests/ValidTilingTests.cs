@@ -86,6 +86,37 @@ public class ValidTilingTests
     }
 
     [Fact]
+    public void TissueTiles_RunOnlyWhereTheMaskIs_AndAShiftedGridCoversItWithFewerTiles_SameScores()
+    {
+        // Air everywhere but a block placed across tile borders of the unshifted grid (x 6-12 against tiles of 10,
+        // y 5-9 against 8, z 4-7 against 6): 8 tiles hold it at shift 0, one tile once the grid moves by (6, 4, 4).
+        var v = new Volume(new Dims(30, 20, 15), Fixtures.Random(new Dims(1, 1, 1)).Affine);
+        Array.Fill(v.Data, -1f);
+        var rng = new Random(5);
+        for (var z = 4; z < 7; z++) for (var y = 5; y < 9; y++) for (var x = 6; x < 12; x++) v[x, y, z] = (float)rng.NextDouble();
+        // The mask: the block grown by the network's 1-voxel reach, so every voxel whose output sees tissue is covered.
+        var mask = new byte[v.Data.Length];
+        for (var z = 3; z < 8; z++) for (var y = 4; y < 10; y++) for (var x = 5; x < 13; x++) mask[v.Dims.Index(x, y, z)] = 1;
+        var full = new SlidingWindowInferer(Cache.Get(Box3(PadMode.Edge))).Run(v);
+        var plain = Box3(PadMode.Edge);
+        plain.SlidingWindow.TissueTiles = new TissueTileSpec();
+        var masked = new SlidingWindowInferer(Cache.Get(plain));
+        Assert.Equal(full.Scores, masked.Run(v, tissue: mask).Scores);
+        Assert.Equal(8 + 1, masked.LastStats!.Runs); // the 8 tiles with tissue and one all-air tile
+        var phased = Box3(PadMode.Edge);
+        phased.SlidingWindow.TissueTiles = new TissueTileSpec();
+        phased.SlidingWindow.TilePhase = 2;
+        phased.Validate();
+        var shifted = new SlidingWindowInferer(Cache.Get(phased));
+        Assert.Equal(full.Scores, shifted.Run(v, tissue: mask).Scores);
+        Assert.Equal((6, 4, 4), shifted.LastStats!.TileShift);
+        Assert.Equal(1 + 1, shifted.LastStats.Runs);
+        // A phase that does not divide the output tile is refused, naming the key.
+        phased.SlidingWindow.TilePhase = 4;
+        Assert.Contains("slidingWindow.tilePhase", Assert.Throws<ManifestException>(() => phased.Validate()).Message);
+    }
+
+    [Fact]
     public void UniformTiles_AreNotRun_AndGetTheSameOutputAsIfTheyWere()
     {
         // Air (one value) everywhere but one block of tissue: most tiles see only air.

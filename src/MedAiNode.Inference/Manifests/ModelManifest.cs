@@ -93,6 +93,13 @@ public sealed class SlidingWindowSpec
     /// output for an all-air tile (computed once). Null: every tile runs. See <see cref="TissueTileSpec"/>.
     /// </summary>
     public TissueTileSpec? TissueTiles { get; set; }
+    /// <summary>
+    /// Valid-convolution tiling with <see cref="TissueTiles"/>: tile origins may move by multiples of this many voxels,
+    /// the least common multiple of the network's subsampling factors (15 for DeepMedic's 3x and 5x paths), so that the
+    /// fewest tiles cover the tissue. Every tile then sees its subsampled paths at the same phase: results are unchanged.
+    /// Null: origins at the grid's first voxel.
+    /// </summary>
+    public int? TilePhase { get; set; }
 
     [JsonIgnore] public bool IsValidConvolution => OutputSize is not null;
 }
@@ -352,6 +359,11 @@ public sealed class ModelManifest
             {
                 if (!(tt.MinValue < tt.MaxValue)) Fail("slidingWindow.tissueTiles.maxValue", "must be above minValue.");
                 if (tt.CloseMm < 0 || tt.CloseMm > 20) Fail("slidingWindow.tissueTiles.closeMm", "must be 0 to 20 mm.");
+            }
+            if (sw.TilePhase is { } phase)
+            {
+                if (sw.TissueTiles is null) Fail("slidingWindow.tilePhase", "needs slidingWindow.tissueTiles (it moves tiles to cover the tissue).");
+                if (phase < 1 || os.Any(o => o % phase != 0)) Fail("slidingWindow.tilePhase", $"must be positive and divide outputSize ({string.Join(", ", os)}).");
             }
         }
         else

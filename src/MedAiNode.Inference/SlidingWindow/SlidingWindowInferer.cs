@@ -25,6 +25,8 @@ public sealed record SlidingWindowStats(int Patches, int Runs, double TotalSecon
     public int SkippedUniform { get; init; }
     /// <summary>Valid-convolution tiles not run because their output region held no tissue (slidingWindow.tissueTiles).</summary>
     public int SkippedNoTissue { get; init; }
+    /// <summary>Valid-convolution tiling: how far the tile grid was moved back from the first voxel (slidingWindow.tilePhase).</summary>
+    public (int X, int Y, int Z) TileShift { get; init; }
     /// <summary>Share of time spent outside the network's own run (extraction, blending, bookkeeping).</summary>
     public double OverheadShare => TotalSeconds <= 0 ? 0 : (TotalSeconds - ModelSeconds) / TotalSeconds;
 }
@@ -155,12 +157,34 @@ public sealed class SlidingWindowInferer(LoadedModel model)
 
     private OutputKind ScoreKind => model.IsEnsemble ? OutputKind.Softmax : model.Manifest.Output.Kind;
 
-    /// <summary>Output tile starts along one axis: 0, out, 2*out, ... while inside the volume (the last tile may overhang).</summary>
-    public static List<int> TileStarts(int size, int output)
+    /// <summary>Output tile starts along one axis: -shift, -shift + out, ... while inside the volume (the first and last tiles may overhang).</summary>
+    public static List<int> TileStarts(int size, int output, int shift = 0)
     {
         var starts = new List<int>();
-        for (var s = 0; s < size; s += output) starts.Add(s);
+        for (var s = -shift; s < size; s += output) starts.Add(s);
         return starts;
+    }
+
+    /// <summary>
+    /// The tile grid shift (a multiple of <paramref name="phase"/> below the tile size, per axis) whose tiles holding tissue
+    /// are fewest; ties keep the smaller shift.
+    /// </summary>
+    public static (int X, int Y, int Z) BestShift(byte[] tissue, Dims d, Dims outTile, int phase)
+    {
+        var best = (X: 0, Y: 0, Z: 0);
+        var fewest = int.MaxValue;
+        for (var sz = 0; sz < outTile.Z; sz += phase)
+        for (var sy = 0; sy < outTile.Y; sy += phase)
+        for (var sx = 0; sx < outTile.X; sx += phase)
+        {
+            var n = 0;
+            foreach (var z in TileStarts(d.Z, outTile.Z, sz))
+            foreach (var y in TileStarts(d.Y, outTile.Y, sy))
+            foreach (var x in TileStarts(d.X, outTile.X, sx))
+                if (TissueMask.Any(tissue, d, (x, y, z), outTile)) n++;
+            if (n < fewest) { fewest = n; best = (sx, sy, sz); }
+        }
+        return best;
     }
 
     /// <summary>
@@ -181,7 +205,8 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         var patch = new Dims(sw.PatchSize![0], sw.PatchSize[1], sw.PatchSize[2]);
         var outTile = new Dims(sw.OutputSize![0], sw.OutputSize[1], sw.OutputSize[2]);
         var margin = ((patch.X - outTile.X) / 2, (patch.Y - outTile.Y) / 2, (patch.Z - outTile.Z) / 2);
-        var tiles = (from z in TileStarts(d.Z, outTile.Z) from y in TileStarts(d.Y, outTile.Y) from x in TileStarts(d.X, outTile.X)
+        var shift = tissue is not null && sw.TilePhase is { } phase ? BestShift(tissue, d, outTile, phase) : (X: 0, Y: 0, Z: 0);
+        var tiles = (from z in TileStarts(d.Z, outTile.Z, shift.Z) from y in TileStarts(d.Y, outTile.Y, shift.Y) from x in TileStarts(d.X, outTile.X, shift.X)
                      select (X: x, Y: y, Z: z)).ToList();
         var channels = m.Output.Channels;
         var voxels = d.Count;
@@ -250,7 +275,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             if (pendingTiles.Count == batch || uniform is not null) Flush();
         }
         Flush();
-        LastStats = new SlidingWindowStats(tiles.Count, runs, total.Elapsed.TotalSeconds, modelSeconds) { SkippedUniform = skipped, SkippedNoTissue = noTissue };
+        LastStats = new SlidingWindowStats(tiles.Count, runs, total.Elapsed.TotalSeconds, modelSeconds) { SkippedUniform = skipped, SkippedNoTissue = noTissue, TileShift = shift };
         return new ScoreMap(scores, channels, d) { Kind = ScoreKind };
 
         // The network's output for a tile of the volume's minimum throughout (air), run once, outside any pending batch.
@@ -326,21 +351,23 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         }
     }
 
-    /// <summary>Copies one output tile (channels x tile voxels, tensor layout) onto the grid; the part past the border is dropped.</summary>
+    /// <summary>Copies one output tile (channels x tile voxels, tensor layout) onto the grid; the parts past the borders are dropped.</summary>
     private static void Place(ReadOnlySpan<float> tile, int channels, float[] scores, Dims d, (int X, int Y, int Z) s, Dims t, bool xyz)
     {
         var voxels = d.Count;
         var tv = (int)t.Count;
-        int nx = Math.Min(t.X, d.X - s.X), ny = Math.Min(t.Y, d.Y - s.Y), nz = Math.Min(t.Z, d.Z - s.Z);
+        int x0 = Math.Max(0, -s.X), y0 = Math.Max(0, -s.Y), z0 = Math.Max(0, -s.Z);
+        int x1 = Math.Min(t.X, d.X - s.X), y1 = Math.Min(t.Y, d.Y - s.Y), z1 = Math.Min(t.Z, d.Z - s.Z);
+        if (x1 <= x0) return;
         for (var c = 0; c < channels; c++)
         {
             var src = tile.Slice(c * tv, tv);
-            for (var z = 0; z < nz; z++)
-            for (var y = 0; y < ny; y++)
+            for (var z = z0; z < z1; z++)
+            for (var y = y0; y < y1; y++)
             {
-                var at = c * voxels + d.Index(s.X, s.Y + y, s.Z + z);
-                if (!xyz) { src.Slice((z * t.Y + y) * t.X, nx).CopyTo(scores.AsSpan(checked((int)at), nx)); continue; }
-                for (var x = 0; x < nx; x++) scores[at + x] = src[(x * t.Y + y) * t.Z + z];
+                var at = c * voxels + d.Index(s.X + x0, s.Y + y, s.Z + z);
+                if (!xyz) { src.Slice((z * t.Y + y) * t.X + x0, x1 - x0).CopyTo(scores.AsSpan(checked((int)at), x1 - x0)); continue; }
+                for (var x = x0; x < x1; x++) scores[at + x - x0] = src[(x * t.Y + y) * t.Z + z];
             }
         }
     }
