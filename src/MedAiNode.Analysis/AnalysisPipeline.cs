@@ -127,7 +127,9 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         var seg = SegmentationWriter.Create(source, segments, labelMap, algorithm,
             new SegmentationOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/seg", UidRoot = options.UidRoot });
         notes.AddRange(seg.Warnings);
-        var groups = Groups(result);
+        // Each segment's and lesion's long axis on its key slice, on the slices as the SEG shows them (a 2D line on a
+        // source image, which OHIF's measurement panel lists; the 3D axis stays under each group's Long axis NUM).
+        var groups = KeySliceAxes.Add(Groups(result), labelMap, source, result.Lesions.Where(l => present.Contains(l.Label)).ToList());
         var report = MeasurementReportWriter.Create(source, seg, segments, groups, algorithm,
             new MeasurementReportOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/sr", UidRoot = options.UidRoot });
         // The same segments, colours and numbers as the SEG and SR, drawn for viewers that show neither.
