@@ -18,6 +18,10 @@ public sealed record SummaryOptions : WrittenObjectOptions
     /// <summary>At most this many key-slice images (the measurement page comes on top).</summary>
     public int MaxKeySlices { get; init; } = 8;
     public SummaryWindow Window { get; init; } = SummaryWindow.Auto;
+    /// <summary>A study no model analyses (no eligible series, a series that forms no volume) still gets one page saying
+    /// "not analysed: why", sent like any result, while the study ends Failed with that reason. On by default (with
+    /// <see cref="Enabled"/>); false: such a study sends nothing, as before.</summary>
+    public bool NotAnalysed { get; init; } = true;
     /// <summary>A TrueType/OpenType file for the text; empty: DejaVu Sans (Debian fonts-dejavu-core), else Skia's default.</summary>
     public string FontFile { get; init; } = "";
 

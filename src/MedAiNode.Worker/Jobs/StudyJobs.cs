@@ -130,6 +130,8 @@ public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox 
             case AnalysisStatus.PermanentFailure:
                 failures.Fail(studyUid, JobStage.Analysis, new FailureVerdict(FailureKind.Permanent, outcome.Reason ?? "analysis rejected the study", "AnalysisRejectedException"),
                     jobId, retriesExhausted: false);
+                // Its "not analysed: why" summary page, when the analyser made one, is delivered; the study stays Failed.
+                if (outcome.Results is { Count: > 0 }) EnqueueDelivery(jobs, studyUid, Node);
                 return;
             case AnalysisStatus.Unchanged:
                 store.Transition(studyUid, StudyState.Delivered, "selected series unchanged since the last analysis", onlyFrom: Running);
