@@ -34,14 +34,16 @@ public class SummaryOptionsTests
             var o = p.GetRequiredService<IOptions<SummaryOptions>>().Value;
             Assert.True(o.Enabled);
             Assert.True(o.NotAnalysed);
+            Assert.False(o.Pdf);
             Assert.Equal(SummaryWindow.Auto, o.Window);
             Assert.Equal("AI summary", o.SeriesDescription);
         }
-        using (var p = Provider("--Results:Summary:Enabled=false", "--Results:Summary:Window=Lung", "--Results:Summary:SeriesNumber=42", "--Results:Summary:NotAnalysed=false"))
+        using (var p = Provider("--Results:Summary:Enabled=false", "--Results:Summary:Window=Lung", "--Results:Summary:SeriesNumber=42", "--Results:Summary:NotAnalysed=false", "--Results:Summary:Pdf=true"))
         {
             var o = p.GetRequiredService<IOptions<SummaryOptions>>().Value;
             Assert.False(o.Enabled);
             Assert.False(o.NotAnalysed);
+            Assert.True(o.Pdf);
             Assert.Equal(SummaryWindow.Lung, o.Window);
             Assert.Equal(42, o.SeriesNumber);
         }

@@ -22,6 +22,9 @@ public sealed record SummaryOptions : WrittenObjectOptions
     /// "not analysed: why", sent like any result, while the study ends Failed with that reason. On by default (with
     /// <see cref="Enabled"/>); false: such a study sends nothing, as before.</summary>
     public bool NotAnalysed { get; init; } = true;
+    /// <summary>The same pages also as one Encapsulated PDF, a series of its own (Modality DOC). Off by default.</summary>
+    public bool Pdf { get; init; }
+    public int PdfSeriesNumber { get; init; } = 9904;
     /// <summary>A TrueType/OpenType file for the text; empty: DejaVu Sans (Debian fonts-dejavu-core), else Skia's default.</summary>
     public string FontFile { get; init; } = "";
 
@@ -29,6 +32,7 @@ public sealed record SummaryOptions : WrittenObjectOptions
 
     private protected override void ValidateOwn(string section)
     {
+        if (PdfSeriesNumber < 0) throw new ArgumentException($"{section}:PdfSeriesNumber must be 0 or more (was {PdfSeriesNumber}).", nameof(PdfSeriesNumber));
         if (MaxKeySlices is < 0 or > 64)
             throw new ArgumentException($"{section}:MaxKeySlices must be 0..64 (was {MaxKeySlices}).", nameof(MaxKeySlices));
         if (!Enum.IsDefined(Window))
