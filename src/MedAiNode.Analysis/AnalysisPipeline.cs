@@ -128,7 +128,9 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         var seg = SegmentationWriter.Create(source, segments, labelMap, algorithm,
             new SegmentationOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/seg", UidRoot = options.UidRoot });
         notes.AddRange(seg.Warnings);
-        var groups = Groups(result);
+        // Each segment's and lesion's long axis on its key slice, on the slices as the SEG shows them (a 2D line on a
+        // source image, which OHIF's measurement panel lists; the 3D axis stays under each group's Long axis NUM).
+        var groups = KeySliceAxes.Add(Groups(result), labelMap, source, result.Lesions.Where(l => present.Contains(l.Label)).ToList());
         var report = MeasurementReportWriter.Create(source, seg, segments, groups, algorithm,
             new MeasurementReportOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/sr", UidRoot = options.UidRoot });
         // The same segments, colours and numbers as the SEG and SR, drawn for viewers that show neither.
@@ -186,7 +188,18 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
     /// <summary>The one page of a study a model did not analyse (no eligible series, a series that forms no volume), saying why;
     /// empty when the summary is off or no file carries the study's identity.</summary>
     public static IReadOnlyList<DicomFile> NotAnalysedSummary(IReadOnlyList<DicomFile> files, ModelManifest manifest, string why, AnalysisOptions options) =>
-        options.Summary.Enabled ? SummaryPages.ForOutcome(files, Algorithm(manifest), SummaryOutcome.NotAnalysed(why), options.SummaryFor())?.Files ?? [] : [];
+        NotAnalysedSummary(files, [manifest], why, options);
+
+    /// <summary>The one page of a study none of <paramref name="manifests"/> analysed (the service's case: every enabled
+    /// model refused it), naming each model (with its version; the SHA-256 too when there is one model) and saying why;
+    /// empty when the summary or its "not analysed" page is off, or no file carries the study's identity.</summary>
+    public static IReadOnlyList<DicomFile> NotAnalysedSummary(IReadOnlyList<DicomFile> files, IReadOnlyList<ModelManifest> manifests, string why, AnalysisOptions options)
+    {
+        if (!options.Summary.Enabled || !options.Summary.NotAnalysed || manifests.Count == 0) return [];
+        var algorithm = manifests.Count == 1 ? Algorithm(manifests[0])
+            : new AlgorithmInfo(string.Join(", ", manifests.Select(m => $"{Algorithm(m).Name} {m.Version}".Trim())), "");
+        return SummaryPages.ForOutcome(files, algorithm, SummaryOutcome.NotAnalysed(why), options.SummaryFor())?.Files ?? [];
+    }
 
     private static AlgorithmInfo Algorithm(ModelManifest manifest) =>
         new(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.ModelSha256);

@@ -145,6 +145,15 @@ public sealed class Outbox
 
     private static string Sanitize(string name) => string.Concat(name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
 
+    /// <summary>Whether some destination still lacks some result of the study, from the marker files alone (no result is opened).</summary>
+    public bool HasUndelivered(string studyUid, IEnumerable<string> destinations)
+    {
+        var dir = Path.Combine(Root, studyUid);
+        if (!Directory.Exists(dir)) return false;
+        var sops = Directory.EnumerateFiles(dir, "*.dcm").Select(Path.GetFileNameWithoutExtension).OfType<string>().ToList();
+        return sops.Count > 0 && destinations.Any(d => sops.Any(s => !File.Exists(Path.Combine(MarkerDir(studyUid, d), s))));
+    }
+
     public bool IsDelivered(OutboxItem item, string destination) => File.Exists(Path.Combine(MarkerDir(item.StudyInstanceUid, destination), item.SopInstanceUid));
 
     /// <summary>Removes results of an earlier analysis of the study (a re-analysis writes new ones) together with their markers.</summary>

@@ -95,6 +95,25 @@ public class AnalyzeTests
         Assert.Equal("POINT", centre.GetString(MedAiNode.Dicom.DicomTags.GraphicType));
         Assert.Equal(frame, centre.GetString(MedAiNode.Dicom.DicomTags.ReferencedFrameOfReferenceUID));
         Assert.Equal(new[] { (float)body.CentroidMm.X, (float)body.CentroidMm.Y, (float)body.CentroidMm.Z }, centre.GetValues<float>(MedAiNode.Dicom.DicomTags.GraphicData));
+        // Beside it, the body's long axis on its key slice (largest area) as a 2D line on that tilted source image, for
+        // viewers that list only image coordinates: both ends on body pixels, its length the pixel-spaced distance.
+        var planar = Items(groups.Single(g => Items(g).Any(i => Meaning(i) == "Comment" && i.GetString(MedAiNode.Dicom.DicomTags.TextValue)!.StartsWith("Body, volume ", StringComparison.Ordinal))));
+        Assert.Equal(MedAiNode.Results.Reports.MeasurementReportOptions.CornerstoneLengthTrackingIdentifier, planar.Single(i => Meaning(i) == "Tracking Identifier").GetString(MedAiNode.Dicom.DicomTags.TextValue));
+        var planarNum = planar.Single(i => Meaning(i) == "Long axis");
+        var scoord = Items(planarNum).Single(i => i.GetString(MedAiNode.Dicom.DicomTags.ValueType) == "SCOORD");
+        var keyUid = Items(scoord).Single().GetSequence(MedAiNode.Dicom.DicomTags.ReferencedSOPSequence)!.Items[0].GetString(MedAiNode.Dicom.DicomTags.ReferencedSOPInstanceUID)!;
+        var map = MedAiNode.Results.Segmentation.SegmentationReader.Read(o.Seg);
+        int Area(string uid) => map.GetLabels(uid).Count(v => v == 1);
+        Assert.Equal(map.Instances.Max(Area), Area(keyUid));
+        var key = Directory.EnumerateFiles(head, "*", SearchOption.AllDirectories).Select(f => { try { return MedAiNode.Results.SourceImage.Open(f); } catch (Exception) { return null; } })
+            .First(i => i?.SopInstanceUid == keyUid)!;
+        var cr = scoord.GetValues<float>(MedAiNode.Dicom.DicomTags.GraphicData);
+        var keyLabels = map.GetLabels(keyUid);
+        for (var e = 0; e < 2; e++)
+            Assert.Equal(1, keyLabels[(int)(cr[2 * e + 1] - 0.5) * key.Columns + (int)(cr[2 * e] - 0.5)]);
+        var inPlane = Math.Sqrt(Math.Pow((cr[0] - cr[2]) * key.PixelSpacing[1], 2) + Math.Pow((cr[1] - cr[3]) * key.PixelSpacing[0], 2));
+        var planarValue = double.Parse(planarNum.GetSequence(MedAiNode.Dicom.DicomTags.MeasuredValueSequence)!.Items[0].GetString(MedAiNode.Dicom.DicomTags.NumericValue)!, CultureInfo.InvariantCulture);
+        Assert.True(Math.Abs(planarValue - inPlane) <= 0.051 && planarValue <= body.LongestDiameterMm + 0.05, $"key-slice axis {planarValue} mm, line {inPlane} mm, 3D {body.LongestDiameterMm} mm");
         var dciodvfy = Tool.Run("dciodvfy", [o.Sr]);
         Assert.DoesNotContain("Error", dciodvfy.StdOut + dciodvfy.StdErr);
         var dump = Tool.Run("dsrdump", ["-Ee", "-Ec", o.Sr]);

@@ -181,6 +181,75 @@ public class MeasurementReportBehaviourTests
     }
 
     [Fact]
+    public void A_key_slice_long_axis_is_a_planar_group_beside_its_region_with_its_image_coordinates()
+    {
+        var (source, segments, seg) = Setup();
+        var key = source.Images[2];
+        var groups = new SegmentMeasurement[]
+        {
+            new() { SegmentNumber = 1, VolumeMl = 1234.5678, LongestDiameterMm = 20 },
+            new() { SegmentNumber = 4, LesionNumber = 2, VolumeMl = 0.42, CentroidMm = [1.5, -2.25, 30], Finding = new("27925004", "SCT", "Nodule") },
+            new() { SegmentNumber = 3, Laa950Percent = 12.345 },
+        }.ToGroups();
+        groups[0] = groups[0] with { KeySliceLongAxis = new KeySliceLongAxis(key.SopInstanceUid, 2.5, 3.5, 12.5, 7.5, 10.77) };
+        groups[1] = groups[1] with { KeySliceLongAxis = new KeySliceLongAxis(key.SopInstanceUid, 8.5, 8.5, 9.5, 8.5, 1) };
+        var sr = MeasurementReportWriter.Create(source, seg, segments, groups, Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "planar" });
+        var all = Walk(sr.Dataset).Where(i => Concept(i) == "Measurement Group").ToList();
+        string Tracking(DicomDataset g) => g.GetSequence(DicomTags.ContentSequence)!.Items.Single(i => Concept(i) == "Tracking Identifier").GetString(DicomTags.TextValue)!;
+        // Each planar group follows the group of its region; the group without an axis has none.
+        Assert.Equal(["Liver", MeasurementReportOptions.CornerstoneLengthTrackingIdentifier, "Nodule lesion 2", MeasurementReportOptions.CornerstoneLengthTrackingIdentifier, "Lung"],
+            all.Select(Tracking));
+        Assert.Equal(3, sr.TrackingUids.Count); // one per group given; the planar groups are extra
+
+        var planar = all[1];
+        Assert.Equal("1501", planar.GetSequence(DicomTags.ContentTemplateSequence)!.Items[0].GetString(DicomTags.TemplateIdentifier));
+        var items = planar.GetSequence(DicomTags.ContentSequence)!.Items;
+        // Its own Tracking UID (OHIF merges groups sharing one, and would then place this on the region's 3D point).
+        var uid = items.Single(i => Concept(i) == "Tracking Unique Identifier").GetString(DicomTags.UID)!;
+        Assert.DoesNotContain(uid, sr.TrackingUids);
+        Assert.Equal("Liver, volume 1234.568 ml", items.Single(i => Concept(i) == "Comment").GetString(DicomTags.TextValue));
+        Assert.Equal("Liver", CodedConcept.FromSequence(items.Single(i => Concept(i) == "Finding"), DicomTags.ConceptCodeSequence)!.Meaning);
+        // No group-level coordinates: OHIF reads it as a measurement whose NUM carries its SCOORD (TID 300 style).
+        Assert.DoesNotContain(items, i => i.GetString(DicomTags.ValueType) is "SCOORD" or "SCOORD3D");
+        var num = items.Single(i => i.GetString(DicomTags.ValueType) == "NUM");
+        Assert.Equal("Long axis", Concept(num));
+        var mv = num.GetSequence(DicomTags.MeasuredValueSequence)!.Items[0];
+        Assert.Equal("10.8", mv.GetString(DicomTags.NumericValue));
+        Assert.Equal("mm", CodedConcept.FromSequence(mv, DicomTags.MeasurementUnitsCodeSequence)!.Value);
+        Assert.Contains(Walk(num), i => Concept(i) == "Algorithm Name" && i.GetString(DicomTags.TextValue) == Fixtures.Algorithm.Name);
+        var line = num.GetSequence(DicomTags.ContentSequence)!.Items.Single(i => i.GetString(DicomTags.ValueType) == "SCOORD");
+        Assert.Equal(("INFERRED FROM", "POLYLINE"), (line.GetString(DicomTags.RelationshipType), line.GetString(DicomTags.GraphicType)));
+        Assert.Equal([2.5f, 3.5f, 12.5f, 7.5f], line.GetValues<float>(DicomTags.GraphicData));
+        var image = Assert.Single(line.GetSequence(DicomTags.ContentSequence)!.Items);
+        Assert.Equal(("SELECTED FROM", "IMAGE"), (image.GetString(DicomTags.RelationshipType), image.GetString(DicomTags.ValueType)));
+        var referenced = image.GetSequence(DicomTags.ReferencedSOPSequence)!.Items[0];
+        Assert.Equal((key.SopClassUid, key.SopInstanceUid), (referenced.GetString(DicomTags.ReferencedSOPClassUID), referenced.GetString(DicomTags.ReferencedSOPInstanceUID)));
+        Assert.Equal("Nodule lesion 2, volume 0.42 ml", all[3].GetSequence(DicomTags.ContentSequence)!.Items.Single(i => Concept(i) == "Comment").GetString(DicomTags.TextValue));
+
+        // Same seed, same UIDs; switched off, no planar group.
+        var again = MeasurementReportWriter.Create(source, seg, segments, groups, Fixtures.Algorithm, new MeasurementReportOptions { UidSeed = "planar" });
+        Assert.Equal(uid, Walk(again.Dataset).Where(i => Concept(i) == "Tracking Unique Identifier").Select(i => i.GetString(DicomTags.UID)).ElementAt(1));
+        var off = MeasurementReportWriter.Create(source, seg, segments, groups, Fixtures.Algorithm, new MeasurementReportOptions { KeySliceLengths = false });
+        Assert.Equal(3, Walk(off.Dataset).Count(i => Concept(i) == "Measurement Group"));
+
+        var path = Path.Combine(TestData.TempDir("sr-planar"), "sr.dcm");
+        sr.File.Save(path);
+        Dciodvfy.Check(path, MeasurementReportWriterTests.ExplainedSrWarnings);
+        var dump = Tool.Run("dsrdump", ["-Ee", "-Ec", path]);
+        Assert.True(dump.ExitCode == 0 && !dump.StdErr.Contains("E:") && !dump.StdErr.Contains("W:"), dump.StdErr);
+
+        // An axis off its image, on an image not in the series, or of a group over several segments is refused.
+        foreach (var bad in new[]
+        {
+            groups[0] with { KeySliceLongAxis = new KeySliceLongAxis(key.SopInstanceUid, 2.5, 3.5, 17, 7.5, 10) },
+            groups[0] with { KeySliceLongAxis = new KeySliceLongAxis("1.2.3", 2.5, 3.5, 12.5, 7.5, 10) },
+            groups[0] with { KeySliceLongAxis = new KeySliceLongAxis(key.SopInstanceUid, 2.5, 3.5, 2.5, 3.5, 0) },
+            new MeasurementGroup { Segments = [2, 3], KeySliceLongAxis = new KeySliceLongAxis(key.SopInstanceUid, 2.5, 3.5, 12.5, 7.5, 10) },
+        })
+            Assert.Throws<ResultsInputException>(() => MeasurementReportWriter.Create(source, seg, segments, [bad], Fixtures.Algorithm));
+    }
+
+    [Fact]
     public void Bad_measurements_and_options_get_clear_errors()
     {
         var (source, segments, seg) = Setup();

@@ -226,6 +226,55 @@ public class SummaryWriterTests
     }
 
     [Fact]
+    public void With_pdf_on_the_same_pages_also_go_as_one_encapsulated_pdf_in_a_series_of_its_own()
+    {
+        var (source, content, _, _) = Scene();
+        var options = new SummaryOptions { UidSeed = "summary-pdf", ContentDateTime = new DateTimeOffset(2024, 1, 2, 10, 0, 0, TimeSpan.Zero), Pdf = true };
+        var result = SummaryWriter.Create(content, source.First.Dataset, source.StudyInstanceUid, options, source);
+        Assert.Equal(result.Pages.Count + 1, result.Files.Count);
+        Assert.Equal(result.Pages.Count, Write(content, source).Files.Count); // off by default
+        var ds = result.Files[^1].Dataset;
+        Assert.Equal((DicomUids.EncapsulatedPDFStorage, "DOC", "application/pdf"),
+            (ds.GetString(DicomTags.SOPClassUID), ds.GetString(DicomTags.Modality), ds.GetString(DicomTags.MIMETypeOfEncapsulatedDocument)));
+        Assert.Equal(source.StudyInstanceUid, ds.GetString(DicomTags.StudyInstanceUID));
+        Assert.NotEqual(result.SeriesInstanceUid, ds.GetString(DicomTags.SeriesInstanceUID));
+        Assert.Equal(("9904", "AI summary (PDF)"), (ds.GetString(DicomTags.SeriesNumber), ds.GetString(DicomTags.SeriesDescription)));
+        Assert.Equal(source.First.Dataset.GetString(DicomTags.PatientID), ds.GetString(DicomTags.PatientID));
+        // The key slice it shows is named as its source instance.
+        var shown = Assert.Single(ds.GetSequence(DicomTags.SourceInstanceSequence)!.Items);
+        Assert.Equal(source.Images[Slice].SopInstanceUid, shown.GetString(DicomTags.ReferencedSOPInstanceUID));
+        var bytes = ds.GetBytes(DicomTags.EncapsulatedDocument).ToArray();
+        var length = ds.GetValue<uint>(DicomTags.EncapsulatedDocumentLength);
+        Assert.True(bytes.Length % 2 == 0 && length <= bytes.Length && bytes.Length - length <= 1, $"{bytes.Length} bytes, length {length}");
+        var pdf = System.Text.Encoding.Latin1.GetString(bytes, 0, (int)length);
+        Assert.StartsWith("%PDF-", pdf);
+        Assert.EndsWith("%%EOF", pdf.TrimEnd());
+        Assert.Equal(result.Pages.Count, System.Text.RegularExpressions.Regex.Matches(pdf, @"/Type\s*/Page\b").Count);
+        // Each page is the SC page's pixels, losslessly (a Flate image XObject of the page's size).
+        var images = System.Text.RegularExpressions.Regex.Matches(pdf, @"/Width (\d+)\s*/Height (\d+)[^>]*?/Filter /FlateDecode.*?stream\r?\n",
+            System.Text.RegularExpressions.RegexOptions.Singleline);
+        Assert.Equal(result.Pages.Count, images.Count);
+        for (var i = 0; i < images.Count; i++)
+        {
+            var start = images[i].Index + images[i].Length;
+            using var z = new System.IO.Compression.ZLibStream(new MemoryStream(bytes, start, pdf.IndexOf("endstream", start, StringComparison.Ordinal) - start), System.IO.Compression.CompressionMode.Decompress);
+            using var rgb = new MemoryStream();
+            z.CopyTo(rgb);
+            Assert.Equal((result.Pages[i].Width, result.Pages[i].Height), (int.Parse(images[i].Groups[1].Value), int.Parse(images[i].Groups[2].Value)));
+            Assert.True(rgb.ToArray().AsSpan().SequenceEqual(result.Pages[i].Rgb), $"PDF page {i + 1} differs from the SC page");
+        }
+        // Same input, same bytes (dates are the content time).
+        var again = SummaryWriter.Create(content, source.First.Dataset, source.StudyInstanceUid, options, source).Files[^1].Dataset;
+        Assert.True(bytes.AsSpan().SequenceEqual(again.GetBytes(DicomTags.EncapsulatedDocument).Span), "the PDF differs between two runs");
+        var path = Path.Combine(TestData.TempDir("summary-pdf"), "summary.pdf.dcm");
+        result.Files[^1].Save(path);
+        File.WriteAllBytes(Path.ChangeExtension(path, null), bytes[..(int)length]);
+        var v = Tool.Run("dciodvfy", [path]);
+        Assert.True(!(v.StdOut + v.StdErr).Contains("Error"), v.StdOut + v.StdErr);
+        Assert.True(!(v.StdOut + v.StdErr).Contains("Warning"), v.StdOut + v.StdErr);
+    }
+
+    [Fact]
     public void Options_errors_name_their_key()
     {
         var e = Assert.Throws<ArgumentException>(() => new SummaryOptions { MaxKeySlices = 100 }.Validate());

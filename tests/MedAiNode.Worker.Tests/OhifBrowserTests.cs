@@ -6,6 +6,7 @@ using MedAiNode.Dicom;
 using MedAiNode.Dicom.IO;
 using MedAiNode.Imaging.Nifti;
 using MedAiNode.Results;
+using MedAiNode.Results.Reports;
 using Xunit.Abstractions;
 
 namespace MedAiNode.Worker.Tests;
@@ -44,6 +45,10 @@ public class OhifBrowserTests(ITestOutputHelper output)
         var srSeriesDescription = DicomFile.Open(srPath).Dataset.GetString(DicomTags.SeriesDescription)!;
         var segTrackingUids = seg.GetSequence(DicomTags.SegmentSequence)!.Items.ToDictionary(
             i => i.GetString(DicomTags.SegmentLabel)!, i => i.GetString(DicomTags.TrackingUID)!);
+        // The SR's key-slice lengths (one planar group per segment and lesion): what OHIF's measurement panel can list.
+        var lengths = KeySliceLengths(DicomFile.Open(srPath).Dataset);
+        Assert.True(lengths.Count > 0, "the SR has no key-slice length group");
+        var jumpTo = lengths.FirstOrDefault(l => l.Label.Contains(" lesion ", StringComparison.Ordinal)) ?? lengths[0];
 
         using var orthanc = new OrthancServer();
         foreach (var f in Directory.EnumerateFiles(source, "*.dcm").Order(StringComparer.Ordinal).Append(segPath).Append(srPath))
@@ -65,6 +70,7 @@ public class OhifBrowserTests(ITestOutputHelper output)
             segDescription = segSeriesDescription,
             srDescription = srSeriesDescription,
             showLabels = new[] { 2, 3 }, // show the slice with the most lung
+            jumpTo = jumpTo.Label, // the measurement-panel entry to click (the first lesion's)
             timeoutMs = 300_000,
         }));
         // node stops chromium and its server itself; a timeout kills its whole process tree.
@@ -109,8 +115,21 @@ public class OhifBrowserTests(ITestOutputHelper output)
                 // A lesion's group (a nodule candidate) is tracked as "<segment> lesion <n>", as the SR names it.
                 + (m.TryGetProperty("lesion", out var n) && n.ValueKind == JsonValueKind.Number ? $" lesion {n.GetInt32()}" : ""),
                 m => m.GetProperty("value").GetDouble());
-        var groups = sr["measurements"]!.AsArray().Select(m => m!).ToList();
+        var all = sr["measurements"]!.AsArray().Select(m => m!).ToList();
+        bool IsLength(JsonNode g) => g["trackingIdentifier"]!.GetValue<string>() == MeasurementReportOptions.CornerstoneLengthTrackingIdentifier;
+        var groups = all.Where(g => !IsLength(g)).ToList();
         Assert.Equal(volumes.Keys.Order(), groups.Select(g => g["trackingIdentifier"]!.GetValue<string>()).Order());
+        // Each key-slice length group: placed on its source image by its 2D SCOORD, its Long axis listed.
+        var planar = all.Where(IsLength).ToList();
+        Assert.Equal(lengths.Count, planar.Count);
+        foreach (var (g, expected) in planar.Zip(lengths))
+        {
+            Assert.True(g["loaded"]!.GetValue<bool>(), $"OHIF did not place the key-slice length of {expected.Label}");
+            var c = g["coords"]!.AsArray()[0]!;
+            Assert.Equal(("SCOORD", "POLYLINE", expected.Image), (c["valueType"]!.GetValue<string>(), c["graphicType"]!.GetValue<string>(), c["image"]!.GetValue<string>()));
+            var axis = g["labels"]!.AsArray().Select(l => l!).Single(l => l["label"]!.GetValue<string>() == "Long axis");
+            Assert.Equal(expected.LengthMm.ToString("F2", CultureInfo.InvariantCulture) + " mm", axis["value"]!.GetValue<string>());
+        }
         foreach (var g in groups)
         {
             var name = g["trackingIdentifier"]!.GetValue<string>();
@@ -125,10 +144,69 @@ public class OhifBrowserTests(ITestOutputHelper output)
             Assert.Equal(volumes[name].ToString("F2", CultureInfo.InvariantCulture) + " ml", volume!["value"]!.GetValue<string>());
             if (segTrackingUids.TryGetValue(name, out var segUid)) Assert.Equal(segUid, g["trackingUid"]!.GetValue<string>());
         }
-        Assert.Equal(groups.Select(g => g["trackingUid"]!.GetValue<string>()).Order(), sr["annotations"]!.AsArray().Select(a => a!.GetValue<string>()).Order());
-        foreach (var png in new[] { "01-study.png", "02-seg.png", "03-sr.png", "04-sr-measurement-panel.png" })
+        Assert.Equal(all.Select(g => g["trackingUid"]!.GetValue<string>()).Order(), sr["annotations"]!.AsArray().Select(a => a!.GetValue<string>()).Order());
+
+        // The measurement panel: OHIF offered to track the SR (it recognises the length groups as its Length tool), and
+        // once the reader said Yes it lists one entry per key-slice length, labelled with the region's name and volume
+        // (the group's Comment), valued with our Long axis, on the image our SCOORD names. The volumetric groups are not
+        // listed (no OHIF tool holds a segment's volume; conformance/results.md).
+        Assert.True(sr["isRehydratable"]!.GetValue<bool>(), "OHIF did not recognise any group of the SR as one of its tools");
+        Assert.NotNull(result["trackPrompt"]);
+        var tracked = result["tracked"]!.AsArray().Select(t => t!).ToList();
+        Assert.Equal(lengths.Select(l => l.Label).Order(), tracked.Select(t => t["label"]!.GetValue<string>()).Order());
+        foreach (var expected in lengths)
+        {
+            var t = tracked.Single(x => x["label"]!.GetValue<string>() == expected.Label);
+            Assert.Equal("Length", t["toolName"]!.GetValue<string>());
+            Assert.Equal(expected.Image, t["sop"]!.GetValue<string>());
+            // Our NUM as OHIF keeps it (Cornerstone may recompute it from the two points once it draws them: the same
+            // line, unrounded, so within the NUM's 0.1 mm rounding).
+            Assert.True(Math.Abs(double.Parse(t["length"]!.ToString(), CultureInfo.InvariantCulture) - expected.LengthMm) <= 0.051,
+                $"{expected.Label}: OHIF holds length {t["length"]}, the SR says {expected.LengthMm} mm");
+            // The entry's value as OHIF formats it (3 significant digits): our length to that precision.
+            var shown = t["primary"]!.AsArray().Select(p => p!.GetValue<string>()).Single();
+            Assert.EndsWith(" mm", shown);
+            Assert.True(Math.Abs(double.Parse(shown[..^3], CultureInfo.InvariantCulture) - expected.LengthMm) <= 0.005 * expected.LengthMm + 0.01,
+                $"{expected.Label}: OHIF shows {shown}, the SR says {expected.LengthMm} mm");
+        }
+        var rows = result["panelRows"]!.AsArray().Select(r => r!.GetValue<string>()).ToList();
+        Assert.Equal(lengths.Count, rows.Count);
+        foreach (var expected in lengths) Assert.Contains(rows, r => r.Contains(expected.Label, StringComparison.Ordinal));
+        // The labels' volumes are the SR's own Volume NUMs (measurements.json, to the SR's 0.001 mL).
+        foreach (var expected in lengths)
+        {
+            var name = expected.Label[..expected.Label.IndexOf(", volume ", StringComparison.Ordinal)];
+            var ml = double.Parse(expected.Label[(expected.Label.IndexOf(", volume ", StringComparison.Ordinal) + 9)..^3], CultureInfo.InvariantCulture);
+            Assert.Equal(volumes[name], ml, 3);
+        }
+        // Clicking an entry shows its image with the length drawn on it.
+        var jump = result["jump"]!;
+        Assert.Equal(jumpTo.Image, jump["image"]!.GetValue<string>());
+        Assert.True(jump["drawnLengths"]!.GetValue<int>() >= 1, "OHIF drew no length on the entry's image");
+        output.WriteLine($"OHIF's measurement panel: {rows.Count} entries; jumped to {jumpTo.Label} on {jumpTo.Image}: {jump["text"]!.ToJsonString()}");
+        foreach (var png in new[] { "01-study.png", "02-seg.png", "03-sr.png", "04-sr-measurement-panel.png", "06-measurement-on-its-image.png" })
             Assert.True(new FileInfo(Path.Combine(artefacts, png)).Length > 10_000, $"screenshot {png} missing or empty");
         output.WriteLine($"wall time {clock.Elapsed.TotalSeconds:F0} s");
+    }
+
+    private sealed record KeySliceLength(string Label, double LengthMm, string Image);
+
+    /// <summary>The SR's key-slice length groups in document order: Comment, Long axis value and the image its SCOORD is on.</summary>
+    private static List<KeySliceLength> KeySliceLengths(DicomDataset sr)
+    {
+        static string? Meaning(DicomDataset i) => i.GetSequence(DicomTags.ConceptNameCodeSequence)?.Items[0].GetString(DicomTags.CodeMeaning);
+        static IEnumerable<DicomDataset> Content(DicomDataset i) => i.GetSequence(DicomTags.ContentSequence)?.Items ?? [];
+        var imaging = Content(sr).Single(i => Meaning(i) == "Imaging Measurements");
+        return Content(imaging)
+            .Where(g => Content(g).Any(i => Meaning(i) == "Tracking Identifier" && i.GetString(DicomTags.TextValue) == MeasurementReportOptions.CornerstoneLengthTrackingIdentifier))
+            .Select(g =>
+            {
+                var num = Content(g).Single(i => i.GetString(DicomTags.ValueType) == "NUM");
+                var value = double.Parse(num.GetSequence(DicomTags.MeasuredValueSequence)!.Items[0].GetString(DicomTags.NumericValue)!, CultureInfo.InvariantCulture);
+                var image = Content(Content(num).Single(i => i.GetString(DicomTags.ValueType) == "SCOORD")).Single()
+                    .GetSequence(DicomTags.ReferencedSOPSequence)!.Items[0].GetString(DicomTags.ReferencedSOPInstanceUID)!;
+                return new KeySliceLength(Content(g).Single(i => Meaning(i) == "Comment").GetString(DicomTags.TextValue)!, value, image);
+            }).ToList();
     }
 
     /// <summary>The label map's values on one source slice's pixel grid (row by row), by the slice's own geometry.</summary>

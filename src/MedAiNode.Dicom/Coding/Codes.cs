@@ -46,6 +46,7 @@ public static class Codes
     public static readonly CodedConcept Derivation = new("121401", "DCM", "Derivation");
     public static readonly CodedConcept Mean = new("373098007", "SCT", "Mean");
     public static readonly CodedConcept CenterOfMass = new("128138", "DCM", "Center of Mass");
+    public static readonly CodedConcept Comment = new("121106", "DCM", "Comment");
 
     // Measurement concepts
     public static readonly CodedConcept Volume = new("118565006", "SCT", "Volume");

@@ -43,6 +43,13 @@ public sealed class LabelMap
 }
 
 /// <summary>
+/// The longest in-plane distance of a region on one source image (its key slice): two points in image coordinates as a
+/// SCOORD holds them (PS3.3 C.18.6.1.1: 0,0 is the top left corner of the top left pixel, so a pixel's centre is at
+/// +0.5), and the length in mm between them (pixel spacing applied).
+/// </summary>
+public sealed record KeySliceLongAxis(string SopInstanceUid, double Column1, double Row1, double Column2, double Row2, double LengthMm);
+
+/// <summary>
 /// One measurement group of the SR: the measurements of one segment (TID 1411, pointing at its SEG segment), of one
 /// lesion within a segment, or of several segments together (TID 1501, named by <see cref="TrackingId"/>).
 /// </summary>
@@ -62,6 +69,9 @@ public sealed record MeasurementGroup
     public IReadOnlyList<Measurement> Measurements { get; init; } = [];
     /// <summary>Centroid of the measured region (segment, lesion, or union of segments) in patient coordinates (mm), written as the group's SCOORD3D POINT "Center of Mass".</summary>
     public double[]? CentroidMm { get; init; }
+    /// <summary>The region's long axis on its key slice, in that image's pixel coordinates; written as a planar group of
+    /// its own beside this one (see <see cref="Reports.MeasurementReportOptions.KeySliceLengths"/>). Null: none.</summary>
+    public KeySliceLongAxis? KeySliceLongAxis { get; init; }
 
     /// <summary>
     /// Groups measurements as the SR reports them: by the one segment (and lesion) they measure, or by the set of

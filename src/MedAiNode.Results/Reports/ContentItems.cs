@@ -7,7 +7,7 @@ internal static class ContentItems
 {
     // The Relationship Type values (PS3.3 C.17.3.2.4) we write.
     public const string Contains = "CONTAINS", HasConceptMod = "HAS CONCEPT MOD", HasObsContext = "HAS OBS CONTEXT", HasAcqContext = "HAS ACQ CONTEXT",
-        InferredFrom = "INFERRED FROM";
+        InferredFrom = "INFERRED FROM", SelectedFrom = "SELECTED FROM";
 
     private static DicomDataset Item(string relationship, string valueType, CodedConcept? concept)
     {
@@ -84,6 +84,16 @@ internal static class ContentItems
         item.Set(DicomTags.GraphicType, where.GraphicType);
         item.Set(DicomTags.GraphicData, DicomVR.FL, where.PointsMm.Select(v => (float)v).ToArray());
         item.Set(DicomTags.ReferencedFrameOfReferenceUID, frameOfReferenceUid);
+        return item;
+    }
+
+    /// <summary>A SCOORD item (PS3.3 C.18.6): Graphic Type and Graphic Data (FL, column,row per point, image coordinates
+    /// with 0,0 the top left corner of the top left pixel); the caller adds the SELECTED FROM IMAGE it is on.</summary>
+    public static DicomDataset Scoord(string relationship, string graphicType, double[] columnRowPairs)
+    {
+        var item = Item(relationship, "SCOORD", null);
+        item.Set(DicomTags.GraphicType, graphicType);
+        item.Set(DicomTags.GraphicData, DicomVR.FL, columnRowPairs.Select(v => (float)v).ToArray());
         return item;
     }
 

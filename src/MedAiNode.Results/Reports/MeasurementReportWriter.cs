@@ -56,6 +56,15 @@ public static class MeasurementReportWriter
                 throw new ResultsInputException($"Measurement {bad.DisplayName} of segment {string.Join("+", named)} is not a finite number.");
             if (m.Measurements.FirstOrDefault(x => x.Geometry is { GraphicType: SpatialCoordinates.PolylineType, PointCount: < 2 }) is { } line)
                 throw new ResultsInputException($"The coordinates of measurement {line.DisplayName} of segment {string.Join("+", named)} need at least 2 points for a POLYLINE.");
+            if (m.KeySliceLongAxis is { } axis)
+            {
+                var img = source.Images.FirstOrDefault(i => i.SopInstanceUid == axis.SopInstanceUid)
+                    ?? throw new ResultsInputException($"The key slice {axis.SopInstanceUid} of segment {string.Join("+", named)} is not a source image.");
+                double[] v = [axis.Column1, axis.Row1, axis.Column2, axis.Row2, axis.LengthMm];
+                if (v.Any(x => !double.IsFinite(x)) || axis.LengthMm <= 0 || m.SegmentNumber is null
+                    || new[] { axis.Column1, axis.Column2 }.Any(c => c < 0 || c > img.Columns) || new[] { axis.Row1, axis.Row2 }.Any(r => r < 0 || r > img.Rows))
+                    throw new ResultsInputException($"The key-slice long axis of segment {string.Join("+", named)} is not a line on image {axis.SopInstanceUid} of one segment.");
+            }
         }
         var dupe = measurements.GroupBy(m => (m.SegmentNumber, Set: string.Join(",", m.Segments), m.LesionNumber)).FirstOrDefault(g => g.Count() > 1);
         if (dupe is not null)
@@ -91,6 +100,8 @@ public static class MeasurementReportWriter
             foreach (var x in m.Measurements) Measurement(g, x, alg, source.FrameOfReferenceUid);
             if (m.CentroidMm is { } c)
                 g.AddContent(Point3D(Contains, Codes.CenterOfMass, c, source.FrameOfReferenceUid));
+            if (options.KeySliceLengths && m.KeySliceLongAxis is { } axis)
+                KeySliceLengthGroup(imaging, m, axis, trackingId, m.Finding ?? s.Type, s.AnatomicRegion, alg, uids, source);
         }
 
         return new MeasurementReportResult(new DicomFile(ds, DicomTransferSyntax.ExplicitVRLittleEndian), tracking);
@@ -218,6 +229,35 @@ public static class MeasurementReportWriter
         if (m.CentroidMm is { } c)
             g.AddContent(Point3D(Contains, Codes.CenterOfMass, c, frameOfReferenceUid));
         return trackingUid;
+    }
+
+    /// <summary>
+    /// The region's long axis on its key slice, as a TID 1501 group of its own (TID 300 style: a NUM inferred from a SCOORD
+    /// POLYLINE of two points, selected from the source image): a planar measurement any viewer can draw on that image.
+    /// Its Tracking Identifier is the one Cornerstone gives its Length tool, which is how OHIF 3 recognises a group it can
+    /// list and edit (by Tracking Identifier only: a graphic alone marks only its Probe and Rectangle tools); the region's
+    /// name, and its volume when measured, is the group's Comment, which OHIF shows as the entry's label. Its own Tracking
+    /// UID: OHIF merges groups that share one, and the merged group would take the lesion's 3D place, not this image.
+    /// </summary>
+    private static void KeySliceLengthGroup(DicomDataset imaging, MeasurementGroup m, KeySliceLongAxis axis, string name, CodedConcept finding,
+        CodedConcept? site, AlgorithmInfo alg, UidSource uids, SourceSeries source)
+    {
+        var img = source.Images.First(i => i.SopInstanceUid == axis.SopInstanceUid);
+        var g = imaging.AddContent(Container(Contains, Codes.MeasurementGroup, "1501"));
+        g.AddContent(Text(HasObsContext, Codes.TrackingIdentifier, MeasurementReportOptions.CornerstoneLengthTrackingIdentifier));
+        g.AddContent(UidRef(HasObsContext, Codes.TrackingUniqueIdentifier, uids.Get($"key-slice-length|{m.SegmentNumber}|{m.LesionNumber}")));
+        g.AddContent(Code(Contains, Codes.Finding, finding));
+        if (site is not null) g.AddContent(Code(HasConceptMod, Codes.FindingSite, site));
+        var volume = m.Measurements.FirstOrDefault(x => x.Concept.Value == Codes.Volume.Value && x.Concept.Scheme == Codes.Volume.Scheme);
+        var label = volume is null ? name
+            : $"{name}, volume {DicomDataset.FormatDecimal(Round(volume.Value, volume.Unit))} {volume.Unit.Value}";
+        g.AddContent(Text(Contains, Codes.Comment, label));
+        var num = g.AddContent(Num(Contains, Codes.LongAxis, axis.LengthMm, Codes.Millimeter, Round(axis.LengthMm, Codes.Millimeter)));
+        num.AddContent(Text(HasConceptMod, Codes.AlgorithmName, SegmentationWriter.Truncate(alg.Name, 1024)));
+        num.AddContent(Text(HasConceptMod, Codes.AlgorithmVersion, SegmentationWriter.Truncate(alg.Version, 1024)));
+        if (alg.Parameters is { } p) num.AddContent(Text(HasConceptMod, Codes.AlgorithmParameters, p));
+        var line = num.AddContent(Scoord(InferredFrom, "POLYLINE", [axis.Column1, axis.Row1, axis.Column2, axis.Row2]));
+        line.AddContent(Image(SelectedFrom, null, img.SopClassUid, img.SopInstanceUid));
     }
 
     /// <summary>

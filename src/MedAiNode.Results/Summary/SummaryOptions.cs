@@ -18,6 +18,13 @@ public sealed record SummaryOptions : WrittenObjectOptions
     /// <summary>At most this many key-slice images (the measurement page comes on top).</summary>
     public int MaxKeySlices { get; init; } = 8;
     public SummaryWindow Window { get; init; } = SummaryWindow.Auto;
+    /// <summary>A study no model analyses (no eligible series, a series that forms no volume) still gets one page saying
+    /// "not analysed: why", sent like any result, while the study ends Failed with that reason. On by default (with
+    /// <see cref="Enabled"/>); false: such a study sends nothing, as before.</summary>
+    public bool NotAnalysed { get; init; } = true;
+    /// <summary>The same pages also as one Encapsulated PDF, a series of its own (Modality DOC). Off by default.</summary>
+    public bool Pdf { get; init; }
+    public int PdfSeriesNumber { get; init; } = 9904;
     /// <summary>A TrueType/OpenType file for the text; empty: DejaVu Sans (Debian fonts-dejavu-core), else Skia's default.</summary>
     public string FontFile { get; init; } = "";
 
@@ -25,6 +32,7 @@ public sealed record SummaryOptions : WrittenObjectOptions
 
     private protected override void ValidateOwn(string section)
     {
+        if (PdfSeriesNumber < 0) throw new ArgumentException($"{section}:PdfSeriesNumber must be 0 or more (was {PdfSeriesNumber}).", nameof(PdfSeriesNumber));
         if (MaxKeySlices is < 0 or > 64)
             throw new ArgumentException($"{section}:MaxKeySlices must be 0..64 (was {MaxKeySlices}).", nameof(MaxKeySlices));
         if (!Enum.IsDefined(Window))

@@ -130,7 +130,7 @@ internal static class SummaryRenderer
 
         var y = Header + 36f;
         var a = c.Algorithm;
-        Text(canvas, $"Model: {a.Name}, version {a.Version}", Margin, y, text, Ink, w - 2 * Margin);
+        Text(canvas, a.Version.Length > 0 ? $"Model: {a.Name}, version {a.Version}" : $"Models: {a.Name}", Margin, y, text, Ink, w - 2 * Margin);
         y += 28;
         if (a.ModelSha256 is { Length: > 0 } sha)
         {

@@ -5,7 +5,8 @@ using MedAiNode.Results.Segmentation;
 
 namespace MedAiNode.Results.Summary;
 
-/// <summary>The summary series as written: one Secondary Capture image per page, the measurement page first.</summary>
+/// <summary>The summary series as written: one Secondary Capture image per page, the measurement page first; with
+/// <see cref="SummaryOptions.Pdf"/>, the Encapsulated PDF of the same pages last in <see cref="Files"/>.</summary>
 public sealed class SummaryResult(IReadOnlyList<DicomFile> files, IReadOnlyList<SummaryPage> pages, string seriesInstanceUid)
 {
     public IReadOnlyList<DicomFile> Files { get; } = files;
@@ -98,6 +99,7 @@ public static class SummaryWriter
             ds.SetBytes(DicomTags.PixelData, DicomVR.OB, page.Rgb); // width and height are even: an even length
             files.Add(new DicomFile(ds, DicomTransferSyntax.ExplicitVRLittleEndian));
         }
+        if (options.Pdf) files.Add(SummaryPdf.Create(content, pages, study, studyInstanceUid, options, uids, when, source));
         return new SummaryResult(files, pages, uids.Get("summary-series"));
     }
 }

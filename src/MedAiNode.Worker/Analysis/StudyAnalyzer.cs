@@ -29,7 +29,11 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
         string? seriesUid = null, fingerprint = null;
         var cleared = false;
         var selectClock = System.Diagnostics.Stopwatch.StartNew();
-        var files = AnalysisPipeline.Open(paths, out _); // headers only are read; pixel data stays in the files
+        var opened = AnalysisPipeline.Open(paths, out _); // headers only are read; pixel data stays in the files
+        // This node's own results that a PACS routed back into the study (SEG, SR, summary pages) are no input.
+        var files = opened.Where(f => !IsOwnResult(f)).ToList();
+        if (files.Count == 0 && opened.Count > 0)
+            return new AnalysisOutcome(AnalysisStatus.PermanentFailure, Reason: $"the study holds only results of this node ({opened.Count} instances)");
         var openSeconds = selectClock.Elapsed.TotalSeconds;
         // Why a model did not run on this study: logged for the operator, and the study's reason if none ran.
         void NotRun(string model, string why)
@@ -78,9 +82,37 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
             }
         }
         if (results.Count == 0)
-            return new AnalysisOutcome(AnalysisStatus.PermanentFailure, seriesUid, fingerprint, string.Join("; ", reasons));
+        {
+            var why = string.Join("; ", reasons);
+            return new AnalysisOutcome(AnalysisStatus.PermanentFailure, seriesUid, fingerprint, why, NotAnalysedPage(study, files, why));
+        }
         return new AnalysisOutcome(AnalysisStatus.Succeeded, seriesUid, fingerprint, reasons.Count > 0 ? string.Join("; ", reasons) : null, results, findings);
     }
+
+    /// <summary>
+    /// The "not analysed: why" summary page of a study no model analysed, put in the outbox for delivery (the study still
+    /// ends Failed with the reason). None when Results:Summary or its NotAnalysed page is off. Its UIDs derive from the
+    /// study's instances (this node's own results left out) and the models, so a retry, or the same study coming back
+    /// with our page in it, sends the same page again rather than a new series.
+    /// </summary>
+    private IReadOnlyList<OutboxItem> NotAnalysedPage(StudyRecord study, IReadOnlyList<DicomFile> files, string why)
+    {
+        var options = summary.Value;
+        if (!options.Enabled || !options.NotAnalysed) return [];
+        var content = files.Select(f => f.Dataset.GetString(MedAiNode.Dicom.DicomTags.SOPInstanceUID) ?? "").Order(StringComparer.Ordinal)
+            .Concat(models.Models.Select(m => $"{m.Id}/{m.ModelSha256}"));
+        var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", content))))[..32];
+        var pages = AnalysisPipeline.NotAnalysedSummary(files, models.Models, why,
+            new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/not-analysed/{key}", UidRoot = NullIfEmpty(dicom.Value.UidRoot), Summary = options });
+        if (pages.Count == 0) return [];
+        outbox.Clear(study.StudyInstanceUid); // results of earlier content are not this content's
+        log.LogInformation("Study {StudyInstanceUid}: not analysed; a summary page saying why goes to the destinations", study.StudyInstanceUid);
+        return pages.Select(outbox.Put).ToList();
+    }
+
+    /// <summary>An instance this node wrote (SEG, SR or summary page), by its Manufacturer.</summary>
+    private bool IsOwnResult(DicomFile f) => f.Dataset.GetString(MedAiNode.Dicom.DicomTags.Manufacturer)?.Trim() is { } m
+        && (m == summary.Value.Equipment.Manufacturer || m == new MedAiNode.Results.EquipmentOptions().Manufacturer);
 
     private static string? NullIfEmpty(string s) => string.IsNullOrWhiteSpace(s) ? null : s;
 }

@@ -20,14 +20,17 @@ public sealed class CompletionMonitor : BackgroundService
     private readonly JobsOptions _options;
     private readonly StudyStoreOptions _storeOptions;
     private readonly MedAiNode.Export.Outbox _outbox;
+    private readonly List<string> _destinations;
     private readonly ILogger<CompletionMonitor> _log;
     private readonly TimeProvider _time;
     private DateTimeOffset _lastReconcile = DateTimeOffset.MinValue;
     private DateTimeOffset _lastRetention = DateTimeOffset.MinValue;
 
     public CompletionMonitor(StudyStore store, IBackgroundJobClient jobs, StudyLedger ledger, NodeMetrics metrics, IOptions<JobsOptions> options,
-        IOptions<StudyStoreOptions> storeOptions, MedAiNode.Export.Outbox outbox, ILogger<CompletionMonitor> log, TimeProvider? time = null)
+        IOptions<StudyStoreOptions> storeOptions, MedAiNode.Export.Outbox outbox, ILogger<CompletionMonitor> log, TimeProvider? time = null,
+        IEnumerable<MedAiNode.Export.IResultDestination>? destinations = null)
     {
+        _destinations = destinations?.Select(d => d.Name).ToList() ?? [];
         _time = time ?? TimeProvider.System;
         _store = store;
         _storeOptions = storeOptions.Value;
@@ -42,7 +45,8 @@ public sealed class CompletionMonitor : BackgroundService
     private string Node => _options.EffectiveNodeName;
 
     /// <summary>Re-queues what a previous run left unfinished (<see cref="StudyLifecycle.IsUnfinished"/>): never a Failed
-    /// or Delivered study, nor one still receiving (its quiet period queues it). Returns how many were re-queued.</summary>
+    /// or Delivered study, nor one still receiving (its quiet period queues it); for a Failed study only the delivery of a
+    /// "not analysed" page some destination still lacks. Returns how many were re-queued.</summary>
     public int Recover()
     {
         var count = 0;
@@ -56,6 +60,13 @@ public sealed class CompletionMonitor : BackgroundService
             }
             count++;
             _log.LogInformation("Re-queued unfinished study {StudyInstanceUid} ({State})", study.StudyInstanceUid, study.State);
+        }
+        // A Failed study is never analysed again by itself, but its "not analysed" summary page may still be on its way.
+        foreach (var study in _store.List().Where(s => s.State == StudyState.Failed && _outbox.HasUndelivered(s.StudyInstanceUid, _destinations)))
+        {
+            StudyJobs.EnqueueDelivery(_jobs, study.StudyInstanceUid, Node);
+            count++;
+            _log.LogInformation("Re-queued the delivery of failed study {StudyInstanceUid}'s summary page", study.StudyInstanceUid);
         }
         return count;
     }

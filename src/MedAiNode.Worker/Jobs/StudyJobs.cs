@@ -132,6 +132,8 @@ public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox 
             case AnalysisStatus.PermanentFailure:
                 failures.Fail(studyUid, JobStage.Analysis, new FailureVerdict(FailureKind.Permanent, outcome.Reason ?? "analysis rejected the study", "AnalysisRejectedException"),
                     jobId, retriesExhausted: false);
+                // Its "not analysed: why" summary page, when the analyser made one, is delivered; the study stays Failed.
+                if (outcome.Results is { Count: > 0 }) EnqueueDelivery(jobs, studyUid, Node);
                 return;
             case AnalysisStatus.Unchanged when outbox.HasUndelivered(studyUid, destinations, alertDestinations):
                 // A late arrival reopened the study before its results or alert were all delivered: nothing is analysed

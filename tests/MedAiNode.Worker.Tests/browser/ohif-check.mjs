@@ -109,7 +109,7 @@ try {
       isRehydratable: sr.isRehydratable,
       measurements: sr.measurements.map(m => ({
         trackingIdentifier: m.TrackingIdentifier, trackingUid: m.TrackingUniqueIdentifier, loaded: m.loaded,
-        coords: m.coords.map(c => ({ valueType: c.ValueType, graphicType: c.GraphicType, frameOfReference: c.ReferencedFrameOfReferenceSequence, points: Array.from(c.GraphicData ?? []) })),
+        coords: m.coords.map(c => ({ valueType: c.ValueType, graphicType: c.GraphicType, frameOfReference: c.ReferencedFrameOfReferenceSequence ?? null, image: c.ReferencedSOPSequence?.ReferencedSOPInstanceUID ?? null, points: Array.from(c.GraphicData ?? []) })),
         labels: m.labels.map(l => ({ label: l.label, value: l.value })),
       })),
       annotations: annotations.map(a => a.data?.TrackingUniqueIdentifier),
@@ -121,11 +121,12 @@ try {
       + JSON.stringify(result.sr.measurements.map(m => [m.trackingIdentifier, m.loaded, m.coords.length])));
   result.srErrorBoundary = await errorBoundary();
   await shot('03-sr.png');
-  // Scroll the SR viewport to the source slice nearest the second group's point (the first lung) and count the SR
+  // Scroll the SR viewport to the source slice nearest the second group's 3D point (the first lung) and count the SR
   // annotations cornerstone draws there (recorded, not asserted: see conformance/results.md, OHIF and 3D SR).
   const target = await page.evaluate(() => {
     const sr = window.services.displaySetService.getActiveDisplaySets().find(d => d.Modality === 'SR');
-    const m = sr.measurements[Math.min(1, sr.measurements.length - 1)];
+    const placed = sr.measurements.filter(m => m.coords[0]?.ValueType === 'SCOORD3D');
+    const m = placed[Math.min(1, placed.length - 1)];
     const z = m.coords[0].GraphicData[2];
     const vp = window.cornerstone.getRenderingEngines()[0].getViewports()[0];
     const ids = vp.getImageIds();
@@ -147,11 +148,52 @@ try {
   await frames();
   result.srDrawn = { ...target, svgAnnotations: await page.evaluate(() => document.querySelectorAll('svg [data-annotation-uid]').length) };
   await shot('05-sr-at-point.png');
+
+  // OHIF offers to track the SR's measurements ("Do you want to continue tracking measurements for this study?") when
+  // it can turn at least one group into its own tools (isRehydratable); a radiologist answers Yes. OHIF then hydrates
+  // the groups it recognises into Cornerstone annotations, and only those reach its measurement panel.
+  step('track the SR measurements');
+  result.trackPrompt = null;
+  if (result.sr.isRehydratable) {
+    const yesTrack = await page.waitForSelector('button ::-p-text(Yes)');
+    result.trackPrompt = await page.evaluate(() => document.body.innerText.match(/Do you want[^\n]*/)?.[0] ?? null);
+    await yesTrack.click();
+    await page.waitForFunction(() => window.services.displaySetService.getActiveDisplaySets().find(d => d.Modality === 'SR')?.isHydrated);
+    await page.waitForNetworkIdle({ idleTime: 500 });
+  }
   const panel = await page.waitForSelector('[data-cy="trackedMeasurements-btn"]');
   await panel.click();
   await page.waitForSelector('[data-cy="trackedMeasurements-panel"]');
+  await page.waitForNetworkIdle({ idleTime: 500 });
   result.measurementPanelText = await page.$eval('[data-cy="trackedMeasurements-panel"]', e => e.innerText);
+  result.panelRows = await page.$$eval('[data-cy="trackedMeasurements-panel"] [data-cy^="measurement-table-row-"]', rows => rows.map(r => r.innerText));
+  result.tracked = await page.evaluate(() => window.services.measurementService.getMeasurements().map(m => ({
+    toolName: m.toolName, label: m.label, primary: m.displayText?.primary ?? [], sop: m.SOPInstanceUID ?? null,
+    series: m.referenceSeriesUID ?? null, length: Object.values(m.data ?? {})[0]?.length ?? null,
+  })));
   await shot('04-sr-measurement-panel.png');
+
+  // Click an entry, as a reader picks a finding from the list: OHIF jumps to its image and draws it there.
+  if (spec.jumpTo && result.tracked.some(m => m.label === spec.jumpTo)) {
+    step(`jump to ${spec.jumpTo}`);
+    const entry = await page.waitForSelector(`[data-cy="trackedMeasurements-panel"] ::-p-text(${JSON.stringify(spec.jumpTo)})`);
+    await entry.click();
+    const sop = result.tracked.find(m => m.label === spec.jumpTo).sop;
+    await page.waitForFunction(s => window.cornerstone.getRenderingEngines()[0].getViewports()[0].getCurrentImageId()?.includes(`/instances/${s}/`), {}, sop);
+    await page.waitForNetworkIdle({ idleTime: 500 });
+    await frames();
+    result.jump = await page.evaluate(() => {
+      const vp = window.cornerstone.getRenderingEngines()[0].getViewports()[0];
+      return {
+        image: /\/instances\/([^/]+)/.exec(vp.getCurrentImageId())?.[1] ?? null,
+        drawnLengths: window.cornerstoneTools.annotation.state.getAllAnnotations().filter(a => a.metadata?.toolName === 'Length'
+          && a.metadata.referencedImageId === vp.getCurrentImageId()).length,
+        svgAnnotations: document.querySelectorAll('svg [data-annotation-uid]').length,
+        text: Array.from(document.querySelectorAll('svg text')).map(t => t.textContent).filter(t => /mm/.test(t)),
+      };
+    });
+    await shot('06-measurement-on-its-image.png');
+  }
   step('done');
 } catch (e) {
   result.failure = String(e?.stack ?? e);
