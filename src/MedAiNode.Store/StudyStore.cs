@@ -36,7 +36,7 @@ public sealed class StudyStore : IDicomStoreTarget
         _options = options;
         _log = (ILogger?)log ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
-        Root = Path.GetFullPath(options.Root);
+        Root = options.ResolveRoot();
         StudiesRoot = Path.Combine(Root, "studies");
         QuarantineRoot = Path.Combine(Root, "quarantine");
         IncomingRoot = Path.Combine(Root, "incoming");
@@ -46,6 +46,7 @@ public sealed class StudyStore : IDicomStoreTarget
         TrashRoot = Path.Combine(Root, "trash");
         EmptyTrash();
         Load();
+        _log.LogInformation("Study store in {Root} ({Studies} studies)", Root, _studies.Count);
     }
 
     public string Root { get; }
