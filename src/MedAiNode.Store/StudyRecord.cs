@@ -24,6 +24,9 @@ public sealed class StudyRecord
     public string? AnalysedSeriesUid { get; set; }
     public string? AnalysedFingerprint { get; set; }
     public string? Reason { get; set; }
+    /// <summary>Patient and study attributes of received instances that break their VR's rules (attribute and rule, never
+    /// the value): the instances were stored as received, and these values go unchanged into the results.</summary>
+    public List<string> InvalidValues { get; set; } = new();
     public int Attempts { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 
@@ -32,6 +35,7 @@ public sealed class StudyRecord
     {
         var c = (StudyRecord)MemberwiseClone();
         c.CallingAeTitles = new List<string>(CallingAeTitles);
+        c.InvalidValues = new List<string>(InvalidValues);
         c.Series = Series.ToDictionary(kv => kv.Key, kv => new SeriesRecord
             { SeriesInstanceUid = kv.Value.SeriesInstanceUid, Modality = kv.Value.Modality, InstanceCount = kv.Value.InstanceCount });
         return c;

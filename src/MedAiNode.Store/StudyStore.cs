@@ -107,6 +107,9 @@ public sealed class StudyStore : IDicomStoreTarget
         var series = instance.SeriesInstanceUid;
         var sop = instance.SopInstanceUid;
         var callingAeTitle = instance.CallingAE;
+        // Invalid patient or study values do not stop an image (a hospital never wants one lost): it is stored as
+        // received and the study is flagged, naming the attributes, never their values.
+        var invalid = instance.InvalidPatientValues();
 
         var dir = Path.Combine(StudiesRoot, study!, series!);
         var target = Path.Combine(dir, sop + ".dcm");
@@ -127,6 +130,13 @@ public sealed class StudyStore : IDicomStoreTarget
             }
             record.LastArrival = now;
             if (!record.CallingAeTitles.Contains(callingAeTitle)) record.CallingAeTitles.Add(callingAeTitle);
+            var newlyInvalid = invalid.Where(p => !record.InvalidValues.Contains(p)).ToList();
+            if (newlyInvalid.Count > 0)
+            {
+                record.InvalidValues.AddRange(newlyInvalid);
+                _log.LogWarning("Study {StudyInstanceUid}: instance {SopInstanceUid} from {CallingAE} has invalid patient or study values, stored as received and copied unchanged into the results: {Problems}",
+                    study, sop, callingAeTitle, string.Join("; ", newlyInvalid));
+            }
             if (IsStat(instance)) record.Priority = "stat";
             var reopened = false;
             if (record.State is not StudyState.Receiving)
@@ -233,6 +243,7 @@ public sealed class StudyStore : IDicomStoreTarget
         r.LastArrival = from.LastArrival;
         r.InstanceCount = from.InstanceCount;
         r.CallingAeTitles = from.CallingAeTitles;
+        r.InvalidValues = from.InvalidValues;
         r.Series = from.Series;
     }
 

@@ -14,7 +14,7 @@ internal static class StudyApi
         api.MapGet("/studies", (StudyStore store) => store.List().Select(s => new
         {
             s.StudyInstanceUid, state = s.State.ToString(), s.InstanceCount, s.Priority, s.FirstArrival, s.LastArrival,
-            s.AnalysedSeriesUid, s.Reason, s.Attempts,
+            s.AnalysedSeriesUid, s.Reason, s.Attempts, s.InvalidValues,
             series = s.Series.Values.Select(x => new { x.SeriesInstanceUid, x.Modality, x.InstanceCount }),
         }));
         api.MapPost("/studies/{uid}/rerun", (string uid, StudyStore store, IBackgroundJobClient jobs, StudyLedger ledger,
