@@ -120,7 +120,14 @@ public sealed class StudyStore : IDicomStoreTarget
             var replaced = File.Exists(target);
             // A duplicate SOP Instance UID replaces the earlier copy; the folder is synced so the name survives a power cut.
             DurableFile.MoveInto(partFile, dir, sop + ".dcm", _options.Fsync && _options.FsyncDirectory);
-            var record = _studies.GetOrAdd(study!, uid => new StudyRecord { StudyInstanceUid = uid, FirstArrival = now });
+            var isNew = false;
+            var record = _studies.GetOrAdd(study!, uid =>
+            {
+                isNew = true;
+                return new StudyRecord { StudyInstanceUid = uid, FirstArrival = now };
+            });
+            var priorityBefore = record.Priority;
+            var aesBefore = record.CallingAeTitles.Count;
             if (!replaced)
             {
                 record.InstanceCount++;
@@ -149,8 +156,12 @@ public sealed class StudyStore : IDicomStoreTarget
                     reopened = true;
                 }
             }
-            // Arrivals are recounted from the files at start; only a state change needs the sync.
-            Save(record, durable: reopened);
+            // The index is written only when it learns something the files cannot tell at start: a new study, a new
+            // calling AE title (its quiet period), the stat priority, an invalid value, or a state change (synced). Counts
+            // and the last arrival are recomputed from the files and their folders' times (Load), so an ordinary arrival
+            // costs no second file write and rename next to the instance it files.
+            if (isNew || reopened || newlyInvalid.Count > 0 || record.Priority != priorityBefore || record.CallingAeTitles.Count != aesBefore)
+                Save(record, durable: reopened);
             stored = new StoredInstance(study!, series!, sop!, target, replaced);
         }
         InstanceStored?.Invoke(stored);
@@ -411,6 +422,10 @@ public sealed class StudyStore : IDicomStoreTarget
             {
                 var files = Directory.GetFiles(seriesDir, "*.dcm");
                 if (files.Length == 0) continue;
+                // A series folder's modification time is its last filed instance's rename: arrivals after the index was
+                // last written count for the quiet period too.
+                var filedAt = new DateTimeOffset(Directory.GetLastWriteTimeUtc(seriesDir), TimeSpan.Zero);
+                if (filedAt > record.LastArrival && filedAt <= _time.GetUtcNow()) record.LastArrival = filedAt;
                 string modality = "";
                 try { modality = DicomFile.Open(files[0], new DicomReadOptions { StopBeforePixelData = true }).Dataset.GetString(DicomTags.Modality) ?? ""; }
                 catch (DicomFormatException) { }

@@ -52,6 +52,31 @@ public class StudyStoreTests
         Assert.Empty(Directory.GetFiles(store.IncomingRoot));
     }
 
+    /// <summary>An ordinary arrival does not rewrite study.json (one file write and rename fewer per instance at intake);
+    /// a restart still knows every instance and the last arrival, from the files and their series folder's time.</summary>
+    [Fact]
+    public void Arrivals_without_an_index_write_are_recovered_from_the_files_at_start()
+    {
+        var store = new StudyStore(new StudyStoreOptions { Root = _root }, null, TimeProvider.System);
+        var a = store.Store(Incoming(store, Philips(1)), "SCANNER1");
+        var index = Path.Combine(store.StudiesRoot, a.StudyInstanceUid, "study.json");
+        var written = File.ReadAllText(index);
+        Thread.Sleep(1100); // folder times have at least 1 s resolution on some file systems
+        store.Store(Incoming(store, Philips(2)), "SCANNER1");
+        store.Store(Incoming(store, Philips(3)), "SCANNER1");
+        var live = store.Get(a.StudyInstanceUid)!;
+        Assert.Equal(written, File.ReadAllText(index)); // same AE, same priority, nothing new: not rewritten
+
+        var restarted = new StudyStore(new StudyStoreOptions { Root = _root }, null, TimeProvider.System).Get(a.StudyInstanceUid)!;
+        Assert.Equal(3, restarted.InstanceCount);
+        Assert.True(restarted.LastArrival >= live.LastArrival - TimeSpan.FromSeconds(1), $"{restarted.LastArrival:O} vs {live.LastArrival:O}");
+        Assert.True(restarted.LastArrival > live.FirstArrival, "the last arrival came from the series folder, not the index");
+
+        // What the files cannot tell is written at once: a new calling AE title.
+        store.Store(Incoming(store, Philips(4)), "SCANNER2");
+        Assert.Contains("SCANNER2", File.ReadAllText(index));
+    }
+
     [Fact]
     public void Bad_files_are_quarantined_with_their_reason_and_nothing_is_lost()
     {
