@@ -270,6 +270,27 @@ public class AdmissionTests(ITestOutputHelper output)
         Assert.Equal(1, scp.Server.PendingConnections); // the one it would have replaced is still there
     }
 
+    /// <summary>A connection on probation that closes (FIN) without sending anything is not talking: it does not
+    /// displace its peer's connection.</summary>
+    [Fact]
+    public async Task A_connection_on_probation_that_closes_displaces_nothing()
+    {
+        await using var scp = new TestScp(o => o.MaxConnectionsPerPeer = 1);
+        using var held = RawPeer.Connect(scp.Port);
+        await WaitUntil(() => scp.Server.PendingConnections == 1, TimeSpan.FromSeconds(30), () => $"{scp.Server.PendingConnections} pending");
+        // Right away, while the held one is inside its grace: the newcomer goes on probation, then closes.
+        using (var closing = new TcpClient())
+        {
+            closing.Connect(IPAddress.Loopback, scp.Port);
+            closing.Client.Shutdown(SocketShutdown.Send);
+            await WaitUntil(() => scp.Server.ProbationConnections == 0 && scp.Server.OpenConnections <= 1, TimeSpan.FromSeconds(30),
+                () => $"{scp.Server.ProbationConnections} on probation, {scp.Server.OpenConnections} open");
+        }
+        Assert.Equal(0, scp.Server.PromotedCount);
+        // (Past its grace the held one may be replaced by any newcomer, the rule for idle sockets; inside it, it stays.)
+        if (scp.Server.EvictedConnectionCount == 0) Assert.False(held.WaitClosed(200), "the held connection was closed for one that only closed");
+    }
+
     [Fact]
     public async Task Idle_connections_never_take_an_association_slot()
     {

@@ -325,10 +325,24 @@ public sealed partial class DicomServer : IAsyncDisposable
                 return false;
             }
         }
+        // Readable with nothing to read is the peer's FIN: a connection that closes is not a sender to make room for.
+        try
+        {
+            if (c.Socket.Available == 0)
+            {
+                CloseNow(c.Socket);
+                return false;
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { return false; }
         c.MarkTalking();
         lock (_gate)
         {
-            if (c.Evicted || c.Node is null || _stop.IsCancellationRequested) return false;
+            if (c.Evicted || c.Node is null || _stop.IsCancellationRequested)
+            {
+                CloseNow(c.Socket);
+                return false;
+            }
             var peerCount = _perPeer.GetValueOrDefault(c.Peer);
             // Its peer's oldest silent connection on the same port, young or old: this one has shown it is a real sender.
             var victim = peerCount < _options.MaxConnectionsPerPeer ? null

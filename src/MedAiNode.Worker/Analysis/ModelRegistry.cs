@@ -62,7 +62,7 @@ public sealed class ModelRegistry
                 manifest.Validate(id);
                 var loaded = Sessions.Get(manifest); // creates and warms the session once
                 _models.Add(manifest);
-                _log.LogInformation("Model {Model} {Version} from {Folder} ready on {Provider}", manifest.Id, manifest.Version, manifest.Directory, loaded.Provider);
+                _log.LogInformation("Model {Model} {Version} ready on {Provider}, from {Folder}", manifest.Id, manifest.Version, loaded.Provider, manifest.Directory);
             }
             catch (Exception e) when (e is ManifestException or IOException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidOperationException)
             {
