@@ -9,22 +9,31 @@ using MedAiNode.Store;
 
 // The same DCMTK storescu sends the same synthetic 300-slice 512x512 CT series over loopback to DCMTK storescp and to
 // our SCP (fsync on), alternating, several runs; prints per-run times, medians, MB/s and the ratio.
-// Usage: dotnet run -c Release --project bench/MedAiNode.Bench.Network -- [--runs N] [--slices N] [--source FILE] [--no-fsync]
+// Usage: dotnet run -c Release --project bench/MedAiNode.Bench.Network -- [--runs N] [--slices N] [--source FILE] [--series DIR] [--no-fsync] [--no-dirsync]
+// --series DIR sends the files of a real series (e.g. ct/lidc-idri-0001-chest) instead of the generated one.
 var ci = CultureInfo.InvariantCulture;
 var runs = ArgInt("--runs", 5);
 var slices = ArgInt("--slices", 300);
 var fsync = !args.Contains("--no-fsync");
 var dirSync = !args.Contains("--no-dirsync");
 var source = ArgStr("--source") ?? Path.Combine(FindShared(), "ct", "philips-phantom-5mm", "I10.dcm");
+var realSeries = ArgStr("--series") is { } rs ? (Path.IsPathRooted(rs) ? rs : Path.Combine(FindShared(), rs)) : null;
 
 var work = Path.Combine(Path.GetTempPath(), "medainode-bench-network-" + Environment.ProcessId);
 var seriesDir = Path.Combine(work, "series");
 Directory.CreateDirectory(seriesDir);
 try
 {
-    var bytes = MakeSeries(source, seriesDir, slices);
+    long bytes;
+    if (realSeries is not null)
+    {
+        foreach (var f in Directory.GetFiles(realSeries, "*.dcm")) File.Copy(f, Path.Combine(seriesDir, Path.GetFileName(f)));
+        bytes = Directory.GetFiles(seriesDir).Sum(f => new FileInfo(f).Length);
+    }
+    else bytes = MakeSeries(source, seriesDir, slices);
     var files = Directory.GetFiles(seriesDir).Order(StringComparer.Ordinal).ToArray();
-    Console.WriteLine($"Series: {files.Length} slices from {Path.GetFileName(source)}, {bytes / 1e6:0.0} MB total; {runs} runs each; fsync {(fsync ? "on" : "off")} for ours, folder fsync {(fsync && dirSync ? "on" : "off")}");
+    Console.WriteLine($"Series: {files.Length} files from {(realSeries ?? Path.GetFileName(source))}, {bytes / 1e6:0.0} MB total; {runs} runs each; fsync {(fsync ? "on" : "off")} for ours, folder fsync {(fsync && dirSync ? "on" : "off")}");
+    Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]} at start; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
 
     var dcmtkDir = Path.Combine(work, "storescp");
     var oursDir = Path.Combine(work, "ours");
@@ -55,16 +64,22 @@ try
     if (stored != files.Length) throw new InvalidOperationException($"our SCP stored {stored} of {files.Length} files");
     var storedDcmtk = Directory.GetFiles(dcmtkDir).Length;
     if (storedDcmtk != files.Length) throw new InvalidOperationException($"storescp stored {storedDcmtk} of {files.Length} files");
-    double Median(List<double> l) => l.Order().ElementAt(l.Count / 2);
+    double Median(IEnumerable<double> l)
+    {
+        var o = l.Order().ToArray();
+        return o.Length % 2 == 1 ? o[o.Length / 2] : (o[o.Length / 2 - 1] + o[o.Length / 2]) / 2;
+    }
     var md = Median(tDcmtk);
     var mo = Median(tOurs);
+    // Throughput ratio per run (storescp's time over ours for the runs taken back to back): above 1, ours is faster.
+    var ratios = tDcmtk.Zip(tOurs, (d, o) => d / o).ToList();
     Console.WriteLine();
-    Console.WriteLine("| receiver | median s | best s | MB/s (median) |");
+    Console.WriteLine("| receiver | median s | min-max s | MB/s (median) |");
     Console.WriteLine("|---|---|---|---|");
-    Console.WriteLine($"| DCMTK storescp 3.6.7 (no fsync) | {md:0.000} | {tDcmtk.Min():0.000} | {bytes / 1e6 / md:0.0} |");
-    Console.WriteLine($"| MedAiNode SCP (fsync {(fsync ? "on" : "off")}) | {mo:0.000} | {tOurs.Min():0.000} | {bytes / 1e6 / mo:0.0} |");
+    Console.WriteLine($"| DCMTK storescp 3.6.7 (no fsync) | {md:0.000} | {tDcmtk.Min():0.000}-{tDcmtk.Max():0.000} | {bytes / 1e6 / md:0.0} |");
+    Console.WriteLine($"| MedAiNode SCP + study store (fsync {(fsync ? "on" : "off")}, folder fsync {(fsync && dirSync ? "on" : "off")}) | {mo:0.000} | {tOurs.Min():0.000}-{tOurs.Max():0.000} | {bytes / 1e6 / mo:0.0} |");
     Console.WriteLine();
-    Console.WriteLine($"Ratio (ours / storescp, median time): {mo / md:0.00}  (below 1 = ours faster)");
+    Console.WriteLine($"Throughput ours / storescp: median {Median(ratios):0.00}x (runs {ratios.Min():0.00}-{ratios.Max():0.00}x); time per instance: storescp {md / files.Length * 1000:0.00} ms, ours {mo / files.Length * 1000:0.00} ms");
 
     double Send(string aet, int port)
     {

@@ -26,6 +26,9 @@ public sealed class StudyRecord
     public string? Reason { get; set; }
     /// <summary>What the triage rules found in the last analysis; null when no rule's model ran on it (or none is configured).</summary>
     public TriageRecord? Triage { get; set; }
+    /// <summary>Patient and study attributes of received instances that break their VR's rules (attribute and rule, never
+    /// the value): the instances were stored as received, and these values go unchanged into the results.</summary>
+    public List<string> InvalidValues { get; set; } = new();
     public int Attempts { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 
@@ -34,6 +37,7 @@ public sealed class StudyRecord
     {
         var c = (StudyRecord)MemberwiseClone();
         c.CallingAeTitles = new List<string>(CallingAeTitles);
+        c.InvalidValues = new List<string>(InvalidValues);
         c.Series = Series.ToDictionary(kv => kv.Key, kv => new SeriesRecord
             { SeriesInstanceUid = kv.Value.SeriesInstanceUid, Modality = kv.Value.Modality, InstanceCount = kv.Value.InstanceCount });
         return c;

@@ -36,7 +36,7 @@ public sealed class StudyStore : IDicomStoreTarget
         _options = options;
         _log = (ILogger?)log ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
-        Root = Path.GetFullPath(options.Root);
+        Root = options.ResolveRoot();
         StudiesRoot = Path.Combine(Root, "studies");
         QuarantineRoot = Path.Combine(Root, "quarantine");
         IncomingRoot = Path.Combine(Root, "incoming");
@@ -46,6 +46,7 @@ public sealed class StudyStore : IDicomStoreTarget
         TrashRoot = Path.Combine(Root, "trash");
         EmptyTrash();
         Load();
+        _log.LogInformation("Study store in {Root} ({Studies} studies)", Root, _studies.Count);
     }
 
     public string Root { get; }
@@ -106,6 +107,9 @@ public sealed class StudyStore : IDicomStoreTarget
         var series = instance.SeriesInstanceUid;
         var sop = instance.SopInstanceUid;
         var callingAeTitle = instance.CallingAE;
+        // Invalid patient or study values do not stop an image (a hospital never wants one lost): it is stored as
+        // received and the study is flagged, naming the attributes, never their values.
+        var invalid = instance.InvalidPatientValues();
 
         var dir = Path.Combine(StudiesRoot, study!, series!);
         var target = Path.Combine(dir, sop + ".dcm");
@@ -116,7 +120,14 @@ public sealed class StudyStore : IDicomStoreTarget
             var replaced = File.Exists(target);
             // A duplicate SOP Instance UID replaces the earlier copy; the folder is synced so the name survives a power cut.
             DurableFile.MoveInto(partFile, dir, sop + ".dcm", _options.Fsync && _options.FsyncDirectory);
-            var record = _studies.GetOrAdd(study!, uid => new StudyRecord { StudyInstanceUid = uid, FirstArrival = now });
+            var isNew = false;
+            var record = _studies.GetOrAdd(study!, uid =>
+            {
+                isNew = true;
+                return new StudyRecord { StudyInstanceUid = uid, FirstArrival = now };
+            });
+            var priorityBefore = record.Priority;
+            var aesBefore = record.CallingAeTitles.Count;
             if (!replaced)
             {
                 record.InstanceCount++;
@@ -126,6 +137,13 @@ public sealed class StudyStore : IDicomStoreTarget
             }
             record.LastArrival = now;
             if (!record.CallingAeTitles.Contains(callingAeTitle)) record.CallingAeTitles.Add(callingAeTitle);
+            var newlyInvalid = invalid.Where(p => !record.InvalidValues.Contains(p)).ToList();
+            if (newlyInvalid.Count > 0)
+            {
+                record.InvalidValues.AddRange(newlyInvalid);
+                _log.LogWarning("Study {StudyInstanceUid}: instance {SopInstanceUid} from {CallingAE} has invalid patient or study values, stored as received and copied unchanged into the results: {Problems}",
+                    study, sop, callingAeTitle, string.Join("; ", newlyInvalid));
+            }
             if (IsStat(instance)) record.Priority = "stat";
             var reopened = false;
             if (record.State is not StudyState.Receiving)
@@ -138,8 +156,12 @@ public sealed class StudyStore : IDicomStoreTarget
                     reopened = true;
                 }
             }
-            // Arrivals are recounted from the files at start; only a state change needs the sync.
-            Save(record, durable: reopened);
+            // The index is written only when it learns something the files cannot tell at start: a new study, a new
+            // calling AE title (its quiet period), the stat priority, an invalid value, or a state change (synced). Counts
+            // and the last arrival are recomputed from the files and their folders' times (Load), so an ordinary arrival
+            // costs no second file write and rename next to the instance it files.
+            if (isNew || reopened || newlyInvalid.Count > 0 || record.Priority != priorityBefore || record.CallingAeTitles.Count != aesBefore)
+                Save(record, durable: reopened);
             stored = new StoredInstance(study!, series!, sop!, target, replaced);
         }
         InstanceStored?.Invoke(stored);
@@ -233,6 +255,7 @@ public sealed class StudyStore : IDicomStoreTarget
         r.LastArrival = from.LastArrival;
         r.InstanceCount = from.InstanceCount;
         r.CallingAeTitles = from.CallingAeTitles;
+        r.InvalidValues = from.InvalidValues;
         r.Series = from.Series;
     }
 
@@ -400,6 +423,10 @@ public sealed class StudyStore : IDicomStoreTarget
             {
                 var files = Directory.GetFiles(seriesDir, "*.dcm");
                 if (files.Length == 0) continue;
+                // A series folder's modification time is its last filed instance's rename: arrivals after the index was
+                // last written count for the quiet period too.
+                var filedAt = new DateTimeOffset(Directory.GetLastWriteTimeUtc(seriesDir), TimeSpan.Zero);
+                if (filedAt > record.LastArrival && filedAt <= _time.GetUtcNow()) record.LastArrival = filedAt;
                 string modality = "";
                 try { modality = DicomFile.Open(files[0], new DicomReadOptions { StopBeforePixelData = true }).Dataset.GetString(DicomTags.Modality) ?? ""; }
                 catch (DicomFormatException) { }

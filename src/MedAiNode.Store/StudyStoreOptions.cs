@@ -4,8 +4,10 @@ namespace MedAiNode.Store;
 public sealed class StudyStoreOptions
 {
     public const string Section = "Store";
-    /// <summary>Folder holding studies/, quarantine/ and the outbox; relative paths are from the working directory.</summary>
-    public string Root { get; set; } = "data";
+    /// <summary>Folder holding studies/, quarantine/, the outbox and results. Empty (the default): the node's data home
+    /// (<see cref="NodeDataHome"/>); a relative path is taken under the data home, never under the working directory,
+    /// so where data lands does not depend on how the service was started.</summary>
+    public string Root { get; set; } = "";
     /// <summary>A study is complete after this long without a new instance.</summary>
     public TimeSpan QuietPeriod { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>Per calling AE title quiet periods (a modality that pauses between series may need longer).</summary>
@@ -24,9 +26,31 @@ public sealed class StudyStoreOptions
     /// folder, so the disk does not fill with studies already back in the PACS. Zero keeps them for ever.</summary>
     public TimeSpan RetainFinishedFor { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>The absolute folder <see cref="Root"/> names: itself when absolute, else under the data home.</summary>
+    public string ResolveRoot(Func<string, string?>? environment = null) =>
+        TryResolveRoot(out var root, out var why, environment) ? root : throw new InvalidOperationException($"{Section}:{nameof(Root)}: {why}");
+
+    public bool TryResolveRoot(out string root, out string? why, Func<string, string?>? environment = null)
+    {
+        why = null;
+        if (Path.IsPathRooted(Root))
+        {
+            root = Path.GetFullPath(Root);
+            return true;
+        }
+        if (!NodeDataHome.TryResolve(out var home, out why, environment))
+        {
+            root = "";
+            return false;
+        }
+        root = string.IsNullOrWhiteSpace(Root) ? home : Path.GetFullPath(Path.Combine(home, Root));
+        return true;
+    }
+
     public IEnumerable<string> Validate()
     {
-        if (string.IsNullOrWhiteSpace(Root)) yield return $"{Section}:{nameof(Root)} must name a folder";
+        if (Root.Contains('\0')) yield return $"{Section}:{nameof(Root)} is not a valid path";
+        else if (!TryResolveRoot(out _, out var why)) yield return $"{Section}:{nameof(Root)}: {why}";
         if (MaxFillPercent is <= 0 or > 100) yield return $"{Section}:{nameof(MaxFillPercent)} must be in (0, 100] (was {MaxFillPercent})";
         if (QuietPeriod < TimeSpan.Zero || QuietPeriod > TimeSpan.FromDays(1)) yield return $"{Section}:{nameof(QuietPeriod)} must be between 0 and 1 day (was {QuietPeriod})";
         if (RetainFinishedFor < TimeSpan.Zero) yield return $"{Section}:{nameof(RetainFinishedFor)} must not be negative (0 keeps studies for ever)";

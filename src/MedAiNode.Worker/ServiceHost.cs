@@ -52,7 +52,10 @@ internal static class ServiceHost
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new StudyStore(sp.GetRequiredService<IOptions<StudyStoreOptions>>().Value, sp.GetRequiredService<ILogger<StudyStore>>(),
             sp.GetRequiredService<TimeProvider>()));
-        var storeRoot = Path.GetFullPath(storeOptions.Root);
+        // Store:Root made absolute once, here: empty or relative is under the data home (NodeDataHome), never the working
+        // directory, and every service (store, outbox, results folder, QIDO ledger) sees the same absolute folder. When it
+        // cannot be resolved the start-up validation says so, naming the key.
+        var storeRoot = storeOptions.TryResolveRoot(out var resolvedRoot, out _) ? storeOptions.Root = resolvedRoot : Path.GetFullPath(".");
         services.AddSingleton(sp => new Outbox(Path.Combine(storeRoot, outboxOptions.Folder), sp.GetRequiredService<ILogger<Outbox>>()));
         if (!string.IsNullOrWhiteSpace(outboxOptions.ResultsFolder))
             services.AddSingleton<IResultDestination>(new FolderDestination("results-folder", Path.Combine(storeRoot, outboxOptions.ResultsFolder)));
@@ -132,6 +135,8 @@ internal static class ServiceHost
         studyStore.InstanceStored += _ => metrics.InstancesReceived.Add(1);
         app.Services.GetRequiredService<Outbox>().AlertDelivered = destination => metrics.AlertsDelivered.Add(1, new KeyValuePair<string, object?>("destination", destination));
         _ = app.Services.GetRequiredService<MedAiNode.Worker.Analysis.ModelRegistry>(); // models load and warm up before the node reports ready
+        if (!string.IsNullOrWhiteSpace(outboxOptions.ResultsFolder))
+            app.Logger.LogInformation("Results (SEG, SR, summary) are copied to {Results}", Path.Combine(storeRoot, outboxOptions.ResultsFolder));
 
         app.MapGet("/health/live", () => HttpResults.Ok(new { status = "live" }));
         app.MapHealthChecks("/health/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions

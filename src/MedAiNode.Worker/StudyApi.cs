@@ -14,7 +14,7 @@ internal static class StudyApi
         api.MapGet("/studies", (StudyStore store) => store.List().Select(s => new
         {
             s.StudyInstanceUid, state = s.State.ToString(), s.InstanceCount, s.Priority, s.FirstArrival, s.LastArrival,
-            s.AnalysedSeriesUid, s.Reason, s.Attempts,
+            s.AnalysedSeriesUid, s.Reason, s.Attempts, s.InvalidValues,
             // null: not triaged (no rule's model ran); positive with each rule's finding otherwise.
             triage = s.Triage,
             series = s.Series.Values.Select(x => new { x.SeriesInstanceUid, x.Modality, x.InstanceCount }),

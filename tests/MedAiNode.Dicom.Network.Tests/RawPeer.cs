@@ -11,13 +11,17 @@ public sealed class RawPeer : IDisposable
     private readonly TcpClient _client = new() { NoDelay = true };
     public NetworkStream Stream { get; }
 
-    private RawPeer(int port)
+    private RawPeer(int port, System.Net.IPAddress? from = null)
     {
+        // Linux routes all of 127.0.0.0/8 to loopback: binding 127.0.0.x makes this peer "another host".
+        if (from is not null) _client.Client.Bind(new System.Net.IPEndPoint(from, 0));
         _client.Connect("127.0.0.1", port);
         Stream = _client.GetStream();
     }
 
     public static RawPeer Connect(int port) => new(port);
+
+    public static RawPeer Connect(int port, System.Net.IPAddress from) => new(port, from);
 
     public static AssociationParameters Request(string called = "MEDAI", params PresentationContext[] pcs)
     {

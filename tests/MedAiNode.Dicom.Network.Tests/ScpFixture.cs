@@ -5,13 +5,13 @@ namespace MedAiNode.Dicom.Network.Tests;
 /// <summary>Our SCP on a free loopback port, storing under a temp folder.</summary>
 public sealed class TestScp : IAsyncDisposable
 {
-    public TestScp(Action<DicomServerOptions>? configure = null, string name = "scp", bool fsync = true)
+    public TestScp(Action<DicomServerOptions>? configure = null, string name = "scp", bool fsync = true, Microsoft.Extensions.Logging.ILogger? log = null)
     {
         StoreRoot = TestData.TempDir(name);
         Options = new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0, ArtimTimeout = TimeSpan.FromSeconds(5), IdleTimeout = TimeSpan.FromSeconds(20) };
         configure?.Invoke(Options);
         Target = new FolderStoreTarget(StoreRoot, fsync);
-        Server = new DicomServer(Options, Target);
+        Server = new DicomServer(Options, Target, log);
         Server.Start();
     }
 

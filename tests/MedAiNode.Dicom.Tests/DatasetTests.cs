@@ -114,6 +114,45 @@ public class DatasetTests
         Assert.False(ds.Contains(DicomTag.Parse(tag)));
     }
 
+    /// <summary>Issue 16: rule messages reach logs, study reasons and Error Comments, so a refused value is never quoted,
+    /// whatever the VR: it may be a patient's name, ID or birth date.</summary>
+    [Theory]
+    [InlineData("00100030", "DA", "ROSALIND19230405")]
+    [InlineData("00080030", "TM", "ROSALIND")]
+    [InlineData("0008002A", "DT", "ROSALIND19230405")]
+    [InlineData("00101010", "AS", "ROSALIND")]
+    [InlineData("00101030", "DS", "ROSALIND")]
+    [InlineData("00200013", "IS", "ROSALIND")]
+    [InlineData("00080060", "CS", "Rosalind")]
+    [InlineData("0020000D", "UI", "1.2.ROSALIND")]
+    [InlineData("0020000D", "UI", "1.2.0812734")]
+    [InlineData("00100020", "LO", "ROSALIND-PID8812734-ROSALIND-PID8812734-ROSALIND-PID8812734-ROSALIND")]
+    [InlineData("00100020", "LO", "ROSALIND\\PID8812734")]
+    [InlineData("00080050", "SH", "ROSALIND\nPID88")]
+    [InlineData("00100010", "PN", "QUOTABLE^ROSALIND^PID8812734^X^Y^Z")]
+    [InlineData("00080005", "CS", "ROSALIND")]
+    public void A_refused_value_is_never_quoted_in_the_message(string tag, string vr, string value)
+    {
+        var t = DicomTag.Parse(tag);
+        var e = Assert.ThrowsAny<ArgumentException>(() => new DicomDataset().Set(t, DicomVR.Parse(vr), value));
+        Assert.Contains(DicomDictionary.GetKeyword(t), e.Message);
+        Assert.DoesNotContain("ROSALIND", e.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("8812734", e.Message);
+        Assert.DoesNotContain("0812734", e.Message);
+    }
+
+    [Fact]
+    public void A_number_string_that_is_not_a_number_is_refused_without_quoting_it()
+    {
+        var ds = new DicomDataset();
+        ds.Add(new DicomElement(DicomTags.PatientWeight, DicomVR.DS, System.Text.Encoding.ASCII.GetBytes("70\\ROSALIND ")));
+        var e = Assert.Throws<FormatException>(() => ds.GetValues<double>(DicomTags.PatientWeight));
+        Assert.Contains("PatientWeight", e.Message);
+        Assert.Contains("value 2", e.Message);
+        Assert.DoesNotContain("ROSALIND", e.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Null(ds.GetValueOrNull<double>(DicomTags.PatientWeight));
+    }
+
     [Fact]
     public void Numbers_must_fit_the_vr()
     {

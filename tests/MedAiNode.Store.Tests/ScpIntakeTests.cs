@@ -128,6 +128,122 @@ public class ScpIntakeTests
         Assert.Empty(Directory.GetFiles(store.IncomingRoot));
     }
 
+    // Patient values a reader would recognise in a log line or an Error Comment.
+    private const string Surname = "Quotable", Given = "Rosalind", PatientId = "PID8812734", BirthDate = "19230405";
+
+    /// <summary>A slice with recognisable patient values, and <paramref name="edits"/> written as raw bytes (the data
+    /// layer refuses to set invalid values, as a modality's software might not).</summary>
+    private static string WithPatient(string name, params (DicomTag Tag, string Value)[] edits)
+    {
+        var file = DicomFile.Open(Philips(1));
+        var ds = file.Dataset;
+        (DicomTag, string)[] patient = [(DicomTags.PatientName, $"{Surname}^{Given}"), (DicomTags.PatientID, PatientId), (DicomTags.PatientBirthDate, BirthDate)];
+        foreach (var (tag, value) in patient.Concat(edits))
+        {
+            var vr = DicomDictionary.GetVR(tag);
+            var text = value.Length % 2 == 1 ? value + (vr == DicomVR.UI ? "\0" : " ") : value;
+            ds.Add(new DicomElement(tag, vr, System.Text.Encoding.Latin1.GetBytes(text)));
+        }
+        var path = Path.Combine(TestData.TempDir("patient-values"), name + ".dcm");
+        file.Save(path);
+        return path;
+    }
+
+    private static void AssertNoPatientValue(string text, string where)
+    {
+        foreach (var v in new[] { Surname, Given, PatientId, BirthDate })
+            Assert.False(text.Contains(v, StringComparison.OrdinalIgnoreCase), $"{where} quotes '{v}': {text}");
+    }
+
+    /// <summary>Issue 16 (F6 and DicomValueRules): on every path where an instance is refused or flagged, neither the
+    /// Error Comment, the SCP's log, the store's log nor the quarantine note quotes a patient value; they name the
+    /// attribute and the rule it breaks.</summary>
+    [Fact]
+    public async Task Refused_and_flagged_instances_never_quote_patient_values()
+    {
+        var storeLog = new StudyLifecycleTests.ListLogger();
+        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-phi") }, storeLog);
+        var scpLog = new StudyLifecycleTests.ListLogger();
+        await using var server = Listen(store, scpLog);
+        var files = new[]
+        {
+            WithPatient("study-uid-leading-zero", (DicomTags.StudyInstanceUID, "1.2.0" + BirthDate)),
+            WithPatient("series-uid-with-name", (DicomTags.SeriesInstanceUID, "1.2." + Given.ToUpperInvariant())),
+            WithPatient("invalid-patient-values", (DicomTags.PatientBirthDate, Given + BirthDate), (DicomTags.PatientAge, Given),
+                (DicomTags.PatientWeight, Given), (DicomTags.PatientID, PatientId + "\\" + Given), (DicomTags.StudyID, Surname + Given + PatientId)),
+            WithPatient("invalid-technical-value", (DicomTags.SliceThickness, Given)),
+        };
+
+        var results = await SendAsync(server.Port, files);
+        await server.StopAsync();
+
+        Assert.Equal(DimseStatus.CannotUnderstand, results[0].Status);
+        Assert.Contains("StudyInstanceUID", results[0].ErrorComment);
+        Assert.Equal(DimseStatus.CannotUnderstand, results[1].Status);
+        Assert.Contains("SeriesInstanceUID", results[1].ErrorComment);
+        // Invalid values never lose the image: stored as received (conformance/network.md 2.3).
+        Assert.True(results[2].Success, $"0x{results[2].Status:X4} {results[2].ErrorComment}");
+        Assert.True(results[3].Success, $"0x{results[3].Status:X4} {results[3].ErrorComment}");
+        foreach (var r in results) AssertNoPatientValue(r.ErrorComment ?? "", "an Error Comment");
+        List<(Microsoft.Extensions.Logging.LogLevel Level, string Text)> lines;
+        lock (scpLog.Lines) lines = [.. scpLog.Lines];
+        lock (storeLog.Lines) lines.AddRange(storeLog.Lines);
+        Assert.Contains(lines, l => l.Text.Contains("Quarantined"));
+        Assert.Contains(lines, l => l.Text.Contains("(0010,0030) PatientBirthDate (DA)"));
+        foreach (var l in lines) AssertNoPatientValue(l.Text, "the log");
+        foreach (var reason in Directory.GetFiles(store.QuarantineRoot, "*.reason.txt")) AssertNoPatientValue(File.ReadAllText(reason), "a quarantine note");
+        Assert.Equal(2, Directory.GetFiles(store.QuarantineRoot, "*.reason.txt").Length);
+        var flagged = Assert.Single(store.List());
+        Assert.NotEmpty(flagged.InvalidValues);
+        foreach (var p in flagged.InvalidValues) AssertNoPatientValue(p, "the study's invalid-value list");
+    }
+
+    /// <summary>
+    /// Issue 16, the policy for invalid patient values: an image whose patient or study attributes break their VR
+    /// (a Person Name group over 64 characters, a date that is not YYYYMMDD, a Patient ID with a backslash, an age that
+    /// is not nnnY) is stored as received and answered Success, byte for byte, never coerced or refused: a hospital must
+    /// not lose an image over a registration typo. The study is flagged with the attributes (not their values), in its
+    /// index and once in the log.
+    /// </summary>
+    [Fact]
+    public async Task Storescu_images_with_invalid_patient_values_are_stored_as_received_and_the_study_is_flagged()
+    {
+        var storeLog = new StudyLifecycleTests.ListLogger();
+        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-invalid-patient") }, storeLog);
+        await using var server = Listen(store);
+        var longName = "Abcdefghijklmnopqrstuvwxyz-Abcdefghijklmnopqrstuvwxyz-Abcdefghijk^Abcdefghijklmnopqrst"; // 86 characters, one group
+        Assert.Equal(86, longName.Length);
+        (DicomTag, string)[] invalid =
+            [(DicomTags.PatientName, longName), (DicomTags.PatientBirthDate, "03.02.1901"), (DicomTags.PatientID, "AB123\\CD456"), (DicomTags.PatientAge, "XYZ")];
+        var first = WithPatient("invalid-1", invalid);
+        var second = DicomFile.Open(first);
+        second.Dataset.Set(DicomTags.SOPInstanceUID, second.Dataset.GetString(DicomTags.SOPInstanceUID) + ".2");
+        var secondPath = Path.Combine(Path.GetDirectoryName(first)!, "invalid-2.dcm");
+        second.Save(secondPath);
+
+        var r = Tool.Run("storescu", ["-v", "-aet", "CT_SCANNER", "-aec", "MEDAI", "127.0.0.1", server.Port.ToString(), first, secondPath]);
+
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(r.StdErr + r.StdOut, @"Received Store Response \(Success\)").Count);
+        var sent = DicomFile.Open(first).Dataset;
+        var record = Assert.Single(store.List());
+        Assert.Equal(2, record.InstanceCount);
+        var filed = DicomFile.Open(store.InstancePaths(record.StudyInstanceUid).First(p => Path.GetFileNameWithoutExtension(p) == sent.GetString(DicomTags.SOPInstanceUID))).Dataset;
+        foreach (var (tag, _) in invalid)
+            Assert.Equal(((DicomElement)sent[tag]!).Buffer.GetData().ToArray(), ((DicomElement)filed[tag]!).Buffer.GetData().ToArray());
+        Assert.Equal(4, record.InvalidValues.Count);
+        Assert.Contains(record.InvalidValues, p => p.StartsWith("(0010,0010) PatientName (PN): ") && p.Contains("64 characters"));
+        Assert.Contains(record.InvalidValues, p => p.StartsWith("(0010,0030) PatientBirthDate (DA): ") && p.Contains("not a date"));
+        Assert.Contains(record.InvalidValues, p => p.StartsWith("(0010,0020) PatientID (LO): ") && p.Contains("2 values"));
+        Assert.Contains(record.InvalidValues, p => p.StartsWith("(0010,1010) PatientAge (AS): "));
+        List<(Microsoft.Extensions.Logging.LogLevel Level, string Text)> lines;
+        lock (storeLog.Lines) lines = [.. storeLog.Lines];
+        var warning = Assert.Single(lines, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning && l.Text.Contains("invalid patient or study values"));
+        foreach (var v in new[] { "Abcdefghij", "03.02.1901", "AB123", "CD456", "XYZ" }) Assert.DoesNotContain(v, warning.Text);
+        // The flag survives a restart (it is in study.json).
+        Assert.Equal(record.InvalidValues, new StudyStore(new StudyStoreOptions { Root = store.Root }).Get(record.StudyInstanceUid)!.InvalidValues);
+    }
+
     /// <summary>The study store with its disk made to fail: the temporary file of the n-th request (from 1) is opened
     /// with <see cref="FailingFile"/>; every other request gets the real file.</summary>
     private sealed class FailingDisk(StudyStore store, int failRequest, Func<string, FileStream> failing) : IDicomStoreTarget

@@ -52,6 +52,31 @@ public class StudyStoreTests
         Assert.Empty(Directory.GetFiles(store.IncomingRoot));
     }
 
+    /// <summary>An ordinary arrival does not rewrite study.json (one file write and rename fewer per instance at intake);
+    /// a restart still knows every instance and the last arrival, from the files and their series folder's time.</summary>
+    [Fact]
+    public void Arrivals_without_an_index_write_are_recovered_from_the_files_at_start()
+    {
+        var store = new StudyStore(new StudyStoreOptions { Root = _root }, null, TimeProvider.System);
+        var a = store.Store(Incoming(store, Philips(1)), "SCANNER1");
+        var index = Path.Combine(store.StudiesRoot, a.StudyInstanceUid, "study.json");
+        var written = File.ReadAllText(index);
+        Thread.Sleep(1100); // folder times have at least 1 s resolution on some file systems
+        store.Store(Incoming(store, Philips(2)), "SCANNER1");
+        store.Store(Incoming(store, Philips(3)), "SCANNER1");
+        var live = store.Get(a.StudyInstanceUid)!;
+        Assert.Equal(written, File.ReadAllText(index)); // same AE, same priority, nothing new: not rewritten
+
+        var restarted = new StudyStore(new StudyStoreOptions { Root = _root }, null, TimeProvider.System).Get(a.StudyInstanceUid)!;
+        Assert.Equal(3, restarted.InstanceCount);
+        Assert.True(restarted.LastArrival >= live.LastArrival - TimeSpan.FromSeconds(1), $"{restarted.LastArrival:O} vs {live.LastArrival:O}");
+        Assert.True(restarted.LastArrival > live.FirstArrival, "the last arrival came from the series folder, not the index");
+
+        // What the files cannot tell is written at once: a new calling AE title.
+        store.Store(Incoming(store, Philips(4)), "SCANNER2");
+        Assert.Contains("SCANNER2", File.ReadAllText(index));
+    }
+
     [Fact]
     public void Bad_files_are_quarantined_with_their_reason_and_nothing_is_lost()
     {
@@ -173,12 +198,45 @@ public class StudyStoreTests
     [Fact]
     public void Options_are_validated_with_the_key_named()
     {
-        var o = new StudyStoreOptions { Root = "", QuietPeriod = TimeSpan.FromDays(2) };
+        var o = new StudyStoreOptions { Root = "data\0", QuietPeriod = TimeSpan.FromDays(2) };
         o.QuietPeriodByCallingAe["X"] = TimeSpan.FromSeconds(-1);
         var errors = o.Validate().ToList();
         Assert.Contains(errors, e => e.StartsWith("Store:Root"));
         Assert.Contains(errors, e => e.StartsWith("Store:QuietPeriod "));
         Assert.Contains(errors, e => e.StartsWith("Store:QuietPeriodByCallingAe:X"));
+    }
+
+    [Fact]
+    public void Store_root_never_depends_on_the_working_directory()
+    {
+        var home = Path.Combine(_root, "home");
+        var xdg = Path.Combine(_root, "xdg");
+        var state = Path.Combine(_root, "state");
+        var system = Path.Combine(_root, "var-lib-medainode"); // stands in for /var/lib/medainode
+        Func<string, string?> Env(params (string Key, string Value)[] vars) => k => vars.FirstOrDefault(v => v.Key == k).Value;
+
+        string Home(Func<string, string?> env)
+        {
+            Assert.True(NodeDataHome.TryResolve(out var dataHome, out var why, env, system), why);
+            return dataHome;
+        }
+
+        // The data home: systemd's STATE_DIRECTORY, then a writable system folder, then $XDG_DATA_HOME, then ~/.local/share.
+        Assert.Equal(Path.Combine(home, ".local", "share", "medainode"), Home(Env(("HOME", home))));
+        Assert.Equal(Path.Combine(xdg, "medainode"), Home(Env(("HOME", home), ("XDG_DATA_HOME", xdg))));
+        Directory.CreateDirectory(system);
+        Assert.Equal(system, Home(Env(("HOME", home), ("XDG_DATA_HOME", xdg))));
+        Assert.Equal(state, Home(Env(("HOME", home), ("STATE_DIRECTORY", state + ":/other"))));
+        Assert.False(NodeDataHome.TryResolve(out _, out var none, Env(), Path.Combine(_root, "absent")));
+        Assert.Contains("absolute path", none);
+
+        // The option itself: empty is the data home, relative is under it, absolute is itself; the working directory
+        // plays no part (the process test in Worker.Tests starts the service from another folder).
+        var env = Env(("HOME", home), ("STATE_DIRECTORY", state));
+        Assert.Equal(state, new StudyStoreOptions().ResolveRoot(env));
+        Assert.Equal(Path.Combine(state, "data"), new StudyStoreOptions { Root = "data" }.ResolveRoot(env));
+        Assert.Equal(Path.Combine(_root, "abs"), new StudyStoreOptions { Root = Path.Combine(_root, "abs") }.ResolveRoot(env));
+        Assert.Empty(new StudyStoreOptions { Root = "data" }.Validate().Where(e => e.StartsWith("Store:Root")));
     }
 
     [Fact]

@@ -57,6 +57,8 @@ public class CommandLineTests
         var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Exe);
         psi.ArgumentList.Add($"--Http:Urls=http://127.0.0.1:{port}");
+        psi.ArgumentList.Add($"--Dicom:Port={FreePort()}");
+        psi.Environment[MedAiNode.Store.NodeDataHome.StateDirectoryVariable] = TestData.TempDir("cli-serve"); // its data home, not the user's
         using var p = System.Diagnostics.Process.Start(psi)!;
         try
         {

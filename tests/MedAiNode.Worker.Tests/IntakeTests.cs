@@ -33,6 +33,37 @@ public class IntakeTests
         if (!string.IsNullOrWhiteSpace(patient)) Assert.DoesNotContain(patient, worker.Output.ToString());
     }
 
+    /// <summary>Issue 16: with scripts/run.sh the store landed under whatever folder the service ran from. Without
+    /// Store:Root the node keeps its data in its data home (here ~/.local/share/medainode of a stand-in HOME), wherever
+    /// it is started from, says so at start, and writes nothing in the working directory.</summary>
+    [Fact]
+    public async Task Without_Store_Root_the_store_is_in_the_data_home_whatever_the_working_directory()
+    {
+        var temp = TestData.TempDir("worker-datahome");
+        var home = Path.Combine(temp, "home");
+        var cwd = Path.Combine(temp, "somewhere-else");
+        Directory.CreateDirectory(cwd);
+        Directory.CreateDirectory(home);
+        // The system folder wins over HOME when an installation made it writable; the test then pins the data home with
+        // systemd's variable, the first in the documented order, instead of writing into the machine's real folder.
+        var systemFolderUsable = Directory.Exists(MedAiNode.Store.NodeDataHome.SystemFolder);
+        var expected = systemFolderUsable ? Path.Combine(temp, "state") : Path.Combine(home, ".local", "share", "medainode");
+        await using var worker = new WorkerProcess(cwd, storeRootArgument: false);
+        worker.Environment["HOME"] = home;
+        worker.Environment["XDG_DATA_HOME"] = null;
+        worker.Environment[MedAiNode.Store.NodeDataHome.StateDirectoryVariable] = systemFolderUsable ? expected : null;
+        await worker.StartAsync();
+        var file = PhilipsSeries()[0];
+        var r = Tool.Run("storescu", ["-aet", "CT_SCANNER", "-aec", "MEDAINODE", "127.0.0.1", worker.DicomPort.ToString(), file]);
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+
+        var sop = MedAiNode.Dicom.IO.DicomFile.Open(file).Dataset.GetString(MedAiNode.Dicom.DicomTags.SOPInstanceUID)!;
+        Assert.Single(Directory.GetFiles(Path.Combine(expected, "studies"), sop + ".dcm", SearchOption.AllDirectories));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(cwd));
+        Assert.Contains($"Study store in {expected}", worker.Log);
+        Assert.Contains($"Results (SEG, SR, summary) are copied to {Path.Combine(expected, "results")}", worker.Log);
+    }
+
     [Fact]
     public async Task Killed_during_intake_keeps_every_instance_that_got_success()
     {

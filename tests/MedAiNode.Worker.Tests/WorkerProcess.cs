@@ -12,7 +12,12 @@ public sealed class WorkerProcess : IAsyncDisposable
     private readonly List<string> _args;
     public readonly System.Text.StringBuilder Output = new();
 
-    public WorkerProcess(string root, params string[] extraArgs)
+    public WorkerProcess(string root, params string[] extraArgs) : this(root, storeRootArgument: true, extraArgs) { }
+
+    /// <param name="root">The working directory, and Store:Root when <paramref name="storeRootArgument"/> is set.</param>
+    /// <param name="storeRootArgument">False: no Store:Root is given, so the node picks its default data home (set
+    /// <see cref="Environment"/> to say where that is).</param>
+    public WorkerProcess(string root, bool storeRootArgument, params string[] extraArgs)
     {
         Root = root;
         DicomPort = FreePort();
@@ -20,7 +25,7 @@ public sealed class WorkerProcess : IAsyncDisposable
         _args =
         [
             Path.Combine(AppContext.BaseDirectory, "medainode.dll"), "serve",
-            $"--Store:Root={root}", $"--Dicom:Port={DicomPort}", "--Dicom:BindAddress=127.0.0.1",
+            .. storeRootArgument ? [$"--Store:Root={root}"] : Array.Empty<string>(), $"--Dicom:Port={DicomPort}", "--Dicom:BindAddress=127.0.0.1",
             $"--Http:Urls=http://127.0.0.1:{HttpPort}", "--Store:QuietPeriod=00:00:01", "--Models:Enabled:0=ct-body",
             $"--Models:SearchPaths:0={Path.Combine(TestData.RepoRoot, "models")}", .. extraArgs,
         ];
@@ -36,6 +41,8 @@ public sealed class WorkerProcess : IAsyncDisposable
     public string Root { get; }
     /// <summary>The running service's process id (for /proc checks).</summary>
     public int ProcessId => _process?.Id ?? throw new InvalidOperationException("not started");
+    /// <summary>Environment variables set (a null value removes the variable) for the process.</summary>
+    public Dictionary<string, string?> Environment { get; } = new();
     public int DicomPort { get; }
     public int HttpPort { get; }
     // A loaded machine can take many seconds to answer; callers wait on conditions with their own deadlines.
@@ -48,6 +55,11 @@ public sealed class WorkerProcess : IAsyncDisposable
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root };
         foreach (var a in _args) psi.ArgumentList.Add(a);
         psi.Environment["TCP_NODELAY"] = "1";
+        foreach (var (k, v) in Environment)
+        {
+            if (v is null) psi.Environment.Remove(k);
+            else psi.Environment[k] = v;
+        }
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, e) => { lock (Output) Output.AppendLine(e.Data); };
         _process.ErrorDataReceived += (_, e) => { lock (Output) Output.AppendLine(e.Data); };

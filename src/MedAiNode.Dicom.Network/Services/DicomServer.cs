@@ -33,9 +33,13 @@ public sealed partial class DicomServer : IAsyncDisposable
     private readonly Dictionary<IPAddress, int> _perPeer = new();
     private readonly Dictionary<IPAddress, int> _pendingPerPeer = new();
     private readonly LinkedList<Connection> _pending = new();
+    // Connections from a peer already at MaxConnectionsPerPeer, oldest first: each waits ProbationWindow for its first
+    // byte, holding no port slot, no association slot and no buffer; one that talks takes the place of a silent
+    // connection of its peer, one that stays silent is closed (see Admit and PromoteAsync).
+    private readonly LinkedList<Connection> _probation = new();
     private readonly object _gate = new();
     private int _active, _open;
-    private long _accepted, _rejected, _aborted, _refusedConnections, _evicted, _requestTimeouts;
+    private long _accepted, _rejected, _aborted, _refusedConnections, _evicted, _requestTimeouts, _promoted;
     private long _lastRefusalReport = Environment.TickCount64;
     private long _refusalsReported;
 
@@ -66,6 +70,14 @@ public sealed partial class DicomServer : IAsyncDisposable
     public int OpenConnections => Volatile.Read(ref _open);
     /// <summary>Open connections that have not yet sent a complete A-ASSOCIATE-RQ.</summary>
     public int PendingConnections { get { lock (_gate) return _pending.Count; } }
+    /// <summary>Connections on probation: their peer was at its connection limit when they arrived, and they wait for
+    /// their first byte (at most <see cref="ProbationWindow"/>) before they may take the place of a silent one.</summary>
+    public int ProbationConnections { get { lock (_gate) return _probation.Count; } }
+    /// <summary>At most this many connections are on probation at once (both ports); a newer one closes the oldest
+    /// silent one. They hold a socket each and nothing else.</summary>
+    public int ProbationCapacity => 4 * _options.MaxConnections;
+    /// <summary>Connections that arrived on probation, talked, and took the place of a silent connection of their peer.</summary>
+    public long PromotedCount => Interlocked.Read(ref _promoted);
     /// <summary>Whether every connection without an A-ASSOCIATE-RQ has had its grace and may be closed to make room.</summary>
     public bool PendingPastGrace { get { lock (_gate) return _pending.Last is not { } n || Environment.TickCount64 - n.Value.OpenedAt >= EvictionGraceMs; } }
     public long AcceptedCount => Interlocked.Read(ref _accepted);
@@ -104,9 +116,11 @@ public sealed partial class DicomServer : IAsyncDisposable
     private sealed record Listener(TcpListener Tcp, bool Tls, SemaphoreSlim Slots);
 
     /// <summary>One accepted connection while it has not sent a complete A-ASSOCIATE-RQ.</summary>
-    private sealed class Connection(Listener listener, Socket socket, IPAddress peer, CancellationTokenSource evict)
+    private sealed class Connection(Listener listener, Socket socket, IPAddress peer, CancellationTokenSource evict, bool probation)
     {
-        private int _slotReleased;
+        // 0: holds one of its port's connection slots; 1: holds none (given back, handed on, or never taken: probation).
+        private int _slotReleased = probation ? 1 : 0;
+        private int _talking;
         public Listener Listener { get; } = listener;
         public Socket Socket { get; } = socket;
         public IPAddress Peer { get; } = peer;
@@ -116,10 +130,40 @@ public sealed partial class DicomServer : IAsyncDisposable
         {
             if (Interlocked.Exchange(ref _slotReleased, 1) == 0) Listener.Slots.Release();
         }
+        /// <summary>Hands this (evicted) connection's port slot to <paramref name="to"/> instead of giving it back, so
+        /// no waiting accept can take it in between. False when it no longer held one.</summary>
+        public bool HandSlotTo(Connection to)
+        {
+            if (to.Listener != Listener || Interlocked.Exchange(ref _slotReleased, 1) != 0) return false;
+            Volatile.Write(ref to._slotReleased, 0);
+            return true;
+        }
+        /// <summary>Marks a connection that now holds a slot it took from its port's semaphore.</summary>
+        public void TookSlot() => Volatile.Write(ref _slotReleased, 0);
         public long OpenedAt { get; } = Environment.TickCount64;
         public LinkedListNode<Connection>? Node { get; set; }
         public bool Evicted { get; set; }
+        /// <summary>Arrived while its peer was at its connection limit; counts for the peer only once promoted.</summary>
+        public bool Probation { get; set; } = probation;
+        /// <summary>Its first byte arrived (a TLS ClientHello or the A-ASSOCIATE-RQ).</summary>
+        public bool Talking => Volatile.Read(ref _talking) == 1;
+        public void MarkTalking() => Volatile.Write(ref _talking, 1);
+        /// <summary>Nothing has arrived from the peer: not yet read, and nothing waiting in the socket. A real peer sends
+        /// its request right after connecting, so only an idle socket is silent for long.</summary>
+        public bool Silent
+        {
+            get
+            {
+                if (Talking) return false;
+                try { return Socket.Available == 0; }
+                catch (Exception e) when (e is ObjectDisposedException or SocketException) { return true; }
+            }
+        }
     }
+
+    /// <summary>How long a connection on probation may stay silent. A real peer's A-ASSOCIATE-RQ (or TLS ClientHello)
+    /// follows its connect within milliseconds.</summary>
+    public static readonly TimeSpan ProbationWindow = TimeSpan.FromMilliseconds(EvictionGraceMs);
 
     /// <summary>
     /// Backpressure before accept: each port holds at most MaxConnections open connections. When they are all taken, the
@@ -155,7 +199,17 @@ public sealed partial class DicomServer : IAsyncDisposable
                 Log.AcceptFailed(_log, e.SocketErrorCode);
                 continue;
             }
-            var connection = Admit(listener, socket);
+            // A peer may have reset the connection before it was accepted: setting an option on it then fails, and that
+            // connection alone is dropped; nothing here may end the accept loop.
+            try { socket.NoDelay = true; }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+            Connection? connection;
+            try { connection = Admit(listener, socket); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                Log.AcceptFailed(_log, e is SocketException se ? se.SocketErrorCode : SocketError.Shutdown);
+                connection = null;
+            }
             if (connection is null)
             {
                 CloseNow(socket);
@@ -163,10 +217,15 @@ public sealed partial class DicomServer : IAsyncDisposable
                 continue;
             }
             Interlocked.Increment(ref _open);
-            socket.NoDelay = true;
+            // A connection on probation holds no port slot until it talks (PromoteAsync takes one then).
+            if (connection.Probation) listener.Slots.Release();
             var task = Task.Run(async () =>
             {
-                try { await RunConnectionAsync(socket, connection); }
+                try
+                {
+                    if (connection.Probation && !await PromoteAsync(connection)) return;
+                    await RunConnectionAsync(socket, connection);
+                }
                 finally
                 {
                     Release(connection);
@@ -180,9 +239,11 @@ public sealed partial class DicomServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Decides at accept, before reading anything: a disallowed address is closed at once; a peer at its connection
-    /// limit has its oldest connection without an A-ASSOCIATE-RQ closed to make room, or, when all of its connections are
-    /// negotiating or established, the new one is closed. Null: close the socket.
+    /// Decides at accept, before reading anything: a disallowed address is closed at once; a peer under its connection
+    /// limit gets a connection; a peer at its limit has its oldest connection without an A-ASSOCIATE-RQ past its grace
+    /// closed to make room; otherwise the new connection goes on probation (it waits for its first byte, then takes the
+    /// place of one of its peer's silent connections: see PromoteAsync). An address that floods idle sockets therefore
+    /// cannot shut out a real sender behind the same address, whose request follows its connect at once. Null: close it.
     /// </summary>
     private Connection? Admit(Listener listener, Socket socket)
     {
@@ -200,17 +261,145 @@ public sealed partial class DicomServer : IAsyncDisposable
         lock (_gate)
         {
             _perPeer.TryGetValue(peer, out var count);
-            if (count >= _options.MaxConnectionsPerPeer && !EvictOldestPendingLocked(p => p.Peer.Equals(peer)))
+            if (count < _options.MaxConnectionsPerPeer || EvictOldestPendingLocked(p => p.Peer.Equals(peer)))
             {
-                Refused(peer, $"it has {count} connections open (MaxConnectionsPerPeer)");
-                return null;
+                _perPeer[peer] = _perPeer.GetValueOrDefault(peer) + 1; // re-read: an eviction above uncounted one
+                var c = new Connection(listener, socket, peer, CancellationTokenSource.CreateLinkedTokenSource(_stop.Token), probation: false);
+                AddPendingLocked(c);
+                return c;
             }
-            _perPeer[peer] = _perPeer.GetValueOrDefault(peer) + 1; // re-read: an eviction above uncounted one
-            var c = new Connection(listener, socket, peer, CancellationTokenSource.CreateLinkedTokenSource(_stop.Token));
-            c.Node = _pending.AddLast(c);
-            _pendingPerPeer[peer] = _pendingPerPeer.GetValueOrDefault(peer) + 1;
-            return c;
+            // Probation. When it is full, the oldest silent connection on probation makes room (a newer arrival gets its
+            // chance to talk); one that talks is never closed for this.
+            if (_probation.Count >= ProbationCapacity)
+            {
+                var silent = _probation.FirstOrDefault(p => p.Silent);
+                if (silent is null)
+                {
+                    Refused(peer, $"it has {count} connections open (MaxConnectionsPerPeer) and every connection on probation is talking");
+                    return null;
+                }
+                CloseLocked(silent, releaseSlot: true);
+            }
+            var waiting = new Connection(listener, socket, peer, CancellationTokenSource.CreateLinkedTokenSource(_stop.Token), probation: true);
+            waiting.Node = _probation.AddLast(waiting);
+            return waiting;
         }
+    }
+
+    private void AddPendingLocked(Connection c)
+    {
+        c.Node = _pending.AddLast(c);
+        _pendingPerPeer[c.Peer] = _pendingPerPeer.GetValueOrDefault(c.Peer) + 1;
+    }
+
+    /// <summary>
+    /// A connection on probation waits up to <see cref="ProbationWindow"/> for its first byte, holding only its socket.
+    /// Silent: it is closed. Talking: it takes the place of its peer's oldest silent connection (and that one's port
+    /// slot), or gets a slot of its own if its peer has fallen under its limit meanwhile. When all of its peer's
+    /// connections are talking, negotiating or established, it is closed: that is the per-peer limit doing its job.
+    /// </summary>
+    private async Task<bool> PromoteAsync(Connection c)
+    {
+        using (var window = CancellationTokenSource.CreateLinkedTokenSource(c.Evict.Token))
+        {
+            window.CancelAfter(ProbationWindow);
+            try
+            {
+                // A zero-byte receive completes when data is there, without taking any of it (or any buffer).
+                await c.Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, window.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                if (!_stop.IsCancellationRequested && !c.Evicted)
+                {
+                    Interlocked.Increment(ref _evicted);
+                    Log.ProbationEnded(_log, c.Peer);
+                    ReportRefusals();
+                }
+                CloseNow(c.Socket);
+                return false;
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                CloseNow(c.Socket);
+                return false;
+            }
+        }
+        // Readable with nothing to read is the peer's FIN: a connection that closes is not a sender to make room for.
+        try
+        {
+            if (c.Socket.Available == 0)
+            {
+                CloseNow(c.Socket);
+                return false;
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { return false; }
+        c.MarkTalking();
+        lock (_gate)
+        {
+            if (c.Evicted || c.Node is null || _stop.IsCancellationRequested)
+            {
+                CloseNow(c.Socket);
+                return false;
+            }
+            var peerCount = _perPeer.GetValueOrDefault(c.Peer);
+            // Its peer's oldest silent connection on the same port, young or old: this one has shown it is a real sender.
+            var victim = peerCount < _options.MaxConnectionsPerPeer ? null
+                : _pending.FirstOrDefault(p => p.Peer.Equals(c.Peer) && p.Listener == c.Listener && p.Silent);
+            if (peerCount >= _options.MaxConnectionsPerPeer && victim is null)
+            {
+                RemoveProbationLocked(c);
+                Refused(c.Peer, $"it has {peerCount} connections open (MaxConnectionsPerPeer), all of them talking, negotiating or established");
+                CloseNow(c.Socket);
+                return false;
+            }
+            if (victim is not null)
+            {
+                CloseLocked(victim, releaseSlot: false);
+                if (!victim.HandSlotTo(c) && !TakeSlotLocked(c)) return RefuseFullPortLocked(c);
+            }
+            else if (!TakeSlotLocked(c)) return RefuseFullPortLocked(c);
+            RemoveProbationLocked(c);
+            c.Probation = false;
+            _perPeer[c.Peer] = _perPeer.GetValueOrDefault(c.Peer) + 1;
+            AddPendingLocked(c);
+        }
+        Interlocked.Increment(ref _promoted);
+        return true;
+    }
+
+    /// <summary>A port slot for a promoted connection: a free one, or the one of the port's oldest connection without a
+    /// request past its grace (from the busiest peer), handed over.</summary>
+    private bool TakeSlotLocked(Connection c)
+    {
+        if (c.Listener.Slots.Wait(0))
+        {
+            c.TookSlot();
+            return true;
+        }
+        var victim = OldestPendingFromBusiestPeerLocked(c.Listener);
+        if (victim is null) return false;
+        CloseLocked(victim, releaseSlot: false);
+        if (victim.HandSlotTo(c)) return true;
+        if (!c.Listener.Slots.Wait(0)) return false;
+        c.TookSlot();
+        return true;
+    }
+
+    private bool RefuseFullPortLocked(Connection c)
+    {
+        RemoveProbationLocked(c);
+        Refused(c.Peer, "its port holds MaxConnections connections, all negotiating or established");
+        CloseNow(c.Socket);
+        return false;
+    }
+
+    private void RemoveProbationLocked(Connection c)
+    {
+        if (!c.Probation || c.Node is null) return;
+        _probation.Remove(c.Node);
+        c.Node = null;
     }
 
     /// <summary>The A-ASSOCIATE-RQ is in: the connection can no longer be closed to make room.</summary>
@@ -223,15 +412,19 @@ public sealed partial class DicomServer : IAsyncDisposable
     {
         lock (_gate)
         {
-            RemovePendingLocked(c);
-            if (!c.Evicted) Decrement(_perPeer, c.Peer);
+            if (c.Probation) RemoveProbationLocked(c); // never counted for its peer
+            else
+            {
+                RemovePendingLocked(c);
+                if (!c.Evicted) Decrement(_perPeer, c.Peer);
+            }
         }
         c.Evict.Dispose();
     }
 
     private void RemovePendingLocked(Connection c)
     {
-        if (c.Node is null) return;
+        if (c.Node is null || c.Probation) return;
         _pending.Remove(c.Node);
         c.Node = null;
         Decrement(_pendingPerPeer, c.Peer);
@@ -250,41 +443,62 @@ public sealed partial class DicomServer : IAsyncDisposable
     {
         lock (_gate)
         {
-            IPAddress? busiest = null;
-            var most = 0;
-            foreach (var (peer, n) in _pendingPerPeer)
-                if (n > most) (busiest, most) = (peer, n);
-            if (busiest is null || !EvictOldestPendingLocked(c => c.Peer.Equals(busiest) && c.Listener == listener))
-                EvictOldestPendingLocked(c => c.Listener == listener);
+            if (OldestPendingFromBusiestPeerLocked(listener) is { } victim) CloseLocked(victim, releaseSlot: true);
         }
+    }
+
+    private Connection? OldestPendingFromBusiestPeerLocked(Listener listener)
+    {
+        IPAddress? busiest = null;
+        var most = 0;
+        foreach (var (peer, n) in _pendingPerPeer)
+            if (n > most) (busiest, most) = (peer, n);
+        return (busiest is null ? null : OldestPendingLocked(c => c.Peer.Equals(busiest) && c.Listener == listener))
+            ?? OldestPendingLocked(c => c.Listener == listener);
     }
 
     /// <summary>A connection this fresh is never closed to make room: a real peer's A-ASSOCIATE-RQ follows its connect
     /// within milliseconds, and must get the chance to be read even while a flood churns through the port.</summary>
-    private static readonly long EvictionGraceMs = 500;
+    private const long EvictionGraceMs = 500;
 
     private bool EvictOldestPendingLocked(Func<Connection, bool> which)
+    {
+        if (OldestPendingLocked(which) is not { } c) return false;
+        CloseLocked(c, releaseSlot: true);
+        return true;
+    }
+
+    /// <summary>The oldest connection without a request that matches and has had its grace.</summary>
+    private Connection? OldestPendingLocked(Func<Connection, bool> which)
     {
         var now = Environment.TickCount64;
         for (var n = _pending.First; n is not null; n = n.Next)
         {
             var c = n.Value;
-            if (now - c.OpenedAt < EvictionGraceMs) return false; // oldest first: every later one is younger still
-            if (!which(c)) continue;
+            if (now - c.OpenedAt < EvictionGraceMs) return null; // oldest first: every later one is younger still
+            if (which(c)) return c;
+        }
+        return null;
+    }
+
+    /// <summary>Closes a connection without a request (pending or on probation) to make room.</summary>
+    private void CloseLocked(Connection c, bool releaseSlot)
+    {
+        if (c.Probation) RemoveProbationLocked(c);
+        else
+        {
             RemovePendingLocked(c);
             // It no longer counts for its peer from now on, though its socket closes a moment later: a peer opening
             // connections faster than they close cannot lock itself (or a modality behind the same address) out.
-            // Closed here and now, and its port slot given back, rather than when its task gets round to it.
-            c.Evicted = true;
             Decrement(_perPeer, c.Peer);
-            Interlocked.Increment(ref _evicted);
-            try { c.Evict.Cancel(); } catch (ObjectDisposedException) { }
-            CloseNow(c.Socket);
-            c.ReleaseSlot();
-            ReportRefusals();
-            return true;
         }
-        return false;
+        // Closed here and now, and its port slot given back (or handed on), rather than when its task gets round to it.
+        c.Evicted = true;
+        Interlocked.Increment(ref _evicted);
+        try { c.Evict.Cancel(); } catch (ObjectDisposedException) { }
+        CloseNow(c.Socket);
+        if (releaseSlot) c.ReleaseSlot();
+        ReportRefusals();
     }
 
     private void Refused(IPAddress peer, string why)
@@ -336,6 +550,12 @@ public sealed partial class DicomServer : IAsyncDisposable
             connection.Evict.CancelAfter(RequestTimeout);
             try
             {
+                // Its first byte marks it as talking: from then on it is not a silent connection another may replace.
+                if (!connection.Talking)
+                {
+                    await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, pendingToken);
+                    connection.MarkTalking();
+                }
                 if (tls)
                 {
                     var ssl = new SslStream(stream, false);
@@ -515,6 +735,8 @@ public sealed partial class DicomServer : IAsyncDisposable
         public static partial void ConnectionRefused(ILogger log, IPAddress peer, string why);
         [LoggerMessage(LogLevel.Warning, "Shed {Count} connections in the last minute ({Refused} refused at accept, {Evicted} closed before their A-ASSOCIATE-RQ to make room, since start): a peer is opening connections it does not use")]
         public static partial void ConnectionsShed(ILogger log, long count, long refused, long evicted);
+        [LoggerMessage(LogLevel.Debug, "Connection from {Peer} closed: its peer is at MaxConnectionsPerPeer and it sent nothing while on probation")]
+        public static partial void ProbationEnded(ILogger log, IPAddress peer);
         [LoggerMessage(LogLevel.Debug, "Connection from {Peer} closed to make room: no A-ASSOCIATE-RQ yet")]
         public static partial void Evicted(ILogger log, IPEndPoint? peer);
         [LoggerMessage(LogLevel.Information, "Connection from {Peer}{Tls} closed: no complete A-ASSOCIATE-RQ within {Seconds} s")]

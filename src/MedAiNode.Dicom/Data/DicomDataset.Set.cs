@@ -39,7 +39,7 @@ public sealed partial class DicomDataset
         if (tag == DicomTags.SpecificCharacterSet)
         {
             foreach (var v in values)
-                if (!DicomCharacterSet.IsSupported(v)) throw new DicomValidationException(tag, vr, $"'{v}' is not a supported character set");
+                if (!DicomCharacterSet.IsSupported(v)) throw new DicomValidationException(tag, vr, $"a value of {v.Length} characters is not a supported character set");
             bytes = Encoding.ASCII.GetBytes(text);
         }
         else if (vr.IsCharacterSetSensitive)

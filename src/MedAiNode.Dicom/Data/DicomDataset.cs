@@ -196,7 +196,19 @@ public sealed partial class DicomDataset : IEnumerable<DicomAttribute>
         {
             case "IS":
             case "DS":
-                return GetStrings(tag).Where(s => s.Length > 0).Select(s => T.CreateChecked(double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture))).ToArray();
+            {
+                var texts = GetStrings(tag);
+                var numbers = new List<T>(texts.Length);
+                for (var i = 0; i < texts.Length; i++)
+                {
+                    if (texts[i].Length == 0) continue;
+                    // .NET's own FormatException quotes the text; a value from a dataset is not quoted (it may be patient data).
+                    if (!double.TryParse(texts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+                        throw new FormatException($"{tag} {DicomDictionary.GetKeyword(tag)} ({e.VR}): value {i + 1} ({texts[i].Length} characters) is not a number");
+                    numbers.Add(T.CreateChecked(v));
+                }
+                return numbers.ToArray();
+            }
             case "US" or "OW": return ConvertAll<ushort, T>(d);
             case "SS": return ConvertAll<short, T>(d);
             case "UL" or "OL": return ConvertAll<uint, T>(d);

@@ -40,6 +40,47 @@ public sealed record ReceivedInstance(
         return null;
     }
 
+    /// <summary>The patient and study attributes whose values the node copies into its results (SEG, SR, summary) and
+    /// that a PACS files them by: checked at intake by <see cref="InvalidPatientValues"/>.</summary>
+    public static readonly DicomTag[] PatientAndStudyAttributes =
+    [
+        DicomTags.PatientName, DicomTags.PatientID, DicomTags.IssuerOfPatientID, DicomTags.PatientBirthDate, DicomTags.PatientSex,
+        DicomTags.PatientAge, DicomTags.PatientSize, DicomTags.PatientWeight,
+        DicomTags.StudyDate, DicomTags.StudyTime, DicomTags.AccessionNumber, DicomTags.ReferringPhysicianName,
+        DicomTags.StudyDescription, DicomTags.StudyID,
+    ];
+
+    /// <summary>
+    /// Which of <see cref="PatientAndStudyAttributes"/> break their VR's rules (PS3.5 6.2: length, form, repertoire,
+    /// value multiplicity): one line each, naming the attribute and the rule, never the value (it is patient data).
+    /// Empty when all are valid. Such an instance is still stored as received (conformance/network.md 2.3).
+    /// </summary>
+    public IReadOnlyList<string> InvalidPatientValues()
+    {
+        List<string>? problems = null;
+        foreach (var tag in PatientAndStudyAttributes)
+        {
+            if (Dataset[tag] is not DicomElement e || e.Length == 0 || !e.VR.IsString) continue;
+            string? problem = null;
+            string[] values;
+            try { values = Dataset.GetStrings(tag); }
+            catch (Exception ex) when (ex is ArgumentException or DicomFormatException or System.Text.DecoderFallbackException)
+            {
+                values = [];
+                problem = "cannot be decoded in the dataset's character set";
+            }
+            if (problem is null && values.Length > 1 && DicomDictionary.Find(tag)?.ValueMultiplicity == "1")
+                problem = $"has {values.Length} values (a backslash in the value) where one is allowed";
+            foreach (var v in values)
+            {
+                if (problem is not null) break;
+                problem = DicomValueRules.Check(e.VR, v);
+            }
+            if (problem is not null) (problems ??= new()).Add($"{tag} {DicomDictionary.GetKeyword(tag)} ({e.VR}): {problem}");
+        }
+        return problems ?? (IReadOnlyList<string>)[];
+    }
+
     /// <summary>Parses a complete Part 10 file that did not come through the SCP (a test, a file copied in), up to its
     /// pixel data. Throws <see cref="DicomFormatException"/> when it is not readable DICOM.</summary>
     public static ReceivedInstance Read(string path, string callingAE, string calledAE = "")

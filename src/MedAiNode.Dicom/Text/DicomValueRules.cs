@@ -27,7 +27,10 @@ public static partial class DicomValueRules
         ["DT"] = (DtPattern(), "is not a date-time (YYYYMMDDHHMMSS.FFFFFF&ZZXX)"),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
-    /// <summary>Returns null when the single value is valid for the VR, else the reason it is not.</summary>
+    /// <summary>Returns null when the single value is valid for the VR, else the reason it is not. The reason never
+    /// quotes the value (it names its length, or a character's code point): values come from datasets, where a bad
+    /// one may be a patient's name or birth date, and these reasons reach logs, study reasons and Error Comments. A
+    /// caller checking its own configuration may quote the value itself.</summary>
     public static string? Check(DicomVR vr, string value)
     {
         if (value.Length == 0) return null;
@@ -36,18 +39,19 @@ public static partial class DicomValueRules
         if (vr.AllowsMultipleValues && value.Contains('\\'))
             return "a single value may not contain a backslash";
         if (Formats.TryGetValue(vr.Code, out var format) && !format.Pattern.IsMatch(value))
-            return $"'{value}' {format.Fails}";
+            return $"value of {value.Length} characters {format.Fails}";
         switch (vr.Code)
         {
             case "UI":
-                if (!UidPattern().IsMatch(value)) return $"'{value}' is not a UID (digits and dots)";
-                foreach (var part in value.Split('.'))
-                    if (part.Length > 1 && part[0] == '0') return $"UID component '{part}' has a leading zero";
+                if (!UidPattern().IsMatch(value)) return $"value of {value.Length} characters is not a UID (digits and dots)";
+                var parts = value.Split('.');
+                for (var i = 0; i < parts.Length; i++)
+                    if (parts[i].Length > 1 && parts[i][0] == '0') return $"UID component {i + 1} of {parts.Length} has a leading zero";
                 break;
             case "IS":
                 if (!IsPattern().IsMatch(value) || !long.TryParse(value, NumberStyles.AllowLeadingSign | NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out var l)
                     || l < int.MinValue || l > int.MaxValue)
-                    return $"'{value}' is not an integer string in [-2^31, 2^31-1]";
+                    return $"value of {value.Length} characters is not an integer string in [-2^31, 2^31-1]";
                 break;
             case "AE":
                 if (value.Trim().Length == 0) return "an AE title may not be all spaces";

@@ -82,21 +82,26 @@ public static class LungNodules
 
         var response = new float[n];
         var bestScale = new float[n];
+        // Two scratch volumes serve every scale's three blur passes (each scale is used up by Dot before the next):
+        // allocating three per scale made about a gigabyte of garbage on a chest CT, which set the node's peak memory.
+        var scratch = (new float[n], new float[n]);
         foreach (var s in Scales.Where(s => s < 3))
         {
             ct.ThrowIfCancellationRequested();
-            Dot(Gaussian(v.Data, dims, s), dims, inLung, (float)s, 1, response, bestScale);
+            Dot(Gaussian(v.Data, dims, s, scratch), dims, inLung, (float)s, 1, response, bestScale);
         }
+        scratch = default;
         // Larger scales on a 2 mm grid (each voxel the mean of 2x2x2): an eighth of the voxels, half the kernel.
         var (coarse, cd) = Halve(v.Data, dims);
         var coarseLung = new bool[coarse.Length];
         for (var i = 0; i < n; i++) if (inLung[i]) coarseLung[cd.Index(i % dims.X / 2, i / dims.X % dims.Y / 2, i / (dims.X * dims.Y) / 2)] = true;
         var coarseResponse = new float[coarse.Length];
         var coarseScale = new float[coarse.Length];
+        var coarseScratch = (new float[coarse.Length], new float[coarse.Length]);
         foreach (var s in Scales.Where(s => s >= 3))
         {
             ct.ThrowIfCancellationRequested();
-            Dot(Gaussian(coarse, cd, s / 2), cd, coarseLung, (float)s, 2, coarseResponse, coarseScale);
+            Dot(Gaussian(coarse, cd, s / 2, coarseScratch), cd, coarseLung, (float)s, 2, coarseResponse, coarseScale);
         }
         for (var i = 0; i < n; i++)
         {
@@ -185,8 +190,9 @@ public static class LungNodules
         return (new Affine(origin, ex, ey, ez), dims);
     }
 
-    /// <summary>Separable Gaussian blur (sigma in voxels of 1 mm), edges replicated.</summary>
-    private static float[] Gaussian(float[] src, Dims d, double sigma)
+    /// <summary>Separable Gaussian blur (sigma in voxels of 1 mm), edges replicated. The three passes ping-pong between
+    /// the two scratch volumes (src, then A, B, A); the result is A, valid until the next call with the same scratch.</summary>
+    private static float[] Gaussian(float[] src, Dims d, double sigma, (float[] A, float[] B) scratch)
     {
         var r = (int)Math.Ceiling(3 * sigma);
         var k = new float[2 * r + 1];
@@ -196,7 +202,7 @@ public static class LungNodules
         var a = src;
         for (var axis = 0; axis < 3; axis++)
         {
-            var dst = new float[a.Length];
+            var dst = axis == 1 ? scratch.B : scratch.A;
             int len = d[axis], stride = axis == 0 ? 1 : axis == 1 ? d.X : d.X * d.Y, lines = a.Length / len;
             var from = a;
             Parallel.For(0, lines, line =>

@@ -175,6 +175,9 @@ public sealed class ModelSessionCache : IDisposable
                 IntraOpNumThreads = _options.IntraOpThreads,
                 InterOpNumThreads = _options.InterOpThreads,
                 ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+                // Without ONNX Runtime's CPU arena, a run's tensors (hundreds of megabytes for a whole chest volume) go
+                // back to the system when the run ends, instead of staying reserved by the arena for the process's life.
+                EnableCpuMemArena = false,
             };
             try
             {

@@ -11,8 +11,13 @@ public sealed class ModelsOptions
     /// <summary>Model ids (folder names under a search path, each holding manifest.json); each runs on every study whose
     /// series meets its manifest's rules (chest CT: lung analysis; head CT: BLAST-CT haemorrhage).</summary>
     public List<string> Enabled { get; set; } = new() { "ct-lung-quant", "blast-ct-v1" };
-    /// <summary>Folders searched for models/ID/manifest.json; relative paths are from the working directory, then the binary's folder.</summary>
+    /// <summary>Folders searched for ID/manifest.json, in order; a relative path is from the binary's folder (where the
+    /// default models ship), never from the working directory.</summary>
     public List<string> SearchPaths { get; set; } = new() { "models" };
+
+    /// <summary><see cref="SearchPaths"/> made absolute: relative ones under <paramref name="baseFolder"/> (the binary's folder).</summary>
+    public IReadOnlyList<string> ResolvedSearchPaths(string? baseFolder = null) =>
+        SearchPaths.Select(p => Path.GetFullPath(Path.IsPathRooted(p) ? p : Path.Combine(baseFolder ?? AppContext.BaseDirectory, p))).ToList();
 
     public IEnumerable<string> Validate()
     {
@@ -44,20 +49,21 @@ public sealed class ModelRegistry
 
     private void Load()
     {
+        var searchPaths = _options.ResolvedSearchPaths();
         foreach (var id in _options.Enabled)
         {
             try
             {
-                var manifest = ModelCatalog.Find(id, _options.SearchPaths);
+                var manifest = ModelCatalog.Find(id, searchPaths);
                 if (manifest is null)
                 {
-                    _problems.Add($"model '{id}' not found under {string.Join(", ", _options.SearchPaths)} (Models:Enabled / Models:SearchPaths)");
+                    _problems.Add($"model '{id}' not found under {string.Join(", ", searchPaths)} (Models:Enabled / Models:SearchPaths)");
                     continue;
                 }
                 manifest.Validate(id);
                 var loaded = Sessions.Get(manifest); // creates and warms the session once
                 _models.Add(manifest);
-                _log.LogInformation("Model {Model} {Version} ready on {Provider}", manifest.Id, manifest.Version, loaded.Provider);
+                _log.LogInformation("Model {Model} {Version} ready on {Provider}, from {Folder}", manifest.Id, manifest.Version, loaded.Provider, manifest.Directory);
             }
             catch (Exception e) when (e is ManifestException or IOException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidOperationException)
             {
