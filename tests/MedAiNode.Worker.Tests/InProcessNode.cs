@@ -16,6 +16,28 @@ namespace MedAiNode.Worker.Tests;
 /// </summary>
 internal sealed class InProcessNode : IAsyncDisposable
 {
+    /// <summary>GET a page of the node's HTTP side; a non-success status fails the test.</summary>
+    public async Task<string> GetTextAsync(string path)
+    {
+        var r = await Http.GetAsync($"http://127.0.0.1:{HttpPort}{path}");
+        Assert.True(r.IsSuccessStatusCode, $"{path}: {(int)r.StatusCode}");
+        return await r.Content.ReadAsStringAsync();
+    }
+
+    /// <summary>Prometheus scrapes are cached briefly: wait until a line of /metrics matches.</summary>
+    public async Task<string> WaitForMetricAsync(Func<string, bool> line)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        string text;
+        do
+        {
+            text = await GetTextAsync("/metrics");
+            if (text.Split('\n').Any(line)) return text;
+            await Task.Delay(200);
+        } while (sw.Elapsed < TimeSpan.FromSeconds(30));
+        throw new TimeoutException("metric not found in:\n" + text);
+    }
+
     public static readonly TimeSpan QuietPeriod = TimeSpan.FromSeconds(30);
 
     private InProcessNode(WebApplication app, FakeTimeProvider clock, int httpPort)

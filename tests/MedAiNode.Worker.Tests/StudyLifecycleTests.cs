@@ -117,27 +117,6 @@ public class StudyLifecycleTests(ITestOutputHelper output)
         Assert.Equal(0, analyzer.Calls);
     }
 
-    private static async Task<string> GetTextAsync(InProcessNode node, string path)
-    {
-        var r = await node.Http.GetAsync($"http://127.0.0.1:{node.HttpPort}{path}");
-        Assert.True(r.IsSuccessStatusCode, $"{path}: {(int)r.StatusCode}");
-        return await r.Content.ReadAsStringAsync();
-    }
-
-    /// <summary>Prometheus scrapes are cached briefly: wait until the line appears.</summary>
-    private static async Task<string> WaitForMetricAsync(InProcessNode node, Func<string, bool> line)
-    {
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        string text;
-        do
-        {
-            text = await GetTextAsync(node, "/metrics");
-            if (text.Split('\n').Any(line)) return text;
-            await Task.Delay(200);
-        } while (sw.Elapsed < TimeSpan.FromSeconds(30));
-        throw new TimeoutException("metric not found in:\n" + text);
-    }
-
     [Fact]
     public async Task A_study_whose_seg_cannot_be_written_ends_failed_with_its_reason_in_one_attempt_and_is_not_requeued_at_restart()
     {
@@ -160,12 +139,12 @@ public class StudyLifecycleTests(ITestOutputHelper output)
             Assert.Equal(StudyState.Failed, new StudyLedger(node.Jobs).Get(uid)!.State); // other nodes adopt it
 
             // Visible in the API, the metrics and the dashboard.
-            var api = JsonNode.Parse(await GetTextAsync(node, "/api/studies"))!.AsArray().Single(s => s!["studyInstanceUid"]!.GetValue<string>() == uid)!;
+            var api = JsonNode.Parse(await node.GetTextAsync("/api/studies"))!.AsArray().Single(s => s!["studyInstanceUid"]!.GetValue<string>() == uid)!;
             Assert.Equal(("Failed", reason), (api["state"]!.GetValue<string>(), api["reason"]!.GetValue<string>()));
-            await WaitForMetricAsync(node, l => l.StartsWith("medainode_studies_failed_total{") && l.Contains("kind=\"permanent\"")
+            await node.WaitForMetricAsync(l => l.StartsWith("medainode_studies_failed_total{") && l.Contains("kind=\"permanent\"")
                 && l.Contains("category=\"ResultsInputException\"") && l.Contains("stage=\"analysis\"") && l.TrimEnd().EndsWith(" 1"));
-            await WaitForMetricAsync(node, l => l.StartsWith("medainode_studies{") && l.Contains("state=\"Failed\"") && l.TrimEnd().EndsWith(" 1"));
-            var page = await GetTextAsync(node, "/hangfire/studies");
+            await node.WaitForMetricAsync(l => l.StartsWith("medainode_studies{") && l.Contains("state=\"Failed\"") && l.TrimEnd().EndsWith(" 1"));
+            var page = await node.GetTextAsync("/hangfire/studies");
             Assert.Contains(uid, page);
             Assert.Contains("a SEG needs its plane geometry", page);
         }
@@ -206,7 +185,7 @@ public class StudyLifecycleTests(ITestOutputHelper output)
             Assert.Equal("IOException: outbox volume not mounted (retries exhausted)", reason);
             await node.AssertJobStatesAsync("Failed"); // Hangfire's own record of the job stays for the operator
             Assert.Equal(1, analyzer.Calls);
-            await WaitForMetricAsync(node, l => l.StartsWith("medainode_studies_failed_total{") && l.Contains("kind=\"retries_exhausted\"") && l.Contains("category=\"IOException\""));
+            await node.WaitForMetricAsync(l => l.StartsWith("medainode_studies_failed_total{") && l.Contains("kind=\"retries_exhausted\"") && l.Contains("category=\"IOException\""));
         }
         await AssertRestartDoesNotRequeueAsync(root, uid, reason);
     }
@@ -232,7 +211,7 @@ public class StudyLifecycleTests(ITestOutputHelper output)
             Assert.Equal((StudyState.Failed, reason + suffix), (study.State, study.Reason));
             Assert.Equal(1, pacs.Calls);
             await node.AssertJobStatesAsync(transient ? ["Succeeded", "Failed"] : ["Succeeded", "Succeeded"]); // analysis, delivery
-            await WaitForMetricAsync(node, l => l.StartsWith("medainode_studies_failed_total{") && l.Contains($"kind=\"{kind}\"") && l.Contains("stage=\"delivery\""));
+            await node.WaitForMetricAsync(l => l.StartsWith("medainode_studies_failed_total{") && l.Contains($"kind=\"{kind}\"") && l.Contains("stage=\"delivery\""));
         }
         await AssertRestartDoesNotRequeueAsync(root, uid, reason + suffix);
     }

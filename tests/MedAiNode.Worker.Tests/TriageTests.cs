@@ -118,29 +118,8 @@ public class TriageTests
             if (log is not null) s.AddSingleton<ILoggerProvider>(log);
         }, args);
 
-    private static async Task<string> GetTextAsync(InProcessNode node, string path)
-    {
-        var r = await node.Http.GetAsync($"http://127.0.0.1:{node.HttpPort}{path}");
-        Assert.True(r.IsSuccessStatusCode, $"{path}: {(int)r.StatusCode}");
-        return await r.Content.ReadAsStringAsync();
-    }
-
     private static async Task<JsonNode> ApiStudyAsync(InProcessNode node, string uid) =>
-        JsonNode.Parse(await GetTextAsync(node, "/api/studies"))!.AsArray().Single(s => s!["studyInstanceUid"]!.GetValue<string>() == uid)!;
-
-    /// <summary>Prometheus scrapes are cached briefly: wait until the line appears.</summary>
-    private static async Task<string> WaitForMetricAsync(InProcessNode node, Func<string, bool> line)
-    {
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        string text;
-        do
-        {
-            text = await GetTextAsync(node, "/metrics");
-            if (text.Split('\n').Any(line)) return text;
-            await Task.Delay(200);
-        } while (sw.Elapsed < TimeSpan.FromSeconds(30));
-        throw new TimeoutException("metric not found in:\n" + text);
-    }
+        JsonNode.Parse(await node.GetTextAsync("/api/studies"))!.AsArray().Single(s => s!["studyInstanceUid"]!.GetValue<string>() == uid)!;
 
     [Fact]
     public async Task A_positive_study_is_flagged_in_the_api_the_dashboard_and_the_metrics_and_its_alert_reaches_the_webhook_once_without_patient_data()
@@ -180,11 +159,11 @@ public class TriageTests
         Assert.True(api["triage"]!["positive"]!.GetValue<bool>());
         Assert.Equal(triage.AlertId, api["triage"]!["alertId"]!.GetValue<string>());
         Assert.Equal(52.5, api["triage"]!["findings"]![0]!["volumeMl"]!.GetValue<double>());
-        var page = await GetTextAsync(node, "/hangfire/studies");
+        var page = await node.GetTextAsync("/hangfire/studies");
         Assert.Contains("data-triage=\"positive\"", page);
         Assert.Contains("big-body: Volume 52.5 ml &gt; 10 ml", page);
-        await WaitForMetricAsync(node, l => l.StartsWith("medainode_triage_positive_total") && l.TrimEnd().EndsWith(" 1"));
-        await WaitForMetricAsync(node, l => l.StartsWith("medainode_alerts_delivered_total") && l.Contains("destination=\"webhook:pager\"") && l.TrimEnd().EndsWith(" 1"));
+        await node.WaitForMetricAsync(l => l.StartsWith("medainode_triage_positive_total") && l.TrimEnd().EndsWith(" 1"));
+        await node.WaitForMetricAsync(l => l.StartsWith("medainode_alerts_delivered_total") && l.Contains("destination=\"webhook:pager\"") && l.TrimEnd().EndsWith(" 1"));
         Assert.Contains("triage rule big-body: volume 52.5 ml > 10 ml: positive", log.Text);
         FakePatient.AssertAbsent(log.Text, "the node's log");
     }
@@ -205,8 +184,8 @@ public class TriageTests
         var api = await ApiStudyAsync(node, uid);
         Assert.False(api["triage"]!["positive"]!.GetValue<bool>());
         Assert.False(api["triage"]!["findings"]![0]!["positive"]!.GetValue<bool>()); // 52.5 is not above 52.5
-        Assert.Contains("data-triage=\"negative\"", await GetTextAsync(node, "/hangfire/studies"));
-        Assert.DoesNotContain("medainode_triage_positive_total", await GetTextAsync(node, "/metrics"));
+        Assert.Contains("data-triage=\"negative\"", await node.GetTextAsync("/hangfire/studies"));
+        Assert.DoesNotContain("medainode_triage_positive_total", await node.GetTextAsync("/metrics"));
     }
 
     [Fact]
@@ -226,7 +205,7 @@ public class TriageTests
         Assert.Equal([study.Triage!.AlertId!], receiver.DistinctAlertIds);
         Assert.Single(receiver.Received.Select(r => r.Body).Distinct());
         await node.AssertJobStatesAsync("Succeeded", "Succeeded"); // analysis; delivery (failed once, retried, succeeded)
-        await WaitForMetricAsync(node, l => l.StartsWith("medainode_export_failures_total") && l.TrimEnd().EndsWith(" 1"));
+        await node.WaitForMetricAsync(l => l.StartsWith("medainode_export_failures_total") && l.TrimEnd().EndsWith(" 1"));
     }
 
     [Fact]
