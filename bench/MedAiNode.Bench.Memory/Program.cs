@@ -107,6 +107,7 @@ catch (Exception e)
 finally
 {
     if (!node.HasExited) { node.Kill(); node.WaitForExit(10_000); }
+    if (Environment.GetEnvironmentVariable("MEDAINODE_BENCH_NODE_LOG") is { Length: > 0 } nodeLog) lock (log) File.WriteAllText(nodeLog, log.ToString());
     try { Directory.Delete(work, true); } catch (IOException) { }
 }
 

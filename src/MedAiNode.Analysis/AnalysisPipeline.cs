@@ -101,6 +101,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         notes.AddRange(assembled.Notes);
         notes.Add(ContentRule(manifest, chosen, assembled.Volume));
         var assemble = clock.Elapsed.TotalSeconds;
+        StageMemory.Release(assembled.Volume.Dims.Count); // the decoded frames
 
         var result = RunModel(assembled.Volume, manifest, progress, ct);
         notes.AddRange(result.Notes);

@@ -44,6 +44,7 @@ internal static class ModelStage
         var inferer = new SlidingWindowInferer(model);
         var scores = inferer.Run(normalized, progress, ct, tissue);
         var inference = clock.Elapsed.TotalSeconds;
+        NativeHeap.Trim();
 
         clock.Restart();
         var modelLabels = Postprocessor.ToLabels(scores, m.Output, normalized);
@@ -72,6 +73,9 @@ internal static class ModelStage
             if (detection.Candidates.Count == 0) notes.Add("No lung nodule candidate from 3 to 30 mm.");
         }
         var postprocess = clock.Elapsed.TotalSeconds;
+
+        scores = null!; // not needed past the lesions; with the nodule search's scratch, released before measuring
+        StageMemory.Release(input.Dims.Count);
 
         clock.Restart();
         // All labels in one pass over the (usually 512x512xN) input grid.

@@ -75,40 +75,53 @@ public static class LungNodules
         var (grid, dims) = CropGrid(labels, lungLabels, margin: 6);
         if (dims.Count == 0) return new NoduleDetection(grid, dims, []);
         var v = Resampler.Resample(hu, dims, grid, -1024f);
-        var lungs = Resampler.Resample(labels, dims, grid);
         var n = (int)dims.Count;
-        var inLung = new bool[n];
-        for (var i = 0; i < n; i++) inLung[i] = lungLabels.Contains(lungs.Data[i]);
+        // Which lung each voxel of the 1 mm grid is in (0 none, 1 left, 2 right): one byte, instead of the resampled
+        // label volume and a separate in-lung mask.
+        var side = new byte[n];
+        {
+            var lungs = Resampler.Resample(labels, dims, grid).Data;
+            for (var i = 0; i < n; i++) side[i] = lungs[i] == leftLung ? (byte)1 : lungs[i] == rightLung ? (byte)2 : (byte)0;
+        }
 
         var response = new float[n];
-        var bestScale = new float[n];
-        // Two scratch volumes serve every scale's three blur passes (each scale is used up by Dot before the next):
-        // allocating three per scale made about a gigabyte of garbage on a chest CT, which set the node's peak memory.
-        var scratch = (new float[n], new float[n]);
-        foreach (var s in Scales.Where(s => s < 3))
+        var bestScale = new byte[n]; // index into Scales of the best scale so far, with response[i] > 0
+        // The fine scales blur slab by slab in z (with the halo each kernel needs), so their scratch is a few dozen
+        // planes, not two copies of the volume; the sums are taken in the same order, so the values are the same.
+        var fine = Scales.Select((s, k) => (Sigma: s, Index: k)).Where(s => s.Sigma < 3).ToArray();
+        var maxR = fine.Max(s => (int)Math.Ceiling(3 * s.Sigma));
+        var slab = new SlabScratch(dims, Math.Min(SlabPlanes, dims.Z), maxR);
+        for (var z0 = 1; z0 < dims.Z - 1; z0 += SlabPlanes)
         {
-            ct.ThrowIfCancellationRequested();
-            Dot(Gaussian(v.Data, dims, s, scratch), dims, inLung, (float)s, 1, response, bestScale);
+            var z1 = Math.Min(dims.Z - 1, z0 + SlabPlanes);
+            foreach (var (sigma, index) in fine)
+            {
+                ct.ThrowIfCancellationRequested();
+                var (g, first) = GaussianPlanes(v.Data, dims, sigma, z0 - 1, z1, slab);
+                Dot(g, first, dims, z0, z1, side, (float)sigma, 1, (byte)index, response, bestScale);
+            }
         }
-        scratch = default;
+        slab = null;
         // Larger scales on a 2 mm grid (each voxel the mean of 2x2x2): an eighth of the voxels, half the kernel.
         var (coarse, cd) = Halve(v.Data, dims);
-        var coarseLung = new bool[coarse.Length];
-        for (var i = 0; i < n; i++) if (inLung[i]) coarseLung[cd.Index(i % dims.X / 2, i / dims.X % dims.Y / 2, i / (dims.X * dims.Y) / 2)] = true;
+        var coarseLung = new byte[coarse.Length];
+        for (var i = 0; i < n; i++) if (side[i] != 0) coarseLung[cd.Index(i % dims.X / 2, i / dims.X % dims.Y / 2, i / (dims.X * dims.Y) / 2)] = 1;
         var coarseResponse = new float[coarse.Length];
-        var coarseScale = new float[coarse.Length];
+        var coarseScale = new byte[coarse.Length];
         var coarseScratch = (new float[coarse.Length], new float[coarse.Length]);
-        foreach (var s in Scales.Where(s => s >= 3))
+        for (var k = 0; k < Scales.Length; k++)
         {
+            if (Scales[k] < 3) continue;
             ct.ThrowIfCancellationRequested();
-            Dot(Gaussian(coarse, cd, s / 2, coarseScratch), cd, coarseLung, (float)s, 2, coarseResponse, coarseScale);
+            Dot(Gaussian(coarse, cd, Scales[k] / 2, coarseScratch), 0, cd, 1, cd.Z - 1, coarseLung, (float)Scales[k], 2, (byte)k, coarseResponse, coarseScale);
         }
         for (var i = 0; i < n; i++)
         {
-            if (!inLung[i]) continue;
+            if (side[i] == 0) continue;
             var c = cd.Index(i % dims.X / 2, i / dims.X % dims.Y / 2, i / (dims.X * dims.Y) / 2);
             if (coarseResponse[c] > response[i]) { response[i] = coarseResponse[c]; bestScale[i] = coarseScale[c]; }
         }
+        coarse = null; coarseLung = null; coarseResponse = null; coarseScale = null; coarseScratch = default;
 
         // Seeds: local maxima of the response inside the lungs, strongest first.
         var seeds = new List<(int Index, float R)>();
@@ -119,7 +132,7 @@ public static class LungNodules
         {
             var i = z * plane + y * nx + x;
             var r = response[i];
-            if (r < spec.MinResponse || !inLung[i]) continue;
+            if (r < spec.MinResponse || side[i] == 0) continue;
             var max = true;
             for (var dz = -1; dz <= 1 && max; dz++)
             for (var dy = -1; dy <= 1 && max; dy++)
@@ -138,7 +151,7 @@ public static class LungNodules
             // One nodule, one candidate: a seed near an accepted candidate is another peak of the same lump.
             var at = grid.IndexToPatient(seed % nx, seed / nx % ny, seed / plane);
             if (found.Any(f => (f.CentroidMm - at).Length < f.EquivalentDiameterMm / 2 + 5)) continue;
-            var c = Grow(v.Data, dims, grid, seed, bestScale[seed], taken);
+            var c = Grow(v.Data, dims, grid, seed, (float)Scales[bestScale[seed]], taken);
             if (c is null) continue;
             var (voxels, centroid) = c.Value;
             var volumeMl = voxels.Count / 1000.0; // 1 mm voxels
@@ -152,12 +165,12 @@ public static class LungNodules
             if (shell < spec.MinAeratedShell) continue;
             var centreIndex = grid.PatientToIndex(centroid);
             var ci = dims.Index(Math.Clamp((int)Math.Round(centreIndex.X), 0, nx - 1), Math.Clamp((int)Math.Round(centreIndex.Y), 0, ny - 1), Math.Clamp((int)Math.Round(centreIndex.Z), 0, nz - 1));
-            var side = lungs.Data[ci] == leftLung ? 1 : lungs.Data[ci] == rightLung ? 2 : 0;
-            if (side == 0) continue; // its centre is not in a lung
+            int lung = side[ci];
+            if (lung == 0) continue; // its centre is not in a lung
             foreach (var i in voxels) taken[i] = true;
             var mean = voxels.Average(i => (double)v.Data[i]);
             if (mean > spec.MaxMeanHu) continue; // bone or metal, not a nodule
-            found.Add(new NoduleCandidate(centroid, volumeMl, eq, longest, mean, side, r / (r + 50.0), shell, voxels.ToHashSet()));
+            found.Add(new NoduleCandidate(centroid, volumeMl, eq, longest, mean, lung, r / (r + 50.0), shell, voxels.ToHashSet()));
         }
         return new NoduleDetection(grid, dims, found.OrderByDescending(f => f.Confidence).ToList());
     }
@@ -195,10 +208,7 @@ public static class LungNodules
     private static float[] Gaussian(float[] src, Dims d, double sigma, (float[] A, float[] B) scratch)
     {
         var r = (int)Math.Ceiling(3 * sigma);
-        var k = new float[2 * r + 1];
-        double sum = 0;
-        for (var i = -r; i <= r; i++) sum += k[i + r] = (float)Math.Exp(-i * i / (2 * sigma * sigma));
-        for (var i = 0; i < k.Length; i++) k[i] /= (float)sum;
+        var k = Kernel(sigma, r);
         var a = src;
         for (var axis = 0; axis < 3; axis++)
         {
@@ -228,6 +238,92 @@ public static class LungNodules
         return a;
     }
 
+    /// <summary>Planes per slab of the fine-scale blur: its scratch is about (this + 2 x the largest kernel radius) planes.</summary>
+    private const int SlabPlanes = 48;
+
+    /// <summary>Reused buffers of the slab-wise blur: one plane after the x pass, the planes after the y pass (slab and
+    /// halo), and the planes after the z pass (slab plus one on each side, which the Hessian reads).</summary>
+    private sealed class SlabScratch(Dims d, int planes, int maxRadius)
+    {
+        public readonly float[] XY = new float[(long)(planes + 2 + 2 * maxRadius) * d.X * d.Y];
+        public readonly float[] Z = new float[(long)(planes + 2) * d.X * d.Y];
+    }
+
+    /// <summary>
+    /// <see cref="Gaussian"/> for planes <paramref name="za"/> to <paramref name="zb"/> only (inclusive, clamped to the
+    /// volume): the same kernel, edge replication and order of summation, so each value equals the whole-volume blur's.
+    /// Returns the buffer and the global index of its first plane.
+    /// </summary>
+    private static (float[] G, int FirstPlane) GaussianPlanes(float[] src, Dims d, double sigma, int za, int zb, SlabScratch scratch)
+    {
+        var r = (int)Math.Ceiling(3 * sigma);
+        var k = Kernel(sigma, r);
+        int nx = d.X, ny = d.Y, nz = d.Z, plane = nx * ny;
+        za = Math.Max(0, za); zb = Math.Min(nz - 1, zb);
+        int ha = Math.Max(0, za - r), hb = Math.Min(nz - 1, zb + r);
+        var xy = scratch.XY;
+        // x then y within each plane the z pass reads.
+        Parallel.For(ha, hb + 1, () => new float[plane], (z, _, tmp) =>
+        {
+            var srcPlane = src.AsSpan(z * plane, plane);
+            for (var y = 0; y < ny; y++) Line1D(srcPlane, y * nx, 1, nx, k, r, tmp);
+            var dst = xy.AsSpan((z - ha) * plane, plane);
+            for (var x = 0; x < nx; x++) Line1D(tmp, x, nx, ny, k, r, dst);
+            return tmp;
+        }, _ => { });
+        var g = scratch.Z;
+        Parallel.For(0, ny, y =>
+        {
+            for (var x = 0; x < nx; x++)
+            {
+                var at = y * nx + x;
+                for (var q = za; q <= zb; q++)
+                {
+                    float acc = 0;
+                    if (q >= r && q + r < nz)
+                    {
+                        var from = (q - r - ha) * plane + at;
+                        for (var t = 0; t < k.Length; t++, from += plane) acc += k[t] * xy[from];
+                    }
+                    else
+                    {
+                        for (var t = -r; t <= r; t++) acc += k[t + r] * xy[(Math.Clamp(q + t, 0, nz - 1) - ha) * plane + at];
+                    }
+                    g[(q - za) * plane + at] = acc;
+                }
+            }
+        });
+        return (g, za);
+    }
+
+    /// <summary>One line of a separable blur, as <see cref="Gaussian"/> sums it (same branches, same order).</summary>
+    private static void Line1D(ReadOnlySpan<float> from, int start, int stride, int len, float[] k, int r, Span<float> dst)
+    {
+        for (var q = 0; q < len; q++)
+        {
+            float acc = 0;
+            if (q >= r && q + r < len)
+            {
+                var at = start + (q - r) * stride;
+                for (var t = 0; t < k.Length; t++, at += stride) acc += k[t] * from[at];
+            }
+            else
+            {
+                for (var t = -r; t <= r; t++) acc += k[t + r] * from[start + Math.Clamp(q + t, 0, len - 1) * stride];
+            }
+            dst[start + q * stride] = acc;
+        }
+    }
+
+    private static float[] Kernel(double sigma, int r)
+    {
+        var k = new float[2 * r + 1];
+        double sum = 0;
+        for (var i = -r; i <= r; i++) sum += k[i + r] = (float)Math.Exp(-i * i / (2 * sigma * sigma));
+        for (var i = 0; i < k.Length; i++) k[i] /= (float)sum;
+        return k;
+    }
+
     /// <summary>Each 2x2x2 block's mean (odd edges: the blocks that fit, plus the last voxel repeated).</summary>
     private static (float[] Data, Dims Dims) Halve(float[] src, Dims d)
     {
@@ -253,29 +349,31 @@ public static class LungNodules
     /// Dot enhancement at one scale (sigma in mm, on a grid of <paramref name="voxelMm"/> voxels) where the lungs hold
     /// something denser than parenchyma; keeps the best scale per voxel.
     /// </summary>
-    private static void Dot(float[] g, Dims d, bool[] inLung, float sigma, float voxelMm, float[] response, float[] bestScale)
+    private static void Dot(float[] g, int gFirstPlane, Dims d, int z0, int z1, byte[] inLung, float sigma, float voxelMm, byte scale, float[] response, byte[] bestScale)
     {
-        int nx = d.X, ny = d.Y, nz = d.Z, plane = nx * ny;
+        int nx = d.X, ny = d.Y, plane = nx * ny;
         // Scale-normalised (sigma^2), in HU per mm^2: differences over voxels are divided by the voxel size squared.
         var s2 = sigma * sigma / (voxelMm * voxelMm);
-        Parallel.For(1, nz - 1, z =>
+        Parallel.For(z0, z1, z =>
         {
             for (var y = 1; y < ny - 1; y++)
             for (var x = 1; x < nx - 1; x++)
             {
                 var i = z * plane + y * nx + x;
-                if (!inLung[i] || g[i] < -750f) continue;
-                var c = g[i];
-                double hxx = g[i + 1] - 2 * c + g[i - 1];
-                double hyy = g[i + nx] - 2 * c + g[i - nx];
-                double hzz = g[i + plane] - 2 * c + g[i - plane];
-                double hxy = (g[i + nx + 1] - g[i + nx - 1] - g[i - nx + 1] + g[i - nx - 1]) / 4;
-                double hxz = (g[i + plane + 1] - g[i + plane - 1] - g[i - plane + 1] + g[i - plane - 1]) / 4;
-                double hyz = (g[i + plane + nx] - g[i + plane - nx] - g[i - plane + nx] + g[i - plane - nx]) / 4;
+                if (inLung[i] == 0) continue;
+                var j = (z - gFirstPlane) * plane + y * nx + x; // the same voxel in g, which may hold only some planes
+                if (g[j] < -750f) continue;
+                var c = g[j];
+                double hxx = g[j + 1] - 2 * c + g[j - 1];
+                double hyy = g[j + nx] - 2 * c + g[j - nx];
+                double hzz = g[j + plane] - 2 * c + g[j - plane];
+                double hxy = (g[j + nx + 1] - g[j + nx - 1] - g[j - nx + 1] + g[j - nx - 1]) / 4;
+                double hxz = (g[j + plane + 1] - g[j + plane - 1] - g[j - plane + 1] + g[j - plane - 1]) / 4;
+                double hyz = (g[j + plane + nx] - g[j + plane - nx] - g[j - plane + nx] + g[j - plane - nx]) / 4;
                 var (l1, _, l3) = Eigen(hxx, hyy, hzz, hxy, hxz, hyz);
                 if (l3 >= 0) continue;
                 var r = (float)(s2 * l3 * l3 / -l1);
-                if (r > response[i]) { response[i] = r; bestScale[i] = sigma; }
+                if (r > response[i]) { response[i] = r; bestScale[i] = scale; }
             }
         });
     }

@@ -20,8 +20,26 @@ public sealed class PatchRunner(LoadedModel model)
     public (float[] Output, long[] Shape) Run(float[] input, long[] shape) => Run(input, shape, ref _output);
 
     /// <summary>As <see cref="Run(float[], long[])"/>, writing the output into <paramref name="buffer"/> (resized when needed).</summary>
-    public (float[] Output, long[] Shape) Run(float[] input, long[] shape, ref float[] buffer)
+    /// <param name="expectedOutput">The output shape the caller expects, when it knows it: the network then writes into
+    /// <paramref name="buffer"/> directly instead of into memory of its own that is copied (for a whole volume, the size
+    /// of the output once more). A model whose output has another shape runs again the ordinary way, so the caller's
+    /// shape check names what it returned.</param>
+    public (float[] Output, long[] Shape) Run(float[] input, long[] shape, ref float[] buffer, long[]? expectedOutput = null)
     {
+        if (!model.IsEnsemble && expectedOutput is not null && !model.InputIsFloat16 && !model.OutputIsFloat16)
+        {
+            var count = checked((int)expectedOutput.Aggregate(1L, (a, b) => a * b));
+            var into = Buffer(ref buffer, count);
+            try
+            {
+                using var runOptions = new RunOptions();
+                using var inValue = OrtValue.CreateTensorValueFromMemory(input, shape);
+                using var outValue = OrtValue.CreateTensorValueFromMemory(into, expectedOutput);
+                model.Session.Run(runOptions, [model.Manifest.Input.Name], [inValue], [model.Manifest.Output.Name], [outValue]);
+                return (into, expectedOutput);
+            }
+            catch (OnnxRuntimeException) { } // another output shape: run as usual below
+        }
         if (!model.IsEnsemble) return Run(model.Session, input, shape, ref buffer);
         var (sum, oshape) = Run(model.Sessions[0], input, shape, ref buffer);
         var logits = model.Manifest.Output.Kind == OutputKind.Logits;

@@ -102,6 +102,8 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         var mirrors = MirrorSets(sw.MirrorAxes);
         var channels = m.Output.Channels;
         var voxels = d.Count;
+        if (windows.Count == 1 && patch == d && mirrors.Count == 1 && m.Input.Layout != "xyz")
+            return RunWhole(normalized, channels, progress, ct);
         var scores = new float[checked(channels * voxels)];
         var weight = new float[voxels];
         var importance = ImportanceMap(patch.X, patch.Y, patch.Z, sw.Blending, sw.SigmaScale);
@@ -152,6 +154,28 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             for (var i = 0; i < s.Length; i++) s[i] /= weight[i];
         });
         LastStats = new SlidingWindowStats(windows.Count, runs, total.Elapsed.TotalSeconds, modelSeconds);
+        return new ScoreMap(scores, channels, d) { Kind = ScoreKind };
+    }
+
+    /// <summary>
+    /// One window that is the volume itself (a model run on the whole volume, as ct-lung-quant is): the volume's own
+    /// array is the input and the network's output array is the score map. Blending one window with weight 1 would give
+    /// the same values through a copy of the input, a weight and an importance map, and a second copy of the output:
+    /// about three times the output's size at the stage that sets a chest analysis's peak memory.
+    /// </summary>
+    private ScoreMap RunWhole(Volume normalized, int channels, IProgress<InferenceProgress>? progress, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        var d = normalized.Dims;
+        var total = Stopwatch.StartNew();
+        float[] output = [];
+        var t0 = Stopwatch.GetTimestamp();
+        var (scores, shape) = _runner.Run(normalized.Data, [1, 1, d.Z, d.Y, d.X], ref output, [1, channels, d.Z, d.Y, d.X]);
+        var modelSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        if (shape.Length != 5 || shape[0] != 1 || shape[1] != channels || shape[2] * shape[3] * shape[4] != d.Count)
+            throw new InvalidOperationException($"Model {model.Manifest.Id} returned shape [{string.Join(",", shape)}]; expected [1,{channels},...] with the patch's {d.Count} voxels.");
+        progress?.Report(new InferenceProgress(1, 1));
+        LastStats = new SlidingWindowStats(1, 1, total.Elapsed.TotalSeconds, modelSeconds);
         return new ScoreMap(scores, channels, d) { Kind = ScoreKind };
     }
 

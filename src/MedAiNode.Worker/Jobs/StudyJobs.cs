@@ -132,6 +132,9 @@ public sealed class StudyJobs(StudyStore store, IStudyAnalyzer analyzer, Outbox 
             // would keep resident until memory is short. Give it back to the system now (one compacting collection
             // per analysis, tens of milliseconds against seconds of analysis), so an idle node is small again.
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            // The same for native memory: what ONNX Runtime, the codecs and the summary's drawing freed stays in glibc's
+            // per-thread arenas until trimmed, and the next analysis would start on top of it.
+            MedAiNode.Inference.Runtime.NativeHeap.Trim();
         }
         metrics.StageDuration.Record((DateTimeOffset.UtcNow - clock).TotalSeconds, Stage("analysis"));
         switch (outcome.Status)
