@@ -37,6 +37,36 @@ public static partial class DurableFile
             throw Error("fdatasync of a received file", Marshal.GetLastPInvokeError());
     }
 
+    /// <summary>fdatasync of a closed file by its path (a read-only descriptor is enough on Linux); off Linux a full
+    /// flush through a writable handle. Throws an <see cref="IOException"/> as <see cref="DataSync(FileStream)"/> does;
+    /// a file that no longer exists throws <see cref="FileNotFoundException"/>.</summary>
+    public static void DataSync(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            using var w = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+            w.Flush(flushToDisk: true);
+            return;
+        }
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+        if (fdatasync((int)fs.SafeFileHandle.DangerousGetHandle()) != 0)
+            throw Error("fdatasync of a received file", Marshal.GetLastPInvokeError());
+    }
+
+    /// <summary>fdatasync of an open handle (the intake journal); off Linux a full flush. Throws an
+    /// <see cref="IOException"/> naming <paramref name="what"/> and the errno.</summary>
+    public static void DataSync(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string what)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            using var fs = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(handle.DangerousGetHandle(), ownsHandle: false), FileAccess.ReadWrite, 1);
+            fs.Flush(flushToDisk: true);
+            return;
+        }
+        if (fdatasync((int)handle.DangerousGetHandle()) != 0)
+            throw Error("fdatasync of " + what, Marshal.GetLastPInvokeError());
+    }
+
     /// <summary>Makes a rename durable: the directory entry is on disk once this returns. A no-op off Linux. Throws an
     /// <see cref="IOException"/> when the folder cannot be opened or synced: a rename that may not survive a power cut
     /// must not be reported as stored. A file system that cannot sync folders at all (EINVAL) is not an error.</summary>
