@@ -83,6 +83,9 @@ public sealed class IntakeJournal : IDisposable
     public sealed class Counters
     {
         public long Appended, TooLarge, ForcedCheckpoints, Checkpoints, Wraps;
+        /// <summary>Flushes of the journal for appends (fewer than appends when one covered several), and the time spent
+        /// writing records, flushing, and in checkpoints (Stopwatch ticks).</summary>
+        public long Flushes, WriteTicks, FlushTicks, CheckpointTicks;
     }
 
     public Counters Stats { get; } = new();
@@ -258,15 +261,7 @@ public sealed class IntakeJournal : IDisposable
         var series = Next(s);
         var sop = Next(s);
         var ae = Next(s);
-        var hasher = new XxHash3();
-        for (long done = 0; done < len;)
-        {
-            var n = RandomAccess.Read(h, buffer.AsSpan(0, (int)Math.Min(buffer.Length, len - done)), at + HeaderSize + done);
-            if (n <= 0) return null;
-            hasher.Append(buffer.AsSpan(0, n));
-            done += n;
-        }
-        return hasher.GetCurrentHashAsUInt64() == hash ? new Record(seq, study, series, sop, ae, len, hash) : null;
+        return PayloadHash(h, at + HeaderSize, len, buffer) == hash ? new Record(seq, study, series, sop, ae, len, hash) : null;
     }
 
     /// <summary>
@@ -308,31 +303,41 @@ public sealed class IntakeJournal : IDisposable
             }
             if (at == DataStart && _head != DataStart) Interlocked.Increment(ref Stats.Wraps);
             var seq = _nextSeq;
-            var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+            // The record is written as whole pages (header, payload, zeros to the next 4 KiB), in chunks of up to 1 MiB:
+            // a partial page would make the kernel read it first. The first chunk, holding the header, is written last,
+            // once the payload's hash is known; one flush follows for all of it.
+            var first = ArrayPool<byte>.Shared.Rent(Chunk);
+            var buffer = need > Chunk ? ArrayPool<byte>.Shared.Rent(Chunk) : null;
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 _fault?.Invoke("write");
-                var hasher = new XxHash3();
-                for (long done = 0; done < length;)
+                var firstLength = (int)Math.Min(need, Chunk);
+                var hash = Fill(src, 0, first, HeaderSize, firstLength, 0, length);
+                for (long chunk = Chunk; chunk < need; chunk += Chunk)
                 {
-                    var n = RandomAccess.Read(src, buffer.AsSpan(0, (int)Math.Min(buffer.Length, length - done)), done);
-                    if (n <= 0) throw new IOException("the received file became shorter while it was being journaled");
-                    hasher.Append(buffer.AsSpan(0, n));
-                    RandomAccess.Write(_file, buffer.AsSpan(0, n), at + HeaderSize + done);
-                    done += n;
+                    var n = (int)Math.Min(Chunk, need - chunk);
+                    hash = Fill(src, hash, buffer!, 0, n, chunk - HeaderSize, length);
+                    RandomAccess.Write(_file, buffer.AsSpan(0, n), at + chunk);
                 }
-                BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(8), seq);
-                BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), length);
-                BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(24), hasher.GetCurrentHashAsUInt64());
-                BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(HeaderSize - 8), XxHash3.HashToUInt64(header.AsSpan(0, HeaderSize - 8)));
-                RandomAccess.Write(_file, header, at);
+                header.AsSpan(0, HeaderSize).CopyTo(first);
+                BinaryPrimitives.WriteUInt64LittleEndian(first.AsSpan(8), seq);
+                BinaryPrimitives.WriteInt64LittleEndian(first.AsSpan(16), length);
+                BinaryPrimitives.WriteUInt64LittleEndian(first.AsSpan(24), hash);
+                BinaryPrimitives.WriteUInt64LittleEndian(first.AsSpan(HeaderSize - 8), XxHash3.HashToUInt64(first.AsSpan(0, HeaderSize - 8)));
+                RandomAccess.Write(_file, first.AsSpan(0, firstLength), at);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 Fail(e);
                 throw;
             }
-            finally { ArrayPool<byte>.Shared.Return(buffer); }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(first);
+                if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            }
+            Interlocked.Add(ref Stats.WriteTicks, System.Diagnostics.Stopwatch.GetTimestamp() - started);
             _nextSeq = seq + 1;
             _head = at + need;
             entry = new Entry { Seq = seq, Offset = at, End = at + need, AppendedAt = DateTime.UtcNow };
@@ -353,6 +358,47 @@ public sealed class IntakeJournal : IDisposable
         return entry;
     }
 
+    /// <summary>Fills <paramref name="into"/>[<paramref name="from"/>..<paramref name="to"/>) with the payload from
+    /// <paramref name="payloadAt"/> on, and zeros past the payload's end; returns the hash chained over that piece.</summary>
+    private static ulong Fill(SafeFileHandle src, ulong hash, byte[] into, int from, int to, long payloadAt, long length)
+    {
+        var pos = from;
+        while (pos < to && payloadAt < length)
+        {
+            var n = RandomAccess.Read(src, into.AsSpan(pos, (int)Math.Min(to - pos, length - payloadAt)), payloadAt);
+            if (n <= 0) throw new IOException("the received file became shorter while it was being journaled");
+            pos += n;
+            payloadAt += n;
+        }
+        into.AsSpan(pos, to - pos).Clear();
+        return pos > from ? Chain(hash, into.AsSpan(from, pos - from)) : hash;
+    }
+
+    // The payload's hash: XxHash3 of each piece (the first Chunk - HeaderSize bytes, then Chunk bytes at a time), each
+    // seeded with the hash so far. Pieces hashed in one call: the streaming XxHash3 is several times slower.
+    private const int Chunk = 1 << 20;
+    private static ulong Chain(ulong hash, ReadOnlySpan<byte> piece) => XxHash3.HashToUInt64(piece, unchecked((long)hash));
+
+    /// <summary>The payload hash of <paramref name="length"/> bytes at <paramref name="start"/> in a file; null when it
+    /// is shorter.</summary>
+    public static ulong? PayloadHash(SafeFileHandle h, long start, long length, byte[] buffer)
+    {
+        ulong hash = 0;
+        for (long done = 0; done < length;)
+        {
+            var piece = (int)Math.Min(done == 0 ? Chunk - HeaderSize : Chunk, length - done);
+            for (var got = 0; got < piece;)
+            {
+                var n = RandomAccess.Read(h, buffer.AsSpan(got, piece - got), start + done + got);
+                if (n <= 0) return null;
+                got += n;
+            }
+            hash = Chain(hash, buffer.AsSpan(0, piece));
+            done += piece;
+        }
+        return hash;
+    }
+
     /// <summary>Group commit: one flush covers every record written before it started; a thread whose record an
     /// earlier flush covered returns at once. A flush error stops the journal (see the class remarks).</summary>
     private void Sync(ulong seq)
@@ -362,10 +408,13 @@ public sealed class IntakeJournal : IDisposable
             if (_failed is { } failed) throw new IOException("the intake journal stopped after an earlier error: " + failed.Message, failed);
             if (_synced >= (long)seq) return;
             var target = Volatile.Read(ref _written);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 _fault?.Invoke("sync");
                 DurableFile.DataSync(_file, "the intake journal");
+                Stats.Flushes++;
+                Stats.FlushTicks += System.Diagnostics.Stopwatch.GetTimestamp() - started;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -463,6 +512,7 @@ public sealed class IntakeJournal : IDisposable
                 }
             }
             if (covered.Count == 0) return 0;
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             _syncFiled(covered.Where(e => e.Path is not null).Select(e => e.Path!).ToHashSet(StringComparer.Ordinal));
             var last = covered[^1];
             if (_failed is null)
@@ -489,6 +539,7 @@ public sealed class IntakeJournal : IDisposable
                 for (var i = 0; i < covered.Count; i++) _pending.RemoveFirst();
             }
             Interlocked.Increment(ref Stats.Checkpoints);
+            Interlocked.Add(ref Stats.CheckpointTicks, System.Diagnostics.Stopwatch.GetTimestamp() - started);
             return covered.Count;
         }
     }

@@ -48,8 +48,11 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
         Load();
         _log.LogInformation("Study store in {Root} ({Studies} studies)", Root, _studies.Count);
         JournalPath = Path.Combine(Root, "journal", "intake.journal");
+        if (OperatingSystem.IsLinux() && (options.Fsync && options.JournalSizeMiB > 0 || File.Exists(JournalPath))) _fsSync = new DurableFile.FileSystemSync(StudiesRoot);
         _journal = OpenJournal();
     }
+
+    private readonly DurableFile.FileSystemSync? _fsSync;
 
     private readonly IntakeJournal? _journal;
     private int _replayedFiled, _replayedIntact;
@@ -117,11 +120,11 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
     {
         try
         {
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
-            if (fs.Length != r.Length) return false;
-            var hasher = new System.IO.Hashing.XxHash3();
-            hasher.Append(fs);
-            return hasher.GetCurrentHashAsUInt64() == r.PayloadHash;
+            using var h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            if (RandomAccess.GetLength(h) != r.Length) return false;
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+            try { return IntakeJournal.PayloadHash(h, 0, r.Length, buffer) == r.PayloadHash; }
+            finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
         }
         catch (FileNotFoundException) { return false; }
         catch (DirectoryNotFoundException) { return false; }
@@ -132,6 +135,13 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
     private void SyncFiled(IReadOnlyCollection<string> paths)
     {
         if (paths.Count == 0) return;
+        if (_fsSync is not null)
+        {
+            // One syncfs: all those files' data and every folder entry, one file-system journal commit and one device flush,
+            // where a flush per file and per folder would cost a commit and a flush each.
+            _fsSync.Sync();
+            return;
+        }
         var series = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in paths)
         {
@@ -143,20 +153,32 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
         var studies = new HashSet<string>(StringComparer.Ordinal);
         foreach (var d in series)
         {
-            if (!Directory.Exists(d)) continue;
-            DurableFile.FsyncDirectory(d);
-            studies.Add(Path.GetDirectoryName(d)!);
+            if (SyncFolder(d)) studies.Add(Path.GetDirectoryName(d)!);
         }
-        foreach (var d in studies)
-            if (Directory.Exists(d)) DurableFile.FsyncDirectory(d);
+        foreach (var d in studies) SyncFolder(d);
         DurableFile.FsyncDirectory(StudiesRoot);
+    }
+
+    /// <summary>Syncs a folder; false when it is gone (a study removed meanwhile), any other error throws.</summary>
+    private static bool SyncFolder(string dir)
+    {
+        try
+        {
+            DurableFile.FsyncDirectory(dir);
+            return true;
+        }
+        catch (IOException) when (!Directory.Exists(dir)) { return false; }
     }
 
     /// <summary>Closes the journal as a crash would (no checkpoint): tests of recovery.</summary>
     internal void SimulateCrash() => _journal?.Abandon();
 
     /// <summary>Takes the journal's last checkpoint and closes it.</summary>
-    public void Dispose() => _journal?.Dispose();
+    public void Dispose()
+    {
+        _journal?.Dispose();
+        _fsSync?.Dispose();
+    }
 
     public string Root { get; }
     public string StudiesRoot { get; }

@@ -29,9 +29,9 @@ public sealed class StudyStoreOptions
     /// larger than the free journal takes that path too.</summary>
     public int JournalSizeMiB { get; set; } = 512;
     /// <summary>The background checkpoint runs after this many journaled instances ... (tests; not a configuration key)</summary>
-    internal int JournalCheckpointInstances { get; set; } = 64;
+    internal int JournalCheckpointInstances { get; set; } = 256;
     /// <summary>... or this long after the oldest one not yet covered (tests; not a configuration key).</summary>
-    internal TimeSpan JournalCheckpointInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+    internal TimeSpan JournalCheckpointInterval { get; set; } = TimeSpan.FromSeconds(1);
     /// <summary>False: checkpoints only when the journal is full (on the writing thread) or at dispose (tests).</summary>
     internal bool JournalBackgroundCheckpoints { get; set; } = true;
     /// <summary>Studies delivered or failed this long ago (and with no arrival since) are deleted with their outbox
