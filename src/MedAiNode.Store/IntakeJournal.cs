@@ -86,6 +86,18 @@ public sealed class IntakeJournal : IDisposable
         /// <summary>Flushes of the journal for appends (fewer than appends when one covered several), and the time spent
         /// writing records, flushing, and in checkpoints (Stopwatch ticks).</summary>
         public long Flushes, WriteTicks, FlushTicks, CheckpointTicks;
+        // The last 4096 flush times (ticks), for a median: a mean hides whether a few long stalls or every flush is slow.
+        internal readonly long[] RecentFlushes = new long[4096];
+
+        /// <summary>Median, 10th and 90th percentile of the last 4096 journal flushes, in ms.</summary>
+        public (double P10, double Median, double P90) FlushMillis()
+        {
+            var n = (int)Math.Min(Flushes, RecentFlushes.Length);
+            if (n == 0) return (0, 0, 0);
+            var t = RecentFlushes.Take(n).Order().ToArray();
+            double Ms(long ticks) => ticks * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+            return (Ms(t[n / 10]), Ms(t[n / 2]), Ms(t[n * 9 / 10]));
+        }
     }
 
     public Counters Stats { get; } = new();
@@ -413,8 +425,10 @@ public sealed class IntakeJournal : IDisposable
             {
                 _fault?.Invoke("sync");
                 DurableFile.DataSync(_file, "the intake journal");
+                var took = System.Diagnostics.Stopwatch.GetTimestamp() - started;
+                Stats.RecentFlushes[Stats.Flushes % Stats.RecentFlushes.Length] = took;
                 Stats.Flushes++;
-                Stats.FlushTicks += System.Diagnostics.Stopwatch.GetTimestamp() - started;
+                Stats.FlushTicks += took;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
