@@ -102,9 +102,9 @@ public sealed class IntakeJournal : IDisposable
 
     public Counters Stats { get; } = new();
     /// <summary>Checkpoint after this many filed records ...</summary>
-    public int CheckpointInstances { get; private set; } = 64;
+    public int CheckpointInstances { get; private set; } = 256;
     /// <summary>... or this long after the oldest record not yet covered.</summary>
-    public TimeSpan CheckpointInterval { get; private set; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan CheckpointInterval { get; private set; } = TimeSpan.FromSeconds(1);
     /// <summary>False: no background checkpoints, only forced ones and the last at dispose (tests).</summary>
     public bool Background { get; private set; } = true;
     public string Path { get; }
@@ -138,7 +138,7 @@ public sealed class IntakeJournal : IDisposable
     /// </summary>
     public static IntakeJournal? Open(string path, long size, ILogger log, Func<Record, Stream, string?> replay,
         Action<IReadOnlyCollection<string>> syncFiled, Action<string>? fault = null,
-        int checkpointInstances = 64, TimeSpan? checkpointInterval = null, bool background = true)
+        int checkpointInstances = 256, TimeSpan? checkpointInterval = null, bool background = true)
     {
         if (size != 0 && size < DataStart + Block) throw new ArgumentOutOfRangeException(nameof(size));
         var dir = System.IO.Path.GetDirectoryName(path)!;
@@ -164,12 +164,14 @@ public sealed class IntakeJournal : IDisposable
                 return journal;
             }
             // Replayed and checkpointed: its content is in the study tree. Replaced by one of the configured size (or none).
+            // One whose checkpoint blocks are both unreadable (never seen: they are written alternately) is kept aside for
+            // a person, not deleted.
             journal?.Dispose();
             if (journal is null) handle.Dispose();
-            var aside = path + ".old";
+            var aside = journal is null ? $"{path}.unreadable-{DateTime.UtcNow:yyyyMMddTHHmmss}" : path + ".old";
             File.Move(path, aside, overwrite: true);
             DurableFile.FsyncDirectory(dir);
-            File.Delete(aside);
+            if (journal is not null) File.Delete(aside);
         }
         if (size == 0) return null;
         var tmp = path + ".tmp";
@@ -190,7 +192,7 @@ public sealed class IntakeJournal : IDisposable
         return new IntakeJournal(path, file, size, 1, DataStart, 1, log, fault, syncFiled)
         {
             CheckpointInstances = checkpointInstances,
-            CheckpointInterval = checkpointInterval ?? TimeSpan.FromMilliseconds(500),
+            CheckpointInterval = checkpointInterval ?? TimeSpan.FromSeconds(1),
             Background = background,
         };
     }
@@ -202,7 +204,7 @@ public sealed class IntakeJournal : IDisposable
         var checkpoint = ReadCheckpoint(handle, length);
         if (checkpoint is not { } cp)
         {
-            log.LogWarning("Intake journal {Path} has no readable checkpoint (its creation was interrupted?); nothing replayed, it is recreated", path);
+            log.LogWarning("Intake journal {Path} has no readable checkpoint block; nothing replayed, it is kept beside a new one (.unreadable-*)", path);
             return null;
         }
         var (counter, seq, offset, size) = cp;
@@ -216,7 +218,9 @@ public sealed class IntakeJournal : IDisposable
         var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         try
         {
-            while (true)
+            // Bounded by the most records the file can hold: a sequence number is written once, so the scan cannot come back
+            // to a record it took; the bound only guards that reasoning.
+            for (var left = end / Block; left > 0; left--)
             {
                 var found = TryRecord(handle, at, expected, end, header, buffer);
                 if (found is null && at != DataStart)

@@ -82,7 +82,7 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
         catch (IOException e) when (DurableFile.IsOutOfSpace(e))
         {
             try { File.Delete(JournalPath + ".tmp"); } catch (IOException) { }
-            _log.LogWarning("Intake journal not created ({Error}): each instance's file and folder are flushed before Success", e.Message);
+            _log.LogWarning("Intake journal not opened ({Error}): each instance's file and folder are flushed before Success; a journal left by the last run is replayed at the next start", e.Message);
             return null;
         }
     }
