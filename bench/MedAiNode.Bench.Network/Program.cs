@@ -9,13 +9,17 @@ using MedAiNode.Store;
 
 // The same DCMTK storescu sends the same synthetic 300-slice 512x512 CT series over loopback to DCMTK storescp and to
 // our SCP (fsync on), alternating, several runs; prints per-run times, medians, MB/s and the ratio.
-// Usage: dotnet run -c Release --project bench/MedAiNode.Bench.Network -- [--runs N] [--slices N] [--source FILE] [--series DIR] [--no-fsync] [--no-dirsync]
+// Usage: dotnet run -c Release --project bench/MedAiNode.Bench.Network -- [--runs N] [--slices N] [--source FILE] [--series DIR] [--no-fsync] [--no-dirsync] [--no-journal | --journal-compare]
 // --series DIR sends the files of a real series (e.g. ct/lidc-idri-0001-chest) instead of the generated one.
+// Our store runs with its intake journal (Store:JournalSizeMiB, 512 MiB) as the service does; --no-journal turns it off
+// (every instance's file and folder flushed before Success); --journal-compare runs both, interleaved with storescp.
 var ci = CultureInfo.InvariantCulture;
 var runs = ArgInt("--runs", 5);
 var slices = ArgInt("--slices", 300);
 var fsync = !args.Contains("--no-fsync");
 var dirSync = !args.Contains("--no-dirsync");
+var compare = args.Contains("--journal-compare");
+var journalOn = !args.Contains("--no-journal");
 var source = ArgStr("--source") ?? Path.Combine(FindShared(), "ct", "philips-phantom-5mm", "I10.dcm");
 var realSeries = ArgStr("--series") is { } rs ? (Path.IsPathRooted(rs) ? rs : Path.Combine(FindShared(), rs)) : null;
 
@@ -42,26 +46,37 @@ try
     using var storescp = Start("storescp", ["-aet", "STORESCP", "-pdu", "131072", "-od", dcmtkDir, dcmtkPort.ToString(ci)]);
     using var stopStorescp = new Stopper(storescp);
     WaitPort(dcmtkPort);
-    // The service's own target: the study store, with its Store:Fsync / Store:FsyncDirectory set from the flags.
-    var store = new StudyStore(new StudyStoreOptions { Root = oursDir, Fsync = fsync, FsyncDirectory = dirSync });
-    await using var server = new DicomServer(
-        new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0, MaxPduLength = 131072 }, store);
-    server.Start();
+    // The service's own target: the study store, with its Store:Fsync / Store:FsyncDirectory / Store:JournalSizeMiB set
+    // from the flags; with --journal-compare a second store without the journal, in its own folder.
+    var ours = new List<(string Name, StudyStore Store, DicomServer Server, List<double> Times)>();
+    foreach (var journal in compare ? [true, false] : new[] { journalOn })
+    {
+        var store = new StudyStore(new StudyStoreOptions
+        {
+            Root = Path.Combine(oursDir, journal ? "journal" : "plain"), Fsync = fsync, FsyncDirectory = dirSync, JournalSizeMiB = journal ? 512 : 0,
+        });
+        var server = new DicomServer(new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0, MaxPduLength = 131072 }, store);
+        server.Start();
+        var name = !fsync ? "fsync off" : store.Journal is not null ? "journal" : dirSync ? "file + folder fsync" : "file fsync";
+        ours.Add((name, store, server, new List<double>()));
+    }
 
     var tDcmtk = new List<double>();
-    var tOurs = new List<double>();
-    Send("STORESCP", dcmtkPort); // warm-up both (page cache, JIT)
-    Send("MEDAI", server.Port);
+    Send("STORESCP", dcmtkPort); // warm-up each receiver (page cache, JIT)
+    foreach (var o in ours) Send("MEDAI", o.Server.Port);
     for (var i = 0; i < runs; i++)
     {
         Clean(dcmtkDir);
-        Clean(store.StudiesRoot);
+        foreach (var o in ours) Clean(o.Store.StudiesRoot);
         tDcmtk.Add(Send("STORESCP", dcmtkPort));
-        tOurs.Add(Send("MEDAI", server.Port));
-        Console.WriteLine($"run {i + 1}: storescp {tDcmtk[^1]:0.000} s, ours {tOurs[^1]:0.000} s");
+        foreach (var o in ours) o.Times.Add(Send("MEDAI", o.Server.Port));
+        Console.WriteLine($"run {i + 1}: storescp {tDcmtk[^1]:0.000} s, " + string.Join(", ", ours.Select(o => $"ours ({o.Name}) {o.Times[^1]:0.000} s")));
     }
-    var stored = Directory.GetFiles(store.StudiesRoot, "*.dcm", SearchOption.AllDirectories).Length;
-    if (stored != files.Length) throw new InvalidOperationException($"our SCP stored {stored} of {files.Length} files");
+    foreach (var o in ours)
+    {
+        var stored = Directory.GetFiles(o.Store.StudiesRoot, "*.dcm", SearchOption.AllDirectories).Length;
+        if (stored != files.Length) throw new InvalidOperationException($"our SCP ({o.Name}) stored {stored} of {files.Length} files");
+    }
     var storedDcmtk = Directory.GetFiles(dcmtkDir).Length;
     if (storedDcmtk != files.Length) throw new InvalidOperationException($"storescp stored {storedDcmtk} of {files.Length} files");
     double Median(IEnumerable<double> l)
@@ -70,16 +85,34 @@ try
         return o.Length % 2 == 1 ? o[o.Length / 2] : (o[o.Length / 2 - 1] + o[o.Length / 2]) / 2;
     }
     var md = Median(tDcmtk);
-    var mo = Median(tOurs);
-    // Throughput ratio per run (storescp's time over ours for the runs taken back to back): above 1, ours is faster.
-    var ratios = tDcmtk.Zip(tOurs, (d, o) => d / o).ToList();
     Console.WriteLine();
     Console.WriteLine("| receiver | median s | min-max s | MB/s (median) |");
     Console.WriteLine("|---|---|---|---|");
     Console.WriteLine($"| DCMTK storescp 3.6.7 (no fsync) | {md:0.000} | {tDcmtk.Min():0.000}-{tDcmtk.Max():0.000} | {bytes / 1e6 / md:0.0} |");
-    Console.WriteLine($"| MedAiNode SCP + study store (fsync {(fsync ? "on" : "off")}, folder fsync {(fsync && dirSync ? "on" : "off")}) | {mo:0.000} | {tOurs.Min():0.000}-{tOurs.Max():0.000} | {bytes / 1e6 / mo:0.0} |");
+    foreach (var o in ours)
+        Console.WriteLine($"| MedAiNode SCP + study store ({o.Name}) | {Median(o.Times):0.000} | {o.Times.Min():0.000}-{o.Times.Max():0.000} | {bytes / 1e6 / Median(o.Times):0.0} |");
     Console.WriteLine();
-    Console.WriteLine($"Throughput ours / storescp: median {Median(ratios):0.00}x (runs {ratios.Min():0.00}-{ratios.Max():0.00}x); time per instance: storescp {md / files.Length * 1000:0.00} ms, ours {mo / files.Length * 1000:0.00} ms");
+    foreach (var o in ours)
+    {
+        // Throughput ratio per run (storescp's time over ours for the runs taken back to back): above 1, ours is faster.
+        var ratios = tDcmtk.Zip(o.Times, (d, t) => d / t).ToList();
+        var mo = Median(o.Times);
+        Console.WriteLine($"Throughput ours ({o.Name}) / storescp: median {Median(ratios):0.00}x (runs {ratios.Min():0.00}-{ratios.Max():0.00}x); time per instance: storescp {md / files.Length * 1000:0.00} ms, ours {mo / files.Length * 1000:0.00} ms");
+        if (o.Store.Journal is { } j)
+        {
+            var ms = (long ticks, long n) => n == 0 ? 0 : ticks * 1000.0 / Stopwatch.Frequency / n;
+            Console.WriteLine($"  journal: {j.Stats.Appended} appended, {j.Stats.Flushes} flushes, {j.Stats.Checkpoints} checkpoints ({j.Stats.ForcedCheckpoints} forced), {j.Stats.Wraps} wraps, {j.Stats.TooLarge} too large;"
+                + $" mean ms per instance: record write {ms(j.Stats.WriteTicks, j.Stats.Appended):0.000}, flush {ms(j.Stats.FlushTicks, j.Stats.Appended):0.000}; per checkpoint {ms(j.Stats.CheckpointTicks, j.Stats.Checkpoints):0.0} ms");
+            var (p10, p50, p90) = j.Stats.FlushMillis();
+            Console.WriteLine($"  journal flush ms: median {p50:0.000} (10th percentile {p10:0.000}, 90th {p90:0.000})");
+        }
+    }
+    Console.WriteLine($"Load average at end: {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+    foreach (var o in ours)
+    {
+        await o.Server.DisposeAsync();
+        o.Store.Dispose();
+    }
 
     double Send(string aet, int port)
     {

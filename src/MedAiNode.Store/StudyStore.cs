@@ -17,7 +17,7 @@ namespace MedAiNode.Store;
 /// capacity check (Store:MaxFillPercent), UID check and fsync policy of intake are here. Anything it cannot file is
 /// quarantined with its reason, never deleted.
 /// </summary>
-public sealed class StudyStore : IDicomStoreTarget
+public sealed class StudyStore : IDicomStoreTarget, IDisposable
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
     private readonly StudyStoreOptions _options;
@@ -47,6 +47,137 @@ public sealed class StudyStore : IDicomStoreTarget
         EmptyTrash();
         Load();
         _log.LogInformation("Study store in {Root} ({Studies} studies)", Root, _studies.Count);
+        JournalPath = Path.Combine(Root, "journal", "intake.journal");
+        if (OperatingSystem.IsLinux() && (options.Fsync && options.JournalSizeMiB > 0 || File.Exists(JournalPath))) _fsSync = new DurableFile.FileSystemSync(StudiesRoot);
+        _journal = OpenJournal();
+    }
+
+    private readonly DurableFile.FileSystemSync? _fsSync;
+
+    private readonly IntakeJournal? _journal;
+    private int _replayedFiled, _replayedIntact;
+
+    /// <summary>The intake journal (Store:JournalSizeMiB), null when off: with Store:Fsync off, a size of 0, or when it
+    /// could not be created for lack of space (then every instance takes the plain path).</summary>
+    public IntakeJournal? Journal => _journal;
+    public string JournalPath { get; }
+    /// <summary>At start: records filed again from the journal, and records whose file was found intact.</summary>
+    public (int Filed, int Intact) Replayed => (_replayedFiled, _replayedIntact);
+
+    /// <summary>Called with "write", "sync" or "checkpoint" just before the journal does it; a test throws here to inject
+    /// an I/O error.</summary>
+    public Action<string>? JournalFault { get; set; }
+
+    /// <summary>Opens the intake journal before anything is received: records a previous run acknowledged but had not
+    /// yet checkpointed are filed again (through <see cref="Store"/>, so counts and the index follow), and a journal of
+    /// the configured size is created when there is none.</summary>
+    private IntakeJournal? OpenJournal()
+    {
+        var size = _options.Fsync ? (long)_options.JournalSizeMiB << 20 : 0;
+        try
+        {
+            return IntakeJournal.Open(JournalPath, size, _log, Replay, SyncFiled, what => JournalFault?.Invoke(what),
+                _options.JournalCheckpointInstances, _options.JournalCheckpointInterval, _options.JournalBackgroundCheckpoints);
+        }
+        catch (IOException e) when (DurableFile.IsOutOfSpace(e))
+        {
+            try { File.Delete(JournalPath + ".tmp"); } catch (IOException) { }
+            _log.LogWarning("Intake journal not opened ({Error}): each instance's file and folder are flushed before Success; a journal left by the last run is replayed at the next start", e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>Files one journal record found at start again, unless its file is already there intact; returns the
+    /// path to sync before the checkpoint. The log says how many, never what (no UIDs of patients' studies either).</summary>
+    private string? Replay(IntakeJournal.Record r, Stream payload)
+    {
+        if (!ReceivedInstance.IsValidUid(r.StudyUid) || !ReceivedInstance.IsValidUid(r.SeriesUid) || !ReceivedInstance.IsValidUid(r.SopUid)) return null;
+        var target = Path.Combine(StudiesRoot, r.StudyUid, r.SeriesUid, r.SopUid + ".dcm");
+        if (IsIntact(target, r))
+        {
+            _replayedIntact++;
+            return target;
+        }
+        var part = Path.Combine(IncomingRoot, Guid.NewGuid().ToString("N") + ".part");
+        using (var fs = new FileStream(part, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+        {
+            payload.CopyTo(fs, 1 << 20);
+            DurableFile.DataSync(fs);
+        }
+        ReceivedInstance instance;
+        try { instance = ReceivedInstance.Read(part, r.CallingAE); }
+        catch (DicomFormatException)
+        {
+            Quarantine(part, "an intake journal record could not be parsed again at start");
+            return null;
+        }
+        Store(instance);
+        _replayedFiled++;
+        return target;
+    }
+
+    private static bool IsIntact(string path, IntakeJournal.Record r)
+    {
+        try
+        {
+            using var h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            if (RandomAccess.GetLength(h) != r.Length) return false;
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+            try { return IntakeJournal.PayloadHash(h, 0, r.Length, buffer) == r.PayloadHash; }
+            finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
+        }
+        catch (FileNotFoundException) { return false; }
+        catch (DirectoryNotFoundException) { return false; }
+    }
+
+    /// <summary>The journal's checkpoint: each filed file's data, then its series and study folders and the studies
+    /// folder, each synced once. A file gone since (a study removed) needs nothing.</summary>
+    private void SyncFiled(IReadOnlyCollection<string> paths)
+    {
+        if (paths.Count == 0) return;
+        if (_fsSync is not null)
+        {
+            // One syncfs: all those files' data and every folder entry, one file-system journal commit and one device flush,
+            // where a flush per file and per folder would cost a commit and a flush each.
+            _fsSync.Sync();
+            return;
+        }
+        var series = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in paths)
+        {
+            try { DurableFile.DataSync(p); }
+            catch (FileNotFoundException) { continue; }
+            catch (DirectoryNotFoundException) { continue; }
+            series.Add(Path.GetDirectoryName(p)!);
+        }
+        var studies = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var d in series)
+        {
+            if (SyncFolder(d)) studies.Add(Path.GetDirectoryName(d)!);
+        }
+        foreach (var d in studies) SyncFolder(d);
+        DurableFile.FsyncDirectory(StudiesRoot);
+    }
+
+    /// <summary>Syncs a folder; false when it is gone (a study removed meanwhile), any other error throws.</summary>
+    private static bool SyncFolder(string dir)
+    {
+        try
+        {
+            DurableFile.FsyncDirectory(dir);
+            return true;
+        }
+        catch (IOException) when (!Directory.Exists(dir)) { return false; }
+    }
+
+    /// <summary>Closes the journal as a crash would (no checkpoint): tests of recovery.</summary>
+    internal void SimulateCrash() => _journal?.Abandon();
+
+    /// <summary>Takes the journal's last checkpoint and closes it.</summary>
+    public void Dispose()
+    {
+        _journal?.Dispose();
+        _fsSync?.Dispose();
     }
 
     public string Root { get; }
@@ -69,6 +200,10 @@ public sealed class StudyStore : IDicomStoreTarget
 
     /// <summary>Store:Fsync: writers sync a received file's data before it is committed.</summary>
     public bool Fsync => _options.Fsync;
+
+    /// <summary>With the intake journal on, the commit makes a received file durable (one journal flush) and the SCP
+    /// does not sync it.</summary>
+    public bool SyncsOnCommit => _journal is not null;
 
     /// <summary>Null while the store's file system is at most Store:MaxFillPercent full; else why not (C-STORE 0xA700).</summary>
     public string? CheckCapacity()
@@ -114,12 +249,26 @@ public sealed class StudyStore : IDicomStoreTarget
         var dir = Path.Combine(StudiesRoot, study!, series!);
         var target = Path.Combine(dir, sop + ".dcm");
         var now = _time.GetUtcNow();
+        // Left to the store by the SCP: one journal flush makes the content durable (the file and its name are synced by
+        // the checkpoint later, and filed again from the journal after a crash); without room in the journal, the file's
+        // own flush, and its folder's below, as before.
+        IntakeJournal.Entry? journaled = null;
+        if (instance.SyncLeftToTarget)
+        {
+            journaled = _journal?.Append(partFile, study!, series!, sop!, callingAeTitle);
+            if (journaled is null) DurableFile.DataSync(partFile);
+        }
+        string? filedPath = null;
         StoredInstance stored;
+        try
+        {
         lock (LockFor(study!))
         {
             var replaced = File.Exists(target);
-            // A duplicate SOP Instance UID replaces the earlier copy; the folder is synced so the name survives a power cut.
-            DurableFile.MoveInto(partFile, dir, sop + ".dcm", _options.Fsync && _options.FsyncDirectory);
+            // A duplicate SOP Instance UID replaces the earlier copy; the folder is synced so the name survives a power cut
+            // (by the journal's checkpoint when the instance is in the journal).
+            DurableFile.MoveInto(partFile, dir, sop + ".dcm", journaled is null && _options.Fsync && _options.FsyncDirectory);
+            filedPath = target;
             var isNew = false;
             var record = _studies.GetOrAdd(study!, uid =>
             {
@@ -163,6 +312,11 @@ public sealed class StudyStore : IDicomStoreTarget
             if (isNew || reopened || newlyInvalid.Count > 0 || record.Priority != priorityBefore || record.CallingAeTitles.Count != aesBefore)
                 Save(record, durable: reopened);
             stored = new StoredInstance(study!, series!, sop!, target, replaced);
+        }
+        }
+        finally
+        {
+            if (journaled is not null) _journal!.Filed(journaled, filedPath);
         }
         InstanceStored?.Invoke(stored);
         return stored;
@@ -427,9 +581,18 @@ public sealed class StudyStore : IDicomStoreTarget
                 // last written count for the quiet period too.
                 var filedAt = new DateTimeOffset(Directory.GetLastWriteTimeUtc(seriesDir), TimeSpan.Zero);
                 if (filedAt > record.LastArrival && filedAt <= _time.GetUtcNow()) record.LastArrival = filedAt;
+                // From the first file that reads: after a power cut a file renamed just before it may be empty or cut short
+                // (the intake journal files it again right after this).
                 string modality = "";
-                try { modality = DicomFile.Open(files[0], new DicomReadOptions { StopBeforePixelData = true }).Dataset.GetString(DicomTags.Modality) ?? ""; }
-                catch (DicomFormatException) { }
+                foreach (var f in files)
+                {
+                    try
+                    {
+                        modality = DicomFile.Open(f, new DicomReadOptions { StopBeforePixelData = true }).Dataset.GetString(DicomTags.Modality) ?? "";
+                        break;
+                    }
+                    catch (Exception e) when (e is DicomFormatException or EndOfStreamException or InvalidDataException or IOException) { }
+                }
                 record.Series[Path.GetFileName(seriesDir)] = new SeriesRecord { SeriesInstanceUid = Path.GetFileName(seriesDir), Modality = modality, InstanceCount = files.Length };
                 record.InstanceCount += files.Length;
             }

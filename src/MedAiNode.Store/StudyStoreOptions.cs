@@ -22,6 +22,18 @@ public sealed class StudyStoreOptions
     public bool Fsync { get; set; } = true;
     /// <summary>Also fsync the series folder after the rename that files an instance, so its name survives a power cut.</summary>
     public bool FsyncDirectory { get; set; } = true;
+    /// <summary>Size of the intake journal (<c>journal/intake.journal</c> under the root) in MiB, written with zeros once
+    /// at start. With <see cref="Fsync"/> on, a C-STORE instance is made durable by one flush of this journal before
+    /// Success, instead of flushing its file and folder; the filed files are synced in the background and the journal
+    /// replayed at start. 0 turns it off (each instance's file and folder are flushed before Success). An instance
+    /// larger than the free journal takes that path too.</summary>
+    public int JournalSizeMiB { get; set; } = 512;
+    /// <summary>The background checkpoint runs after this many journaled instances ... (tests; not a configuration key)</summary>
+    internal int JournalCheckpointInstances { get; set; } = 256;
+    /// <summary>... or this long after the oldest one not yet covered (tests; not a configuration key).</summary>
+    internal TimeSpan JournalCheckpointInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>False: checkpoints only when the journal is full (on the writing thread) or at dispose (tests).</summary>
+    internal bool JournalBackgroundCheckpoints { get; set; } = true;
     /// <summary>Studies delivered or failed this long ago (and with no arrival since) are deleted with their outbox
     /// folder, so the disk does not fill with studies already back in the PACS. Zero keeps them for ever.</summary>
     public TimeSpan RetainFinishedFor { get; set; } = TimeSpan.FromDays(7);
@@ -53,6 +65,7 @@ public sealed class StudyStoreOptions
         else if (!TryResolveRoot(out _, out var why)) yield return $"{Section}:{nameof(Root)}: {why}";
         if (MaxFillPercent is <= 0 or > 100) yield return $"{Section}:{nameof(MaxFillPercent)} must be in (0, 100] (was {MaxFillPercent})";
         if (QuietPeriod < TimeSpan.Zero || QuietPeriod > TimeSpan.FromDays(1)) yield return $"{Section}:{nameof(QuietPeriod)} must be between 0 and 1 day (was {QuietPeriod})";
+        if (JournalSizeMiB is < 0 or > 1 << 20) yield return $"{Section}:{nameof(JournalSizeMiB)} must be 0 (off) or between 1 and {1 << 20} MiB (was {JournalSizeMiB})";
         if (RetainFinishedFor < TimeSpan.Zero) yield return $"{Section}:{nameof(RetainFinishedFor)} must not be negative (0 keeps studies for ever)";
         foreach (var (ae, q) in QuietPeriodByCallingAe)
             if (q < TimeSpan.Zero || q > TimeSpan.FromDays(1)) yield return $"{Section}:{nameof(QuietPeriodByCallingAe)}:{ae} must be between 0 and 1 day (was {q})";

@@ -22,7 +22,7 @@ public class CompletionFaultTests
     [Fact]
     public void F4_a_failed_save_at_completion_leaves_the_study_receiving_with_no_stray_tmp_and_it_completes_later()
     {
-        var store = new StudyStore(new StudyStoreOptions { Root = _root, QuietPeriod = TimeSpan.FromSeconds(30) }, null, _clock);
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = _root, QuietPeriod = TimeSpan.FromSeconds(30) }, null, _clock);
         var uid = Receive(store);
         var dir = Path.Combine(store.StudiesRoot, uid);
         var faults = 0;
@@ -41,13 +41,13 @@ public class CompletionFaultTests
         Assert.Empty(store.TakeCompleted());
         Assert.Contains("\"Complete\"", File.ReadAllText(Path.Combine(dir, "study.json")));
         // And a restart agrees with what was reported.
-        Assert.Equal(StudyState.Complete, new StudyStore(new StudyStoreOptions { Root = _root }, null, _clock).Get(uid)!.State);
+        Assert.Equal(StudyState.Complete, new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = _root }, null, _clock).Get(uid)!.State);
     }
 
     [Fact]
     public void F4_a_transition_whose_save_fails_is_not_made()
     {
-        var store = new StudyStore(new StudyStoreOptions { Root = _root, QuietPeriod = TimeSpan.FromSeconds(30) }, null, _clock);
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = _root, QuietPeriod = TimeSpan.FromSeconds(30) }, null, _clock);
         var uid = Receive(store);
         _clock.Now += TimeSpan.FromMinutes(1);
         Assert.Single(store.TakeCompleted());

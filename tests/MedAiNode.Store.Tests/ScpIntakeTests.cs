@@ -53,7 +53,7 @@ public class ScpIntakeTests
     [Fact]
     public async Task The_store_files_what_the_scp_parsed_without_reading_the_file_again()
     {
-        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-store") });
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = TestData.TempDir("scp-store") });
         var target = new ZeroFileBeforeCommit(store);
         await using var server = Listen(target);
         // One routine slice and one whose StudyPriorityID makes the study "stat": the priority input must reach the store too.
@@ -89,7 +89,7 @@ public class ScpIntakeTests
     [Fact]
     public async Task A_full_store_is_refused_0xA700_by_its_own_check_naming_Store_MaxFillPercent()
     {
-        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-full"), MaxFillPercent = 90 });
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = TestData.TempDir("scp-full"), MaxFillPercent = 90 });
         await using var server = Listen(store);
         store.FillPercentProbe = () => 91.5;
 
@@ -111,7 +111,7 @@ public class ScpIntakeTests
     [Fact]
     public async Task An_instance_without_a_study_uid_is_quarantined_by_the_store_and_answered_0xC000()
     {
-        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-quarantine") });
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = TestData.TempDir("scp-quarantine") });
         await using var server = Listen(store);
         var file = DicomFile.Open(Philips(1));
         file.Dataset.Remove(DicomTags.StudyInstanceUID);
@@ -162,7 +162,7 @@ public class ScpIntakeTests
     public async Task Refused_and_flagged_instances_never_quote_patient_values()
     {
         var storeLog = new StudyLifecycleTests.ListLogger();
-        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-phi") }, storeLog);
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = TestData.TempDir("scp-phi") }, storeLog);
         var scpLog = new StudyLifecycleTests.ListLogger();
         await using var server = Listen(store, scpLog);
         var files = new[]
@@ -209,7 +209,7 @@ public class ScpIntakeTests
     public async Task Storescu_images_with_invalid_patient_values_are_stored_as_received_and_the_study_is_flagged()
     {
         var storeLog = new StudyLifecycleTests.ListLogger();
-        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-invalid-patient") }, storeLog);
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = TestData.TempDir("scp-invalid-patient") }, storeLog);
         await using var server = Listen(store);
         var longName = "Abcdefghijklmnopqrstuvwxyz-Abcdefghijklmnopqrstuvwxyz-Abcdefghijk^Abcdefghijklmnopqrst"; // 86 characters, one group
         Assert.Equal(86, longName.Length);
@@ -241,7 +241,7 @@ public class ScpIntakeTests
         var warning = Assert.Single(lines, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning && l.Text.Contains("invalid patient or study values"));
         foreach (var v in new[] { "Abcdefghij", "03.02.1901", "AB123", "CD456", "XYZ" }) Assert.DoesNotContain(v, warning.Text);
         // The flag survives a restart (it is in study.json).
-        Assert.Equal(record.InvalidValues, new StudyStore(new StudyStoreOptions { Root = store.Root }).Get(record.StudyInstanceUid)!.InvalidValues);
+        Assert.Equal(record.InvalidValues, new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = store.Root }).Get(record.StudyInstanceUid)!.InvalidValues);
     }
 
     /// <summary>The study store with its disk made to fail: the temporary file of the n-th request (from 1) is opened
@@ -299,7 +299,7 @@ public class ScpIntakeTests
     [Fact]
     public async Task Disk_full_mid_file_is_answered_0xA700_and_the_association_goes_on()
     {
-        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-enospc") });
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = TestData.TempDir("scp-enospc") });
         // Room for the file meta and a few KiB of the dataset, then ENOSPC: the failure comes mid-file, between P-DATA fragments.
         var target = new FailingDisk(store, 1, path => new FailingFile(path, 8192, Enospc));
         var log = new StudyLifecycleTests.ListLogger();
@@ -325,7 +325,7 @@ public class ScpIntakeTests
     [Fact]
     public async Task A_write_error_that_is_not_disk_full_is_a_failure_0xC002_never_success()
     {
-        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-eio") });
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = TestData.TempDir("scp-eio") });
         var target = new FailingDisk(store, 1, path => new FailingFile(path, 8192, Eio));
         await using var server = Listen(target);
 
@@ -341,7 +341,7 @@ public class ScpIntakeTests
     [Fact]
     public async Task A_failed_flush_before_the_answer_is_never_success()
     {
-        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-flush"), Fsync = true });
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = TestData.TempDir("scp-flush"), Fsync = true });
         var target = new FailingDisk(store, 1, path => new FailingFile(path, long.MaxValue, Eio, failFlush: true));
         await using var server = Listen(target);
 
@@ -357,7 +357,7 @@ public class ScpIntakeTests
     public async Task A_failed_fdatasync_is_never_success()
     {
         if (!OperatingSystem.IsLinux()) return;
-        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-fdatasync"), Fsync = true });
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = TestData.TempDir("scp-fdatasync"), Fsync = true });
         // Writes to /dev/null succeed; fdatasync on it fails (EINVAL) in the kernel, as it would on a failing disk.
         var target = new FailingDisk(store, 1, path =>
         {
@@ -377,7 +377,7 @@ public class ScpIntakeTests
     [Fact]
     public async Task A_temporary_file_that_cannot_be_created_is_refused_up_front()
     {
-        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("scp-nocreate") });
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = TestData.TempDir("scp-nocreate") });
         var target = new FailingDisk(store, 1, path => throw new IOException("simulated ENOSPC on create", Enospc));
         await using var server = Listen(target);
 

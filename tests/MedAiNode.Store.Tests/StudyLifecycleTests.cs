@@ -13,7 +13,7 @@ public class StudyLifecycleTests
     private readonly ListLogger _log = new();
     private static readonly TimeSpan Quiet = TimeSpan.FromSeconds(30);
 
-    private StudyStore NewStore() => new(new StudyStoreOptions { Root = _root, QuietPeriod = Quiet }, _log, _clock);
+    private StudyStore NewStore() => new(new StudyStoreOptions { JournalSizeMiB = 8, Root = _root, QuietPeriod = Quiet }, _log, _clock);
 
     private static int _next;
 

@@ -16,7 +16,7 @@ public class StudyStoreTests
 
     private StudyStore NewStore(Action<StudyStoreOptions>? configure = null)
     {
-        var o = new StudyStoreOptions { Root = _root, QuietPeriod = TimeSpan.FromSeconds(30) };
+        var o = new StudyStoreOptions { JournalSizeMiB = 8, Root = _root, QuietPeriod = TimeSpan.FromSeconds(30) };
         configure?.Invoke(o);
         return new StudyStore(o, null, _clock);
     }
@@ -57,7 +57,7 @@ public class StudyStoreTests
     [Fact]
     public void Arrivals_without_an_index_write_are_recovered_from_the_files_at_start()
     {
-        var store = new StudyStore(new StudyStoreOptions { Root = _root }, null, TimeProvider.System);
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = _root }, null, TimeProvider.System);
         var a = store.Store(Incoming(store, Philips(1)), "SCANNER1");
         var index = Path.Combine(store.StudiesRoot, a.StudyInstanceUid, "study.json");
         var written = File.ReadAllText(index);
@@ -67,7 +67,7 @@ public class StudyStoreTests
         var live = store.Get(a.StudyInstanceUid)!;
         Assert.Equal(written, File.ReadAllText(index)); // same AE, same priority, nothing new: not rewritten
 
-        var restarted = new StudyStore(new StudyStoreOptions { Root = _root }, null, TimeProvider.System).Get(a.StudyInstanceUid)!;
+        var restarted = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = _root }, null, TimeProvider.System).Get(a.StudyInstanceUid)!;
         Assert.Equal(3, restarted.InstanceCount);
         Assert.True(restarted.LastArrival >= live.LastArrival - TimeSpan.FromSeconds(1), $"{restarted.LastArrival:O} vs {live.LastArrival:O}");
         Assert.True(restarted.LastArrival > live.FirstArrival, "the last arrival came from the series folder, not the index");
@@ -198,7 +198,7 @@ public class StudyStoreTests
     [Fact]
     public void Options_are_validated_with_the_key_named()
     {
-        var o = new StudyStoreOptions { Root = "data\0", QuietPeriod = TimeSpan.FromDays(2) };
+        var o = new StudyStoreOptions { JournalSizeMiB = 8, Root = "data\0", QuietPeriod = TimeSpan.FromDays(2) };
         o.QuietPeriodByCallingAe["X"] = TimeSpan.FromSeconds(-1);
         var errors = o.Validate().ToList();
         Assert.Contains(errors, e => e.StartsWith("Store:Root"));
@@ -234,9 +234,9 @@ public class StudyStoreTests
         // plays no part (the process test in Worker.Tests starts the service from another folder).
         var env = Env(("HOME", home), ("STATE_DIRECTORY", state));
         Assert.Equal(state, new StudyStoreOptions().ResolveRoot(env));
-        Assert.Equal(Path.Combine(state, "data"), new StudyStoreOptions { Root = "data" }.ResolveRoot(env));
-        Assert.Equal(Path.Combine(_root, "abs"), new StudyStoreOptions { Root = Path.Combine(_root, "abs") }.ResolveRoot(env));
-        Assert.Empty(new StudyStoreOptions { Root = "data" }.Validate().Where(e => e.StartsWith("Store:Root")));
+        Assert.Equal(Path.Combine(state, "data"), new StudyStoreOptions { JournalSizeMiB = 8, Root = "data" }.ResolveRoot(env));
+        Assert.Equal(Path.Combine(_root, "abs"), new StudyStoreOptions { JournalSizeMiB = 8, Root = Path.Combine(_root, "abs") }.ResolveRoot(env));
+        Assert.Empty(new StudyStoreOptions { JournalSizeMiB = 8, Root = "data" }.Validate().Where(e => e.StartsWith("Store:Root")));
     }
 
     [Fact]

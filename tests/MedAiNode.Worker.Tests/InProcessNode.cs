@@ -66,7 +66,7 @@ internal sealed class InProcessNode : IAsyncDisposable
         var app = ServiceHost.Build(
         [
             $"--Store:Root={root}", "--Dicom:Port=-1", $"--Http:Urls=http://127.0.0.1:{port}", $"--Store:QuietPeriod={QuietPeriod}",
-            "--Jobs:CompletionPollInterval=00:00:01", "--Jobs:NodeName=lifecycle", "--Outbox:ResultsFolder=",
+            "--Jobs:CompletionPollInterval=00:00:01", "--Jobs:NodeName=lifecycle", "--Outbox:ResultsFolder=", "--Store:JournalSizeMiB=16",
             $"--Models:SearchPaths:0={Path.Combine(TestData.RepoRoot, "models")}",
             // A fake analyzer needs no model: naming one that does not exist skips loading ONNX sessions.
             services is null ? "--Models:Enabled:0=ct-body" : "--Models:Enabled:0=none-needed", .. args,

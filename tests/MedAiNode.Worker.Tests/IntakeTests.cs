@@ -69,7 +69,9 @@ public class IntakeTests
     {
         var root = TestData.TempDir("worker-kill");
         var files = PhilipsSeries();
-        var worker = new WorkerProcess(root);
+        // The intake journal at its default size (the other worker tests use a small one): each Success is one journal
+        // flush, the files are filed unsynced and synced by the checkpoint, and the restart replays what it had not covered.
+        var worker = new WorkerProcess(root, "--Store:JournalSizeMiB=512");
         await worker.StartAsync();
         // storescu reports each success it got; kill the worker while the series is on its way.
         var psi = new System.Diagnostics.ProcessStartInfo("storescu") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -86,10 +88,19 @@ public class IntakeTests
         var acknowledged = CountSuccess(log);
         Assert.True(acknowledged >= 1, log.ToString());
 
-        await using var restarted = new WorkerProcess(root);
+        await using var restarted = new WorkerProcess(root, "--Store:JournalSizeMiB=512");
         await restarted.StartAsync();
-        var stored = Directory.GetFiles(Path.Combine(root, "studies"), "*.dcm", SearchOption.AllDirectories).Length;
+        var storedFiles = Directory.GetFiles(Path.Combine(root, "studies"), "*.dcm", SearchOption.AllDirectories);
+        var stored = storedFiles.Length;
         Assert.True(stored >= acknowledged, $"{acknowledged} acknowledged, {stored} stored");
+        // Every stored instance is whole: the dataset sent, pixel data included.
+        var sentBySop = files.ToDictionary(f => MedAiNode.Dicom.IO.DicomFile.Open(f).Dataset.GetString(MedAiNode.Dicom.DicomTags.SOPInstanceUID)!);
+        foreach (var p in storedFiles)
+        {
+            var sent = MedAiNode.Dicom.IO.DicomFile.Open(sentBySop[Path.GetFileNameWithoutExtension(p)]).Dataset;
+            Assert.Equal(sent.GetBytes(MedAiNode.Dicom.DicomTags.PixelData).ToArray(), MedAiNode.Dicom.IO.DicomFile.Open(p).Dataset.GetBytes(MedAiNode.Dicom.DicomTags.PixelData).ToArray());
+        }
+        Assert.True(File.Exists(Path.Combine(root, "journal", "intake.journal")));
         var study = await restarted.WaitForStudyAsync(s => s["instanceCount"]!.GetValue<int>() == stored, TimeSpan.FromSeconds(10));
         Assert.NotNull(study);
         Assert.Empty(Directory.GetFiles(Path.Combine(root, "incoming")));

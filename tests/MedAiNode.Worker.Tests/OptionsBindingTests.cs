@@ -89,11 +89,12 @@ public class OptionsBindingTests
     [Fact]
     public void A_value_the_binder_cannot_convert_is_a_start_up_error_naming_the_key()
     {
-        using var provider = Registrations("--Jobs:IoWorkers=many", "--Store:MaxFillPercent=250", "--Dicom:MaxAssociations=0").BuildServiceProvider();
+        using var provider = Registrations("--Jobs:IoWorkers=many", "--Store:MaxFillPercent=250", "--Store:JournalSizeMiB=-1", "--Dicom:MaxAssociations=0").BuildServiceProvider();
         var jobs = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<JobsOptions>>().Value);
         Assert.Contains("Jobs:IoWorkers", jobs.Message);
         var store = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<MedAiNode.Store.StudyStoreOptions>>().Value);
         Assert.Contains("Store:MaxFillPercent must be in (0, 100]", store.Message);
+        Assert.Contains("Store:JournalSizeMiB must be 0 (off) or between 1 and", store.Message);
         // The network library names the option only; the host names it under its own section.
         var dicom = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<MedAiNode.Dicom.Network.Services.DicomServerOptions>>().Value);
         Assert.Contains("Dicom:MaxAssociations: must be at least 1", dicom.Message);

@@ -26,7 +26,7 @@ public sealed class QidoPollingTests(ITestOutputHelper output)
         public Rig(string url, FakeTimeProvider clock, Action<IntakeOptions>? intake = null)
         {
             Root = TestData.TempDir("qido-poll");
-            Store = new StudyStore(new StudyStoreOptions { Root = Root }, null, clock);
+            Store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = Root }, null, clock);
             var services = new ServiceCollection();
             services.AddLogging();
             services.AddDicomWeb(new DicomWebPacsOptions

@@ -133,7 +133,7 @@ public class StudyLedgerTests
 
     private static StudyStore StoreWithQueuedStudy(out string uid)
     {
-        var store = new StudyStore(new StudyStoreOptions { Root = TestData.TempDir("ledger-store"), QuietPeriod = TimeSpan.Zero });
+        var store = new StudyStore(new StudyStoreOptions { JournalSizeMiB = 8, Root = TestData.TempDir("ledger-store"), QuietPeriod = TimeSpan.Zero });
         var tmp = Path.Combine(store.IncomingRoot, "x.dcm");
         File.Copy(TestData.Path_("ct", "philips-phantom-5mm", "I10.dcm"), tmp);
         uid = store.Store(MedAiNode.Dicom.IO.ReceivedInstance.Read(tmp, "CT")).StudyInstanceUid;

@@ -27,6 +27,8 @@ public sealed class WorkerProcess : IAsyncDisposable
             Path.Combine(AppContext.BaseDirectory, "medainode.dll"), "serve",
             .. storeRootArgument ? [$"--Store:Root={root}"] : Array.Empty<string>(), $"--Dicom:Port={DicomPort}", "--Dicom:BindAddress=127.0.0.1",
             $"--Http:Urls=http://127.0.0.1:{HttpPort}", "--Store:QuietPeriod=00:00:01", "--Models:Enabled:0=ct-body",
+            // A small intake journal: every test's store writes its journal in full once, and the test folders are kept.
+            "--Store:JournalSizeMiB=16",
             $"--Models:SearchPaths:0={Path.Combine(TestData.RepoRoot, "models")}", .. extraArgs,
         ];
     }

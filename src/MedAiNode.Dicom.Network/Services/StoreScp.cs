@@ -164,7 +164,10 @@ public sealed class StoreScp
         var temp = sink.TempPath!;
         try
         {
-            await sink.CloseAsync(_target.Fsync);
+            // With a target that makes the content durable in its commit (the study store's intake journal: one flush for
+            // the instance instead of the file's and its folder's), the file is closed unsynced and the commit syncs it.
+            var leftToTarget = _target.Fsync && _target.SyncsOnCommit;
+            await sink.CloseAsync(_target.Fsync && !leftToTarget);
             DicomFile file;
             try
             {
@@ -184,7 +187,10 @@ public sealed class StoreScp
                 StoreSink.TryDelete(temp);
                 return (DimseStatus.CannotUnderstand, "dataset cannot be decoded: " + (e is DicomValidationException v ? $"{v.Tag} has a value its VR ({v.VR}) does not allow" : "a value is invalid"), null, null);
             }
-            var instance = new ReceivedInstance(temp, file.Dataset, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, calledAE, sink.DatasetBytes);
+            var instance = new ReceivedInstance(temp, file.Dataset, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, calledAE, sink.DatasetBytes)
+            {
+                SyncLeftToTarget = leftToTarget,
+            };
             var sopClass = instance.SopClassUid;
             var sop = instance.SopInstanceUid;
             if (sopClass.Length > 0 && sopClass != cmd.AffectedSopClassUid)

@@ -27,6 +27,12 @@ public sealed record ReceivedInstance(
     /// <summary>Study Priority ID (0032,000C), one of the inputs that make a study "stat".</summary>
     public string StudyPriorityId => Dataset.GetStringOrDefault(DicomTags.StudyPriorityID);
 
+    /// <summary>True when the receiver did not sync <see cref="TempPath"/> because its target said it makes the content
+    /// durable in the commit (<see cref="IDicomStoreTarget.SyncsOnCommit"/>): the commit must not return before the
+    /// content is on disk (the study store's intake journal, or an fdatasync of the file). False: the receiver synced it
+    /// as <see cref="IDicomStoreTarget.Fsync"/> said.</summary>
+    public bool SyncLeftToTarget { get; init; }
+
     /// <summary>The one UID rule of intake: 1-64 characters, digits and dots, no empty component or leading zero
     /// (PS3.5 9.1). Anything else from the network never becomes a path.</summary>
     public static bool IsValidUid(string? uid) => uid is { Length: > 0 } && DicomValueRules.Check(DicomVR.UI, uid) is null;
@@ -102,10 +108,16 @@ public interface IDicomStoreTarget
     /// <summary>Whether a writer fsyncs the temporary file's data before <see cref="CommitAsync"/> (the commit then
     /// syncs the folder as the target's own options say).</summary>
     bool Fsync { get; }
+    /// <summary>When true (with <see cref="Fsync"/>), a receiver does not sync the temporary file itself: it closes it
+    /// unsynced and hands it over with <see cref="ReceivedInstance.SyncLeftToTarget"/>, and <see cref="CommitAsync"/>
+    /// makes the content durable before it returns (the study store appends it to its intake journal: one flush of
+    /// preallocated space instead of the file's and its folder's). A wrapper that does not forward it gets the plain path.</summary>
+    bool SyncsOnCommit => false;
     /// <summary>Null when there is room for another instance; else why not, naming the limit (answered as 0xA700).</summary>
     string? CheckCapacity();
     /// <summary>Moves the temporary file into place, replacing an earlier copy of the same SOP Instance UID, and
-    /// returns the final path. Throws <see cref="InvalidDataException"/> when the content cannot be filed (answered
+    /// returns the final path; when the instance has <see cref="ReceivedInstance.SyncLeftToTarget"/>, its content is
+    /// durable (it survives kill -9 and a power cut) when this returns. Throws <see cref="InvalidDataException"/> when the content cannot be filed (answered
     /// 0xC000; the target keeps or removes the file as its policy says), an IOException when it cannot be written.</summary>
     ValueTask<string> CommitAsync(ReceivedInstance instance, CancellationToken ct);
 

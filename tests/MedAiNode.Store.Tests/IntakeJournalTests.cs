@@ -1,0 +1,300 @@
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.IO;
+using MedAiNode.Dicom.Network.Client;
+using MedAiNode.Dicom.Network.Dimse;
+using MedAiNode.Dicom.Network.Services;
+
+namespace MedAiNode.Store.Tests;
+
+/// <summary>
+/// Issue 16, the intake journal: a C-STORE instance is answered Success after one flush of the journal; its file is
+/// renamed into the study tree unsynced and synced later by a checkpoint. These tests send real instances through the
+/// SCP, then do to the unsynced files what a power cut can (gone, empty, cut short) and restart the store: every
+/// acknowledged instance must be back, byte for byte, and nothing stale or torn may be filed.
+/// </summary>
+public class IntakeJournalTests
+{
+    private static string Philips(int n) => TestData.Path_("ct", "philips-phantom-5mm", $"I{n * 10}.dcm");
+
+    /// <summary>A journal of <paramref name="mib"/> MiB whose checkpoints run only when it is full (on the writing
+    /// thread) or at dispose, so a test knows which records a crash leaves uncovered.</summary>
+    private static StudyStoreOptions Options(string root, int mib = 8) => new()
+    {
+        Root = root,
+        JournalSizeMiB = mib,
+        JournalBackgroundCheckpoints = false,
+    };
+
+    private static async Task<List<StoreResult>> SendAsync(int port, params string[] files)
+    {
+        var heads = files.Select(f => DicomFile.Open(f, new DicomReadOptions { StopBeforePixelData = true })).ToList();
+        var proposals = DicomClient.StorageProposals(heads.Select(h => (h.Dataset.GetString(DicomTags.SOPClassUID)!, h.TransferSyntax.Uid)));
+        var results = new List<StoreResult>();
+        await using var a = await DicomClient.ConnectAsync(new DicomClientOptions { Port = port, CalledAE = "MEDAI", CallingAE = "CT_SCANNER" }, proposals);
+        foreach (var f in files) results.Add(await a.StoreAsync(f));
+        await a.ReleaseAsync();
+        return results;
+    }
+
+    private static async Task<List<StoreResult>> ThroughScpAsync(StudyStore store, params string[] files)
+    {
+        await using var server = new DicomServer(new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0 }, store);
+        server.Start();
+        var results = await SendAsync(server.Port, files);
+        await server.StopAsync();
+        return results;
+    }
+
+    private static Dictionary<string, byte[]> Snapshot(StudyStore store) =>
+        Directory.GetFiles(store.StudiesRoot, "*.dcm", SearchOption.AllDirectories).ToDictionary(p => p, File.ReadAllBytes, StringComparer.Ordinal);
+
+    private static void Truncate(string path, long length)
+    {
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Write);
+        fs.SetLength(length);
+    }
+
+    /// <summary>The offsets of the records in a journal file, in sequence order (a record starts on a 4 KiB boundary
+    /// with its magic; the test writes only what one run appended, so file order is sequence order).</summary>
+    private static List<long> RecordOffsets(string journal)
+    {
+        var bytes = File.ReadAllBytes(journal);
+        var offsets = new List<long>();
+        for (long at = 2 * IntakeJournal.Block; at + 8 <= bytes.Length; at += IntakeJournal.Block)
+            if (bytes.AsSpan((int)at, 8).SequenceEqual("MEDAIJR1"u8)) offsets.Add(at);
+        return offsets;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Acknowledged_instances_lost_before_a_checkpoint_are_filed_again_from_the_journal_byte_identical(bool wholeStudyLost)
+    {
+        var root = TestData.TempDir("journal-recover");
+        var store = new StudyStore(Options(root));
+        Assert.True(store.SyncsOnCommit);
+        var files = Enumerable.Range(1, 10).Select(Philips).ToArray();
+
+        var results = await ThroughScpAsync(store, files);
+
+        Assert.All(results, r => Assert.True(r.Success, $"0x{r.Status:X4} {r.ErrorComment}"));
+        Assert.Equal(10, store.Journal!.Stats.Appended);
+        Assert.Equal(0, store.Journal.Stats.Checkpoints);
+        Assert.Equal(10, store.Journal.PendingPaths().Count);
+        var filed = Snapshot(store);
+        Assert.Equal(10, filed.Count);
+        var study = store.List().Single().StudyInstanceUid;
+        // What a power cut can leave of files renamed but not yet synced: gone, empty, cut short; or the whole study
+        // folder (its index included) never reached the disk.
+        var paths = filed.Keys.Order(StringComparer.Ordinal).ToList();
+        if (wholeStudyLost) Directory.Delete(Path.Combine(store.StudiesRoot, study), recursive: true);
+        else
+        {
+            File.Delete(paths[0]);
+            File.Delete(paths[1]);
+            Truncate(paths[2], 0);
+            Truncate(paths[3], filed[paths[3]].Length / 2);
+        }
+        store.SimulateCrash();
+
+        var log = new StudyLifecycleTests.ListLogger();
+        var restarted = new StudyStore(Options(root), log);
+
+        Assert.Equal(wholeStudyLost ? (10, 0) : (4, 6), restarted.Replayed);
+        foreach (var (p, bytes) in filed) Assert.Equal(bytes, File.ReadAllBytes(p));
+        var record = restarted.Get(study)!;
+        Assert.Equal(10, record.InstanceCount);
+        Assert.Equal(10, Assert.Single(record.Series).Value.InstanceCount);
+        Assert.Equal("CT", record.Series.Single().Value.Modality);
+        Assert.Contains("CT_SCANNER", record.CallingAeTitles);
+        Assert.Empty(Directory.GetFiles(restarted.IncomingRoot));
+        // What was filed again is what was sent: the same dataset, pixel data included.
+        var sent = DicomFile.Open(files[0]).Dataset;
+        var back = DicomFile.Open(restarted.InstancePaths(study).Single(p => Path.GetFileNameWithoutExtension(p) == sent.GetString(DicomTags.SOPInstanceUID))).Dataset;
+        Assert.Equal(sent.GetBytes(DicomTags.PixelData).ToArray(), back.GetBytes(DicomTags.PixelData).ToArray());
+        // The log gives counts, never patient data or UIDs.
+        List<(Microsoft.Extensions.Logging.LogLevel Level, string Text)> lines;
+        lock (log.Lines) lines = [.. log.Lines];
+        Assert.Contains(lines, l => l.Text.Contains("Intake journal: 10 records after the last checkpoint"));
+        var patient = sent.GetString(DicomTags.PatientName);
+        foreach (var l in lines)
+        {
+            if (!string.IsNullOrWhiteSpace(patient)) Assert.DoesNotContain(patient, l.Text);
+            Assert.DoesNotContain(sent.GetString(DicomTags.SOPInstanceUID)!, l.Text);
+        }
+
+        // The recovery ended with a checkpoint: a second start replays nothing.
+        restarted.Dispose();
+        var again = new StudyStore(Options(root));
+        Assert.Equal((0, 0), again.Replayed);
+        Assert.Equal(10, again.Get(study)!.InstanceCount);
+        again.Dispose();
+    }
+
+    [Theory]
+    [InlineData("bad checksum")]
+    [InlineData("truncated payload")]
+    public async Task A_torn_record_and_the_records_after_it_are_not_replayed(string damage)
+    {
+        var root = TestData.TempDir("journal-torn");
+        var store = new StudyStore(Options(root));
+        var results = await ThroughScpAsync(store, Philips(1), Philips(2), Philips(3));
+        Assert.All(results, r => Assert.True(r.Success, $"0x{r.Status:X4} {r.ErrorComment}"));
+        var filed = Snapshot(store);
+        var order = results.Select(r => filed.Keys.Single(p => Path.GetFileNameWithoutExtension(p) == r.SopInstanceUid)).ToList();
+        store.SimulateCrash();
+        var offsets = RecordOffsets(store.JournalPath);
+        Assert.Equal(3, offsets.Count);
+        // The second record is torn: a byte of its payload changed, or the file ends inside it.
+        var inPayload = offsets[1] + IntakeJournal.HeaderSize + 1000;
+        if (damage == "bad checksum")
+        {
+            using var fs = new FileStream(store.JournalPath, FileMode.Open, FileAccess.ReadWrite);
+            fs.Position = inPayload;
+            var b = fs.ReadByte();
+            fs.Position = inPayload;
+            fs.WriteByte((byte)(b ^ 0x5A));
+        }
+        else Truncate(store.JournalPath, inPayload);
+        foreach (var p in order) File.Delete(p);
+
+        var restarted = new StudyStore(Options(root));
+
+        // The first record is filed again; the torn one ends the scan, so the third (which, had it been flushed after
+        // the torn one, could not have been acknowledged without it) is not filed either.
+        Assert.Equal((1, 0), restarted.Replayed);
+        Assert.Equal(filed[order[0]], File.ReadAllBytes(order[0]));
+        Assert.False(File.Exists(order[1]));
+        Assert.False(File.Exists(order[2]));
+        Assert.Equal(1, restarted.List().Single().InstanceCount);
+        Assert.Empty(Directory.GetFiles(restarted.IncomingRoot));
+        // A cut-short journal is replaced by one of the configured size, ready for intake.
+        Assert.Equal(8L << 20, new FileInfo(restarted.JournalPath).Length);
+        Assert.True(restarted.SyncsOnCommit);
+        restarted.Dispose();
+    }
+
+    /// <summary>Three rounds of the same 12 SOP Instance UIDs, each round with other content, then a fourth version of
+    /// slice 9, through a 3 MiB journal (five slices a lap): the journal wraps many times and checkpoints when full. The
+    /// last lap leaves, right after the two records not yet covered (slice 12 of round 3, slice 9 of round 4), stale records
+    /// of the lap before, slice 9 of round 3 among them. After a crash the files of the uncovered records are lost; the
+    /// restart must bring back exactly the newest content: a stale record replayed would put round 3 back into slice 9.</summary>
+    [Fact]
+    public async Task A_small_journal_wraps_without_losing_or_replaying_stale_records()
+    {
+        var root = TestData.TempDir("journal-wrap");
+        var src = TestData.TempDir("journal-wrap-src");
+        var files = new List<string>();
+        for (var round = 1; round <= 3; round++)
+            for (var i = 1; i <= 12; i++)
+            {
+                var f = DicomFile.Open(Philips(i));
+                f.Dataset.Set(DicomTags.ImageComments, $"round {round}");
+                var path = Path.Combine(src, $"r{round}-{i:D2}.dcm");
+                f.Save(path);
+                files.Add(path);
+            }
+        var fourth = DicomFile.Open(Philips(9));
+        fourth.Dataset.Set(DicomTags.ImageComments, "round 4");
+        files.Add(Path.Combine(src, "r4-09.dcm"));
+        fourth.Save(files[^1]);
+        var slice9 = fourth.Dataset.GetString(DicomTags.SOPInstanceUID)!;
+        var store = new StudyStore(Options(root, mib: 3));
+
+        var results = await ThroughScpAsync(store, [.. files]);
+
+        Assert.All(results, r => Assert.True(r.Success, $"0x{r.Status:X4} {r.ErrorComment}"));
+        var stats = store.Journal!.Stats;
+        Assert.Equal(37, stats.Appended);
+        Assert.True(stats.Wraps >= 5, $"{stats.Wraps} wraps");
+        Assert.True(stats.ForcedCheckpoints >= 5, $"{stats.ForcedCheckpoints} forced checkpoints");
+        Assert.Equal(0, stats.TooLarge);
+        var filed = Snapshot(store);
+        Assert.Equal(12, filed.Count);
+        foreach (var p in filed.Keys)
+            Assert.Equal(Path.GetFileNameWithoutExtension(p) == slice9 ? "round 4" : "round 3", DicomFile.Open(p).Dataset.GetString(DicomTags.ImageComments));
+        var uncovered = store.Journal.PendingPaths();
+        Assert.Equal(2, uncovered.Count);
+        Assert.Contains(uncovered, p => Path.GetFileNameWithoutExtension(p) == slice9);
+        store.SimulateCrash();
+        foreach (var p in uncovered) File.Delete(p);
+
+        var restarted = new StudyStore(Options(root, mib: 3));
+
+        Assert.Equal(uncovered.Count, restarted.Replayed.Filed);
+        foreach (var (p, bytes) in filed) Assert.Equal(bytes, File.ReadAllBytes(p));
+        var record = restarted.List().Single();
+        Assert.Equal(12, record.InstanceCount);
+        // And it keeps working: another lap after the recovery, then a clean restart replays nothing.
+        var more = await ThroughScpAsync(restarted, [.. files.Skip(24)]);
+        Assert.All(more, r => Assert.True(r.Success, $"0x{r.Status:X4} {r.ErrorComment}"));
+        restarted.Dispose();
+        var again = new StudyStore(Options(root, mib: 3));
+        Assert.Equal((0, 0), again.Replayed);
+        Assert.Equal(12, again.List().Single().InstanceCount);
+        again.Dispose();
+    }
+
+    [Theory]
+    [InlineData("write", 28, DimseStatus.OutOfResources)]
+    [InlineData("sync", 5, DimseStatus.StorageIoError)]
+    public async Task A_journal_write_or_flush_error_is_never_success_and_later_instances_take_the_plain_path(string at, int errno, ushort status)
+    {
+        var store = new StudyStore(Options(TestData.TempDir("journal-fault")));
+        var faults = 0;
+        store.JournalFault = what =>
+        {
+            if (what == at && Interlocked.Increment(ref faults) == 1) throw new IOException($"simulated errno {errno}", errno);
+        };
+
+        var results = await ThroughScpAsync(store, Philips(1), Philips(2));
+
+        Assert.Equal(status, results[0].Status);
+        Assert.True(results[1].Success, $"0x{results[1].Status:X4} {results[1].ErrorComment}");
+        var filed = Assert.Single(Directory.GetFiles(store.StudiesRoot, "*.dcm", SearchOption.AllDirectories));
+        Assert.Equal(results[1].SopInstanceUid, Path.GetFileNameWithoutExtension(filed));
+        Assert.Empty(Directory.GetFiles(store.IncomingRoot));
+        // The journal stopped at the error: the second instance was flushed on its own (file and folder), not journaled.
+        Assert.Equal(0, store.Journal!.Stats.Appended);
+        Assert.Equal(1, store.List().Single().InstanceCount);
+        store.Dispose();
+    }
+
+    [Fact]
+    public async Task An_instance_larger_than_the_journal_takes_the_plain_path()
+    {
+        var store = new StudyStore(Options(TestData.TempDir("journal-large"), mib: 1));
+        // One slice (532 KB) fits a 1 MiB journal; two records never do at once, so the second forces a checkpoint.
+        var results = await ThroughScpAsync(store, Philips(1), Philips(2), Philips(3));
+        Assert.All(results, r => Assert.True(r.Success, $"0x{r.Status:X4} {r.ErrorComment}"));
+        Assert.Equal(3, store.Journal!.Stats.Appended);
+        Assert.True(store.Journal.Stats.ForcedCheckpoints >= 2);
+        store.Dispose();
+
+        // Larger than the whole journal: a 2 MiB dataset.
+        var big = DicomFile.Open(Philips(1));
+        big.Dataset.SetBytes(DicomTags.PixelData, DicomVR.OW, new byte[512 * 512 * 2 * 4]);
+        big.Dataset.Set<int>(DicomTags.NumberOfFrames, DicomVR.IS, 4);
+        var path = Path.Combine(TestData.TempDir("journal-large-src"), "big.dcm");
+        big.Save(path);
+        var store2 = new StudyStore(Options(TestData.TempDir("journal-large2"), mib: 1));
+        var r = Assert.Single(await ThroughScpAsync(store2, path));
+        Assert.True(r.Success, $"0x{r.Status:X4} {r.ErrorComment}");
+        Assert.Equal(0, store2.Journal!.Stats.Appended);
+        Assert.Equal(1, store2.Journal.Stats.TooLarge);
+        Assert.Single(Directory.GetFiles(store2.StudiesRoot, "*.dcm", SearchOption.AllDirectories));
+        store2.Dispose();
+    }
+
+    [Fact]
+    public void Turning_the_journal_off_replays_it_first_then_removes_it()
+    {
+        var root = TestData.TempDir("journal-off");
+        new StudyStore(Options(root)).Dispose();
+        Assert.True(File.Exists(Path.Combine(root, "journal", "intake.journal")));
+        var off = new StudyStore(new StudyStoreOptions { Root = root, JournalSizeMiB = 0 });
+        Assert.False(off.SyncsOnCommit);
+        Assert.Null(off.Journal);
+        Assert.False(File.Exists(Path.Combine(root, "journal", "intake.journal")));
+    }
+}
