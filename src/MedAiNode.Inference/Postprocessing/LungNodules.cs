@@ -218,20 +218,7 @@ public static class LungNodules
             Parallel.For(0, lines, line =>
             {
                 var start = axis switch { 0 => line * d.X, 1 => line / d.X * d.X * d.Y + line % d.X, _ => line };
-                for (var q = 0; q < len; q++)
-                {
-                    float acc = 0;
-                    if (q >= r && q + r < len)
-                    {
-                        var at = start + (q - r) * stride;
-                        for (var t = 0; t < k.Length; t++, at += stride) acc += k[t] * from[at];
-                    }
-                    else
-                    {
-                        for (var t = -r; t <= r; t++) acc += k[t + r] * from[start + Math.Clamp(q + t, 0, len - 1) * stride];
-                    }
-                    dst[start + q * stride] = acc;
-                }
+                Line1D(from, start, stride, len, k, r, dst);
             });
             a = dst;
         }
