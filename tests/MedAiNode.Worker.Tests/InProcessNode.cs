@@ -105,6 +105,16 @@ internal sealed class InProcessNode : IAsyncDisposable
     /// <summary>Ends the quiet period on the fake clock; the completion monitor's next tick queues the study.</summary>
     public void EndQuietPeriod() => Clock.Advance(QuietPeriod + TimeSpan.FromSeconds(1));
 
+    /// <summary>Ends the quiet period and waits until the study is queued (or further). The monitor's timer is made on
+    /// a background thread after start-up recovery, so on a loaded machine it can be created after a single
+    /// <see cref="EndQuietPeriod"/>, and then it would wait for a fake time that never comes: keep the clock ticking.
+    /// For tests that next wait on something other than the study's state (a webhook receiver).</summary>
+    public async Task EndQuietPeriodAsync(string studyUid, TimeSpan timeout)
+    {
+        EndQuietPeriod();
+        await WaitForStateAsync(studyUid, s => s.State is not (StudyState.Receiving or StudyState.Complete), timeout);
+    }
+
     public async Task<StudyRecord> WaitForStateAsync(string studyUid, Func<StudyRecord, bool> done, TimeSpan timeout)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();

@@ -196,7 +196,7 @@ public class TriageTests
         using var receiver = new WebhookReceiver { Answer = r => r.Index < 3 ? 503 : 200 };
         await using var node = await StartAsync(TestData.TempDir("triage-outage"), 52.5, null, [.. Rule("big-body", 10), .. Webhook("pager", receiver, retries: 1)]);
         var uid = node.Receive(NewStudyUid(), Philips(2));
-        node.EndQuietPeriod();
+        await node.EndQuietPeriodAsync(uid, Timeout);
         await receiver.WaitForAsync(r => r.Count >= 2, Timeout);
         Assert.Equal(StudyState.Analysed, node.Store.Get(uid)!.State);
         var study = await node.WaitForStateAsync(uid, s => s.State is StudyState.Delivered or StudyState.Failed, Timeout);
@@ -242,7 +242,7 @@ public class TriageTests
         await using (var node = await StartAsync(root, 52.5, null, config))
         {
             uid = node.Receive(NewStudyUid(), Philips(2));
-            node.EndQuietPeriod();
+            await node.EndQuietPeriodAsync(uid, Timeout);
             await ward.WaitForAsync(r => r.Count >= 1, Timeout);
             await pager.WaitForAsync(r => r.Count >= 1, Timeout);
             Assert.Equal(StudyState.Analysed, node.Store.Get(uid)!.State);
@@ -270,7 +270,7 @@ public class TriageTests
                          s.AddSingleton<IStudyAnalyzer>(sp => new OnceThenUnchanged(new MeasuredAnalyzer(sp.GetRequiredService<Outbox>(), 52.5))), config))
         {
             uid = node.Receive(NewStudyUid(), Philips(2));
-            node.EndQuietPeriod();
+            await node.EndQuietPeriodAsync(uid, Timeout);
             await pager.WaitForAsync(r => r.Count >= 1, Timeout); // the alert waits: the webhook is down
             node.Receive(uid, Philips(3).Skip(2)); // a late instance reopens the study; the analysis finds nothing new
             Assert.Equal(StudyState.Receiving, node.Store.Get(uid)!.State);
