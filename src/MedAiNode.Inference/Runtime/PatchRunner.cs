@@ -32,7 +32,7 @@ public sealed class PatchRunner(LoadedModel model)
             var into = Buffer(ref buffer, count);
             try
             {
-                using var runOptions = new RunOptions();
+                using var runOptions = model.NewRunOptions();
                 using var inValue = OrtValue.CreateTensorValueFromMemory(input, shape);
                 using var outValue = OrtValue.CreateTensorValueFromMemory(into, expectedOutput);
                 model.Session.Run(runOptions, [model.Manifest.Input.Name], [inValue], [model.Manifest.Output.Name], [outValue]);
@@ -83,7 +83,7 @@ public sealed class PatchRunner(LoadedModel model)
     private (float[] Output, long[] Shape) Run(InferenceSession session, float[] input, long[] shape, ref float[] buffer)
     {
         var m = model.Manifest;
-        using var runOptions = new RunOptions();
+        using var runOptions = model.NewRunOptions();
         OrtValue inValue;
         if (model.InputIsFloat16)
         {
