@@ -35,9 +35,9 @@ set +e
 dotnet test MedAiNode.sln -c Release --no-build -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
-# One closing line over all test projects.
 # CI keeps only the tail of the output: repeat each failed test's name, message and the top of its stack at the end.
 awk '/^  Failed [A-Za-z_]/{n=40; print "----"} n>0 && t<400{print; n--; t++}' "$log"
+# One closing line over all test projects.
 awk '/^ *Passed: /{p+=$2} /^ *Failed: /{f+=$2} /^ *Skipped: /{s+=$2} END{printf "%d passed, %d failed, %d skipped\n", p, f, s}' "$log"
 rm -f "$log"
 exit "$rc"
