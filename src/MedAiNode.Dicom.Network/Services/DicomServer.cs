@@ -188,7 +188,10 @@ public sealed partial class DicomServer : IAsyncDisposable
             catch (OperationCanceledException) { return; }
             Socket socket;
             try { socket = await listener.Tcp.AcceptSocketAsync(_stop.Token); }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            // A slot given back by a connection that shutdown ended can wake this loop after StopAsync stopped the
+            // listener, and accepting on a stopped TcpListener throws InvalidOperationException ("Not listening").
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException
+                                      || (e is InvalidOperationException && _stop.IsCancellationRequested))
             {
                 listener.Slots.Release();
                 return;
