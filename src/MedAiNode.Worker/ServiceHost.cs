@@ -17,6 +17,20 @@ namespace MedAiNode.Worker;
 /// <summary>Builds and runs the service host: store, job queues, intake, delivery, health, metrics and the small API.</summary>
 internal static class ServiceHost
 {
+    /// <summary>
+    /// The node's sources over the builder's own (appsettings.json beside the binary, Section__Key variables, arguments),
+    /// lowest first: the working directory's appsettings.json, Section__Key variables again (so a plain variable beats
+    /// both files, as .NET's defaults promise, instead of losing to the working directory's file), MedAiNode__Section__Key,
+    /// then --Section:Key=value.
+    /// </summary>
+    internal static void AddNodeSources(IConfigurationBuilder config, string workingDirectory, string[] args)
+    {
+        config.AddJsonFile(Path.Combine(workingDirectory, "appsettings.json"), optional: true);
+        config.AddEnvironmentVariables();
+        config.AddEnvironmentVariables("MedAiNode__");
+        config.AddCommandLine(args);
+    }
+
     public static WebApplication Build(string[] args, Action<IServiceCollection>? overrides = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
@@ -24,10 +38,7 @@ internal static class ServiceHost
             Args = args,
             ContentRootPath = AppContext.BaseDirectory,
         });
-        // appsettings.json beside the binary, then the working directory's, then MedAiNode__Section__Key, then --Section:Key=value.
-        builder.Configuration.AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true);
-        builder.Configuration.AddEnvironmentVariables("MedAiNode__");
-        builder.Configuration.AddCommandLine(args);
+        AddNodeSources(builder.Configuration, Directory.GetCurrentDirectory(), args);
         var config = builder.Configuration;
         var services = builder.Services;
 

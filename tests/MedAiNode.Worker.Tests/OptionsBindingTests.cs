@@ -107,4 +107,35 @@ public class OptionsBindingTests
         Config("--Models:Enabled:0=ct-body").GetSection("Models").Bind(o);
         Assert.Equal(["ct-lung-quant", "blast-ct-v1", "ct-body"], o.Enabled);
     }
+
+    /// <summary>Each source beats the ones before it: working directory's file, Section__Key, MedAiNode__Section__Key,
+    /// --Section:Key. The variables use a section no option reads, so tests running beside this one see nothing.</summary>
+    [Fact]
+    public void A_plain_variable_beats_the_working_directory_file_and_the_prefixed_one_and_arguments_beat_it()
+    {
+        var dir = TestData.TempDir("config-order");
+        File.WriteAllText(Path.Combine(dir, "appsettings.json"), """{ "OrderProbe": { "A": "file", "B": "file", "C": "file", "D": "file" } }""");
+        string? Read(string key, params string[] args)
+        {
+            var builder = new ConfigurationBuilder();
+            ServiceHost.AddNodeSources(builder, dir, args);
+            return builder.Build()[$"OrderProbe:{key}"];
+        }
+        try
+        {
+            Environment.SetEnvironmentVariable("OrderProbe__B", "plain");
+            Environment.SetEnvironmentVariable("OrderProbe__C", "plain");
+            Environment.SetEnvironmentVariable("MedAiNode__OrderProbe__C", "prefixed");
+            Environment.SetEnvironmentVariable("MedAiNode__OrderProbe__D", "prefixed");
+            Assert.Equal("file", Read("A"));
+            Assert.Equal("plain", Read("B"));
+            Assert.Equal("prefixed", Read("C"));
+            Assert.Equal("argument", Read("D", "--OrderProbe:D=argument"));
+        }
+        finally
+        {
+            foreach (var v in new[] { "OrderProbe__B", "OrderProbe__C", "MedAiNode__OrderProbe__C", "MedAiNode__OrderProbe__D" })
+                Environment.SetEnvironmentVariable(v, null);
+        }
+    }
 }
