@@ -61,13 +61,24 @@ internal static class ServiceHost
         });
 
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => new StudyStore(sp.GetRequiredService<IOptions<StudyStoreOptions>>().Value, sp.GetRequiredService<ILogger<StudyStore>>(),
-            sp.GetRequiredService<TimeProvider>()));
         // Store:Root made absolute once, here: empty or relative is under the data home (NodeDataHome), never the working
         // directory, and every service (store, outbox, results folder, QIDO ledger) sees the same absolute folder. When it
         // cannot be resolved the start-up validation says so, naming the key.
         var storeRoot = storeOptions.TryResolveRoot(out var resolvedRoot, out _) ? storeOptions.Root = resolvedRoot : Path.GetFullPath(".");
-        services.AddSingleton(sp => new Outbox(Path.Combine(storeRoot, outboxOptions.Folder), sp.GetRequiredService<ILogger<Outbox>>()));
+        // One node per root: the lock is taken before the store replays its journal or the outbox looks at its folder, and
+        // given back when the host is disposed (or by the kernel when the process dies).
+        services.AddSingleton(_ => StoreRootLock.Acquire(storeOptions.ResolveRoot()));
+        services.AddSingleton(sp =>
+        {
+            sp.GetRequiredService<StoreRootLock>();
+            return new StudyStore(sp.GetRequiredService<IOptions<StudyStoreOptions>>().Value, sp.GetRequiredService<ILogger<StudyStore>>(),
+                sp.GetRequiredService<TimeProvider>());
+        });
+        services.AddSingleton(sp =>
+        {
+            sp.GetRequiredService<StoreRootLock>();
+            return new Outbox(Path.Combine(storeRoot, outboxOptions.Folder), sp.GetRequiredService<ILogger<Outbox>>());
+        });
         if (!string.IsNullOrWhiteSpace(outboxOptions.ResultsFolder))
             services.AddSingleton<IResultDestination>(new FolderDestination("results-folder", Path.Combine(storeRoot, outboxOptions.ResultsFolder)));
         services.AddSingleton<NodeMetrics>();
@@ -178,6 +189,11 @@ internal static class ServiceHost
         catch (OptionsValidationException e)
         {
             foreach (var failure in e.Failures) Console.Error.WriteLine($"medainode: configuration error: {failure}");
+            return 3;
+        }
+        catch (StoreInUseException e)
+        {
+            Console.Error.WriteLine($"medainode: {e.Message}");
             return 3;
         }
         await app.WaitForShutdownAsync(ct);

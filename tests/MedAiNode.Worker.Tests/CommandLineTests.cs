@@ -11,6 +11,22 @@ public class CommandLineTests
 
     private static ToolResult Medainode(params string[] args) => Tool.Run("dotnet", new[] { Exe }.Concat(args));
 
+    /// <summary>A second service started on a root a node already uses stops at once with a message naming the key,
+    /// before its store creates or replays anything there.</summary>
+    [Fact]
+    public async Task Serve_on_a_store_root_another_process_holds_exits_3_naming_the_key()
+    {
+        var root = TestData.TempDir("serve-locked");
+        using var holder = await LockHolder.StartAsync(Path.Combine(root, MedAiNode.Store.StoreRootLock.FileName), TimeSpan.FromSeconds(60));
+        // A generous limit that only catches a serve that did not stop (it would run until killed).
+        var r = Tool.Run("dotnet", [Exe, "serve", $"--Store:Root={root}", "--Dicom:Port=-1", $"--Http:Urls=http://127.0.0.1:{TestData.FreePort()}",
+            "--Models:Enabled:0=none-needed"], timeoutMs: 300_000);
+        Assert.Equal(3, r.ExitCode);
+        Assert.Contains($"medainode: Store:Root {root} is in use by another MedAiNode process", r.StdErr);
+        Assert.False(Directory.Exists(Path.Combine(root, "journal")), "the refused node created its journal");
+        Assert.False(Directory.Exists(Path.Combine(root, "studies")), "the refused node created its study tree");
+    }
+
     [Fact]
     public void Dump_prints_a_tree_with_keywords_and_values()
     {

@@ -117,6 +117,29 @@ public class StudyLifecycleTests(ITestOutputHelper output)
         Assert.Equal(0, analyzer.Calls);
     }
 
+    /// <summary>A second node started on the root a running node uses is refused before its store opens: it neither
+    /// replays the first node's intake journal nor replaces it (it asks for another size, which would move the journal
+    /// aside while the first still appends to it), and the first keeps receiving.</summary>
+    [Fact]
+    public async Task A_second_node_on_the_same_store_root_is_refused_and_leaves_the_first_nodes_journal_alone()
+    {
+        var root = TestData.TempDir("two-nodes");
+        var analyzer = new ThrowingAnalyzer(() => new InvalidOperationException("not used"));
+        await using var first = await InProcessNode.StartAsync(root, NewClock(), analyzer);
+        var files = Philips(3);
+        var uid = first.Receive(NewStudyUid(), files.Take(2));
+        var journal = first.Store.JournalPath;
+        var size = new FileInfo(journal).Length;
+
+        var e = await Assert.ThrowsAsync<MedAiNode.Store.StoreInUseException>(() => InProcessNode.StartAsync(root, NewClock(), analyzer, "--Store:JournalSizeMiB=32"));
+        Assert.Contains($"Store:Root {Path.GetFullPath(root)} is in use", e.Message);
+        Assert.Equal(size, new FileInfo(journal).Length);
+        Assert.False(File.Exists(journal + ".old"));
+
+        first.Receive(uid, files.Skip(2));
+        Assert.Equal(3, first.Store.Get(uid)!.InstanceCount);
+    }
+
     [Fact]
     public async Task A_study_whose_seg_cannot_be_written_ends_failed_with_its_reason_in_one_attempt_and_is_not_requeued_at_restart()
     {
