@@ -4,7 +4,7 @@ namespace MedAiNode.Testing;
 
 /// <summary>
 /// Another process holding the kernel's advisory lock (flock) on a file, as a second node would: util-linux flock(1)
-/// running sleep. Disposing kills both, which is how a crashed holder lets go.
+/// exec'ing sleep (no fork: one process holds the lock). Disposing kills it, which is how a crashed holder lets go.
 /// </summary>
 public sealed class LockHolder : IDisposable
 {
@@ -18,7 +18,7 @@ public sealed class LockHolder : IDisposable
     public static async Task<LockHolder> StartAsync(string path, TimeSpan timeout)
     {
         var psi = new ProcessStartInfo("flock") { UseShellExecute = false, RedirectStandardError = true };
-        foreach (var a in new[] { "--exclusive", path, "sleep", "3600" }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "--exclusive", "--no-fork", path, "sleep", "3600" }) psi.ArgumentList.Add(a);
         var holder = new LockHolder(Process.Start(psi) ?? throw new InvalidOperationException("flock (util-linux) did not start"));
         var sw = Stopwatch.StartNew();
         while (!holder.Holds())
@@ -43,6 +43,9 @@ public sealed class LockHolder : IDisposable
     {
         try { _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
         _process.WaitForExit();
+        // The kernel closes a dead process's files before its parent can reap it, so the lock is gone by now; say so
+        // plainly if it ever is not, instead of letting the next assertion puzzle.
+        if (Holds()) throw new InvalidOperationException($"lock holder {_process.Id} exited but /proc/locks still lists its lock");
         _process.Dispose();
     }
 }

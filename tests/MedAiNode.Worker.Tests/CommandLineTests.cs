@@ -20,7 +20,7 @@ public class CommandLineTests
         using var holder = await LockHolder.StartAsync(Path.Combine(root, MedAiNode.Store.StoreRootLock.FileName), TimeSpan.FromSeconds(60));
         // A generous limit that only catches a serve that did not stop (it would run until killed).
         var r = Tool.Run("dotnet", [Exe, "serve", $"--Store:Root={root}", "--Dicom:Port=-1", $"--Http:Urls=http://127.0.0.1:{TestData.FreePort()}",
-            "--Models:Enabled:0=none-needed"], timeoutMs: 300_000);
+            "--Models:Enabled:0=none-needed"], timeoutMs: 120_000);
         Assert.Equal(3, r.ExitCode);
         Assert.Contains($"medainode: Store:Root {root} is in use by another MedAiNode process", r.StdErr);
         Assert.False(Directory.Exists(Path.Combine(root, "journal")), "the refused node created its journal");
