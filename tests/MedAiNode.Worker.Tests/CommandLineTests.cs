@@ -11,6 +11,17 @@ public class CommandLineTests
 
     private static ToolResult Medainode(params string[] args) => Tool.Run("dotnet", new[] { Exe }.Concat(args));
 
+    /// <summary>The shipped runtime settings keep the memory benchmark's configuration: server GC, and the large-object
+    /// heap compacted when fragmented (docs/benchmarks.md, "Where the peak is").</summary>
+    [Fact]
+    public void The_binary_ships_with_server_gc_and_conserve_memory()
+    {
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "medainode.runtimeconfig.json")))!;
+        var properties = json["runtimeOptions"]!["configProperties"]!;
+        Assert.True(properties["System.GC.Server"]!.GetValue<bool>());
+        Assert.Equal(9, properties["System.GC.ConserveMemory"]!.GetValue<int>());
+    }
+
     /// <summary>A second service started on a root a node already uses stops at once with a message naming the key,
     /// before its store creates or replays anything there.</summary>
     [Fact]
