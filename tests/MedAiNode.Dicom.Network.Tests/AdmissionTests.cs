@@ -231,24 +231,36 @@ public class AdmissionTests(ITestOutputHelper output)
     }
 
     /// <summary>The probation path itself: the peer's limit is held by fresh idle sockets (inside their grace, so none
-    /// may simply be closed for a newcomer); a connection that talks takes the place of one of them.</summary>
+    /// may simply be closed for a newcomer); a connection that talks takes the place of one of them. A round in which
+    /// the talking connection arrived only after the grace (a loaded machine; seen in CI) may instead close the older
+    /// socket at once, which is also right; the probation path must then be shown by another round.</summary>
     [Fact]
     public async Task A_talking_connection_replaces_a_fresh_silent_one_of_its_own_address()
     {
         var log = new CapturingLogger();
         await using var scp = new TestScp(o => o.MaxConnectionsPerPeer = 2, log: log);
-        for (var round = 0; round < 5; round++)
+        var withinGrace = 0;
+        for (var round = 0; round < 30 && withinGrace < 5; round++)
         {
+            // Started before the first socket connects: the server's clock for that socket starts later still, so a round
+            // that ends within the grace had the talking connection accepted while both idle ones were inside theirs.
+            var sw = Stopwatch.StartNew();
             using var a = RawPeer.Connect(scp.Port);
             using var b = RawPeer.Connect(scp.Port);
             await WaitUntil(() => scp.Server.PendingConnections == 2, TimeSpan.FromSeconds(30), () => $"{scp.Server.PendingConnections} pending");
-            var promoted = scp.Server.PromotedCount;
+            var (promoted, evicted) = (scp.Server.PromotedCount, scp.Server.EvictedConnectionCount);
             Assert.True(RawEcho(scp.Port, IPAddress.Loopback, out var why), $"round {round}: {why}\n{log.Text}");
-            Assert.Equal(promoted + 1, scp.Server.PromotedCount);
+            if (sw.Elapsed < Services.DicomServer.ProbationWindow)
+            {
+                withinGrace++;
+                Assert.Equal(promoted + 1, scp.Server.PromotedCount);
+            }
+            else Assert.True(scp.Server.PromotedCount == promoted + 1 || scp.Server.EvictedConnectionCount > evicted, $"round {round}: neither promoted nor evicted");
             Assert.True(a.WaitClosed(10_000), "the older idle socket was not closed for the talking one");
             b.Dispose();
             await WaitUntil(() => scp.Server.OpenConnections == 0, TimeSpan.FromSeconds(30), () => $"{scp.Server.OpenConnections} open");
         }
+        Assert.True(withinGrace > 0, "no round of 30 got its talking connection in within the grace: the probation path was not exercised");
     }
 
     /// <summary>A connection on probation gets its whole window to send its first byte (a slow real peer on a loaded
