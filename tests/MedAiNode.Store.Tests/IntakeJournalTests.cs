@@ -3,6 +3,7 @@ using MedAiNode.Dicom.IO;
 using MedAiNode.Dicom.Network.Client;
 using MedAiNode.Dicom.Network.Dimse;
 using MedAiNode.Dicom.Network.Services;
+using static MedAiNode.Store.Tests.StoreTestInput;
 
 namespace MedAiNode.Store.Tests;
 
@@ -14,8 +15,6 @@ namespace MedAiNode.Store.Tests;
 /// </summary>
 public class IntakeJournalTests
 {
-    private static string Philips(int n) => TestData.Path_("ct", "philips-phantom-5mm", $"I{n * 10}.dcm");
-
     /// <summary>A journal of <paramref name="mib"/> MiB whose checkpoints run only when it is full (on the writing
     /// thread) or at dispose, so a test knows which records a crash leaves uncovered.</summary>
     private static StudyStoreOptions Options(string root, int mib = 8) => new()
@@ -24,17 +23,6 @@ public class IntakeJournalTests
         JournalSizeMiB = mib,
         JournalBackgroundCheckpoints = false,
     };
-
-    private static async Task<List<StoreResult>> SendAsync(int port, params string[] files)
-    {
-        var heads = files.Select(f => DicomFile.Open(f, new DicomReadOptions { StopBeforePixelData = true })).ToList();
-        var proposals = DicomClient.StorageProposals(heads.Select(h => (h.Dataset.GetString(DicomTags.SOPClassUID)!, h.TransferSyntax.Uid)));
-        var results = new List<StoreResult>();
-        await using var a = await DicomClient.ConnectAsync(new DicomClientOptions { Port = port, CalledAE = "MEDAI", CallingAE = "CT_SCANNER" }, proposals);
-        foreach (var f in files) results.Add(await a.StoreAsync(f));
-        await a.ReleaseAsync();
-        return results;
-    }
 
     private static async Task<List<StoreResult>> ThroughScpAsync(StudyStore store, params string[] files)
     {

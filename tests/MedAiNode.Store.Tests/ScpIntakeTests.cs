@@ -3,6 +3,7 @@ using MedAiNode.Dicom.IO;
 using MedAiNode.Dicom.Network.Client;
 using MedAiNode.Dicom.Network.Dimse;
 using MedAiNode.Dicom.Network.Services;
+using static MedAiNode.Store.Tests.StoreTestInput;
 
 namespace MedAiNode.Store.Tests;
 
@@ -12,8 +13,6 @@ namespace MedAiNode.Store.Tests;
 /// </summary>
 public class ScpIntakeTests
 {
-    private static string Philips(int n) => TestData.Path_("ct", "philips-phantom-5mm", $"I{n * 10}.dcm");
-
     /// <summary>The study store's own target, except that the received file is overwritten with zeros just before the
     /// commit: whatever the store needs must come from the instance the SCP parsed, since the file no longer parses.</summary>
     private sealed class ZeroFileBeforeCommit(StudyStore store) : IDicomStoreTarget
@@ -30,17 +29,6 @@ public class ScpIntakeTests
             File.WriteAllBytes(instance.TempPath, new byte[new FileInfo(instance.TempPath).Length]);
             return _store.CommitAsync(instance, ct);
         }
-    }
-
-    private static async Task<List<StoreResult>> SendAsync(int port, params string[] files)
-    {
-        var heads = files.Select(f => DicomFile.Open(f, new DicomReadOptions { StopBeforePixelData = true })).ToList();
-        var proposals = DicomClient.StorageProposals(heads.Select(h => (h.Dataset.GetString(DicomTags.SOPClassUID)!, h.TransferSyntax.Uid)));
-        var results = new List<StoreResult>();
-        await using var a = await DicomClient.ConnectAsync(new DicomClientOptions { Port = port, CalledAE = "MEDAI", CallingAE = "CT_SCANNER" }, proposals);
-        foreach (var f in files) results.Add(await a.StoreAsync(f));
-        await a.ReleaseAsync();
-        return results;
     }
 
     private static DicomServer Listen(IDicomStoreTarget target, Microsoft.Extensions.Logging.ILogger? log = null)

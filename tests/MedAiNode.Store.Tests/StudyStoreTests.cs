@@ -1,5 +1,6 @@
 using MedAiNode.Dicom;
 using MedAiNode.Dicom.IO;
+using static MedAiNode.Store.Tests.StoreTestInput;
 
 namespace MedAiNode.Store.Tests;
 
@@ -30,8 +31,6 @@ public class StudyStoreTests
         file.Save(path);
         return path;
     }
-
-    private static string Philips(int n) => TestData.Path_("ct", "philips-phantom-5mm", $"I{n * 10}.dcm");
 
     [Fact]
     public void Instances_are_filed_by_study_and_series_and_duplicates_replace()
