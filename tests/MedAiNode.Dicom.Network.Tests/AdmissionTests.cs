@@ -433,7 +433,7 @@ public class AdmissionTests(ITestOutputHelper output)
     {
         for (var cycle = 0; cycle < 300; cycle++)
         {
-            var scp = new TestScp(o => { o.MaxAssociations = 1; o.MaxConnections = 2; }, name: "stop-race");
+            await using var scp = new TestScp(o => { o.MaxAssociations = 1; o.MaxConnections = 2; }, name: "stop-race");
             using var stopConnecting = new CancellationTokenSource();
             var connects = 0;
             var connectors = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
@@ -451,11 +451,17 @@ public class AdmissionTests(ITestOutputHelper output)
                     catch (Exception e) when (e is SocketException or OperationCanceledException) { }
                 }
             })).ToArray();
-            await WaitUntil(() => Volatile.Read(ref connects) >= 4, TimeSpan.FromSeconds(30), () => $"{connects} connects");
-            var stop = await Record.ExceptionAsync(async () => await scp.DisposeAsync());
-            stopConnecting.Cancel();
-            await Task.WhenAll(connectors);
-            Assert.Null(stop);
+            try
+            {
+                await WaitUntil(() => Volatile.Read(ref connects) >= 4, TimeSpan.FromSeconds(30), () => $"{connects} connects");
+                Assert.Null(await Record.ExceptionAsync(() => scp.Server.StopAsync()));
+            }
+            finally
+            {
+                // The connectors stop whatever happened above; the server is disposed (stopped, if it was not) after them.
+                stopConnecting.Cancel();
+                await Task.WhenAll(connectors);
+            }
         }
     }
 }

@@ -12,8 +12,6 @@ public sealed class LockHolder : IDisposable
 
     private LockHolder(Process process) => _process = process;
 
-    public int ProcessId => _process.Id;
-
     /// <summary>Starts the holder and returns once /proc/locks shows its lock on <paramref name="path"/>.</summary>
     public static async Task<LockHolder> StartAsync(string path, TimeSpan timeout)
     {
