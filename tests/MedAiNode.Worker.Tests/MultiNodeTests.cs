@@ -130,10 +130,13 @@ public class MultiNodeTests
         var job = new BackgroundJobClient(storage).Enqueue<StudyJobs>(StudyJobs.RoutineQueue,
             j => j.AnalyzeAsync("1.2.3.4", "fingerprint", "a", null, CancellationToken.None));
         var monitor = storage.GetMonitoringApi();
+        // The node logs the hand-over after it enqueued the job, and its output reaches b.Log a moment later still: wait
+        // for both (seen in CI: the job was there, the line not yet).
+        const string handed = "Study 1.2.3.4 was received by node a and Jobs:FetchFrom is empty: handed to it";
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        while (monitor.EnqueuedCount("node_a") == 0 && sw.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(200);
+        while ((monitor.EnqueuedCount("node_a") == 0 || !b.Log.Contains(handed)) && sw.Elapsed < TimeSpan.FromSeconds(120)) await Task.Delay(200);
         Assert.Equal(1, monitor.EnqueuedCount("node_a"));
-        Assert.Contains("Study 1.2.3.4 was received by node a and Jobs:FetchFrom is empty: handed to it", b.Log);
+        Assert.Contains(handed, b.Log);
         Assert.Equal(StudyState.Queued, new StudyLedger(storage).Get("1.2.3.4")!.State); // no job holds it: node a's job claims it
         Assert.NotEqual(job, monitor.EnqueuedJobs("node_a", 0, 1).Single().Key);
     }
