@@ -4,7 +4,7 @@
 Samples VmRSS from /proc/PID/status every 20 ms while the analysis runs, then places the stages from the run's own
 stage times (measurements.json, "timing") ending 0.6 s before the process exits (writing the outputs), and prints the
 peak RSS in each. Usage (after `dotnet build -c Release src/MedAiNode.Worker`):
-  /usr/bin/python3 bench/analyze-memory-profile.py SERIES_FOLDER OUT_FOLDER [--model ct-lung-quant] [--runs 3]
+  /usr/bin/python3 bench/analyze-memory-profile.py SERIES_FOLDER OUT_FOLDER [--model ct-lung-quant] [--runs 3] [--summary]
 Environment variables (DOTNET_GCConserveMemory=0, DOTNET_GCHeapHardLimit=...) pass through to the analysis.
 """
 import argparse, json, os, re, shutil, statistics, subprocess, time
@@ -12,9 +12,9 @@ import argparse, json, os, re, shutil, statistics, subprocess, time
 STAGES = ["select", "assemble", "preprocess", "inference", "postprocess", "measure", "results"]
 WRITE_TAIL_S = 0.6
 
-def run_once(dll, series, out, model):
+def run_once(dll, series, out, model, summary):
     shutil.rmtree(out, ignore_errors=True)
-    cmd = ["dotnet", dll, "analyze", series, "--out", out, "--model", model, "--no-summary"]
+    cmd = ["dotnet", dll, "analyze", series, "--out", out, "--model", model] + ([] if summary else ["--no-summary"])
     t0 = time.time()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     samples = []
@@ -43,11 +43,12 @@ def main():
     a = argparse.ArgumentParser()
     a.add_argument("series"); a.add_argument("out")
     a.add_argument("--model", default="ct-lung-quant"); a.add_argument("--runs", type=int, default=3)
+    a.add_argument("--summary", action="store_true", help="also write the summary images (left out by default)")
     a.add_argument("--dll", default=os.path.join(os.path.dirname(__file__), "..", "src", "MedAiNode.Worker", "bin", "Release", "net10.0", "medainode.dll"))
     args = a.parse_args()
     peaks, totals = [], []
     for i in range(args.runs):
-        peak, total, by_stage = run_once(args.dll, args.series, args.out, args.model)
+        peak, total, by_stage = run_once(args.dll, args.series, args.out, args.model, args.summary)
         peaks.append(peak); totals.append(total)
         print(f"run {i + 1}: peak {peak:.0f} MiB, analysis {total:.1f} s; by stage: " +
               ", ".join(f"{k} {v:.0f}" for k, v in by_stage.items()) + f"; load {os.getloadavg()[0]:.2f}")

@@ -52,6 +52,7 @@ internal static class ModelStage
         var anatomy = m.Anatomy is { } spec ? ChestCtAnatomy.Apply(modelLabels, normalized, spec) : null;
         Postprocessor.ApplyFilters(modelLabels, m);
         var lesions = Postprocessor.Lesions(modelLabels, scores, m);
+        scores = null!; // the score map (channels x model grid, 108 MB for a chest) is not needed past the lesions
         var sameGrid = modelLabels.Dims == input.Dims && modelLabels.Affine == input.Affine;
         var labels = sameGrid ? modelLabels : Resampler.Resample(modelLabels, input.Dims, input.Affine);
         labels = new LabelVolume(labels.Dims, labels.Affine, labels.Data) { Slices = input.Slices };
@@ -74,7 +75,6 @@ internal static class ModelStage
         }
         var postprocess = clock.Elapsed.TotalSeconds;
 
-        scores = null!; // not needed past the lesions; with the nodule search's scratch, released before measuring
         StageMemory.Release(input.Dims.Count);
 
         clock.Restart();
