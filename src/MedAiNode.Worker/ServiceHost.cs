@@ -139,7 +139,9 @@ internal static class ServiceHost
         });
         services.Configure<HostOptions>(o => o.ShutdownTimeout = jobs.ShutdownTimeout + TimeSpan.FromSeconds(15));
 
-        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
+        // System.Runtime: the runtime's own meter (GC heap and committed memory, working set), so an operator sees memory next
+        // to the node's stages.
+        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName, "System.Runtime").AddPrometheusExporter());
         services.AddHealthChecks()
             .AddCheck<StoreWritableCheck>("store", tags: ["ready"])
             .AddCheck<ScpListeningCheck>("scp", tags: ["ready"])

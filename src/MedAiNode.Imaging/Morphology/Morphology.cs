@@ -1,4 +1,3 @@
-using System.Buffers;
 using MedAiNode.Imaging.Geometry;
 using MedAiNode.Imaging.Volumes;
 
@@ -134,7 +133,7 @@ public static class BinaryMorphology
     /// <paramref name="largestOnly"/> only the largest is kept (the first found, in index order, among equally large
     /// ones), and with <paramref name="minVoxels"/> &gt; 0 only components of at least that many voxels. Gives the same
     /// label map as <see cref="KeepLargest"/> then <see cref="RemoveSmall"/> on <see cref="MaskOf"/>, without the three
-    /// full-size masks and the int component map: one pooled visited map and one pooled voxel list. Returns how many
+    /// full-size masks and the int component map: one visited map and one voxel list. Returns how many
     /// voxels were cleared.
     /// </summary>
     public static long FilterComponents(LabelVolume labels, byte label, bool largestOnly, long minVoxels, Connectivity connectivity = Connectivity.Full26)
@@ -142,83 +141,76 @@ public static class BinaryMorphology
         var d = labels.Dims;
         var data = labels.Data;
         var n = data.Length;
-        var visited = ArrayPool<byte>.Shared.Rent(n);
+        // Volume-sized scratch is allocated, not rented: the shared pool would keep it (rounded up to a power of two)
+        // for the life of the process, on top of the next analysis.
+        var visited = new byte[n];
         // Voxels of each component lie together in this list, in the order the flood fill reached them.
-        var voxels = ArrayPool<int>.Shared.Rent(n);
-        try
+        var voxels = GC.AllocateUninitializedArray<int>(n);
+        var offs = Offsets(connectivity);
+        int nx = d.X, ny = d.Y, nz = d.Z, plane = nx * ny;
+        var flat = offs.Select(o => o.Item1 + o.Item2 * nx + o.Item3 * plane).ToArray();
+        var starts = new List<int> { 0 };
+        var tail = 0;
+        for (var start = 0; start < n; start++)
         {
-            Array.Clear(visited, 0, n);
-            var offs = Offsets(connectivity);
-            int nx = d.X, ny = d.Y, nz = d.Z, plane = nx * ny;
-            var flat = offs.Select(o => o.Item1 + o.Item2 * nx + o.Item3 * plane).ToArray();
-            var starts = new List<int> { 0 };
-            var tail = 0;
-            for (var start = 0; start < n; start++)
+            // Components are found in index order, as Label numbers them before sorting by size.
+            var next = data.AsSpan(start).IndexOf(label);
+            if (next < 0) break;
+            start += next;
+            if (visited[start] != 0) continue;
+            visited[start] = 1;
+            voxels[tail++] = start;
+            for (var head = starts[^1]; head < tail; head++)
             {
-                // Components are found in index order, as Label numbers them before sorting by size.
-                var next = data.AsSpan(start).IndexOf(label);
-                if (next < 0) break;
-                start += next;
-                if (visited[start] != 0) continue;
-                visited[start] = 1;
-                voxels[tail++] = start;
-                for (var head = starts[^1]; head < tail; head++)
+                var v = voxels[head];
+                var z = v / plane; var rem = v - z * plane; var y = rem / nx; var x = rem - y * nx;
+                if (x > 0 && y > 0 && z > 0 && x < nx - 1 && y < ny - 1 && z < nz - 1)
                 {
-                    var v = voxels[head];
-                    var z = v / plane; var rem = v - z * plane; var y = rem / nx; var x = rem - y * nx;
-                    if (x > 0 && y > 0 && z > 0 && x < nx - 1 && y < ny - 1 && z < nz - 1)
+                    // Away from the border every neighbour is a fixed index offset.
+                    foreach (var o in flat)
                     {
-                        // Away from the border every neighbour is a fixed index offset.
-                        foreach (var o in flat)
-                        {
-                            var u = v + o;
-                            if (data[u] != label || visited[u] != 0) continue;
-                            visited[u] = 1;
-                            voxels[tail++] = u;
-                        }
-                    }
-                    else
-                    {
-                        foreach (var (ox, oy, oz) in offs)
-                        {
-                            if (!d.Contains(x + ox, y + oy, z + oz)) continue;
-                            var u = v + ox + oy * nx + oz * plane;
-                            if (data[u] != label || visited[u] != 0) continue;
-                            visited[u] = 1;
-                            voxels[tail++] = u;
-                        }
+                        var u = v + o;
+                        if (data[u] != label || visited[u] != 0) continue;
+                        visited[u] = 1;
+                        voxels[tail++] = u;
                     }
                 }
-                starts.Add(tail);
+                else
+                {
+                    foreach (var (ox, oy, oz) in offs)
+                    {
+                        if (!d.Contains(x + ox, y + oy, z + oz)) continue;
+                        var u = v + ox + oy * nx + oz * plane;
+                        if (data[u] != label || visited[u] != 0) continue;
+                        visited[u] = 1;
+                        voxels[tail++] = u;
+                    }
+                }
             }
-            var count = starts.Count - 1;
-            if (count == 0) return 0;
-            long Size(int c) => starts[c + 1] - starts[c];
-            var keep = new bool[count];
-            if (largestOnly)
-            {
-                var largest = 0;
-                for (var c = 1; c < count; c++) if (Size(c) > Size(largest)) largest = c;
-                keep[largest] = Size(largest) >= minVoxels;
-            }
-            else
-            {
-                for (var c = 0; c < count; c++) keep[c] = Size(c) >= minVoxels;
-            }
-            long cleared = 0;
-            for (var c = 0; c < count; c++)
-            {
-                if (keep[c]) continue;
-                for (var j = starts[c]; j < starts[c + 1]; j++) data[voxels[j]] = 0;
-                cleared += Size(c);
-            }
-            return cleared;
+            starts.Add(tail);
         }
-        finally
+        var count = starts.Count - 1;
+        if (count == 0) return 0;
+        long Size(int c) => starts[c + 1] - starts[c];
+        var keep = new bool[count];
+        if (largestOnly)
         {
-            ArrayPool<byte>.Shared.Return(visited);
-            ArrayPool<int>.Shared.Return(voxels);
+            var largest = 0;
+            for (var c = 1; c < count; c++) if (Size(c) > Size(largest)) largest = c;
+            keep[largest] = Size(largest) >= minVoxels;
         }
+        else
+        {
+            for (var c = 0; c < count; c++) keep[c] = Size(c) >= minVoxels;
+        }
+        long cleared = 0;
+        for (var c = 0; c < count; c++)
+        {
+            if (keep[c]) continue;
+            for (var j = starts[c]; j < starts[c + 1]; j++) data[voxels[j]] = 0;
+            cleared += Size(c);
+        }
+        return cleared;
     }
 
     public static byte[] MaskOf(LabelVolume v, byte label)

@@ -476,7 +476,7 @@ public static class RegionMeasurements
         return new Vector<long>(l);
     }
 
-    /// <summary>Surface points as three coordinate arrays (what the vector scans read), rented from the shared pool.</summary>
+    /// <summary>Surface points as three coordinate arrays (what the vector scans read); small ones rented from the shared pool.</summary>
     private sealed class PointBuffer : IDisposable
     {
         private double[] _x = [], _y = [], _z = [];
@@ -509,17 +509,26 @@ public static class RegionMeasurements
             _capacity = size;
         }
 
+        /// <summary>Largest array taken from the shared pool (512 KiB). A large region's surface gets arrays of its own:
+        /// the pool would keep them for the life of the process, on top of the next analysis.</summary>
+        private const int PooledMax = 1 << 16;
+
         private double[] Regrow(double[] old, int size)
         {
-            var next = ArrayPool<double>.Shared.Rent(size);
+            var next = size <= PooledMax ? ArrayPool<double>.Shared.Rent(size) : GC.AllocateUninitializedArray<double>(size);
             old.AsSpan(0, Count).CopyTo(next);
-            if (old.Length > 0) ArrayPool<double>.Shared.Return(old);
+            Give(old);
             return next;
+        }
+
+        private static void Give(double[] a)
+        {
+            if (a.Length > 0 && a.Length <= PooledMax) ArrayPool<double>.Shared.Return(a);
         }
 
         public void Dispose()
         {
-            if (_x.Length > 0) { ArrayPool<double>.Shared.Return(_x); ArrayPool<double>.Shared.Return(_y); ArrayPool<double>.Shared.Return(_z); }
+            Give(_x); Give(_y); Give(_z);
             _x = _y = _z = [];
             Count = _capacity = 0;
         }
