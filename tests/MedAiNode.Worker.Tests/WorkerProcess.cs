@@ -52,6 +52,8 @@ public sealed class WorkerProcess : IAsyncDisposable
 
     public static int FreePort() => TestData.FreePort();
 
+    private static readonly TimeSpan StartDeadline = TimeSpan.FromMinutes(3);
+
     public async Task StartAsync()
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root };
@@ -67,7 +69,9 @@ public sealed class WorkerProcess : IAsyncDisposable
         _process.ErrorDataReceived += (_, e) => { lock (Output) Output.AppendLine(e.Data); };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        for (var i = 0; i < 150; i++)
+        // Readiness, not a fixed wait: a node loading its models on a loaded machine can take well over 30 s.
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < StartDeadline)
         {
             if (_process.HasExited) throw new InvalidOperationException("worker exited: " + Output);
             try
@@ -78,7 +82,7 @@ public sealed class WorkerProcess : IAsyncDisposable
             catch (HttpRequestException) { }
             await Task.Delay(200);
         }
-        throw new TimeoutException("worker not ready in 30 s: " + Output);
+        throw new TimeoutException($"worker not ready in {StartDeadline.TotalSeconds:0} s: " + Output);
     }
 
     /// <summary>SIGKILL: no shutdown code runs, as in a crash or power loss.</summary>
