@@ -69,89 +69,33 @@ public static class LungNodules
     private const float SolidHu = -400f;
     private const float AeratedHu = -600f;
 
-    public static NoduleDetection Detect(Volume hu, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default)
+    public static NoduleDetection Detect(Volume hu, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default) =>
+        Detect(hu, labels, leftLung, rightLung, spec, SlabPlanes, ct);
+
+    /// <summary>As the public overload, with the slab depth of the response and seed search chosen (tests show the
+    /// candidates do not depend on it).</summary>
+    internal static NoduleDetection Detect(Volume hu, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, int slabDepth, CancellationToken ct = default)
     {
         var lungLabels = new[] { leftLung, rightLung };
         var (grid, dims) = CropGrid(labels, lungLabels, margin: 6);
         if (dims.Count == 0) return new NoduleDetection(grid, dims, []);
         var v = Resampler.Resample(hu, dims, grid, -1024f);
         var n = (int)dims.Count;
-        // Which lung each voxel of the 1 mm grid is in (0 none, 1 left, 2 right): one byte, instead of the resampled
-        // label volume and a separate in-lung mask.
-        var side = new byte[n];
-        {
-            var lungs = Resampler.Resample(labels, dims, grid).Data;
-            for (var i = 0; i < n; i++) side[i] = lungs[i] == leftLung ? (byte)1 : lungs[i] == rightLung ? (byte)2 : (byte)0;
-        }
+        var side = LungSides(labels, dims, grid, leftLung, rightLung);
 
-        var response = new float[n];
-        var bestScale = new byte[n]; // index into Scales of the best scale so far, with response[i] > 0
-        // The fine scales blur slab by slab in z (with the halo each kernel needs), so their scratch is a few dozen
-        // planes, not two copies of the volume; the sums are taken in the same order, so the values are the same.
-        var fine = Scales.Select((s, k) => (Sigma: s, Index: k)).Where(s => s.Sigma < 3).ToArray();
-        var maxR = fine.Max(s => (int)Math.Ceiling(3 * s.Sigma));
-        var slab = new SlabScratch(dims, Math.Min(SlabPlanes, dims.Z), maxR);
-        for (var z0 = 1; z0 < dims.Z - 1; z0 += SlabPlanes)
-        {
-            var z1 = Math.Min(dims.Z - 1, z0 + SlabPlanes);
-            foreach (var (sigma, index) in fine)
-            {
-                ct.ThrowIfCancellationRequested();
-                var (g, first) = GaussianPlanes(v.Data, dims, sigma, z0 - 1, z1, slab);
-                Dot(g, first, dims, z0, z1, side, (float)sigma, 1, (byte)index, response, bestScale);
-            }
-        }
-        slab = null;
-        // Larger scales on a 2 mm grid (each voxel the mean of 2x2x2): an eighth of the voxels, half the kernel.
-        var (coarse, cd) = Halve(v.Data, dims);
-        var coarseLung = new byte[coarse.Length];
-        for (var i = 0; i < n; i++) if (side[i] != 0) coarseLung[cd.Index(i % dims.X / 2, i / dims.X % dims.Y / 2, i / (dims.X * dims.Y) / 2)] = 1;
-        var coarseResponse = new float[coarse.Length];
-        var coarseScale = new byte[coarse.Length];
-        var coarseScratch = (new float[coarse.Length], new float[coarse.Length]);
-        for (var k = 0; k < Scales.Length; k++)
-        {
-            if (Scales[k] < 3) continue;
-            ct.ThrowIfCancellationRequested();
-            Dot(Gaussian(coarse, cd, Scales[k] / 2, coarseScratch), 0, cd, 1, cd.Z - 1, coarseLung, (float)Scales[k], 2, (byte)k, coarseResponse, coarseScale);
-        }
-        for (var i = 0; i < n; i++)
-        {
-            if (side[i] == 0) continue;
-            var c = cd.Index(i % dims.X / 2, i / dims.X % dims.Y / 2, i / (dims.X * dims.Y) / 2);
-            if (coarseResponse[c] > response[i]) { response[i] = coarseResponse[c]; bestScale[i] = coarseScale[c]; }
-        }
-        coarse = null; coarseLung = null; coarseResponse = null; coarseScale = null; coarseScratch = default;
-
-        // Seeds: local maxima of the response inside the lungs, strongest first.
-        var seeds = new List<(int Index, float R)>();
+        var seeds = Seeds(v.Data, dims, side, spec.MinResponse, slabDepth, ct);
         int nx = dims.X, ny = dims.Y, nz = dims.Z, plane = nx * ny;
-        for (var z = 1; z < nz - 1; z++)
-        for (var y = 1; y < ny - 1; y++)
-        for (var x = 1; x < nx - 1; x++)
-        {
-            var i = z * plane + y * nx + x;
-            var r = response[i];
-            if (r < spec.MinResponse || side[i] == 0) continue;
-            var max = true;
-            for (var dz = -1; dz <= 1 && max; dz++)
-            for (var dy = -1; dy <= 1 && max; dy++)
-            for (var dx = -1; dx <= 1 && max; dx++)
-                if (response[i + dz * plane + dy * nx + dx] > r) max = false;
-            if (max) seeds.Add((i, r));
-        }
-        seeds.Sort((a, b) => b.R.CompareTo(a.R));
 
         var taken = new bool[n];
         var found = new List<NoduleCandidate>();
-        foreach (var (seed, r) in seeds)
+        foreach (var (seed, r, scale) in seeds)
         {
             if (found.Count >= spec.MaxCandidates) break;
             if (taken[seed]) continue;
             // One nodule, one candidate: a seed near an accepted candidate is another peak of the same lump.
             var at = grid.IndexToPatient(seed % nx, seed / nx % ny, seed / plane);
             if (found.Any(f => (f.CentroidMm - at).Length < f.EquivalentDiameterMm / 2 + 5)) continue;
-            var c = Grow(v.Data, dims, grid, seed, (float)Scales[bestScale[seed]], taken);
+            var c = Grow(v.Data, dims, grid, seed, (float)Scales[scale], taken);
             if (c is null) continue;
             var (voxels, centroid) = c.Value;
             var volumeMl = voxels.Count / 1000.0; // 1 mm voxels
@@ -173,6 +117,98 @@ public static class LungNodules
             found.Add(new NoduleCandidate(centroid, volumeMl, eq, longest, mean, lung, r / (r + 50.0), shell, voxels.ToHashSet()));
         }
         return new NoduleDetection(grid, dims, found.OrderByDescending(f => f.Confidence).ToList());
+    }
+
+    /// <summary>
+    /// Seeds: local maxima (3x3x3) of the dot response inside the lungs, at least <paramref name="minResponse"/>, strongest
+    /// first, each with the index of its best scale. Found slab by slab in z (<paramref name="slabDepth"/> planes): each
+    /// slab's response (every fine scale's best, then the coarse scales' where strictly stronger, the order one
+    /// volume-wide pass merged them in) is computed with one plane beyond it on each side, which the maximum reads; those
+    /// planes are computed again by the next slab with the same sums, so every value and the scan order are as for the
+    /// whole crop, without a response volume of the whole crop.
+    /// </summary>
+    internal static List<(int Index, float R, byte Scale)> Seeds(float[] v, Dims dims, byte[] side, float minResponse, int slabDepth, CancellationToken ct = default)
+    {
+        // Larger scales first, on a 2 mm grid (each voxel the mean of 2x2x2): an eighth of the voxels, half the kernel.
+        // They do not depend on the fine scales; done first, only their response and scale (5/8 byte per 1 mm voxel) wait
+        // for the merge, and the fine scales never need a response volume of the full crop.
+        var (coarse, cd) = Halve(v, dims);
+        var coarseLung = new byte[coarse.Length];
+        for (var i = 0; i < side.Length; i++) if (side[i] != 0) coarseLung[cd.Index(i % dims.X / 2, i / dims.X % dims.Y / 2, i / (dims.X * dims.Y) / 2)] = 1;
+        var coarseResponse = new float[coarse.Length];
+        var coarseScale = new byte[coarse.Length];
+        var coarseScratch = (new float[coarse.Length], new float[coarse.Length]);
+        for (var k = 0; k < Scales.Length; k++)
+        {
+            if (Scales[k] < 3) continue;
+            ct.ThrowIfCancellationRequested();
+            Dot(Gaussian(coarse, cd, Scales[k] / 2, coarseScratch), 0, cd, 1, cd.Z - 1, coarseLung, (float)Scales[k], 2, (byte)k, coarseResponse, 0, coarseScale);
+        }
+        // Explicit: the first (unoptimised) compilation of a method keeps every local alive until it returns.
+        coarse = null; coarseLung = null; coarseScratch = default;
+
+        var seeds = new List<(int Index, float R, byte Scale)>();
+        int nx = dims.X, ny = dims.Y, nz = dims.Z, plane = nx * ny;
+        var fine = Scales.Select((s, k) => (Sigma: s, Index: k)).Where(s => s.Sigma < 3).ToArray();
+        var maxR = fine.Max(s => (int)Math.Ceiling(3 * s.Sigma));
+        var slabPlanes = Math.Clamp(slabDepth, 1, nz);
+        // The fine scales blur slab by slab too (with the halo each kernel needs): scratch of a few dozen planes.
+        var slab = new SlabScratch(dims, slabPlanes + 2, maxR);
+        var response = new float[(long)(slabPlanes + 2) * plane];
+        var bestScale = new byte[response.Length]; // index into Scales of the best scale so far, with response > 0
+        for (var zs = 1; zs < nz - 1; zs += slabPlanes)
+        {
+            var ze = Math.Min(nz - 1, zs + slabPlanes); // seeds in planes zs..ze-1; response in zs-1..ze
+            var rFirst = zs - 1;
+            Array.Clear(response);
+            Array.Clear(bestScale);
+            int fa = Math.Max(1, zs - 1), fb = Math.Min(nz - 2, ze); // the planes the fine scales answer for
+            foreach (var (sigma, index) in fine)
+            {
+                ct.ThrowIfCancellationRequested();
+                var (g, first) = GaussianPlanes(v, dims, sigma, fa - 1, fb + 1, slab);
+                Dot(g, first, dims, fa, fb + 1, side, (float)sigma, 1, (byte)index, response, rFirst, bestScale);
+            }
+            for (var z = rFirst; z <= ze; z++)
+            for (var j = 0; j < plane; j++)
+            {
+                var i = z * plane + j;
+                if (side[i] == 0) continue;
+                var c = cd.Index(j % nx / 2, j / nx / 2, z / 2);
+                var at = (z - rFirst) * plane + j;
+                if (coarseResponse[c] > response[at]) { response[at] = coarseResponse[c]; bestScale[at] = coarseScale[c]; }
+            }
+            for (var z = zs; z < ze; z++)
+            for (var y = 1; y < ny - 1; y++)
+            for (var x = 1; x < nx - 1; x++)
+            {
+                var i = z * plane + y * nx + x;
+                var at = (z - rFirst) * plane + y * nx + x;
+                var r = response[at];
+                if (r < minResponse || side[i] == 0) continue;
+                var max = true;
+                for (var dz = -1; dz <= 1 && max; dz++)
+                for (var dy = -1; dy <= 1 && max; dy++)
+                for (var dx = -1; dx <= 1 && max; dx++)
+                    if (response[at + dz * plane + dy * nx + dx] > r) max = false;
+                if (max) seeds.Add((i, r, bestScale[at]));
+            }
+        }
+        seeds.Sort((a, b) => b.R.CompareTo(a.R));
+        return seeds;
+
+    }
+
+    /// <summary>
+    /// Which lung each voxel of the 1 mm grid is in (0 none, 1 left, 2 right): one byte, instead of the resampled label
+    /// volume and a separate in-lung mask. Its own method so the resampled labels are garbage once it returns.
+    /// </summary>
+    private static byte[] LungSides(LabelVolume labels, Dims dims, Affine grid, byte leftLung, byte rightLung)
+    {
+        var lungs = Resampler.Resample(labels, dims, grid).Data;
+        var side = new byte[lungs.Length];
+        for (var i = 0; i < side.Length; i++) side[i] = lungs[i] == leftLung ? (byte)1 : lungs[i] == rightLung ? (byte)2 : (byte)0;
+        return side;
     }
 
     /// <summary>A 1 mm grid with the input's row and column directions around the lungs' voxels (plus a margin).</summary>
@@ -225,7 +261,8 @@ public static class LungNodules
         return a;
     }
 
-    /// <summary>Planes per slab of the fine-scale blur: its scratch is about (this + 2 x the largest kernel radius) planes.</summary>
+    /// <summary>Planes per slab of the fine-scale blur and the seed search: their scratch is about (this + 2 x the largest
+    /// kernel radius) planes.</summary>
     private const int SlabPlanes = 48;
 
     /// <summary>Reused buffers of the slab-wise blur: one plane after the x pass, the planes after the y pass (slab and
@@ -336,7 +373,7 @@ public static class LungNodules
     /// Dot enhancement at one scale (sigma in mm, on a grid of <paramref name="voxelMm"/> voxels) where the lungs hold
     /// something denser than parenchyma; keeps the best scale per voxel.
     /// </summary>
-    private static void Dot(float[] g, int gFirstPlane, Dims d, int z0, int z1, byte[] inLung, float sigma, float voxelMm, byte scale, float[] response, byte[] bestScale)
+    private static void Dot(float[] g, int gFirstPlane, Dims d, int z0, int z1, byte[] inLung, float sigma, float voxelMm, byte scale, float[] response, int responseFirstPlane, byte[] bestScale)
     {
         int nx = d.X, ny = d.Y, plane = nx * ny;
         // Scale-normalised (sigma^2), in HU per mm^2: differences over voxels are divided by the voxel size squared.
@@ -360,7 +397,8 @@ public static class LungNodules
                 var (l1, _, l3) = Eigen(hxx, hyy, hzz, hxy, hxz, hyz);
                 if (l3 >= 0) continue;
                 var r = (float)(s2 * l3 * l3 / -l1);
-                if (r > response[i]) { response[i] = r; bestScale[i] = scale; }
+                var o = i - responseFirstPlane * plane; // the same voxel in response, which may hold only some planes
+                if (r > response[o]) { response[o] = r; bestScale[o] = scale; }
             }
         });
     }

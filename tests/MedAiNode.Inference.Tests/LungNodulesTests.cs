@@ -1,0 +1,90 @@
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Volumes;
+using MedAiNode.Inference.Manifests;
+using MedAiNode.Inference.Postprocessing;
+
+namespace MedAiNode.Inference.Tests;
+
+/// <summary>
+/// The nodule search computes its dot response and finds its seeds slab by slab in z, so that no response volume of the
+/// whole 1 mm crop is held (issue 16, memory). Slabs must not change what it finds: a phantom with textured lung and
+/// solid spheres, some centred on slab boundaries, gives the same candidates whatever the slab depth, down to the bit.
+/// </summary>
+public class LungNodulesTests
+{
+    private const byte Left = 2, Right = 3;
+
+    /// <summary>
+    /// 1 mm grid, 70 x 60 x 130 voxels; lungs (label 3 for x &lt; 35, 2 beyond) at -700 HU with +-150 HU of texture (dense
+    /// enough for the dot filter, so hundreds of seeds), air around them; spheres of 40 HU. The crop adds 6 mm around the lungs, so crop plane p is volume plane p - 4 and the
+    /// default slabs (48 planes from crop plane 1) meet at volume planes 45 and 93.
+    /// </summary>
+    private static (Volume Hu, LabelVolume Labels, (Vec3 Centre, double Radius)[] Spheres) Phantom()
+    {
+        var d = new Dims(70, 60, 130);
+        var affine = Affine.FromDirections(new Vec3(-35, -30, 0), new Vec3(1, 1, 1), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1));
+        var hu = new Volume(d, affine);
+        var labels = new LabelVolume(d, affine);
+        var random = new Random(16);
+        (Vec3, double)[] spheres =
+        [
+            (new Vec3(15, 20, 45), 4.0), (new Vec3(50, 35, 45.5), 3.0), (new Vec3(30, 15, 93), 5.0), (new Vec3(55, 20, 70), 2.5),
+            (new Vec3(20, 42, 20), 6.0), (new Vec3(45, 45, 110), 3.5), (new Vec3(28, 30, 48), 2.0),
+        ];
+        for (var z = 0; z < d.Z; z++)
+        for (var y = 0; y < d.Y; y++)
+        for (var x = 0; x < d.X; x++)
+        {
+            var i = d.Index(x, y, z);
+            var inLung = x is >= 4 and < 66 && y is >= 4 and < 56 && z is >= 2 and < 128;
+            hu.Data[i] = inLung ? -700f + (float)(random.NextDouble() * 300 - 150) : -1000f;
+            if (inLung) labels.Data[i] = x < 35 ? Right : Left;
+            foreach (var (c, r) in spheres)
+                if ((new Vec3(x, y, z) - c).Length <= r) hu.Data[i] = 40f;
+        }
+        return (hu, labels, spheres);
+    }
+
+    [Fact]
+    public void The_seeds_do_not_depend_on_the_slab_depth()
+    {
+        var (hu, labels, _) = Phantom();
+        // The search's own input: the phantom is on a 1 mm grid already, so the crop is a plain copy of its voxels.
+        var side = new byte[hu.Data.Length];
+        for (var i = 0; i < side.Length; i++) side[i] = labels.Data[i] == Left ? (byte)1 : labels.Data[i] == Right ? (byte)2 : (byte)0;
+        var whole = LungNodules.Seeds(hu.Data, hu.Dims, side, 20, slabDepth: 1000);
+        Assert.True(whole.Count > 200, $"{whole.Count} seeds: the texture should give hundreds");
+        foreach (var depth in new[] { 48, 17, 5, 1 })
+        {
+            var slabbed = LungNodules.Seeds(hu.Data, hu.Dims, side, 20, slabDepth: depth);
+            Assert.Equal(whole.Count, slabbed.Count);
+            for (var k = 0; k < whole.Count; k++)
+                Assert.True(whole[k] == slabbed[k], $"slab depth {depth}: seed {k} is {slabbed[k]}, {whole[k]} with the whole crop");
+        }
+    }
+
+    [Fact]
+    public void The_candidates_do_not_depend_on_the_slab_depth()
+    {
+        var (hu, labels, spheres) = Phantom();
+        var spec = new NoduleSpec { Label = 6, MaxCandidates = 50 };
+        var whole = LungNodules.Detect(hu, labels, Left, Right, spec, slabDepth: 1000);
+        // Each sphere of 3 mm and more across is found once, where it is (the crop grid is the volume's, shifted).
+        foreach (var (centre, radius) in spheres)
+        {
+            var at = hu.Affine.IndexToPatient(centre);
+            var hits = whole.Candidates.Where(c => (c.CentroidMm - at).Length < 1.5).ToList();
+            Assert.True(hits.Count == 1, $"sphere of radius {radius} at {centre}: {hits.Count} candidates there; all: {Describe(whole)}");
+            Assert.InRange(hits[0].EquivalentDiameterMm, 2 * radius * 0.85, 2 * radius * 1.15);
+        }
+        foreach (var depth in new[] { 48, 17, 5, 1 })
+        {
+            var slabbed = LungNodules.Detect(hu, labels, Left, Right, spec, slabDepth: depth);
+            Assert.True(Describe(whole) == Describe(slabbed), $"slab depth {depth}:\n{Describe(slabbed)}\nwhole crop:\n{Describe(whole)}");
+            Assert.Equal(whole.Candidates.Select(c => c.GridVoxels.Order().ToArray()), slabbed.Candidates.Select(c => c.GridVoxels.Order().ToArray()));
+        }
+    }
+
+    private static string Describe(NoduleDetection d) => string.Join("\n", d.Candidates.Select(c =>
+        $"{c.CentroidMm.X:R} {c.CentroidMm.Y:R} {c.CentroidMm.Z:R} vol {c.VolumeMl:R} conf {c.Confidence:R} mean {c.MeanHu:R} shell {c.AeratedShell:R} side {c.Side}"));
+}
