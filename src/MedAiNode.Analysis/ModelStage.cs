@@ -59,6 +59,8 @@ internal static class ModelStage
         var notes = new List<string>(anatomy?.Notes ?? []);
         if (m.Anatomy is { Nodules: { } nodules } a && anatomy is { LungInFieldOfView: true })
         {
+            // The anatomy rules' scratch and the score map are garbage now: collected before the search allocates its crop.
+            StageMemory.Release(input.Dims.Count);
             // On the input grid, at 1 mm: a 3 mm nodule is one voxel of the model's 2 mm grid.
             var detection = LungNodules.Detect(input, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct);
             var painted = detection.Paint(labels, (byte)nodules.Label);
