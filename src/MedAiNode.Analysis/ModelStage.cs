@@ -52,7 +52,9 @@ internal static class ModelStage
         var anatomy = m.Anatomy is { } spec ? ChestCtAnatomy.Apply(modelLabels, normalized, spec) : null;
         Postprocessor.ApplyFilters(modelLabels, m);
         var lesions = Postprocessor.Lesions(modelLabels, scores, m);
-        scores = null!; // the score map (channels x model grid, 108 MB for a chest) is not needed past the lesions
+        // Not needed past the lesions: the score map (channels x model grid, 108 MB for a chest) and the model-grid input.
+        // Dropped by hand: the first (unoptimised) compilation of a method keeps every local alive until it returns.
+        scores = null!; normalized = null!; work = null!; tissue = null;
         var sameGrid = modelLabels.Dims == input.Dims && modelLabels.Affine == input.Affine;
         var labels = sameGrid ? modelLabels : Resampler.Resample(modelLabels, input.Dims, input.Affine);
         labels = new LabelVolume(labels.Dims, labels.Affine, labels.Data) { Slices = input.Slices };
