@@ -22,8 +22,14 @@ public sealed record AnalysisOptions
     public VolumeAssemblyOptions? Assembly { get; init; }
     /// <summary>The "AI summary" Secondary Capture series (on by default); its UIDs follow <see cref="UidSeed"/> and <see cref="UidRoot"/>.</summary>
     public SummaryOptions Summary { get; init; } = new();
+    /// <summary>The DICOM SEG's series, labels and equipment (Results:Segmentation); its UIDs follow <see cref="UidSeed"/> and <see cref="UidRoot"/>.</summary>
+    public SegmentationOptions Segmentation { get; init; } = new();
+    /// <summary>The TID 1500 SR's series, flags and equipment (Results:Report); its UIDs follow <see cref="UidSeed"/> and <see cref="UidRoot"/>.</summary>
+    public MeasurementReportOptions Report { get; init; } = new();
 
     internal SummaryOptions SummaryFor() => Summary with { UidSeed = UidSeed is null ? null : UidSeed + "/summary", UidRoot = UidRoot };
+    internal SegmentationOptions SegmentationFor() => Segmentation with { UidSeed = UidSeed is null ? null : UidSeed + "/seg", UidRoot = UidRoot };
+    internal MeasurementReportOptions ReportFor() => Report with { UidSeed = UidSeed is null ? null : UidSeed + "/sr", UidRoot = UidRoot };
 }
 
 /// <summary>
@@ -127,13 +133,13 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
             notes.Add("Volumes, means and percentages measured on the received slices as the SEG shows them (each slice counts half-way to its neighbours), not on the regridded volume.");
         }
         var seg = SegmentationWriter.Create(source, segments, labelMap, algorithm,
-            new SegmentationOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/seg", UidRoot = options.UidRoot });
+            options.SegmentationFor());
         notes.AddRange(seg.Warnings);
         // Each segment's and lesion's long axis on its key slice, on the slices as the SEG shows them (a 2D line on a
         // source image, which OHIF's measurement panel lists; the 3D axis stays under each group's Long axis NUM).
         var groups = KeySliceAxes.Add(Groups(result), labelMap, source, result.Lesions.Where(l => present.Contains(l.Label)).ToList());
         var report = MeasurementReportWriter.Create(source, seg, segments, groups, algorithm,
-            new MeasurementReportOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/sr", UidRoot = options.UidRoot });
+            options.ReportFor());
         // The same segments, colours and numbers as the SEG and SR, drawn for viewers that show neither.
         var summary = options.Summary.Enabled
             ? SummaryPages.ForFindings(source, assembled.Frames, frameDecoder, labelMap, segments, result.Measurements,
@@ -157,7 +163,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         {
             notes.Add(why);
             var sr = MeasurementReportWriter.CreateNothingFound(source, manifest.Labels.Select(Describe).ToList(), algorithm,
-                new MeasurementReportOptions { UidSeed = options.UidSeed is null ? null : options.UidSeed + "/sr", UidRoot = options.UidRoot });
+                options.ReportFor());
             var page = options.Summary.Enabled
                 ? SummaryPages.ForOutcome(assembled.Files, algorithm, SummaryOutcome.NothingFound($"{manifest.Id} found none of its labels"), options.SummaryFor())
                 : null;

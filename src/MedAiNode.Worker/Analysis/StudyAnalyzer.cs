@@ -12,7 +12,8 @@ namespace MedAiNode.Worker.Analysis;
 
 /// <summary>The worker's analysis of a stored study: every enabled model whose rules match, results into the outbox.</summary>
 public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox outbox, IOptions<DicomOptions> dicom,
-    NodeMetrics metrics, ILogger<StudyAnalyzer> log, IDicomFrameDecoder frameDecoder, IOptions<SummaryOptions> summary) : IStudyAnalyzer
+    NodeMetrics metrics, ILogger<StudyAnalyzer> log, IDicomFrameDecoder frameDecoder, IOptions<SummaryOptions> summary,
+    IOptions<MedAiNode.Results.Segmentation.SegmentationOptions> segmentation, IOptions<MedAiNode.Results.Reports.MeasurementReportOptions> report) : IStudyAnalyzer
 {
     public Task<AnalysisOutcome> AnalyzeAsync(StudyRecord study, IProgress<double>? progress, CancellationToken ct) =>
         Task.Run(() => Analyze(study, progress, ct), ct);
@@ -60,7 +61,8 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
             try
             {
                 var output = pipeline.Run(selection, manifest,
-                    new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.ModelSha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot), Summary = summary.Value },
+                    new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/{fp}/{manifest.Id}/{manifest.ModelSha256}", UidRoot = NullIfEmpty(dicom.Value.UidRoot), Summary = summary.Value,
+                        Segmentation = segmentation.Value, Report = report.Value },
                     progress, ct);
                 if (!cleared) { outbox.Clear(study.StudyInstanceUid); cleared = true; }
                 // SEG and SR, and the summary images; "nothing found" has the summary page alone.
@@ -103,16 +105,18 @@ public sealed class StudyAnalyzer(StudyStore store, ModelRegistry models, Outbox
             .Concat(models.Models.Select(m => $"{m.Id}/{m.ModelSha256}"));
         var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", content))))[..32];
         var pages = AnalysisPipeline.NotAnalysedSummary(files, models.Models, why,
-            new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/not-analysed/{key}", UidRoot = NullIfEmpty(dicom.Value.UidRoot), Summary = options });
+            new AnalysisOptions { UidSeed = $"{study.StudyInstanceUid}/not-analysed/{key}", UidRoot = NullIfEmpty(dicom.Value.UidRoot), Summary = options,
+                Segmentation = segmentation.Value, Report = report.Value });
         if (pages.Count == 0) return [];
         outbox.Clear(study.StudyInstanceUid); // results of earlier content are not this content's
         log.LogInformation("Study {StudyInstanceUid}: not analysed; a summary page saying why goes to the destinations", study.StudyInstanceUid);
         return pages.Select(outbox.Put).ToList();
     }
 
-    /// <summary>An instance this node wrote (SEG, SR or summary page), by its Manufacturer.</summary>
+    /// <summary>An instance this node wrote (SEG, SR or summary page), by its Manufacturer (as configured for each, or the default).</summary>
     private bool IsOwnResult(DicomFile f) => f.Dataset.GetString(MedAiNode.Dicom.DicomTags.Manufacturer)?.Trim() is { } m
-        && (m == summary.Value.Equipment.Manufacturer || m == new MedAiNode.Results.EquipmentOptions().Manufacturer);
+        && (m == summary.Value.Equipment.Manufacturer || m == segmentation.Value.Equipment.Manufacturer || m == report.Value.Equipment.Manufacturer
+            || m == new MedAiNode.Results.EquipmentOptions().Manufacturer);
 
     private static string? NullIfEmpty(string s) => string.IsNullOrWhiteSpace(s) ? null : s;
 }

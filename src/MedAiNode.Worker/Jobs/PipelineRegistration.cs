@@ -40,6 +40,18 @@ internal static class PipelineRegistration
             try { o.Validate(); return []; }
             catch (ArgumentException e) { return [e.Message]; }
         });
+        // The SEG's and SR's series and equipment (a hanging protocol may want its own series numbers; a viewer that lists
+        // both the SR's key-slice lengths and its own may want those off): checked at start, named by key.
+        services.AddValidatedOptions<MedAiNode.Results.Segmentation.SegmentationOptions>(config, MedAiNode.Results.Segmentation.SegmentationOptions.Section, o =>
+        {
+            try { o.Validate(); return []; }
+            catch (ArgumentException e) { return [e.Message]; }
+        });
+        services.AddValidatedOptions<MedAiNode.Results.Reports.MeasurementReportOptions>(config, MedAiNode.Results.Reports.MeasurementReportOptions.Section, o =>
+        {
+            try { o.Validate(); return []; }
+            catch (ArgumentException e) { return [e.Message]; }
+        });
         services.AddSingleton<MedAiNode.Worker.Analysis.ModelRegistry>();
         services.AddSingleton<IStudyAnalyzer, MedAiNode.Worker.Analysis.StudyAnalyzer>();
 
