@@ -8,18 +8,7 @@ namespace MedAiNode.Worker.Tests;
 /// <summary>Results:Segmentation and Results:Report are bound once by the host and a bad value stops the start naming its key.</summary>
 public class ResultsOptionsTests
 {
-    private sealed class RegistrationsTaken : Exception;
-
-    private static ServiceProvider Provider(params string[] args)
-    {
-        IServiceCollection? captured = null;
-        Assert.Throws<RegistrationsTaken>(() => ServiceHost.Build(args, services =>
-        {
-            captured = services;
-            throw new RegistrationsTaken();
-        }));
-        return captured!.BuildServiceProvider();
-    }
+    private static ServiceProvider Provider(params string[] args) => SummaryOptionsTests.Provider(args);
 
     [Fact]
     public void The_seg_and_sr_options_have_their_defaults_and_take_configured_values()

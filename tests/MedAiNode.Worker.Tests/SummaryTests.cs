@@ -15,7 +15,8 @@ public class SummaryOptionsTests
 {
     private sealed class RegistrationsTaken : Exception;
 
-    private static ServiceProvider Provider(params string[] args)
+    /// <summary>The host's registrations (the real ServiceHost.Build), stopped before anything starts.</summary>
+    internal static ServiceProvider Provider(params string[] args)
     {
         IServiceCollection? captured = null;
         Assert.Throws<RegistrationsTaken>(() => ServiceHost.Build(args, services =>
