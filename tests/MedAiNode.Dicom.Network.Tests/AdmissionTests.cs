@@ -269,17 +269,34 @@ public class AdmissionTests(ITestOutputHelper output)
     public async Task A_silent_connection_on_probation_gets_its_window_and_is_then_closed()
     {
         await using var scp = new TestScp(o => o.MaxConnectionsPerPeer = 1);
-        using var held = RawPeer.Connect(scp.Port);
-        await WaitUntil(() => scp.Server.PendingConnections == 1, TimeSpan.FromSeconds(30), () => $"{scp.Server.PendingConnections} pending");
-        var sw = Stopwatch.StartNew();
-        using var waiting = RawPeer.Connect(scp.Port);
-        await WaitUntil(() => scp.Server.ProbationConnections == 1, TimeSpan.FromSeconds(30), () => $"{scp.Server.ProbationConnections} on probation");
-        Assert.True(waiting.WaitClosed(30_000), "a silent connection on probation was never closed");
-        var closedAfter = sw.Elapsed;
-        output.WriteLine($"closed after {closedAfter.TotalMilliseconds:0} ms (window {Services.DicomServer.ProbationWindow.TotalMilliseconds:0} ms)");
-        Assert.True(closedAfter >= Services.DicomServer.ProbationWindow - TimeSpan.FromMilliseconds(50), $"closed after {closedAfter.TotalMilliseconds:0} ms, before its window");
-        Assert.Equal(TimeSpan.FromMilliseconds(500), Services.DicomServer.ProbationWindow);
-        Assert.Equal(1, scp.Server.PendingConnections); // the one it would have replaced is still there
+        // A round whose newcomer was accepted after the held one's grace (a loaded machine) closes the held one at accept,
+        // which is right too, but shows nothing about probation: that round is started again.
+        for (var round = 0; ; round++)
+        {
+            Assert.True(round < 30, "no round of 30 put the newcomer on probation");
+            var seen = scp.Server.ConnectionsSeen;
+            using var held = RawPeer.Connect(scp.Port);
+            await WaitUntil(() => scp.Server.ConnectionsSeen == seen + 1 && scp.Server.PendingConnections == 1, TimeSpan.FromSeconds(30),
+                () => $"{scp.Server.PendingConnections} pending");
+            var evicted = scp.Server.EvictedConnectionCount;
+            var sw = Stopwatch.StartNew();
+            using var waiting = RawPeer.Connect(scp.Port);
+            await WaitUntil(() => scp.Server.ConnectionsSeen == seen + 2, TimeSpan.FromSeconds(30), () => $"{scp.Server.ConnectionsSeen - seen} of 2 seen");
+            if (scp.Server.EvictedConnectionCount > evicted)
+            {
+                waiting.Dispose();
+                await WaitUntil(() => scp.Server.OpenConnections == 0, TimeSpan.FromSeconds(30), () => $"{scp.Server.OpenConnections} open");
+                continue;
+            }
+            Assert.Equal(1, scp.Server.ProbationConnections);
+            Assert.True(waiting.WaitClosed(30_000), "a silent connection on probation was never closed");
+            var closedAfter = sw.Elapsed;
+            output.WriteLine($"round {round}: closed after {closedAfter.TotalMilliseconds:0} ms (window {Services.DicomServer.ProbationWindow.TotalMilliseconds:0} ms)");
+            Assert.True(closedAfter >= Services.DicomServer.ProbationWindow - TimeSpan.FromMilliseconds(50), $"closed after {closedAfter.TotalMilliseconds:0} ms, before its window");
+            Assert.Equal(TimeSpan.FromMilliseconds(500), Services.DicomServer.ProbationWindow);
+            Assert.Equal(1, scp.Server.PendingConnections); // the one it would have replaced is still there
+            return;
+        }
     }
 
     /// <summary>A connection on probation that closes (FIN) without sending anything is not talking: it does not
@@ -295,8 +312,11 @@ public class AdmissionTests(ITestOutputHelper output)
         {
             closing.Connect(IPAddress.Loopback, scp.Port);
             closing.Client.Shutdown(SocketShutdown.Send);
-            await WaitUntil(() => scp.Server.ProbationConnections == 0 && scp.Server.OpenConnections <= 1, TimeSpan.FromSeconds(30),
-                () => $"{scp.Server.ProbationConnections} on probation, {scp.Server.OpenConnections} open");
+            // Seen first: before the server has accepted it, "none on probation" is already true, and an eviction it
+            // makes at accept (the held one past its grace on a slow machine) would land after the count is read below.
+            await WaitUntil(() => scp.Server.ConnectionsSeen == 2 && scp.Server.ProbationConnections == 0 && scp.Server.OpenConnections <= 1,
+                TimeSpan.FromSeconds(30),
+                () => $"{scp.Server.ConnectionsSeen} seen, {scp.Server.ProbationConnections} on probation, {scp.Server.OpenConnections} open");
         }
         Assert.Equal(0, scp.Server.PromotedCount);
         // (Past its grace the held one may be replaced by any newcomer, the rule for idle sockets; inside it, it stays.)

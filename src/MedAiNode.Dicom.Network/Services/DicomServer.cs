@@ -39,7 +39,7 @@ public sealed partial class DicomServer : IAsyncDisposable
     private readonly LinkedList<Connection> _probation = new();
     private readonly object _gate = new();
     private int _active, _open;
-    private long _accepted, _rejected, _aborted, _refusedConnections, _evicted, _requestTimeouts, _promoted;
+    private long _seen, _accepted, _rejected, _aborted, _refusedConnections, _evicted, _requestTimeouts, _promoted;
     private long _lastRefusalReport = Environment.TickCount64;
     private long _refusalsReported;
 
@@ -80,6 +80,9 @@ public sealed partial class DicomServer : IAsyncDisposable
     public long PromotedCount => Interlocked.Read(ref _promoted);
     /// <summary>Whether every connection without an A-ASSOCIATE-RQ has had its grace and may be closed to make room.</summary>
     public bool PendingPastGrace { get { lock (_gate) return _pending.Last is not { } n || Environment.TickCount64 - n.Value.OpenedAt >= EvictionGraceMs; } }
+    /// <summary>TCP connections taken from the kernel and decided on (admitted, put on probation or refused), counted once
+    /// that decision and any eviction it made are done.</summary>
+    public long ConnectionsSeen => Interlocked.Read(ref _seen);
     public long AcceptedCount => Interlocked.Read(ref _accepted);
     public long RejectedCount => Interlocked.Read(ref _rejected);
     public long AbortedCount => Interlocked.Read(ref _aborted);
@@ -213,6 +216,7 @@ public sealed partial class DicomServer : IAsyncDisposable
                 Log.AcceptFailed(_log, e is SocketException se ? se.SocketErrorCode : SocketError.Shutdown);
                 connection = null;
             }
+            Interlocked.Increment(ref _seen);
             if (connection is null)
             {
                 CloseNow(socket);
