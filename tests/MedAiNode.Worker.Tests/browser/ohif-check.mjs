@@ -100,6 +100,10 @@ try {
   // placing has run (or thrown, as it did for a group without coordinates); the test checks each group's state.
   await page.waitForFunction(() => window.services.displaySetService.getActiveDisplaySets().find(d => d.Modality === 'SR')?.isLoaded);
   await page.waitForNetworkIdle({ idleTime: 500 });
+  // The SR viewport gets its image a moment after the SR is loaded (seen blank for an instant on a loaded machine, then
+  // shown): wait for it, up to the usual timeout; a viewport that stays blank is still reported below.
+  await page.waitForFunction(() => !!window.cornerstone.getRenderingEngines()[0]?.getViewports()[0]?.getCurrentImageId?.(),
+    { polling: 250 }).catch(() => {});
   result.sr = await page.evaluate(() => {
     const sr = window.services.displaySetService.getActiveDisplaySets().find(d => d.Modality === 'SR');
     const annotations = window.cornerstoneTools.annotation.state.getAllAnnotations()
