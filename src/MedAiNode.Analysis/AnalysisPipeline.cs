@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Diagnostics;
 using MedAiNode.Dicom;
 using MedAiNode.Dicom.IO;
@@ -105,11 +106,12 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         try { assembled = VolumeAssembler.Assemble(chosen.Files, options.Assembly, frameDecoder); }
         catch (VolumeAssemblyException e) { throw new AnalysisRejectedException("series cannot form a volume: " + e.Message); }
         notes.AddRange(assembled.Notes);
-        notes.Add(ContentRule(manifest, chosen, assembled.Volume));
+        // Int16 when the series allows it (almost every CT): half the memory of float for the rest of the analysis.
+        notes.Add(assembled.Hu is { } hu ? ContentRule(manifest, chosen, hu) : ContentRule(manifest, chosen, assembled.Volume));
         var assemble = clock.Elapsed.TotalSeconds;
-        StageMemory.Release(assembled.Volume.Dims.Count); // the decoded frames
+        StageMemory.Release(assembled.Dims.Count); // the decoded frames
 
-        var result = RunModel(assembled.Volume, manifest, progress, ct);
+        var result = assembled.Hu is { } values ? RunModel(values, manifest, progress, ct) : RunModel(assembled.Volume, manifest, progress, ct);
         notes.AddRange(result.Notes);
 
         clock.Restart();
@@ -179,7 +181,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
     /// Why the model may run on this series' anatomy: its Body Part Examined, or, when that is missing and the manifest
     /// names a region, what the images show; a series that shows another region is refused, saying what was measured.
     /// </summary>
-    private static string ContentRule(ModelManifest manifest, SeriesCandidate chosen, Volume volume)
+    private static string ContentRule<T>(ModelManifest manifest, SeriesCandidate chosen, VoxelVolume<T> volume) where T : unmanaged, INumberBase<T>
     {
         var rules = manifest.SeriesSelection;
         var bodyPart = chosen.Files[0].Dataset.GetString(DicomTags.BodyPartExamined)?.Trim();
@@ -212,7 +214,9 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         new(manifest.Name.Length > 0 ? manifest.Name : manifest.Id, manifest.Version, manifest.ModelSha256);
 
     /// <summary>A volume already in memory (NIfTI, tests): the model's stages and measurements, no SEG or SR.</summary>
-    public AnalysisResult RunModel(Volume volume, ModelManifest manifest, IProgress<double>? progress = null, CancellationToken ct = default)
+    /// <param name="volume">Float, or int16 HU (<see cref="HuVolume"/>): the same values give the same result.</param>
+    public AnalysisResult RunModel<T>(VoxelVolume<T> volume, ModelManifest manifest, IProgress<double>? progress = null, CancellationToken ct = default)
+        where T : unmanaged, INumberBase<T>
     {
         var model = sessions.Get(manifest);
         var inferenceProgress = progress is null ? null : new Fraction(progress);

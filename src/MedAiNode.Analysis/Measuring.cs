@@ -1,3 +1,4 @@
+using System.Numerics;
 using MedAiNode.Dicom;
 using MedAiNode.Imaging.Volumes;
 using MedAiNode.Inference.Manifests;
@@ -13,7 +14,8 @@ public static class Measuring
     /// over several labels, then each lesion's volume and longest diameter. Labels with no voxel are not measured;
     /// a region over several labels covers those present.
     /// </summary>
-    public static List<Measurement> Measure(ModelManifest m, LabelVolume labels, Volume values, IReadOnlyList<LabelSummary> stats, IReadOnlyList<LesionCandidate> lesions) =>
+    public static List<Measurement> Measure<T>(ModelManifest m, LabelVolume labels, VoxelVolume<T> values, IReadOnlyList<LabelSummary> stats, IReadOnlyList<LesionCandidate> lesions)
+        where T : unmanaged, INumberBase<T> =>
         Measure(m, stats, lesions, regions => Count(labels, values, regions));
 
     /// <summary>As above, with per-label statistics and the counted regions measured by <paramref name="count"/> on any set
@@ -88,7 +90,8 @@ public static class Measuring
     /// no region counts (background, mostly) with a vectorised search. Each region accumulates in index order, so sums
     /// are exactly those of a pass per region.
     /// </summary>
-    public static double[] Count(LabelVolume labels, Volume values, IReadOnlyList<(MeasurementSpec Spec, int[] Labels)> regions)
+    public static double[] Count<T>(LabelVolume labels, VoxelVolume<T> values, IReadOnlyList<(MeasurementSpec Spec, int[] Labels)> regions)
+        where T : unmanaged, INumberBase<T>
     {
         var of = new List<int>[256];
         var wanted = new List<byte>();
@@ -109,7 +112,7 @@ public static class Measuring
                 var next = data[i..].IndexOfAny(search);
                 if (next < 0) break;
                 i += next;
-                var value = v[i];
+                var value = float.CreateTruncating(v[i]); // float values as they are; int16 (HU) exactly
                 foreach (var r in of[data[i]])
                 {
                     n[r]++;

@@ -1,10 +1,12 @@
 using System.Diagnostics;
+using System.Numerics;
 using MedAiNode.Imaging.Geometry;
 using MedAiNode.Imaging.Morphology;
 using MedAiNode.Imaging.Resampling;
 using MedAiNode.Imaging.Volumes;
 using MedAiNode.Inference.Postprocessing;
 using MedAiNode.Inference.Preprocessing;
+using MedAiNode.Inference.Manifests;
 using MedAiNode.Inference.Runtime;
 using MedAiNode.Inference.SlidingWindow;
 
@@ -17,23 +19,14 @@ namespace MedAiNode.Analysis;
 /// </summary>
 internal static class ModelStage
 {
-    public static AnalysisResult Run(LoadedModel model, Volume input, IProgress<InferenceProgress>? progress, CancellationToken ct)
+    /// <param name="input">CT or MR values on the input grid: float, or int16 HU (<see cref="HuVolume"/>, half the
+    /// memory; every stage reads the same values from it, so the result is the same).</param>
+    public static AnalysisResult Run<T>(LoadedModel model, VoxelVolume<T> input, IProgress<InferenceProgress>? progress, CancellationToken ct)
+        where T : unmanaged, INumberBase<T>
     {
         var m = model.Manifest;
         var clock = Stopwatch.StartNew();
-        var work = input;
-        // Most CT already is LPS: reorienting would only copy the whole input (0.2-0.6 s at 512x512x300).
-        if (m.Orientation is { } code && !Reorientation.IsOriented(work.Affine, code)) work = Reorientation.Reorient(work, code);
-        if (m.Spacing is { } sp)
-        {
-            var target = new Vec3(sp[0], sp[1], sp[2]);
-            var (dims, affine) = Resampler.OrthogonalGrid(work.Dims, work.Affine, target);
-            if (!work.Affine.IsOrthogonal() || (work.Spacing - target).Length > 1e-6) work = Resampler.Resample(work, dims, affine, Edge(work));
-        }
-        else if (!work.Affine.IsOrthogonal())
-        {
-            work = Resampler.ToOrthogonal(work, null, Edge(work)); // models are trained on rectangular grids
-        }
+        var work = ModelGrid(input, m);
         // Tiles worth running, judged on the values the manifest speaks in (HU), before normalisation clips them.
         var tissue = m.SlidingWindow.TissueTiles is { } tt ? TissueMask.Compute(work, tt) : null;
         var normalized = ReferenceEquals(work, input) ? new Volume(work.Dims, work.Affine, (float[])work.Data.Clone()) : work;
@@ -106,6 +99,33 @@ internal static class ModelStage
         };
     }
 
+    /// <summary>
+    /// The input on the model's grid and orientation, as floats: the input itself when it already is a float volume on
+    /// that grid (the caller copies before normalising), else a new volume (an int16 input is read as the floats it equals).
+    /// </summary>
+    private static Volume ModelGrid<T>(VoxelVolume<T> input, ModelManifest m) where T : unmanaged, INumberBase<T>
+    {
+        var work = input;
+        // Most CT already is LPS: reorienting would only copy the whole input (0.2-0.6 s at 512x512x300).
+        if (m.Orientation is { } code && !Reorientation.IsOriented(work.Affine, code))
+            work = work switch
+            {
+                Volume f => (VoxelVolume<T>)(object)Reorientation.Reorient(f, code),
+                HuVolume h => (VoxelVolume<T>)(object)Reorientation.Reorient(h, code),
+                _ => throw new NotSupportedException($"Model input must be float or int16, not {typeof(T).Name}."),
+            };
+        if (m.Spacing is { } sp)
+        {
+            var target = new Vec3(sp[0], sp[1], sp[2]);
+            var (dims, affine) = Resampler.OrthogonalGrid(work.Dims, work.Affine, target);
+            if (!work.Affine.IsOrthogonal() || (work.Spacing - target).Length > 1e-6) return Resampler.ResampleScalar(work, dims, affine, Edge(work));
+            return ScalarVolumes.AsFloat(work);
+        }
+        var floats = ScalarVolumes.AsFloat(work);
+        // Models are trained on rectangular grids.
+        return floats.Affine.IsOrthogonal() ? floats : Resampler.ToOrthogonal(floats, null, Edge(floats));
+    }
+
     /// <summary>Padding value for resampling: the image minimum (air for CT), so borders do not look like tissue.</summary>
-    private static float Edge(Volume v) => v.Range().Min;
+    private static float Edge<T>(VoxelVolume<T> v) where T : unmanaged => ScalarVolumes.Min(v);
 }

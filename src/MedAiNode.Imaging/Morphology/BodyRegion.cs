@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Globalization;
 using MedAiNode.Imaging.Volumes;
 
@@ -34,13 +35,13 @@ public static class BodyRegion
     /// Voxels enclosed by bone (at or above <paramref name="boneValue"/>) in their slice (third grid axis), gaps up to
     /// <paramref name="closeMm"/> closed; the bone itself is not inside. For a head CT: the cranial cavity.
     /// </summary>
-    public static byte[] EnclosedByBone(Volume v, double boneValue, double closeMm)
+    public static byte[] EnclosedByBone<T>(VoxelVolume<T> v, double boneValue, double closeMm) where T : unmanaged, INumberBase<T>
     {
         var d = v.Dims;
         var data = v.Data;
         var bone = new byte[data.Length];
         var b = (float)boneValue;
-        for (var i = 0; i < data.Length; i++) if (data[i] >= b) bone[i] = 1;
+        for (var i = 0; i < data.Length; i++) if (float.CreateTruncating(data[i]) >= b) bone[i] = 1;
         var spacing = Math.Min(v.Spacing.X, Math.Min(v.Spacing.Y, v.Spacing.Z));
         var r = (int)Math.Ceiling(closeMm / spacing);
         var closed = r > 0 ? BoxMorphology.Erode(BoxMorphology.Dilate(bone, d, r), d, r) : bone;
@@ -51,21 +52,23 @@ public static class BodyRegion
     }
 
     /// <summary>Measures the evidence on a CT volume in HU (any grid; slices along the third axis should be axial).</summary>
-    public static BodyRegionEvidence Measure(Volume ct)
+    public static BodyRegionEvidence Measure<T>(VoxelVolume<T> ct) where T : unmanaged, INumberBase<T>
     {
         var d = ct.Dims;
         var data = ct.Data;
         var voxelMl = ct.Spacing.X * ct.Spacing.Y * ct.Spacing.Z / 1000.0;
         var inside = EnclosedByBone(ct, 200, 3);
         long brain = 0;
-        for (var i = 0; i < data.Length; i++) if (inside[i] != 0 && data[i] > 0 && data[i] < 100) brain++;
+        for (var i = 0; i < data.Length; i++) if (inside[i] != 0 && Hu(data[i]) is > 0 and < 100) brain++;
         // Lung: -950 to -500 HU (parenchyma with its vessels averaged in) inside the body outline; the air around the
         // patient is outside the outline, and bowel or sinus gas is mostly below -950.
         var body = new byte[data.Length];
-        for (var i = 0; i < data.Length; i++) if (data[i] > -300) body[i] = 1;
+        for (var i = 0; i < data.Length; i++) if (Hu(data[i]) > -300) body[i] = 1;
         BoxMorphology.FillHoles2D(body, d);
         long lung = 0;
-        for (var i = 0; i < data.Length; i++) if (body[i] != 0 && data[i] >= -950 && data[i] <= -500) lung++;
+        for (var i = 0; i < data.Length; i++) if (body[i] != 0 && Hu(data[i]) is >= -950 and <= -500) lung++;
         return new BodyRegionEvidence(brain * voxelMl, lung * voxelMl);
+
+        static float Hu(T value) => float.CreateTruncating(value);
     }
 }

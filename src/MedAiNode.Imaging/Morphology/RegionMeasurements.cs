@@ -51,7 +51,11 @@ public static class RegionMeasurements
     public static RegionStatistics Measure(LabelVolume labels, byte label, float[]? values = null) => Measure(labels, [label], values)[0];
 
     /// <summary>Measures the listed voxels (a small region: visits only them, not the whole grid).</summary>
-    public static RegionStatistics Measure<T>(VoxelVolume<T> grid, IReadOnlyCollection<long> voxels, float[]? values = null) where T : unmanaged
+    public static RegionStatistics Measure<T>(VoxelVolume<T> grid, IReadOnlyCollection<long> voxels, float[]? values = null) where T : unmanaged =>
+        Measure<T, float>(grid, voxels, values);
+
+    /// <summary>As above, with the values float or int16 (<see cref="HuVolume"/>): the same result for the same values.</summary>
+    public static RegionStatistics Measure<T, TV>(VoxelVolume<T> grid, IReadOnlyCollection<long> voxels, TV[]? values) where T : unmanaged where TV : unmanaged, INumberBase<TV>
     {
         var set = voxels as IReadOnlySet<long> ?? voxels.ToHashSet();
         var d = grid.Dims;
@@ -62,7 +66,7 @@ public static class RegionMeasurements
         {
             int z = (int)(i / plane), y = (int)(i % plane / d.X), x = (int)(i % d.X);
             n++; sx += x; sy += y; sz += z;
-            if (values is not null) sv += values[i];
+            if (values is not null) sv += double.CreateTruncating(values[i]);
             var onSurface = x == 0 || y == 0 || z == 0 || x == d.X - 1 || y == d.Y - 1 || z == d.Z - 1
                 || !set.Contains(i - 1) || !set.Contains(i + 1) || !set.Contains(i - d.X) || !set.Contains(i + d.X) || !set.Contains(i - plane) || !set.Contains(i + plane);
             if (onSurface) buffer.Add(grid.IndexToPatient(x, y, z));
@@ -81,7 +85,11 @@ public static class RegionMeasurements
     /// integer (CT in HU) and the sum stays below 2^53, so any order gives the sum that index order gives; otherwise
     /// that label's values are summed again one by one in index order.
     /// </summary>
-    public static RegionStatistics[] Measure(LabelVolume labels, ReadOnlySpan<byte> labelValues, float[]? values = null)
+    public static RegionStatistics[] Measure(LabelVolume labels, ReadOnlySpan<byte> labelValues, float[]? values = null) =>
+        Measure<float>(labels, labelValues, values);
+
+    /// <summary>As above, with the values float or int16 (<see cref="HuVolume"/>): the same result for the same values.</summary>
+    public static RegionStatistics[] Measure<TV>(LabelVolume labels, ReadOnlySpan<byte> labelValues, TV[]? values) where TV : unmanaged, INumberBase<TV>
     {
         var d = labels.Dims;
         var data = labels.Data;
@@ -135,7 +143,7 @@ public static class RegionMeasurements
         var slot = new int[256];
         Array.Fill(slot, -1);
         slot[label] = 0;
-        var parts = Enumerable.Range(0, slabs).Select(c => Scan(labels, null, slot, System.Buffers.SearchValues.Create([label]), 1,
+        var parts = Enumerable.Range(0, slabs).Select(c => Scan<float>(labels, null, slot, System.Buffers.SearchValues.Create([label]), 1,
             (int)((long)c * labels.Dims.Z / slabs), (int)((long)(c + 1) * labels.Dims.Z / slabs))).ToList();
         var points = parts.SelectMany(p => Enumerable.Range(0, p.Surface[0].Count).Select(i => new Vec3(p.Surface[0].X[i], p.Surface[0].Y[i], p.Surface[0].Z[i]))).ToList();
         foreach (var p in parts) p.Dispose();
@@ -165,7 +173,8 @@ public static class RegionMeasurements
         }
     }
 
-    private static Slab Scan(LabelVolume labels, float[]? values, int[] slot, System.Buffers.SearchValues<byte> search, int k, int z0, int z1)
+    private static Slab Scan<TV>(LabelVolume labels, TV[]? values, int[] slot, System.Buffers.SearchValues<byte> search, int k, int z0, int z1)
+        where TV : unmanaged, INumberBase<TV>
     {
         var d = labels.Dims;
         var data = labels.Data;
@@ -233,6 +242,35 @@ public static class RegionMeasurements
     }
 
     /// <summary>Adds a run's values (any order: only used when they are all integers), noting whether they are and their largest magnitude.</summary>
+    private static void SumRun<TV>(ReadOnlySpan<TV> v, ref double sum, ref bool integral, ref float maxAbs) where TV : unmanaged, INumberBase<TV>
+    {
+        // Type tests on a type parameter are constants to the JIT: each instantiation keeps one branch.
+        if (typeof(TV) == typeof(float)) SumRun(MemoryMarshal.Cast<TV, float>(v), ref sum, ref integral, ref maxAbs);
+        else if (typeof(TV) == typeof(short)) SumRun(MemoryMarshal.Cast<TV, short>(v), ref sum, ref maxAbs);
+        else
+        {
+            // Any other value type: read as float (an exact widening for the integer types a volume holds).
+            var m = 0f;
+            foreach (var x in v)
+            {
+                var f = float.CreateTruncating(x);
+                sum += f;
+                integral &= MathF.Floor(f) == f;
+                m = Math.Max(m, MathF.Abs(f));
+            }
+            maxAbs = Math.Max(maxAbs, float.IsNaN(m) ? float.PositiveInfinity : m);
+        }
+    }
+
+    /// <summary>int16 values are whole numbers: their sum is exact (a long), only the largest magnitude is noted.</summary>
+    private static void SumRun(ReadOnlySpan<short> v, ref double sum, ref float maxAbs)
+    {
+        long s = 0; var m = 0;
+        foreach (var x in v) { s += x; m = Math.Max(m, Math.Abs((int)x)); }
+        sum += s;
+        maxAbs = Math.Max(maxAbs, m);
+    }
+
     private static void SumRun(ReadOnlySpan<float> v, ref double sum, ref bool integral, ref float maxAbs)
     {
         var w = Vector<float>.Count;
@@ -265,7 +303,7 @@ public static class RegionMeasurements
     }
 
     /// <summary>The value sum of one label voxel by voxel in index order, exactly as the per-label pass adds them.</summary>
-    private static double SumInIndexOrder(byte[] data, float[] values, byte label)
+    private static double SumInIndexOrder<TV>(byte[] data, TV[] values, byte label) where TV : unmanaged, INumberBase<TV>
     {
         double sum = 0;
         var span = data.AsSpan();
@@ -274,7 +312,7 @@ public static class RegionMeasurements
             var next = span[i..].IndexOf(label);
             if (next < 0) return sum;
             i += next;
-            sum += values[i];
+            sum += double.CreateTruncating(values[i]);
         }
     }
 

@@ -35,6 +35,8 @@ public static class Reorientation
     /// <summary>Permutes and flips axes (no interpolation) so the index axes point as close as possible to <paramref name="code"/>.</summary>
     public static Volume Reorient(Volume v, string code) => Apply<Volume, float>(v, code, (d, a, data) => new Volume(d, a, data));
 
+    public static HuVolume Reorient(HuVolume v, string code) => Apply<HuVolume, short>(v, code, (d, a, data) => new HuVolume(d, a, data));
+
     public static LabelVolume Reorient(LabelVolume v, string code) => Apply<LabelVolume, byte>(v, code, (d, a, data) => new LabelVolume(d, a, data));
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Numerics;
 using MedAiNode.Imaging.Geometry;
 using MedAiNode.Imaging.Volumes;
 
@@ -9,10 +10,14 @@ namespace MedAiNode.Imaging.Resampling;
 /// </summary>
 public static class Resampler
 {
-    public static Volume Resample(Volume source, Dims dims, Affine target, float outside = 0f)
+    public static Volume Resample(Volume source, Dims dims, Affine target, float outside = 0f) => ResampleScalar(source, dims, target, outside);
+
+    /// <summary>Trilinear resampling of a float or int16 (<see cref="HuVolume"/>) volume onto a float grid; int16 values
+    /// are read as the floats they equal, so both give the same result for the same values.</summary>
+    public static Volume ResampleScalar<T>(VoxelVolume<T> source, Dims dims, Affine target, float outside = 0f) where T : unmanaged, INumberBase<T>
     {
         var result = new Volume(dims, target);
-        Run(source.Dims, source.Affine, dims, target, new TrilinearSampler(source, result.Data, outside));
+        Run(source.Dims, source.Affine, dims, target, new TrilinearSampler<T>(source, result.Data, outside));
         return result;
     }
 
@@ -66,7 +71,7 @@ public static class Resampler
         void Sample(long dst, double x, double y, double z);
     }
 
-    private readonly struct TrilinearSampler(Volume source, float[] result, float outside) : ISampler
+    private readonly struct TrilinearSampler<T>(VoxelVolume<T> source, float[] result, float outside) : ISampler where T : unmanaged, INumberBase<T>
     {
         public void Sample(long dst, double x, double y, double z) => result[dst] = Trilinear(source, x, y, z, outside);
     }
@@ -138,7 +143,9 @@ public static class Resampler
     }
 
     /// <summary>Trilinear sample at a continuous index; outside the grid (beyond half a voxel) gives <paramref name="outside"/>.</summary>
-    public static float Trilinear(Volume v, double x, double y, double z, float outside = 0f)
+    public static float Trilinear(Volume v, double x, double y, double z, float outside = 0f) => Trilinear<float>(v, x, y, z, outside);
+
+    private static float Trilinear<T>(VoxelVolume<T> v, double x, double y, double z, float outside) where T : unmanaged, INumberBase<T>
     {
         var d = v.Dims;
         if (x < -0.5 || y < -0.5 || z < -0.5 || x > d.X - 0.5 || y > d.Y - 0.5 || z > d.Z - 0.5) return outside;
@@ -147,10 +154,11 @@ public static class Resampler
         int x1 = Math.Min(x0 + 1, d.X - 1), y1 = Math.Min(y0 + 1, d.Y - 1), z1 = Math.Min(z0 + 1, d.Z - 1);
         float fx = (float)(x - x0), fy = (float)(y - y0), fz = (float)(z - z0);
         var a = v.Data;
-        float c00 = Lerp(a[d.Index(x0, y0, z0)], a[d.Index(x1, y0, z0)], fx);
-        float c10 = Lerp(a[d.Index(x0, y1, z0)], a[d.Index(x1, y1, z0)], fx);
-        float c01 = Lerp(a[d.Index(x0, y0, z1)], a[d.Index(x1, y0, z1)], fx);
-        float c11 = Lerp(a[d.Index(x0, y1, z1)], a[d.Index(x1, y1, z1)], fx);
+        // float.CreateTruncating is the identity for float and exact for int16: one compiled copy per type, no cost.
+        float c00 = Lerp(float.CreateTruncating(a[d.Index(x0, y0, z0)]), float.CreateTruncating(a[d.Index(x1, y0, z0)]), fx);
+        float c10 = Lerp(float.CreateTruncating(a[d.Index(x0, y1, z0)]), float.CreateTruncating(a[d.Index(x1, y1, z0)]), fx);
+        float c01 = Lerp(float.CreateTruncating(a[d.Index(x0, y0, z1)]), float.CreateTruncating(a[d.Index(x1, y0, z1)]), fx);
+        float c11 = Lerp(float.CreateTruncating(a[d.Index(x0, y1, z1)]), float.CreateTruncating(a[d.Index(x1, y1, z1)]), fx);
         return Lerp(Lerp(c00, c10, fy), Lerp(c01, c11, fy), fz);
     }
 

@@ -31,8 +31,31 @@ public sealed class VolumeAssemblyOptions
     }
 }
 
-public sealed record AssembledVolume(Volume Volume, IReadOnlyList<string> Notes)
+public sealed record AssembledVolume
 {
+    private Volume? _volume;
+
+    public AssembledVolume(Volume volume, IReadOnlyList<string> notes) { _volume = volume; Notes = notes; }
+
+    public AssembledVolume(HuVolume hu, IReadOnlyList<string> notes) { Hu = hu; Notes = notes; }
+
+    /// <summary>The values as float32. When the series was held as int16 (<see cref="Hu"/>), a float copy made on first
+    /// use: the analysis pipeline reads <see cref="Hu"/> instead and never makes it.</summary>
+    public Volume Volume => LazyInitializer.EnsureInitialized(ref _volume, () => Hu!.ToVolume());
+
+    /// <summary>The values as int16 when every rescaled value of the series is a whole number in the int16 range (almost
+    /// every CT: HU with slope 1 and a whole intercept), on a grid of the received slices; else null.</summary>
+    public HuVolume? Hu { get; private init; }
+
+    public IReadOnlyList<string> Notes { get; init; }
+
+    /// <summary>Float or int16, whichever the series was assembled as.</summary>
+    public Dims Dims => Hu?.Dims ?? Volume.Dims;
+
+    internal AssembledVolume WithSlices(IReadOnlyList<SliceReference> refs) => Hu is { } h
+        ? this with { Hu = new HuVolume(h.Dims, h.Affine, h.Data) { Slices = refs } }
+        : this with { _volume = new Volume(_volume!.Dims, _volume.Affine, _volume.Data) { Slices = refs } };
+
     /// <summary>True when the grid is not the received slices one to one (uneven steps or a missing slice were regridded):
     /// then some grid slices are interpolated and the SEG, which lies on the received slices, does not have them.</summary>
     public bool Resampled { get; init; }
@@ -135,9 +158,22 @@ public static class VolumeAssembler
 
         if (uniform)
         {
-            var vol = new Volume(new Dims(cols, rows, frames.Count), new Affine(f0.Position, col0, col1, stackDir * meanStep));
-            ParallelFor(frames.Count, z => DecodeInto(frames[z], vol.Slice(z), decoder));
-            return new AssembledVolume(vol, notes) { GantryTiltDeg = tiltDeg, Frames = frames }.WithSlices(frames, Enumerable.Range(0, frames.Count).Select(i => (double)i).ToArray());
+            var grid = (Dims: new Dims(cols, rows, frames.Count), Affine: new Affine(f0.Position, col0, col1, stackDir * meanStep));
+            var each = Enumerable.Range(0, frames.Count).Select(i => (double)i).ToArray();
+            // As int16 when every value allows it (half the memory for the rest of the analysis); a frame that does not
+            // (a fractional slope, values beyond int16) makes the whole volume float, decoding again only what is needed.
+            var hu = new HuVolume(grid.Dims, grid.Affine);
+            var exact = new bool[frames.Count];
+            ParallelFor(frames.Count, z => exact[z] = DecodeInto(frames[z], hu.Slice(z), decoder));
+            if (exact.All(e => e))
+                return new AssembledVolume(hu, notes) { GantryTiltDeg = tiltDeg, Frames = frames }.WithSlices(frames, each);
+            var vol = new Volume(grid.Dims, grid.Affine);
+            ParallelFor(frames.Count, z =>
+            {
+                if (exact[z]) { var src = hu.Slice(z); var dst = vol.Slice(z); for (var i = 0; i < src.Length; i++) dst[i] = src[i]; }
+                else DecodeInto(frames[z], vol.Slice(z), decoder);
+            });
+            return new AssembledVolume(vol, notes) { GantryTiltDeg = tiltDeg, Frames = frames }.WithSlices(frames, each);
         }
 
         // Uneven: regrid along the stack line; every output slice is a blend of the two source slices around it.
@@ -247,8 +283,31 @@ public static class VolumeAssembler
         {
             VolumeZ = z[i], Rows = f.Rows, Columns = f.Columns, RowSpacing = f.RowSpacing, ColumnSpacing = f.ColumnSpacing,
         }).ToList();
-        var v = a.Volume;
-        return a with { Volume = new Volume(v.Dims, v.Affine, v.Data) { Slices = refs } };
+        return a.WithSlices(refs);
+    }
+
+    /// <summary>
+    /// Decodes one frame to int16 HU when every value is exactly one (the float <see cref="DecodeInto(FrameInfo, Span{float}, IDicomFrameDecoder?)"/>
+    /// computes, whole and within int16); false, with <paramref name="dst"/> undefined, when one is not.
+    /// </summary>
+    public static bool DecodeInto(FrameInfo f, Span<short> dst, IDicomFrameDecoder? decoder = null)
+    {
+        var n = f.Rows * f.Columns;
+        var buffer = System.Buffers.ArrayPool<float>.Shared.Rent(n);
+        try
+        {
+            var values = buffer.AsSpan(0, n);
+            DecodeInto(f, values, decoder);
+            for (var i = 0; i < n; i++)
+            {
+                var v = values[i];
+                // Rejects NaN and fractions too: (short)v == v only for whole values in range.
+                if (!(v >= short.MinValue && v <= short.MaxValue) || (short)v != v) return false;
+                dst[i] = (short)v;
+            }
+            return true;
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(buffer); }
     }
 
     /// <summary>Decodes one frame to HU (stored value x slope + intercept).</summary>

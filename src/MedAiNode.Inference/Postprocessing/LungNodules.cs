@@ -1,3 +1,4 @@
+using System.Numerics;
 using MedAiNode.Imaging.Geometry;
 using MedAiNode.Imaging.Morphology;
 using MedAiNode.Imaging.Resampling;
@@ -69,17 +70,21 @@ public static class LungNodules
     private const float SolidHu = -400f;
     private const float AeratedHu = -600f;
 
-    public static NoduleDetection Detect(Volume hu, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default) =>
+    /// <summary>The candidates in the two lungs of <paramref name="labels"/>, from CT values in HU (float, or int16 as an
+    /// <see cref="HuVolume"/> holds them: the same values give the same candidates).</summary>
+    public static NoduleDetection Detect<T>(VoxelVolume<T> hu, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default)
+        where T : unmanaged, INumberBase<T> =>
         Detect(hu, labels, leftLung, rightLung, spec, SlabPlanes, ct);
 
     /// <summary>As the public overload, with the slab depth of the response and seed search chosen (tests show the
     /// candidates do not depend on it).</summary>
-    internal static NoduleDetection Detect(Volume hu, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, int slabDepth, CancellationToken ct = default)
+    internal static NoduleDetection Detect<T>(VoxelVolume<T> hu, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, int slabDepth, CancellationToken ct = default)
+        where T : unmanaged, INumberBase<T>
     {
         var lungLabels = new[] { leftLung, rightLung };
         var (grid, dims) = CropGrid(labels, lungLabels, margin: 6);
         if (dims.Count == 0) return new NoduleDetection(grid, dims, []);
-        var v = Resampler.Resample(hu, dims, grid, -1024f);
+        var v = Resampler.ResampleScalar(hu, dims, grid, -1024f);
         var n = (int)dims.Count;
         var side = LungSides(labels, dims, grid, leftLung, rightLung);
 

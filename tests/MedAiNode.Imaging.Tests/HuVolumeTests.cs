@@ -1,0 +1,105 @@
+using MedAiNode.Dicom.IO;
+using MedAiNode.Imaging.Geometry;
+using MedAiNode.Imaging.Morphology;
+using MedAiNode.Imaging.Resampling;
+using MedAiNode.Imaging.Series;
+using MedAiNode.Imaging.Volumes;
+
+namespace MedAiNode.Imaging.Tests;
+
+/// <summary>A CT series is held as int16 HU when that loses nothing, and as float otherwise; the int16 values are the
+/// floats the decoder gives, and the stages that read them give what they give on floats.</summary>
+public class HuVolumeTests
+{
+    [Fact]
+    public void A_real_chest_ct_is_held_as_int16_with_exactly_the_decoded_values()
+    {
+        var files = Directory.GetFiles(TestData.Path_("ct", "lidc-idri-0001-chest"), "*.dcm").Select(p => DicomFile.Open(p)).ToList();
+        var a = VolumeAssembler.Assemble(files);
+        var hu = Assert.IsType<HuVolume>(a.Hu);
+        Assert.Equal(a.Frames.Count, hu.Slices.Count);
+        var plane = new float[hu.Dims.X * hu.Dims.Y];
+        for (var z = 0; z < hu.Dims.Z; z++)
+        {
+            VolumeAssembler.DecodeInto(a.Frames[z], plane);
+            var slice = hu.Slice(z);
+            for (var i = 0; i < plane.Length; i++)
+                if (slice[i] != plane[i]) Assert.Fail($"slice {z} pixel {i}: int16 {slice[i]}, decoded {plane[i]}");
+        }
+        // The float view (made only on request) holds the same values, grid and source slices.
+        var floats = a.Volume;
+        Assert.Equal(hu.Dims, floats.Dims);
+        Assert.Equal(hu.Affine, floats.Affine);
+        Assert.Same(hu.Slices, floats.Slices);
+        Assert.Equal(hu.Range(), floats.Range());
+        Assert.True(hu.Range().Min < -1000 && hu.Range().Max > 1000, $"range {hu.Range()}");
+    }
+
+    [Fact]
+    public void One_slice_with_fractional_values_makes_the_whole_volume_float_and_loses_nothing()
+    {
+        var (row, col) = Synthetic.Oblique(0, 0, 0);
+        // Slope 0.5: whole HU everywhere but slice 2, which holds halves.
+        var files = Synthetic.Stack(new Vec3(0, 0, 0), row, col, new Vec3(0, 0, 1), [0, 1, 2, 3, 4], 1, 16,
+            p => Math.Round(p.X * 7 - p.Y * 3) + (p.Z == 2 ? 0.5 : 0));
+        var whole = Synthetic.Stack(new Vec3(0, 0, 0), row, col, new Vec3(0, 0, 1), [0, 1, 2, 3, 4], 1, 16, p => Math.Round(p.X * 7 - p.Y * 3));
+        Assert.NotNull(VolumeAssembler.Assemble(whole).Hu);
+
+        var a = VolumeAssembler.Assemble(files);
+        Assert.Null(a.Hu);
+        var v = a.Volume;
+        var plane = new float[16 * 16];
+        for (var z = 0; z < 5; z++)
+        {
+            VolumeAssembler.DecodeInto(a.Frames[z], plane);
+            Assert.Equal(plane, v.Slice(z).ToArray());
+        }
+        Assert.Equal(0.5f, v[3, 4, 2] - MathF.Floor(v[3, 4, 2]));
+        Assert.Equal(7f * 3 - 3 * 4, v[3, 4, 1]);
+        Assert.Equal(5, v.Slices.Count);
+    }
+
+    [Fact]
+    public void Int16_decoding_refuses_values_outside_int16_and_fractions()
+    {
+        var (row, col) = Synthetic.Oblique(0, 0, 0);
+        var fractional = Synthetic.Slice(new Vec3(0, 0, 0), row, col, 1, 4, 4, p => p.X + 0.5);
+        var frame = InstanceGeometry.Frames(fractional).Single();
+        Assert.False(VolumeAssembler.DecodeInto(frame, new short[16]));
+        var fine = InstanceGeometry.Frames(Synthetic.Slice(new Vec3(0, 0, 0), row, col, 1, 4, 4, p => -1024 + p.X)).Single();
+        var dst = new short[16];
+        Assert.True(VolumeAssembler.DecodeInto(fine, dst));
+        Assert.Equal(new short[] { -1024, -1023, -1022, -1021 }, dst[..4]);
+    }
+
+    /// <summary>The stages that read the input volume: resampling, reorientation, region statistics, body region.</summary>
+    [Fact]
+    public void Stages_give_the_same_results_on_int16_as_on_the_same_values_as_float()
+    {
+        var dims = new Dims(37, 29, 23);
+        var affine = new Affine(new Vec3(-20, 15, 30), new Vec3(0.7, 0.05, 0), new Vec3(0, -0.7, 0.1), new Vec3(0.02, 0, -2.5));
+        var rng = new Random(11);
+        var shorts = new short[dims.Count];
+        for (var i = 0; i < shorts.Length; i++) shorts[i] = (short)rng.Next(short.MinValue, short.MaxValue + 1);
+        shorts[5] = short.MinValue; shorts[6] = short.MaxValue;
+        var hu = new HuVolume(dims, affine, shorts);
+        var floats = hu.ToVolume();
+        Assert.Equal((-32768f, 32767f), hu.Range());
+        Assert.Equal(floats.Range(), hu.Range());
+
+        var (gd, ga) = Resampler.OrthogonalGrid(dims, affine, new Vec3(1.3, 1.1, 1.7));
+        Assert.Equal(Resampler.Resample(floats, gd, ga, -1024f).Data, Resampler.ResampleScalar(hu, gd, ga, -1024f).Data);
+        Assert.Equal(Reorientation.Reorient(floats, "RAI").Data, Reorientation.Reorient(hu, "RAI").Data.Select(x => (float)x).ToArray());
+
+        var labels = new LabelVolume(dims, affine);
+        for (var i = 0; i < labels.Data.Length; i++) labels.Data[i] = (byte)(i * 7 % 13 % 4);
+        byte[] asked = [1, 2, 3];
+        Assert.Equal(RegionMeasurements.Measure(labels, asked, floats.Data), RegionMeasurements.Measure(labels, asked, hu.Data));
+        var voxels = Enumerable.Range(0, 500).Select(i => (long)i * 31).ToHashSet();
+        Assert.Equal(RegionMeasurements.Measure(labels, voxels, floats.Data), RegionMeasurements.Measure(labels, voxels, hu.Data));
+
+        // HU-like values for the body-region evidence (air, lung, soft tissue, bone).
+        for (var i = 0; i < shorts.Length; i++) shorts[i] = (short)(new[] { -1000, -800, 40, 700 }[rng.Next(4)]);
+        Assert.Equal(BodyRegion.Measure(hu.ToVolume()), BodyRegion.Measure(hu));
+    }
+}
