@@ -210,9 +210,9 @@ public static class LungNodules
     /// </summary>
     private static byte[] LungSides(LabelVolume labels, Dims dims, Affine grid, byte leftLung, byte rightLung)
     {
-        var lungs = Resampler.Resample(labels, dims, grid).Data;
-        var side = new byte[lungs.Length];
-        for (var i = 0; i < side.Length; i++) side[i] = lungs[i] == leftLung ? (byte)1 : lungs[i] == rightLung ? (byte)2 : (byte)0;
+        // In place: the resampled labels are this method's own array, and a second crop-sized one would only be garbage.
+        var side = Resampler.Resample(labels, dims, grid).Data;
+        for (var i = 0; i < side.Length; i++) side[i] = side[i] == leftLung ? (byte)1 : side[i] == rightLung ? (byte)2 : (byte)0;
         return side;
     }
 
