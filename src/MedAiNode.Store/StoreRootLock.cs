@@ -10,6 +10,9 @@ namespace MedAiNode.Store;
 public sealed class StoreRootLock : IDisposable
 {
     public const string FileName = "node.lock";
+    /// <summary>Beside the lock, the holder's process id, so that a refused second node can name it (the lock file itself
+    /// cannot be read by another .NET process while it is held: FileStream takes a shared flock to read).</summary>
+    public const string PidFileName = "node.pid";
 
     private readonly FileStream _file;
 
@@ -28,25 +31,46 @@ public sealed class StoreRootLock : IDisposable
     {
         Directory.CreateDirectory(root);
         var path = System.IO.Path.Combine(root, FileName);
+        StoreRootLock held;
         try
         {
-            return new StoreRootLock(path, new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1));
+            held = new StoreRootLock(path, new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1));
         }
         // flock's EWOULDBLOCK surfaces as an IOException whose HResult is the errno (11 on Linux; a sharing violation
         // on Windows). Anything else (no space, permissions) keeps its own exception and message.
         catch (IOException e) when (e.HResult is 11 or unchecked((int)0x80070020))
         {
-            throw new StoreInUseException(root, e);
+            throw new StoreInUseException(root, Holder(root), e);
         }
+        // Best effort: only ever read to name the holder in a message; a node that cannot write it still runs.
+        try { File.WriteAllText(System.IO.Path.Combine(root, PidFileName), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return held;
+    }
+
+    /// <summary>The process id in the root's pid file when that process is alive; null otherwise (no file, another
+    /// program holding the lock, a stale file).</summary>
+    private static int? Holder(string root)
+    {
+        try
+        {
+            var text = File.ReadAllText(System.IO.Path.Combine(root, PidFileName)).Trim();
+            if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)) return null;
+            return OperatingSystem.IsLinux() && !Directory.Exists($"/proc/{pid}") ? null : pid;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
     public void Dispose() => _file.Dispose();
 }
 
 /// <summary>Another process holds the store root's lock.</summary>
-public sealed class StoreInUseException(string root, Exception inner)
-    : IOException($"Store:Root {root} is in use by another MedAiNode process (it holds {System.IO.Path.Combine(root, StoreRootLock.FileName)}); " +
+public sealed class StoreInUseException(string root, int? holderPid, Exception inner)
+    : IOException($"Store:Root {root} is in use by another MedAiNode process " +
+                  (holderPid is { } pid ? $"(pid {pid}, which holds " : "(it holds ") + $"{System.IO.Path.Combine(root, StoreRootLock.FileName)}); " +
                   "each node needs its own Store:Root: stop the other process or give this one another root", inner)
 {
     public string Root { get; } = root;
+    /// <summary>The holder's process id, when its pid file names a live process.</summary>
+    public int? HolderPid { get; } = holderPid;
 }

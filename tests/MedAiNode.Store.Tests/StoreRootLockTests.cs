@@ -22,7 +22,18 @@ public class StoreRootLockTests
         {
             Assert.Equal(path, held.Path);
             Assert.Equal(1, FlockNonBlocking(path)); // another process cannot take it while we hold it
-            Assert.Throws<StoreInUseException>(() => StoreRootLock.Acquire(root)); // nor can a second holder in this process
+            var second = Assert.Throws<StoreInUseException>(() => StoreRootLock.Acquire(root)); // nor can a second holder in this process
+            // A holder that is a node names itself: the refused one says which process to stop.
+            Assert.Equal(Environment.ProcessId, second.HolderPid);
+            Assert.Contains($"(pid {Environment.ProcessId}, which holds {path})", second.Message);
+        }
+        // A stale pid file (its process gone) names nobody.
+        File.WriteAllText(Path.Combine(root, StoreRootLock.PidFileName), "2147483647\n");
+        using (await LockHolder.StartAsync(path, Timeout))
+        {
+            var e = Assert.Throws<StoreInUseException>(() => StoreRootLock.Acquire(root));
+            Assert.Null(e.HolderPid);
+            Assert.Contains($"(it holds {path})", e.Message);
         }
         Assert.Equal(0, FlockNonBlocking(path));
         StoreRootLock.Acquire(root).Dispose();
