@@ -1,3 +1,4 @@
+using MedAiNode.Dicom;
 using MedAiNode.Dicom.IO;
 using MedAiNode.Imaging.Geometry;
 using MedAiNode.Imaging.Morphology;
@@ -57,6 +58,33 @@ public class HuVolumeTests
         Assert.Equal(0.5f, v[3, 4, 2] - MathF.Floor(v[3, 4, 2]));
         Assert.Equal(7f * 3 - 3 * 4, v[3, 4, 1]);
         Assert.Equal(5, v.Slices.Count);
+    }
+
+    /// <summary>A series that is not whole anywhere (slope 0.5 and odd stored values) is decoded about once, not once as
+    /// int16 and again as float: the int16 attempt stops at the first frame that fails.</summary>
+    [Fact]
+    public void A_series_with_fractions_everywhere_is_not_decoded_twice()
+    {
+        var (row, col) = Synthetic.Oblique(0, 0, 0);
+        var t = Enumerable.Range(0, 40).Select(i => (double)i).ToArray();
+        var files = Synthetic.Stack(new Vec3(0, 0, 0), row, col, new Vec3(0, 0, 1), t, 1, 32, p => Math.Round(p.X) + 0.5);
+        var counting = new CountingDecoder();
+        var a = VolumeAssembler.Assemble(files, decoder: counting);
+        Assert.Null(a.Hu);
+        Assert.Equal(0.5f, a.Volume[7, 3, 20] - 7);
+        // 40 frames once each, plus the few that were already being decoded as int16 when the first one failed.
+        Assert.True(counting.Calls < 2 * t.Length, $"{counting.Calls} frame decodes for {t.Length} frames");
+    }
+
+    private sealed class CountingDecoder : IDicomFrameDecoder
+    {
+        public int Calls;
+        public bool CanDecode(DicomTransferSyntax ts) => NativeFrameDecoder.Instance.CanDecode(ts);
+        public ReadOnlyMemory<byte> DecodeFrame(DicomDataset ds, DicomTransferSyntax ts, int frameIndex)
+        {
+            Interlocked.Increment(ref Calls);
+            return NativeFrameDecoder.Instance.DecodeFrame(ds, ts, frameIndex);
+        }
     }
 
     [Fact]

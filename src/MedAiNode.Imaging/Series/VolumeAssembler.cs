@@ -164,8 +164,14 @@ public static class VolumeAssembler
             // (a fractional slope, values beyond int16) makes the whole volume float, decoding again only what is needed.
             var hu = new HuVolume(grid.Dims, grid.Affine);
             var exact = new bool[frames.Count];
-            ParallelFor(frames.Count, z => exact[z] = DecodeInto(frames[z], hu.Slice(z), decoder));
-            if (exact.All(e => e))
+            var allExact = 1;
+            // Once one frame is not exact the rest are decoded once, as floats, below (a slope of 0.5 fails every frame).
+            ParallelFor(frames.Count, z =>
+            {
+                if (Volatile.Read(ref allExact) == 0) return;
+                if (!(exact[z] = DecodeInto(frames[z], hu.Slice(z), decoder))) Volatile.Write(ref allExact, 0);
+            });
+            if (allExact == 1)
                 return new AssembledVolume(hu, notes) { GantryTiltDeg = tiltDeg, Frames = frames }.WithSlices(frames, each);
             var vol = new Volume(grid.Dims, grid.Affine);
             ParallelFor(frames.Count, z =>
