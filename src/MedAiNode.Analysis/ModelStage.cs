@@ -41,13 +41,17 @@ internal static class ModelStage
 
         clock.Restart();
         var modelLabels = Postprocessor.ToLabels(scores, m.Output, normalized);
+        // The score map (channels x model grid, 108 MB for a chest) is read again only for the lesions' probabilities: a
+        // model without lesion labels drops it here, before the anatomy rules allocate their scratch. Dropped by hand:
+        // the first (unoptimised) compilation of a method keeps every local alive until it returns.
+        var lesionScores = m.Labels.Any(l => l.Postprocessing?.Lesions == true) ? scores : null;
+        scores = null!; tissue = null;
         // intensity "none" is required with anatomy rules, so the model grid still holds HU.
         var anatomy = m.Anatomy is { } spec ? ChestCtAnatomy.Apply(modelLabels, normalized, spec) : null;
         Postprocessor.ApplyFilters(modelLabels, m);
-        var lesions = Postprocessor.Lesions(modelLabels, scores, m);
-        // Not needed past the lesions: the score map (channels x model grid, 108 MB for a chest) and the model-grid input.
-        // Dropped by hand: the first (unoptimised) compilation of a method keeps every local alive until it returns.
-        scores = null!; normalized = null!; work = null!; tissue = null;
+        var lesions = Postprocessor.Lesions(modelLabels, lesionScores, m);
+        // Not needed past the lesions: the score map and the model-grid input.
+        lesionScores = null; normalized = null!; work = null!;
         var sameGrid = modelLabels.Dims == input.Dims && modelLabels.Affine == input.Affine;
         var labels = sameGrid ? modelLabels : Resampler.Resample(modelLabels, input.Dims, input.Affine);
         labels = new LabelVolume(labels.Dims, labels.Affine, labels.Data) { Slices = input.Slices };
