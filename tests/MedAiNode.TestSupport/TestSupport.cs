@@ -60,7 +60,8 @@ public static class Tool
 {
     /// <summary>Runs a peer program. A missing program fails the test with the apt package to install.</summary>
     /// <remarks>The default limit only catches a hung peer: on a loaded 2-core machine an analysis can take minutes.</remarks>
-    public static ToolResult Run(string program, IEnumerable<string> args, string? stdin = null, int timeoutMs = 600_000)
+    public static ToolResult Run(string program, IEnumerable<string> args, string? stdin = null, int timeoutMs = 600_000,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(program)
         {
@@ -71,6 +72,7 @@ public static class Tool
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["TCP_NODELAY"] = "1";
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         Process p;
         try
         {
