@@ -61,7 +61,13 @@ public sealed class StoreRootLock : IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose()
+    {
+        // The pid file goes first, while the lock still keeps any other node from writing its own.
+        try { File.Delete(System.IO.Path.Combine(System.IO.Path.GetDirectoryName(Path)!, PidFileName)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        _file.Dispose();
+    }
 }
 
 /// <summary>Another process holds the store root's lock.</summary>

@@ -27,7 +27,8 @@ public class StoreRootLockTests
             Assert.Equal(Environment.ProcessId, second.HolderPid);
             Assert.Contains($"(pid {Environment.ProcessId}, which holds {path})", second.Message);
         }
-        // A stale pid file (its process gone) names nobody.
+        Assert.False(File.Exists(Path.Combine(root, StoreRootLock.PidFileName)), "the pid file outlived its lock");
+        // A stale pid file (a node killed before it could remove it, its process gone) names nobody.
         File.WriteAllText(Path.Combine(root, StoreRootLock.PidFileName), "2147483647\n");
         using (await LockHolder.StartAsync(path, Timeout))
         {
