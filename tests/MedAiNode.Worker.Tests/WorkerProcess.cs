@@ -117,18 +117,48 @@ public sealed class WorkerProcess : IAsyncDisposable
     public async Task<JsonArray> StudiesAsync() =>
         JsonNode.Parse(await Http.GetStringAsync($"http://127.0.0.1:{HttpPort}/api/studies"))!.AsArray();
 
+    /// <summary>
+    /// Waits until a study matches. <paramref name="timeout"/> is how long the node may go without working before the
+    /// wait gives up: a study that changes, or the node using at least a tenth of a core over 30 s, starts it again
+    /// (a loaded 2-core machine ran BLAST-CT in serve for over 20 minutes while other analyses ran beside it), with
+    /// three times <paramref name="timeout"/> as the limit overall.
+    /// </summary>
     public async Task<JsonObject> WaitForStudyAsync(Func<JsonObject, bool> condition, TimeSpan timeout)
     {
-        var sw = Stopwatch.StartNew();
+        var total = Stopwatch.StartNew();
+        var idle = Stopwatch.StartNew();
+        var window = Stopwatch.StartNew();
+        var cpuMark = CpuTime();
         JsonArray last = [];
-        while (sw.Elapsed < timeout)
+        var lastText = "";
+        while (idle.Elapsed < timeout && total.Elapsed < 3 * timeout)
         {
             last = await StudiesAsync();
             foreach (var s in last)
                 if (s is JsonObject o && condition(o)) return o;
+            var text = last.ToJsonString();
+            if (text != lastText) { lastText = text; idle.Restart(); }
+            if (window.Elapsed >= TimeSpan.FromSeconds(30))
+            {
+                var cpu = CpuTime();
+                if (cpu - cpuMark >= window.Elapsed / 10) idle.Restart();
+                cpuMark = cpu;
+                window.Restart();
+            }
             await Task.Delay(250);
         }
-        throw new TimeoutException($"no study matched within {timeout}: {last.ToJsonString()}\n{Output}");
+        throw new TimeoutException($"no study matched after {total.Elapsed.TotalMinutes:0.0} min, the last {idle.Elapsed.TotalMinutes:0.0} of them with no study " +
+            $"changing and the node using under a tenth of a core: {last.ToJsonString()}\n{Output}");
+    }
+
+    private TimeSpan CpuTime()
+    {
+        try
+        {
+            _process!.Refresh();
+            return _process.TotalProcessorTime;
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception) { return TimeSpan.Zero; }
     }
 
     public async ValueTask DisposeAsync()
