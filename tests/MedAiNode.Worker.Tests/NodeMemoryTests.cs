@@ -36,19 +36,20 @@ public class NodeMemoryTests
     }
 
     /// <summary>
-    /// The analysis's live managed memory, bounded: with the managed heap capped at 336 MiB (5x the 66.5 MiB raw volume;
+    /// The analysis's live managed memory, bounded: with the managed heap capped at 300 MiB (4.5x the 66.5 MiB raw volume;
     /// a container's memory limit sets such a cap, 75 % of the limit by default) the lung analysis of LIDC-IDRI-0001
-    /// completes with its usual labels. Measured 2026-12-01: it completes at 288 MiB and runs out at 272 (in the nodule
-    /// search); before the int16 input volume it needed 384 MiB and ran out at 352 (in the anatomy rules).
+    /// completes with its usual labels. Measured 2026-12-01: it completes at 256 MiB (3 of 3 runs; one of three at 266 MiB
+    /// ran out, so the cap keeps a margin) and runs out at 224 (in the nodule search) since that search no longer holds
+    /// the 1 mm CT whole; before, it needed 288 MiB, and 384 MiB before the int16 input volume.
     /// </summary>
     [Fact]
-    public void The_lung_analysis_of_a_chest_ct_completes_with_the_managed_heap_capped_at_5x_its_raw_volume()
+    public void The_lung_analysis_of_a_chest_ct_completes_with_the_managed_heap_capped_at_4_5x_its_raw_volume()
     {
         var output = TestData.TempDir("analyze-heap-cap");
         var r = Tool.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "medainode.dll"), "analyze", TestData.Path_("ct", "lidc-idri-0001-chest"),
             "--out", output, "--model", "ct-lung-quant", "--no-summary"], timeoutMs: 900_000,
-            environment: new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x15000000" });
-        Assert.True(r.ExitCode == 0, $"analyze under a 336 MiB heap cap exited {r.ExitCode}: {r.StdErr[Math.Max(0, r.StdErr.Length - 3000)..]}");
+            environment: new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x12C00000" });
+        Assert.True(r.ExitCode == 0, $"analyze under a 300 MiB heap cap exited {r.ExitCode}: {r.StdErr[Math.Max(0, r.StdErr.Length - 3000)..]}");
         using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "measurements.json")));
         Assert.Contains("meanLungDensity", json.RootElement.GetRawText());
         Assert.True(File.Exists(Path.Combine(output, "labels.nii.gz")));

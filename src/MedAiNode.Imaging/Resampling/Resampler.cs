@@ -17,8 +17,53 @@ public static class Resampler
     public static Volume ResampleScalar<T>(VoxelVolume<T> source, Dims dims, Affine target, float outside = 0f) where T : unmanaged, INumberBase<T>
     {
         var result = new Volume(dims, target);
-        Run(source.Dims, source.Affine, dims, target, new TrilinearSampler<T>(source, result.Data, outside));
+        new ResampledView<T>(source, dims, target, outside).FillPlanes(0, dims.Z, result.Data);
         return result;
+    }
+
+    /// <summary>
+    /// <see cref="ResampleScalar{T}"/> without the result volume: planes or single voxels of the target grid computed when
+    /// asked, each value the one the whole resampled volume holds (the same steps, the same arithmetic).
+    /// </summary>
+    public sealed class ResampledView<T> where T : unmanaged, INumberBase<T>
+    {
+        private readonly VoxelVolume<T> _source;
+        private readonly float _outside;
+        private readonly Vec3 _o, _dx, _dy, _dz;
+
+        public ResampledView(VoxelVolume<T> source, Dims dims, Affine target, float outside = 0f)
+        {
+            _source = source;
+            _outside = outside;
+            Dims = dims;
+            Affine = target;
+            (_o, _dx, _dy, _dz) = Steps(source.Affine, target);
+        }
+
+        public Dims Dims { get; }
+        public Affine Affine { get; }
+
+        /// <summary>The value at target voxel <paramref name="index"/> (x fastest).</summary>
+        public float this[long index]
+        {
+            get
+            {
+                int nx = Dims.X, ny = Dims.Y;
+                int i = (int)(index % nx), j = (int)(index / nx % ny), k = (int)(index / ((long)nx * ny));
+                var row = _o + _dy * j + _dz * k;
+                return Trilinear(_source, row.X + _dx.X * i, row.Y + _dx.Y * i, row.Z + _dx.Z * i, _outside);
+            }
+        }
+
+        /// <summary>Target planes <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> - 1 into
+        /// <paramref name="destination"/>, plane <paramref name="first"/> at its start.</summary>
+        public void FillPlanes(int first, int count, float[] destination)
+        {
+            var planeSize = (long)Dims.X * Dims.Y;
+            if (first < 0 || count < 0 || first + count > Dims.Z) throw new ArgumentOutOfRangeException(nameof(count), $"planes {first}..{first + count - 1} of {Dims.Z}");
+            if (destination.LongLength < count * planeSize) throw new ArgumentException($"{count} planes need {count * planeSize} values; the buffer holds {destination.LongLength}", nameof(destination));
+            Run(_o, _dx, _dy, _dz, Dims, first, count, new TrilinearSampler<T>(_source, destination, _outside, first * planeSize));
+        }
     }
 
     public static LabelVolume Resample(LabelVolume source, Dims dims, Affine target, byte outside = 0)
@@ -71,9 +116,9 @@ public static class Resampler
         void Sample(long dst, double x, double y, double z);
     }
 
-    private readonly struct TrilinearSampler<T>(VoxelVolume<T> source, float[] result, float outside) : ISampler where T : unmanaged, INumberBase<T>
+    private readonly struct TrilinearSampler<T>(VoxelVolume<T> source, float[] result, float outside, long offset) : ISampler where T : unmanaged, INumberBase<T>
     {
-        public void Sample(long dst, double x, double y, double z) => result[dst] = Trilinear(source, x, y, z, outside);
+        public void Sample(long dst, double x, double y, double z) => result[dst - offset] = Trilinear(source, x, y, z, outside);
     }
 
     private readonly struct NearestSampler(LabelVolume source, byte[] result, byte outside) : ISampler
@@ -128,7 +173,12 @@ public static class Resampler
     private static void Run<TSampler>(Dims srcDims, Affine src, Dims dims, Affine target, TSampler sample) where TSampler : struct, ISampler
     {
         var (o, dx, dy, dz) = Steps(src, target);
-        Parallel.For(0, dims.Z, k =>
+        Run(o, dx, dy, dz, dims, 0, dims.Z, sample);
+    }
+
+    private static void Run<TSampler>(Vec3 o, Vec3 dx, Vec3 dy, Vec3 dz, Dims dims, int firstPlane, int planes, TSampler sample) where TSampler : struct, ISampler
+    {
+        Parallel.For(firstPlane, firstPlane + planes, k =>
         {
             for (var j = 0; j < dims.Y; j++)
             {

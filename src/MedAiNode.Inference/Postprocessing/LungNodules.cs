@@ -84,23 +84,24 @@ public static class LungNodules
         var lungLabels = new[] { leftLung, rightLung };
         var (grid, dims) = CropGrid(labels, lungLabels, margin: 6);
         if (dims.Count == 0) return new NoduleDetection(grid, dims, []);
-        var v = Resampler.ResampleScalar(hu, dims, grid, -1024f);
-        var n = (int)dims.Count;
+        // The CT on the 1 mm crop is never stored whole (4 bytes per crop voxel, more than the int16 input itself):
+        // the seed search resamples the planes each slab needs, the growing and the shell read single voxels.
+        var v = new Resampler.ResampledView<T>(hu, dims, grid, -1024f);
         var side = LungSides(labels, dims, grid, leftLung, rightLung);
 
-        var seeds = Seeds(v.Data, dims, side, spec.MinResponse, slabDepth, ct);
+        var seeds = Seeds(v.FillPlanes, dims, side, spec.MinResponse, slabDepth, ct);
         int nx = dims.X, ny = dims.Y, nz = dims.Z, plane = nx * ny;
 
-        var taken = new bool[n];
+        var taken = new HashSet<int>(); // the accepted candidates' voxels: a few thousand of millions
         var found = new List<NoduleCandidate>();
         foreach (var (seed, r, scale) in seeds)
         {
             if (found.Count >= spec.MaxCandidates) break;
-            if (taken[seed]) continue;
+            if (taken.Contains(seed)) continue;
             // One nodule, one candidate: a seed near an accepted candidate is another peak of the same lump.
             var at = grid.IndexToPatient(seed % nx, seed / nx % ny, seed / plane);
             if (found.Any(f => (f.CentroidMm - at).Length < f.EquivalentDiameterMm / 2 + 5)) continue;
-            var c = Grow(v.Data, dims, grid, seed, (float)Scales[scale], taken);
+            var c = Grow(v, dims, grid, seed, (float)Scales[scale], taken);
             if (c is null) continue;
             var (voxels, centroid) = c.Value;
             var volumeMl = voxels.Count / 1000.0; // 1 mm voxels
@@ -110,14 +111,14 @@ public static class LungNodules
             var longest = RegionMeasurements.LongestDiameter(points);
             if (longest > spec.MaxDiameterMm || longest > 2.5 * Math.Max(eq, 3)) continue;
             if (Elongation(voxels, dims) > spec.MaxElongation) continue; // a vessel segment: long one way, thin the others
-            var shell = AeratedShell(v.Data, dims, grid, centroid, eq / 2);
+            var shell = AeratedShell(v, dims, grid, centroid, eq / 2);
             if (shell < spec.MinAeratedShell) continue;
             var centreIndex = grid.PatientToIndex(centroid);
             var ci = dims.Index(Math.Clamp((int)Math.Round(centreIndex.X), 0, nx - 1), Math.Clamp((int)Math.Round(centreIndex.Y), 0, ny - 1), Math.Clamp((int)Math.Round(centreIndex.Z), 0, nz - 1));
             int lung = side[ci];
             if (lung == 0) continue; // its centre is not in a lung
-            foreach (var i in voxels) taken[i] = true;
-            var mean = voxels.Average(i => (double)v.Data[i]);
+            taken.UnionWith(voxels);
+            var mean = voxels.Average(i => (double)v[i]);
             if (mean > spec.MaxMeanHu) continue; // bone or metal, not a nodule
             found.Add(new NoduleCandidate(centroid, volumeMl, eq, longest, mean, lung, r / (r + 50.0), shell, voxels.ToHashSet()));
         }
@@ -132,12 +133,17 @@ public static class LungNodules
     /// planes are computed again by the next slab with the same sums, so every value and the scan order are as for the
     /// whole crop, without a response volume of the whole crop.
     /// </summary>
-    internal static List<(int Index, float R, byte Scale)> Seeds(float[] v, Dims dims, byte[] side, float minResponse, int slabDepth, CancellationToken ct = default)
+    internal static List<(int Index, float R, byte Scale)> Seeds(float[] v, Dims dims, byte[] side, float minResponse, int slabDepth, CancellationToken ct = default) =>
+        Seeds((first, count, dst) => Array.Copy(v, (long)first * dims.X * dims.Y, dst, 0, (long)count * dims.X * dims.Y), dims, side, minResponse, slabDepth, ct);
+
+    /// <summary>As above, the CT given as planes on demand: <paramref name="fillPlanes"/>(first, count, buffer) writes
+    /// planes first..first+count-1 at the buffer's start.</summary>
+    private static List<(int Index, float R, byte Scale)> Seeds(Action<int, int, float[]> fillPlanes, Dims dims, byte[] side, float minResponse, int slabDepth, CancellationToken ct)
     {
         // Larger scales first, on a 2 mm grid (each voxel the mean of 2x2x2): an eighth of the voxels, half the kernel.
         // They do not depend on the fine scales; done first, only their response and scale (5/8 byte per 1 mm voxel) wait
         // for the merge, and the fine scales never need a response volume of the full crop.
-        var (coarse, cd) = Halve(v, dims);
+        var (coarse, cd) = Halve(fillPlanes, dims);
         var coarseLung = new byte[coarse.Length];
         for (var i = 0; i < side.Length; i++) if (side[i] != 0) coarseLung[cd.Index(i % dims.X / 2, i / dims.X % dims.Y / 2, i / (dims.X * dims.Y) / 2)] = 1;
         var coarseResponse = new float[coarse.Length];
@@ -168,10 +174,13 @@ public static class LungNodules
             Array.Clear(response);
             Array.Clear(bestScale);
             int fa = Math.Max(1, zs - 1), fb = Math.Min(nz - 2, ze); // the planes the fine scales answer for
+            // The CT planes every fine kernel reads for this slab, resampled once for all of them.
+            int srcFirst = Math.Max(0, fa - 1 - maxR), srcLast = Math.Min(nz - 1, fb + 1 + maxR);
+            fillPlanes(srcFirst, srcLast - srcFirst + 1, slab.Source);
             foreach (var (sigma, index) in fine)
             {
                 ct.ThrowIfCancellationRequested();
-                var (g, first) = GaussianPlanes(v, dims, sigma, fa - 1, fb + 1, slab);
+                var (g, first) = GaussianPlanes(slab.Source, srcFirst, dims, sigma, fa - 1, fb + 1, slab);
                 Dot(g, first, dims, fa, fb + 1, side, (float)sigma, 1, (byte)index, response, rFirst, bestScale);
             }
             for (var z = rFirst; z <= ze; z++)
@@ -270,10 +279,11 @@ public static class LungNodules
     /// kernel radius) planes.</summary>
     private const int SlabPlanes = 48;
 
-    /// <summary>Reused buffers of the slab-wise blur: one plane after the x pass, the planes after the y pass (slab and
-    /// halo), and the planes after the z pass (slab plus one on each side, which the Hessian reads).</summary>
+    /// <summary>Reused buffers of the slab-wise blur: the CT planes of the slab and its halo, the planes after the x and y
+    /// passes, and the planes after the z pass (slab plus one on each side, which the Hessian reads).</summary>
     private sealed class SlabScratch(Dims d, int planes, int maxRadius)
     {
+        public readonly float[] Source = new float[(long)(planes + 2 + 2 * maxRadius) * d.X * d.Y];
         public readonly float[] XY = new float[(long)(planes + 2 + 2 * maxRadius) * d.X * d.Y];
         public readonly float[] Z = new float[(long)(planes + 2) * d.X * d.Y];
     }
@@ -283,7 +293,7 @@ public static class LungNodules
     /// volume): the same kernel, edge replication and order of summation, so each value equals the whole-volume blur's.
     /// Returns the buffer and the global index of its first plane.
     /// </summary>
-    private static (float[] G, int FirstPlane) GaussianPlanes(float[] src, Dims d, double sigma, int za, int zb, SlabScratch scratch)
+    private static (float[] G, int FirstPlane) GaussianPlanes(float[] src, int srcFirstPlane, Dims d, double sigma, int za, int zb, SlabScratch scratch)
     {
         var r = (int)Math.Ceiling(3 * sigma);
         var k = Kernel(sigma, r);
@@ -294,7 +304,7 @@ public static class LungNodules
         // x then y within each plane the z pass reads.
         Parallel.For(ha, hb + 1, () => new float[plane], (z, _, tmp) =>
         {
-            var srcPlane = src.AsSpan(z * plane, plane);
+            var srcPlane = src.AsSpan((z - srcFirstPlane) * plane, plane); // src holds planes from srcFirstPlane
             for (var y = 0; y < ny; y++) Line1D(srcPlane, y * nx, 1, nx, k, r, tmp);
             var dst = xy.AsSpan((z - ha) * plane, plane);
             for (var x = 0; x < nx; x++) Line1D(tmp, x, nx, ny, k, r, dst);
@@ -353,24 +363,34 @@ public static class LungNodules
         return k;
     }
 
-    /// <summary>Each 2x2x2 block's mean (odd edges: the blocks that fit, plus the last voxel repeated).</summary>
-    private static (float[] Data, Dims Dims) Halve(float[] src, Dims d)
+    /// <summary>Each 2x2x2 block's mean (odd edges: the blocks that fit, plus the last voxel repeated), reading the
+    /// source a few planes at a time.</summary>
+    private static (float[] Data, Dims Dims) Halve(Action<int, int, float[]> fillPlanes, Dims d)
     {
         var h = new Dims((d.X + 1) / 2, (d.Y + 1) / 2, (d.Z + 1) / 2);
         var dst = new float[h.Count];
-        Parallel.For(0, h.Z, z =>
+        const int chunk = 16; // coarse planes per read: 32 source planes
+        var plane = d.X * d.Y;
+        var src = new float[2L * chunk * plane];
+        for (var z0 = 0; z0 < h.Z; z0 += chunk)
         {
-            for (var y = 0; y < h.Y; y++)
-            for (var x = 0; x < h.X; x++)
+            var z1 = Math.Min(h.Z, z0 + chunk);
+            int first = 2 * z0, last = Math.Min(2 * z1 - 1, d.Z - 1);
+            fillPlanes(first, last - first + 1, src);
+            Parallel.For(z0, z1, z =>
             {
-                float sum = 0;
-                for (var k = 0; k < 2; k++)
-                for (var j = 0; j < 2; j++)
-                for (var i = 0; i < 2; i++)
-                    sum += src[d.Index(Math.Min(2 * x + i, d.X - 1), Math.Min(2 * y + j, d.Y - 1), Math.Min(2 * z + k, d.Z - 1))];
-                dst[h.Index(x, y, z)] = sum / 8;
-            }
-        });
+                for (var y = 0; y < h.Y; y++)
+                for (var x = 0; x < h.X; x++)
+                {
+                    float sum = 0;
+                    for (var k = 0; k < 2; k++)
+                    for (var j = 0; j < 2; j++)
+                    for (var i = 0; i < 2; i++)
+                        sum += src[d.Index(Math.Min(2 * x + i, d.X - 1), Math.Min(2 * y + j, d.Y - 1), Math.Min(2 * z + k, d.Z - 1) - first)];
+                    dst[h.Index(x, y, z)] = sum / 8;
+                }
+            });
+        }
         return (dst, h);
     }
 
@@ -436,26 +456,31 @@ public static class LungNodules
     /// The seed's solid tissue within a sphere a little larger than its scale: the connected voxels above -400 HU
     /// (from the densest voxel next to the seed), cut at the sphere so an attached vessel does not run on.
     /// </summary>
-    private static (List<int> Voxels, Vec3 Centroid)? Grow(float[] v, Dims d, Affine grid, int seed, float sigma, bool[] taken)
+    private static (List<int> Voxels, Vec3 Centroid)? Grow<T>(Resampler.ResampledView<T> v, Dims d, Affine grid, int seed, float sigma, HashSet<int> taken)
+        where T : unmanaged, INumberBase<T>
     {
         var grown = GrowRegion(v, d, grid, seed, sigma, taken, out var touchesTaken);
         // A fragment of a lump already taken (the rest of a large nodule beyond the first one's sphere) is not a second nodule.
         return touchesTaken ? null : grown;
     }
 
-    private static (List<int> Voxels, Vec3 Centroid)? GrowRegion(float[] v, Dims d, Affine grid, int seed, float sigma, bool[] taken, out bool touchesTaken)
+    private static (List<int> Voxels, Vec3 Centroid)? GrowRegion<T>(Resampler.ResampledView<T> v, Dims d, Affine grid, int seed, float sigma, HashSet<int> taken, out bool touchesTaken)
+        where T : unmanaged, INumberBase<T>
     {
         int nx = d.X, ny = d.Y, plane = nx * ny;
         var best = seed;
+        var bestValue = v[seed];
         for (var dz = -1; dz <= 1; dz++)
         for (var dy = -1; dy <= 1; dy++)
         for (var dx = -1; dx <= 1; dx++)
         {
             var j = seed + dz * plane + dy * nx + dx;
-            if (j >= 0 && j < v.Length && v[j] > v[best]) best = j;
+            if (j < 0 || j >= d.Count) continue;
+            var value = v[j];
+            if (value > bestValue) { best = j; bestValue = value; }
         }
         touchesTaken = false;
-        if (v[best] < SolidHu || taken[best]) return null;
+        if (bestValue < SolidHu || taken.Contains(best)) return null;
         var limit = Math.Max(4.0, 3 * sigma * Math.Sqrt(3));
         int sx = seed % nx, sy = seed / nx % ny, sz = seed / plane;
         var visited = new HashSet<int> { best };
@@ -475,9 +500,10 @@ public static class LungNodules
                 if (!d.Contains(X, Y, Z)) continue;
                 if ((X - sx) * (X - sx) + (Y - sy) * (Y - sy) + (Z - sz) * (Z - sz) > limit * limit) continue;
                 var j = (int)d.Index(X, Y, Z);
+                if (visited.Contains(j)) continue; // before the value: each one is a trilinear sample now
                 if (v[j] < SolidHu) continue;
-                if (taken[j]) { touchesTaken = true; continue; }
-                if (!visited.Add(j)) continue;
+                if (taken.Contains(j)) { touchesTaken = true; continue; }
+                visited.Add(j);
                 queue.Enqueue(j);
             }
         }
@@ -508,7 +534,8 @@ public static class LungNodules
     private static readonly (int, int, int)[] Faces = [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)];
 
     /// <summary>Share of aerated lung (below -600 HU) in a shell 2 to 5 mm outside a sphere of the candidate's size.</summary>
-    private static double AeratedShell(float[] v, Dims d, Affine grid, Vec3 centre, double radius)
+    private static double AeratedShell<T>(Resampler.ResampledView<T> v, Dims d, Affine grid, Vec3 centre, double radius)
+        where T : unmanaged, INumberBase<T>
     {
         var c = grid.PatientToIndex(centre);
         double inner = radius + 2, outer = radius + 5;
