@@ -22,6 +22,9 @@ public sealed class InferenceOptions
     /// from the arena (about 3x faster on the chest model than plain malloc) and hands them back when it ends, so a
     /// large run does not stay reserved for the process's life. False: plain malloc for every tensor.</summary>
     public bool CpuMemArena { get; set; } = true;
+    /// <summary>Model runs this node makes at once, over all analyses. One by default: on CPU a run already uses every
+    /// core, and two whole-volume runs at once hold both runs' tensors (the chest graph's are 4x its input volume).</summary>
+    public int MaxConcurrentRuns { get; set; } = 1;
     /// <summary>Folders searched for ONNX files named by manifests (after the manifest's own folder).</summary>
     public string[] ModelSearchPaths { get; set; } = [];
     /// <summary>
@@ -44,6 +47,7 @@ public sealed class InferenceOptions
         if (IntraOpThreads < 0) throw new ArgumentException($"{section}:IntraOpThreads must not be negative.");
         if (InterOpThreads < 0) throw new ArgumentException($"{section}:InterOpThreads must not be negative.");
         if (DeviceId < 0) throw new ArgumentException($"{section}:DeviceId must not be negative.");
+        if (MaxConcurrentRuns is < 1 or > 64) throw new ArgumentException($"{section}:MaxConcurrentRuns must be 1..64 (was {MaxConcurrentRuns}).");
         if (NativeLibraryPath.Length > 0 && !File.Exists(NativeLibraryPath))
             throw new ArgumentException($"{section}:NativeLibraryPath: {NativeLibraryPath} does not exist (the GPU build's libonnxruntime.so; leave it empty for the CPU build shipped with the node).");
         if (TensorRtEngineCachePath.Length > 0 && Path.GetDirectoryName(Path.GetFullPath(TensorRtEngineCachePath)) is { } parent && !Directory.Exists(parent))
@@ -90,6 +94,45 @@ public static class OrtNativeLibrary
     }
 }
 
+/// <summary>
+/// Bounds how many model runs the node makes at once (Inference:MaxConcurrentRuns), whatever model and analysis they
+/// belong to. Analyses still overlap in everything else (reading, resampling, postprocessing, writing).
+/// </summary>
+public sealed class InferenceGate
+{
+    private readonly SemaphoreSlim _slots;
+    private int _inFlight, _peak;
+
+    public InferenceGate(int slots)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(slots, 1);
+        Slots = slots;
+        _slots = new SemaphoreSlim(slots, slots);
+    }
+
+    public int Slots { get; }
+    /// <summary>The most runs that were in flight at once since the node started.</summary>
+    public int PeakInFlight => Volatile.Read(ref _peak);
+
+    /// <summary>Waits for a slot; dispose the lease when the run's output has been read.</summary>
+    public Lease Enter()
+    {
+        _slots.Wait();
+        var now = Interlocked.Increment(ref _inFlight);
+        for (var peak = Volatile.Read(ref _peak); now > peak && Interlocked.CompareExchange(ref _peak, now, peak) != peak; peak = Volatile.Read(ref _peak)) { }
+        return new Lease(this);
+    }
+
+    public readonly struct Lease(InferenceGate gate) : IDisposable
+    {
+        public void Dispose()
+        {
+            Interlocked.Decrement(ref gate._inFlight);
+            gate._slots.Release();
+        }
+    }
+}
+
 /// <summary>One provider attempt, for logs and for the status page.</summary>
 public sealed record ProviderAttempt(string Provider, bool Succeeded, string? Reason);
 
@@ -99,9 +142,9 @@ public sealed record ProviderAttempt(string Provider, bool Succeeded, string? Re
 /// </summary>
 public sealed class LoadedModel
 {
-    internal LoadedModel(ModelManifest manifest, IReadOnlyList<InferenceSession> sessions, string provider, IReadOnlyList<ProviderAttempt> attempts, IReadOnlyList<string> paths, bool shrinkCpuArena)
+    internal LoadedModel(ModelManifest manifest, IReadOnlyList<InferenceSession> sessions, string provider, IReadOnlyList<ProviderAttempt> attempts, IReadOnlyList<string> paths, bool shrinkCpuArena, InferenceGate gate)
     {
-        Manifest = manifest; Sessions = sessions; Provider = provider; Attempts = attempts; OnnxPaths = paths;
+        Manifest = manifest; Sessions = sessions; Provider = provider; Attempts = attempts; OnnxPaths = paths; Gate = gate;
         _shrinkCpuArena = shrinkCpuArena;
         var input = Session.InputMetadata[manifest.Input.Name];
         InputIsFloat16 = input.ElementDataType == TensorElementType.Float16;
@@ -120,6 +163,8 @@ public sealed class LoadedModel
     public bool OutputIsFloat16 { get; }
     /// <summary>Several members: each patch's softmax outputs are averaged, so scores are probabilities.</summary>
     public bool IsEnsemble => Sessions.Count > 1;
+    /// <summary>The node's bound on model runs at once, shared by every model of one session cache.</summary>
+    public InferenceGate Gate { get; }
 
     private readonly bool _shrinkCpuArena;
 
@@ -150,16 +195,20 @@ public sealed class ModelSessionCache : IDisposable
         options.Validate();
         _options = options;
         _log = logger ?? NullLogger.Instance;
+        Gate = new InferenceGate(options.MaxConcurrentRuns);
         // Before anything calls into ONNX Runtime: which native library serves this process.
         if (OrtNativeLibrary.Use(options.NativeLibraryPath) is { } loaded)
             _log.LogInformation("ONNX Runtime {Version} native library from {Path} (Inference:NativeLibraryPath)", OrtEnv.Instance().GetVersionString(), loaded);
     }
 
+    /// <summary>Model runs at once over every model this cache loads (Inference:MaxConcurrentRuns).</summary>
+    public InferenceGate Gate { get; }
+
     public LoadedModel Get(ModelManifest manifest)
     {
         var entries = manifest.Members.Select(member => Entry(manifest, member)).ToList();
         return new LoadedModel(manifest, entries.Select(e => e.Session).ToList(), entries[0].Provider,
-            entries.SelectMany(e => e.Attempts).Distinct().ToList(), entries.Select(e => e.Path).ToList(), _options.CpuMemArena);
+            entries.SelectMany(e => e.Attempts).Distinct().ToList(), entries.Select(e => e.Path).ToList(), _options.CpuMemArena, Gate);
     }
 
     private SessionEntry Entry(ModelManifest manifest, OnnxFileInfo member)
@@ -225,7 +274,7 @@ public sealed class ModelSessionCache : IDisposable
                 try
                 {
                     CheckSignature(manifest, session);
-                    if (_options.WarmUp) WarmUp(new LoadedModel(manifest, [session], name, attempts, [path], _options.CpuMemArena));
+                    if (_options.WarmUp) WarmUp(new LoadedModel(manifest, [session], name, attempts, [path], _options.CpuMemArena, Gate));
                 }
                 catch { session.Dispose(); throw; }
                 return new SessionEntry(session, name, attempts, path);

@@ -26,6 +26,8 @@ public sealed class PatchRunner(LoadedModel model)
     /// shape check names what it returned.</param>
     public (float[] Output, long[] Shape) Run(float[] input, long[] shape, ref float[] buffer, long[]? expectedOutput = null)
     {
+        // The output buffer is allocated inside the slot too: with two analyses, one run's tensors at a time.
+        using var slot = model.Gate.Enter();
         if (!model.IsEnsemble && expectedOutput is not null && !model.InputIsFloat16 && !model.OutputIsFloat16)
         {
             var count = checked((int)expectedOutput.Aggregate(1L, (a, b) => a * b));
