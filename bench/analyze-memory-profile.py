@@ -3,7 +3,9 @@
 
 Samples VmRSS from /proc/PID/status every 20 ms while the analysis runs, then places the stages from the run's own
 stage times (measurements.json, "timing") ending 0.6 s before the process exits (writing the outputs), and prints the
-peak RSS in each. Usage (after `dotnet build -c Release src/MedAiNode.Worker`):
+peak RSS in each. The placement is approximate: time no stage counts (loading the model, collections, writing) shifts
+the stages, so a peak near a boundary can land in the neighbouring stage. The chest CT's peak that this shows under
+"postprocess" is the end of the model run (docs/benchmarks.md, "where the peak is"). Usage (after `dotnet build -c Release src/MedAiNode.Worker`):
   /usr/bin/python3 bench/analyze-memory-profile.py SERIES_FOLDER OUT_FOLDER [--model ct-lung-quant] [--runs 3] [--summary]
 Environment variables (DOTNET_GCConserveMemory=0, DOTNET_GCHeapHardLimit=...) pass through to the analysis.
 """
