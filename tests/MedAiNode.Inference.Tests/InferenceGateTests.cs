@@ -1,11 +1,29 @@
 using MedAiNode.Imaging.Volumes;
 using MedAiNode.Inference.Runtime;
+using MedAiNode.Inference.SlidingWindow;
 
 namespace MedAiNode.Inference.Tests;
 
 /// <summary>Inference:MaxConcurrentRuns bounds the model runs a node makes at once, over every model and analysis.</summary>
 public class InferenceGateTests
 {
+    /// <summary>Starts <paramref name="work"/> on a thread of its own (not the pool, which a loaded test run can keep
+    /// waiting) and returns once that thread is about to call it.</summary>
+    private static Task<T> StartOnItsOwnThread<T>(Func<T> work)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var calling = new ManualResetEventSlim();
+        var thread = new Thread(() =>
+        {
+            calling.Set();
+            try { done.SetResult(work()); }
+            catch (Exception e) { done.SetException(e); }
+        }) { IsBackground = true };
+        thread.Start();
+        calling.Wait();
+        return done.Task;
+    }
+
     [Fact]
     public void A_model_run_waits_while_the_nodes_only_run_slot_is_taken()
     {
@@ -13,17 +31,40 @@ public class InferenceGateTests
         var model = cache.Get(Fixtures.Manifest());
         Assert.Same(cache.Gate, model.Gate);
         var input = Fixtures.Random(new Dims(16, 16, 8)).Data;
+        var runner = new PatchRunner(model);
         Task<(float[] Output, long[] Shape)> run;
         using (cache.Gate.Enter()) // another analysis's run, as far as this one can tell
         {
-            run = Task.Run(() => new PatchRunner(model).Run(input, [1, 1, 8, 16, 16]));
+            run = StartOnItsOwnThread(() => runner.Run(input, [1, 1, 8, 16, 16]));
             // It cannot finish while the slot is held; a run that bypassed the gate would be done in milliseconds.
-            Assert.False(run.Wait(TimeSpan.FromMilliseconds(500)), "the run went ahead while the only slot was taken");
+            Assert.False(run.Wait(TimeSpan.FromSeconds(1)), "the run went ahead while the only slot was taken");
         }
         var (output, shape) = run.GetAwaiter().GetResult();
+        Assert.True(runner.SlotWaitSeconds > 0.2, $"waited {runner.SlotWaitSeconds:0.000} s");
         Assert.Equal([1L, 2, 8, 16, 16], shape);
         Assert.Equal(2 * input.Length, output.Length);
         Assert.Equal(1, cache.Gate.PeakInFlight);
+    }
+
+    [Fact]
+    public void Time_spent_waiting_for_a_slot_is_not_counted_as_the_models()
+    {
+        using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"], IntraOpThreads = 1, MaxConcurrentRuns = 1 });
+        var model = cache.Get(Fixtures.Manifest());
+        var inferer = new SlidingWindowInferer(model);
+        var volume = Fixtures.Random(new Dims(37, 29, 11));
+        Task<ScoreMap> run;
+        using (cache.Gate.Enter())
+        {
+            run = StartOnItsOwnThread(() => inferer.Run(volume));
+            Assert.False(run.Wait(TimeSpan.FromSeconds(1)), "the sliding window ran while the only slot was taken");
+        }
+        run.GetAwaiter().GetResult();
+        var stats = inferer.LastStats!;
+        // The stage's seconds include the queue; the network's own do not: counted in both, the two would exceed the
+        // stage by the wait (hundreds of milliseconds here).
+        Assert.True(stats.TotalSeconds > 0.2, $"total {stats.TotalSeconds:0.000} s");
+        Assert.True(stats.ModelSeconds < stats.TotalSeconds - 0.2, $"model {stats.ModelSeconds:0.000} s of {stats.TotalSeconds:0.000} s");
     }
 
     [Fact]

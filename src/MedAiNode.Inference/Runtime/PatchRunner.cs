@@ -13,6 +13,10 @@ public sealed class PatchRunner(LoadedModel model)
     private float[] _output = [];
     private float[] _member = [];
 
+    /// <summary>Seconds this runner's runs waited for a free slot of the node's <see cref="InferenceGate"/> (another
+    /// analysis's run), so the time a run takes can be told from the time it queued.</summary>
+    public double SlotWaitSeconds { get; private set; }
+
     /// <summary>
     /// Runs the network on <paramref name="input"/> of <paramref name="shape"/> [N, C, D, H, W]; returns the output values
     /// and shape. The output array is reused by the next call (one patch buffer, not one per patch).
@@ -27,7 +31,9 @@ public sealed class PatchRunner(LoadedModel model)
     public (float[] Output, long[] Shape) Run(float[] input, long[] shape, ref float[] buffer, long[]? expectedOutput = null)
     {
         // The output buffer is allocated inside the slot too: with two analyses, one run's tensors at a time.
+        var waitStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         using var slot = model.Gate.Enter();
+        SlotWaitSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(waitStarted).TotalSeconds;
         if (!model.IsEnsemble && expectedOutput is not null && !model.InputIsFloat16 && !model.OutputIsFloat16)
         {
             var count = checked((int)expectedOutput.Aggregate(1L, (a, b) => a * b));

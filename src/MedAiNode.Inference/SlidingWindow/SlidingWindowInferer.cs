@@ -128,10 +128,11 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             for (var b = 0; b < n; b++)
                 Extract(normalized.Data, d, jobs[at + b].w, jobs[at + b].mir, patch, input.AsSpan(b * patchVoxels, patchVoxels), sw.PadValue, xyz);
             var t0 = Stopwatch.GetTimestamp();
+            var waited = _runner.SlotWaitSeconds;
             var tensor = n == batch ? input : buf.ToArray();
             var slot = runs % 2;
             var (output, shape) = _runner.Run(tensor, TensorShape(n), ref buffers[slot]);
-            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds - (_runner.SlotWaitSeconds - waited); // not the queueing
             runs++;
             if (shape.Length != 5 || shape[0] != n || shape[1] != channels || shape[2] * shape[3] * shape[4] != patchVoxels)
             {
@@ -170,8 +171,9 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         var total = Stopwatch.StartNew();
         float[] output = [];
         var t0 = Stopwatch.GetTimestamp();
+        var waited = _runner.SlotWaitSeconds;
         var (scores, shape) = _runner.Run(normalized.Data, [1, 1, d.Z, d.Y, d.X], ref output, [1, channels, d.Z, d.Y, d.X]);
-        var modelSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        var modelSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds - (_runner.SlotWaitSeconds - waited); // not the queueing
         if (shape.Length != 5 || shape[0] != 1 || shape[1] != channels || shape[2] * shape[3] * shape[4] != d.Count)
             throw new InvalidOperationException($"Model {model.Manifest.Id} returned shape [{string.Join(",", shape)}]; expected [1,{channels},...] with the patch's {d.Count} voxels.");
         progress?.Report(new InferenceProgress(1, 1));
@@ -258,8 +260,9 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             if (pendingTiles.Count == 0) return;
             var n = pendingTiles.Count;
             var t0 = Stopwatch.GetTimestamp();
+            var waited = _runner.SlotWaitSeconds;
             var (output, shape) = _runner.Run(n == batch ? input : input.AsSpan(0, n * patchVoxels).ToArray(), TensorShape(n), ref buffer);
-            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds - (_runner.SlotWaitSeconds - waited); // not the queueing
             runs++;
             var expected = xyz ? new long[] { n, channels, outTile.X, outTile.Y, outTile.Z } : [n, channels, outTile.Z, outTile.Y, outTile.X];
             if (!shape.SequenceEqual(expected))
@@ -311,8 +314,9 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             Array.Fill(one, air);
             float[] own = [];
             var t0 = Stopwatch.GetTimestamp();
+            var waited = _runner.SlotWaitSeconds;
             var (output, shape) = _runner.Run(one, TensorShape(1), ref own);
-            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds - (_runner.SlotWaitSeconds - waited); // not the queueing
             runs++;
             if (shape.Aggregate(1L, (a, b) => a * b) != channels * outVoxels)
                 throw new InvalidOperationException($"Model {m.Id} returned shape [{string.Join(",", shape)}] for an all-air tile.");
