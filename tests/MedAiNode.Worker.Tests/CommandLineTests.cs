@@ -87,10 +87,19 @@ public class CommandLineTests
         psi.ArgumentList.Add($"--Dicom:Port={FreePort()}");
         psi.Environment[MedAiNode.Store.NodeDataHome.StateDirectoryVariable] = TestData.TempDir("cli-serve"); // its data home, not the user's
         using var p = System.Diagnostics.Process.Start(psi)!;
+        // Its output is read as it comes (a full pipe would stall the service) and kept for the failure message.
+        var output = new System.Text.StringBuilder();
+        p.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
         try
         {
-            using var http = new HttpClient();
-            for (var i = 0; i < 100; i++)
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            // Waits on the condition: live, or the process gone. The cap is only against a hang; on a loaded machine
+            // the start (models loaded and warmed up) has taken over 20 s.
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            while (!p.HasExited && started.Elapsed < TimeSpan.FromMinutes(5))
             {
                 try
                 {
@@ -98,16 +107,17 @@ public class CommandLineTests
                     Assert.Contains("live", body);
                     return;
                 }
-                catch (HttpRequestException)
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
                 {
                     await Task.Delay(200);
                 }
             }
-            Assert.Fail("service did not answer /health/live within 20 s");
+            lock (output) Assert.Fail($"service did not answer /health/live ({(p.HasExited ? $"it exited {p.ExitCode}" : "5 min")}); its output:\n{output}");
         }
         finally
         {
-            p.Kill(true);
+            if (!p.HasExited) p.Kill(true);
+            p.WaitForExit();
         }
     }
 
