@@ -17,6 +17,9 @@ public sealed class PatchRunner(LoadedModel model)
     /// analysis's run), so the time a run takes can be told from the time it queued.</summary>
     public double SlotWaitSeconds { get; private set; }
 
+    /// <summary>Seconds this runner's runs took once they had their slot: the network's time, without the queueing.</summary>
+    public double RunSeconds { get; private set; }
+
     /// <summary>
     /// Runs the network on <paramref name="input"/> of <paramref name="shape"/> [N, C, D, H, W]; returns the output values
     /// and shape. The output array is reused by the next call (one patch buffer, not one per patch).
@@ -33,7 +36,14 @@ public sealed class PatchRunner(LoadedModel model)
         // The output buffer is allocated inside the slot too: with two analyses, one run's tensors at a time.
         var waitStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         using var slot = model.Gate.Enter();
-        SlotWaitSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(waitStarted).TotalSeconds;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        SlotWaitSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(waitStarted, started).TotalSeconds;
+        try { return RunInSlot(input, shape, ref buffer, expectedOutput); }
+        finally { RunSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds; }
+    }
+
+    private (float[] Output, long[] Shape) RunInSlot(float[] input, long[] shape, ref float[] buffer, long[]? expectedOutput)
+    {
         if (!model.IsEnsemble && expectedOutput is not null && !model.InputIsFloat16 && !model.OutputIsFloat16)
         {
             var count = checked((int)expectedOutput.Aggregate(1L, (a, b) => a * b));

@@ -114,7 +114,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         long[] TensorShape(int n) => xyz ? [n, 1, patch.X, patch.Y, patch.Z] : [n, 1, patch.Z, patch.Y, patch.X];
 
         var total = Stopwatch.StartNew();
-        double modelSeconds = 0;
+        var runSecondsBefore = _runner.RunSeconds; // the network's own seconds, not the wait for the node's slot
         var runs = 0;
         var jobs = (from w in windows from mir in mirrors select (w, mir)).ToList();
         // Blending of batch k runs while the network works on batch k+1; two output buffers take turns.
@@ -127,12 +127,9 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             var buf = input.AsSpan(0, n * patchVoxels);
             for (var b = 0; b < n; b++)
                 Extract(normalized.Data, d, jobs[at + b].w, jobs[at + b].mir, patch, input.AsSpan(b * patchVoxels, patchVoxels), sw.PadValue, xyz);
-            var t0 = Stopwatch.GetTimestamp();
-            var waited = _runner.SlotWaitSeconds;
             var tensor = n == batch ? input : buf.ToArray();
             var slot = runs % 2;
             var (output, shape) = _runner.Run(tensor, TensorShape(n), ref buffers[slot]);
-            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds - (_runner.SlotWaitSeconds - waited); // not the queueing
             runs++;
             if (shape.Length != 5 || shape[0] != n || shape[1] != channels || shape[2] * shape[3] * shape[4] != patchVoxels)
             {
@@ -154,7 +151,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             var s = scores.AsSpan(checked((int)(c * voxels)), (int)voxels);
             for (var i = 0; i < s.Length; i++) s[i] /= weight[i];
         });
-        LastStats = new SlidingWindowStats(windows.Count, runs, total.Elapsed.TotalSeconds, modelSeconds);
+        LastStats = new SlidingWindowStats(windows.Count, runs, total.Elapsed.TotalSeconds, _runner.RunSeconds - runSecondsBefore);
         return new ScoreMap(scores, channels, d) { Kind = ScoreKind };
     }
 
@@ -170,10 +167,9 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         var d = normalized.Dims;
         var total = Stopwatch.StartNew();
         float[] output = [];
-        var t0 = Stopwatch.GetTimestamp();
-        var waited = _runner.SlotWaitSeconds;
+        var runSecondsBefore = _runner.RunSeconds;
         var (scores, shape) = _runner.Run(normalized.Data, [1, 1, d.Z, d.Y, d.X], ref output, [1, channels, d.Z, d.Y, d.X]);
-        var modelSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds - (_runner.SlotWaitSeconds - waited); // not the queueing
+        var modelSeconds = _runner.RunSeconds - runSecondsBefore;
         if (shape.Length != 5 || shape[0] != 1 || shape[1] != channels || shape[2] * shape[3] * shape[4] != d.Count)
             throw new InvalidOperationException($"Model {model.Manifest.Id} returned shape [{string.Join(",", shape)}]; expected [1,{channels},...] with the patch's {d.Count} voxels.");
         progress?.Report(new InferenceProgress(1, 1));
@@ -247,7 +243,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         var uniformOutputs = new Dictionary<float, float[]>();
 
         var total = Stopwatch.StartNew();
-        double modelSeconds = 0;
+        var runSecondsBefore = _runner.RunSeconds; // the network's own seconds, not the wait for the node's slot
         var runs = 0;
         var skipped = 0;
         var noTissue = 0;
@@ -259,10 +255,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         {
             if (pendingTiles.Count == 0) return;
             var n = pendingTiles.Count;
-            var t0 = Stopwatch.GetTimestamp();
-            var waited = _runner.SlotWaitSeconds;
             var (output, shape) = _runner.Run(n == batch ? input : input.AsSpan(0, n * patchVoxels).ToArray(), TensorShape(n), ref buffer);
-            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds - (_runner.SlotWaitSeconds - waited); // not the queueing
             runs++;
             var expected = xyz ? new long[] { n, channels, outTile.X, outTile.Y, outTile.Z } : [n, channels, outTile.Z, outTile.Y, outTile.X];
             if (!shape.SequenceEqual(expected))
@@ -302,7 +295,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             if (pendingTiles.Count == batch || uniform is not null) Flush();
         }
         Flush();
-        LastStats = new SlidingWindowStats(tiles.Count, runs, total.Elapsed.TotalSeconds, modelSeconds) { SkippedUniform = skipped, SkippedNoTissue = noTissue, TileShift = shift };
+        LastStats = new SlidingWindowStats(tiles.Count, runs, total.Elapsed.TotalSeconds, _runner.RunSeconds - runSecondsBefore) { SkippedUniform = skipped, SkippedNoTissue = noTissue, TileShift = shift };
         return new ScoreMap(scores, channels, d) { Kind = ScoreKind };
 
         // The network's output for a tile of the volume's minimum throughout (air), run once, outside any pending batch.
@@ -313,10 +306,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             var one = new float[patchVoxels];
             Array.Fill(one, air);
             float[] own = [];
-            var t0 = Stopwatch.GetTimestamp();
-            var waited = _runner.SlotWaitSeconds;
             var (output, shape) = _runner.Run(one, TensorShape(1), ref own);
-            modelSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds - (_runner.SlotWaitSeconds - waited); // not the queueing
             runs++;
             if (shape.Aggregate(1L, (a, b) => a * b) != channels * outVoxels)
                 throw new InvalidOperationException($"Model {m.Id} returned shape [{string.Join(",", shape)}] for an all-air tile.");
