@@ -14,6 +14,8 @@ public sealed class StoreRootLock : IDisposable
     /// cannot be read by another .NET process while it is held: FileStream takes a shared flock to read).</summary>
     public const string PidFileName = "node.pid";
 
+    private static string PidPath(string root) => System.IO.Path.Combine(root, PidFileName);
+
     private readonly FileStream _file;
 
     private StoreRootLock(string path, FileStream file)
@@ -43,7 +45,7 @@ public sealed class StoreRootLock : IDisposable
             throw new StoreInUseException(root, Holder(root), e);
         }
         // Best effort: only ever read to name the holder in a message; a node that cannot write it still runs.
-        try { File.WriteAllText(System.IO.Path.Combine(root, PidFileName), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"); }
+        try { File.WriteAllText(PidPath(root), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         return held;
     }
@@ -54,7 +56,7 @@ public sealed class StoreRootLock : IDisposable
     {
         try
         {
-            var text = File.ReadAllText(System.IO.Path.Combine(root, PidFileName)).Trim();
+            var text = File.ReadAllText(PidPath(root)).Trim();
             if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)) return null;
             return OperatingSystem.IsLinux() && !Directory.Exists($"/proc/{pid}") ? null : pid;
         }
@@ -64,7 +66,7 @@ public sealed class StoreRootLock : IDisposable
     public void Dispose()
     {
         // The pid file goes first, while the lock still keeps any other node from writing its own.
-        try { File.Delete(System.IO.Path.Combine(System.IO.Path.GetDirectoryName(Path)!, PidFileName)); }
+        try { File.Delete(PidPath(System.IO.Path.GetDirectoryName(Path)!)); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         _file.Dispose();
     }
