@@ -35,24 +35,16 @@ def erode(m, r):
 
 
 def seen_before(m, dim, reverse):
-    """1 where some voxel at a lower (or higher) index along dim is set: a cumulative max by doubling shifts."""
-    n = m.shape[dim]
-    acc = m
-    shift = 1
-    # 9 doublings reach 512 voxels (1 m at 2 mm), more than any body is wide.
-    for _ in range(9):
-        pad = [0, 0, 0, 0, 0, 0]
-        # F.pad order: last dim first (x: 0,1  y: 2,3  z: 4,5)
-        slot = {4: 0, 3: 2, 2: 4}[dim]
-        pad[slot + (1 if reverse else 0)] = shift
-        shifted = F.pad(acc, pad)
-        if reverse:
-            shifted = shifted.narrow(dim, shift, n)
-        else:
-            shifted = shifted.narrow(dim, 0, n)
-        acc = torch.maximum(acc, shifted)
-        shift *= 2
-    return acc
+    """1 where some voxel at a lower (or higher) index along dim is set (the voxel itself included).
+
+    A cumulative sum of the 0/1 mask (whole numbers, exact in float32) instead of a cumulative max by doubling shifts:
+    the same values, but ONNX Runtime no longer holds the padded and shifted copies at once, which made this graph's
+    tensors take about twice as much memory as they do now (docs/benchmarks.md).
+    """
+    c = torch.cumsum(m, dim)
+    if reverse:
+        c = c.narrow(dim, c.shape[dim] - 1, 1) - c + m  # count at or after each index
+    return (c > 0.5).float()
 
 
 class LungQuant(torch.nn.Module):
@@ -99,15 +91,14 @@ def main():
     torch.onnx.export(model, dummy, out, input_names=["ct"], output_names=["logits"], opset_version=13,
                       dynamic_axes={"ct": {0: "n", 2: "z", 3: "y", 4: "x"}, "logits": {0: "n", 2: "z", 3: "y", 4: "x"}})
     digest = hashlib.sha256(open(out, "rb").read()).hexdigest()
-    manifest_path = os.path.join(HERE, "manifest.json")
-    with open(manifest_path) as f:
-        text = f.read()
-    manifest = json.loads(text)
-    if manifest["onnx"]["sha256"] != digest:
-        manifest["onnx"]["sha256"] = digest
-        with open(manifest_path, "w") as f:
-            json.dump(manifest, f, indent=2)
-            f.write("\n")
+    # ct-body runs the same file for its body label.
+    for manifest_path in (os.path.join(HERE, "manifest.json"), os.path.join(HERE, "..", "ct-body", "manifest.json")):
+        with open(manifest_path) as f:
+            text = f.read()
+        old = json.loads(text)["onnx"]["sha256"]
+        if old != digest:
+            with open(manifest_path, "w") as f:
+                f.write(text.replace(old, digest))
     print(out, digest)
 
 
