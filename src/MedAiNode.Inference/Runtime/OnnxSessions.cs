@@ -177,6 +177,40 @@ public sealed class LoadedModel
     }
 }
 
+/// <summary>
+/// One CPU arena for every session in the process, grown by what a run asks for. A session's own arena grows by
+/// doubling its next region, so a whole-volume run that needs 140 MiB could leave it holding 272 (the chest graph on
+/// LIDC-IDRI-0001 at 2 mm; docs/benchmarks.md); each run still shrinks it again when it ends (memory.enable_memory_arena_shrinkage).
+/// </summary>
+internal static class SharedCpuArena
+{
+    private const int ExtendBySameAsRequested = 1; // OrtArenaCfg's arena_extend_strategy: 0 next power of two, 1 same as requested
+    private static readonly Lock Gate = new();
+    private static bool? _registered;
+
+    /// <summary>Registers the arena with the process's ONNX Runtime environment once; false (sessions keep their own) if that fails.</summary>
+    public static bool Register(ILogger log)
+    {
+        lock (Gate)
+        {
+            if (_registered is { } known) return known;
+            try
+            {
+                using var memory = new OrtMemoryInfo(OrtMemoryInfo.allocatorCPU, OrtAllocatorType.ArenaAllocator, 0, OrtMemType.Default);
+                using var config = new OrtArenaCfg(0, ExtendBySameAsRequested, -1, -1);
+                OrtEnv.Instance().CreateAndRegisterAllocator(memory, config);
+                _registered = true;
+            }
+            catch (OnnxRuntimeException e)
+            {
+                log.LogWarning("ONNX Runtime's shared CPU arena could not be registered ({Reason}); each model keeps its own", e.Message.Split('\n')[0]);
+                _registered = false;
+            }
+            return _registered.Value;
+        }
+    }
+}
+
 internal sealed record SessionEntry(InferenceSession Session, string Provider, IReadOnlyList<ProviderAttempt> Attempts, string Path);
 
 /// <summary>
@@ -243,6 +277,7 @@ public sealed class ModelSessionCache : IDisposable
                 // tensors go back to the system when the run ends.
                 EnableCpuMemArena = _options.CpuMemArena,
             };
+            if (_options.CpuMemArena && SharedCpuArena.Register(_log)) so.AddSessionConfigEntry("session.use_env_allocators", "1");
             try
             {
                 switch (provider)
