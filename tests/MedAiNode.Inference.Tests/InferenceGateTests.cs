@@ -68,6 +68,30 @@ public class InferenceGateTests
     }
 
     [Fact]
+    public void A_cancelled_analysis_stops_waiting_for_the_slot_and_takes_none()
+    {
+        using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"], IntraOpThreads = 1, MaxConcurrentRuns = 1 });
+        var inferer = new SlidingWindowInferer(cache.Get(Fixtures.Manifest()));
+        var volume = Fixtures.Random(new Dims(16, 16, 8));
+        using var cancel = new CancellationTokenSource();
+        var held = cache.Gate.Enter(); // another analysis's long run
+        try
+        {
+            var run = StartOnItsOwnThread(() => inferer.Run(volume, ct: cancel.Token));
+            Assert.False(run.Wait(TimeSpan.FromMilliseconds(300)), "the run went ahead while the only slot was taken");
+            cancel.Cancel();
+            // It gives up while the other run still holds the slot; before, it waited for that run to end.
+            var finished = Task.WhenAny(run, Task.Delay(TimeSpan.FromMinutes(2))).GetAwaiter().GetResult();
+            Assert.Same(run, finished);
+            Assert.ThrowsAny<OperationCanceledException>(() => run.GetAwaiter().GetResult());
+        }
+        finally { held.Dispose(); }
+        // The cancelled wait took no slot with it: the only one is free.
+        using (cache.Gate.Enter(new CancellationTokenSource(TimeSpan.FromMinutes(1)).Token)) { }
+        Assert.Equal(1, cache.Gate.PeakInFlight);
+    }
+
+    [Fact]
     public void The_gate_lets_through_as_many_runs_as_it_has_slots_and_no_more()
     {
         var gate = new InferenceGate(2);

@@ -114,10 +114,11 @@ public sealed class InferenceGate
     /// <summary>The most runs that were in flight at once since the node started.</summary>
     public int PeakInFlight => Volatile.Read(ref _peak);
 
-    /// <summary>Waits for a slot; dispose the lease when the run's output has been read.</summary>
-    public Lease Enter()
+    /// <summary>Waits for a slot; dispose the lease when the run's output has been read. A cancelled analysis stops
+    /// waiting (OperationCanceledException) instead of queueing behind another analysis's run it no longer needs.</summary>
+    public Lease Enter(CancellationToken ct = default)
     {
-        _slots.Wait();
+        _slots.Wait(ct);
         var now = Interlocked.Increment(ref _inFlight);
         for (var peak = Volatile.Read(ref _peak); now > peak && Interlocked.CompareExchange(ref _peak, now, peak) != peak; peak = Volatile.Read(ref _peak)) { }
         return new Lease(this);

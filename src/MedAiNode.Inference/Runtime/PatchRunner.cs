@@ -31,11 +31,12 @@ public sealed class PatchRunner(LoadedModel model)
     /// <paramref name="buffer"/> directly instead of into memory of its own that is copied (for a whole volume, the size
     /// of the output once more). A model whose output has another shape runs again the ordinary way, so the caller's
     /// shape check names what it returned.</param>
-    public (float[] Output, long[] Shape) Run(float[] input, long[] shape, ref float[] buffer, long[]? expectedOutput = null)
+    /// <param name="ct">Cancels the wait for the node's run slot (a run that has started finishes).</param>
+    public (float[] Output, long[] Shape) Run(float[] input, long[] shape, ref float[] buffer, long[]? expectedOutput = null, CancellationToken ct = default)
     {
         // The output buffer is allocated inside the slot too: with two analyses, one run's tensors at a time.
         var waitStarted = System.Diagnostics.Stopwatch.GetTimestamp();
-        using var slot = model.Gate.Enter();
+        using var slot = model.Gate.Enter(ct);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         SlotWaitSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(waitStarted, started).TotalSeconds;
         try { return RunInSlot(input, shape, ref buffer, expectedOutput); }

@@ -129,7 +129,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
                 Extract(normalized.Data, d, jobs[at + b].w, jobs[at + b].mir, patch, input.AsSpan(b * patchVoxels, patchVoxels), sw.PadValue, xyz);
             var tensor = n == batch ? input : buf.ToArray();
             var slot = runs % 2;
-            var (output, shape) = _runner.Run(tensor, TensorShape(n), ref buffers[slot]);
+            var (output, shape) = _runner.Run(tensor, TensorShape(n), ref buffers[slot], ct: ct);
             runs++;
             if (shape.Length != 5 || shape[0] != n || shape[1] != channels || shape[2] * shape[3] * shape[4] != patchVoxels)
             {
@@ -168,7 +168,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         var total = Stopwatch.StartNew();
         float[] output = [];
         var runSecondsBefore = _runner.RunSeconds;
-        var (scores, shape) = _runner.Run(normalized.Data, [1, 1, d.Z, d.Y, d.X], ref output, [1, channels, d.Z, d.Y, d.X]);
+        var (scores, shape) = _runner.Run(normalized.Data, [1, 1, d.Z, d.Y, d.X], ref output, [1, channels, d.Z, d.Y, d.X], ct);
         var modelSeconds = _runner.RunSeconds - runSecondsBefore;
         if (shape.Length != 5 || shape[0] != 1 || shape[1] != channels || shape[2] * shape[3] * shape[4] != d.Count)
             throw new InvalidOperationException($"Model {model.Manifest.Id} returned shape [{string.Join(",", shape)}]; expected [1,{channels},...] with the patch's {d.Count} voxels.");
@@ -255,7 +255,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         {
             if (pendingTiles.Count == 0) return;
             var n = pendingTiles.Count;
-            var (output, shape) = _runner.Run(n == batch ? input : input.AsSpan(0, n * patchVoxels).ToArray(), TensorShape(n), ref buffer);
+            var (output, shape) = _runner.Run(n == batch ? input : input.AsSpan(0, n * patchVoxels).ToArray(), TensorShape(n), ref buffer, ct: ct);
             runs++;
             var expected = xyz ? new long[] { n, channels, outTile.X, outTile.Y, outTile.Z } : [n, channels, outTile.Z, outTile.Y, outTile.X];
             if (!shape.SequenceEqual(expected))
@@ -306,7 +306,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             var one = new float[patchVoxels];
             Array.Fill(one, air);
             float[] own = [];
-            var (output, shape) = _runner.Run(one, TensorShape(1), ref own);
+            var (output, shape) = _runner.Run(one, TensorShape(1), ref own, ct: ct);
             runs++;
             if (shape.Aggregate(1L, (a, b) => a * b) != channels * outVoxels)
                 throw new InvalidOperationException($"Model {m.Id} returned shape [{string.Join(",", shape)}] for an all-air tile.");
