@@ -86,8 +86,9 @@ public class InferenceGateTests
             Assert.ThrowsAny<OperationCanceledException>(() => run.GetAwaiter().GetResult());
         }
         finally { held.Dispose(); }
-        // The cancelled wait took no slot with it: the only one is free.
-        using (cache.Gate.Enter(new CancellationTokenSource(TimeSpan.FromMinutes(1)).Token)) { }
+        // The cancelled wait took no slot with it: the only one is free (a minute's cap instead of a hang if not).
+        using var cap = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        using (cache.Gate.Enter(cap.Token)) { }
         Assert.Equal(1, cache.Gate.PeakInFlight);
     }
 

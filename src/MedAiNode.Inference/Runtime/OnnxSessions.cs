@@ -180,8 +180,8 @@ public sealed class LoadedModel
 
 /// <summary>
 /// One CPU arena for every session in the process, grown by what a run asks for. A session's own arena grows by
-/// doubling its next region, so a whole-volume run that needs 140 MiB could leave it holding 272 (the chest graph on
-/// LIDC-IDRI-0001 at 2 mm; docs/benchmarks.md); each run still shrinks it again when it ends (memory.enable_memory_arena_shrinkage).
+/// doubling its next region, so a whole-volume run whose tensors need about 140 MiB reserved 272 while it ran (the
+/// chest graph on a 2 mm chest; docs/benchmarks.md); each run still shrinks it when it ends (memory.enable_memory_arena_shrinkage).
 /// </summary>
 internal static class SharedCpuArena
 {
