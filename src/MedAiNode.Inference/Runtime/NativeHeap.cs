@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 namespace MedAiNode.Inference.Runtime;
 
 /// <summary>
-/// Gives the C heap's free pages back to the system. ONNX Runtime allocates a whole-volume run's intermediate tensors
-/// with malloc (its arena is off); glibc keeps what they freed in its arenas, so without this a node's resident memory
-/// stays at its largest run's, and the next stage's managed arrays come on top of it.
+/// Gives the C heap's free pages back to the system. What ONNX Runtime and other native code malloc'd and freed (the
+/// CPU arena's regions are returned when each run shrinks it; smaller blocks stay in glibc's arenas) would otherwise
+/// keep a node's resident memory at its largest run's, with the next stage's managed arrays on top of it.
 /// </summary>
 public static partial class NativeHeap
 {
