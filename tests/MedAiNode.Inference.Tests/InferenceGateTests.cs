@@ -24,8 +24,11 @@ public class InferenceGateTests
         return done.Task;
     }
 
+    /// <summary>Whether <paramref name="task"/> ends (however) within <paramref name="within"/>.</summary>
+    private static async Task<bool> Finishes(Task task, TimeSpan within) => await Task.WhenAny(task, Task.Delay(within)) == task;
+
     [Fact]
-    public void A_model_run_waits_while_the_nodes_only_run_slot_is_taken()
+    public async Task A_model_run_waits_while_the_nodes_only_run_slot_is_taken()
     {
         using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"], IntraOpThreads = 1, MaxConcurrentRuns = 1 });
         var model = cache.Get(Fixtures.Manifest());
@@ -37,9 +40,9 @@ public class InferenceGateTests
         {
             run = StartOnItsOwnThread(() => runner.Run(input, [1, 1, 8, 16, 16]));
             // It cannot finish while the slot is held; a run that bypassed the gate would be done in milliseconds.
-            Assert.False(run.Wait(TimeSpan.FromSeconds(1)), "the run went ahead while the only slot was taken");
+            Assert.False(await Finishes(run, TimeSpan.FromSeconds(1)), "the run went ahead while the only slot was taken");
         }
-        var (output, shape) = run.GetAwaiter().GetResult();
+        var (output, shape) = await run;
         Assert.True(runner.SlotWaitSeconds > 0.2, $"waited {runner.SlotWaitSeconds:0.000} s");
         Assert.Equal([1L, 2, 8, 16, 16], shape);
         Assert.Equal(2 * input.Length, output.Length);
@@ -47,7 +50,7 @@ public class InferenceGateTests
     }
 
     [Fact]
-    public void Time_spent_waiting_for_a_slot_is_not_counted_as_the_models()
+    public async Task Time_spent_waiting_for_a_slot_is_not_counted_as_the_models()
     {
         using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"], IntraOpThreads = 1, MaxConcurrentRuns = 1 });
         var model = cache.Get(Fixtures.Manifest());
@@ -57,9 +60,9 @@ public class InferenceGateTests
         using (cache.Gate.Enter())
         {
             run = StartOnItsOwnThread(() => inferer.Run(volume));
-            Assert.False(run.Wait(TimeSpan.FromSeconds(1)), "the sliding window ran while the only slot was taken");
+            Assert.False(await Finishes(run, TimeSpan.FromSeconds(1)), "the sliding window ran while the only slot was taken");
         }
-        run.GetAwaiter().GetResult();
+        await run;
         var stats = inferer.LastStats!;
         // The stage's seconds include the queue; the network's own do not: counted in both, the two would exceed the
         // stage by the wait (hundreds of milliseconds here).
@@ -68,7 +71,7 @@ public class InferenceGateTests
     }
 
     [Fact]
-    public void A_cancelled_analysis_stops_waiting_for_the_slot_and_takes_none()
+    public async Task A_cancelled_analysis_stops_waiting_for_the_slot_and_takes_none()
     {
         using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"], IntraOpThreads = 1, MaxConcurrentRuns = 1 });
         var inferer = new SlidingWindowInferer(cache.Get(Fixtures.Manifest()));
@@ -78,12 +81,11 @@ public class InferenceGateTests
         try
         {
             var run = StartOnItsOwnThread(() => inferer.Run(volume, ct: cancel.Token));
-            Assert.False(run.Wait(TimeSpan.FromMilliseconds(300)), "the run went ahead while the only slot was taken");
+            Assert.False(await Finishes(run, TimeSpan.FromMilliseconds(300)), "the run went ahead while the only slot was taken");
             cancel.Cancel();
             // It gives up while the other run still holds the slot; before, it waited for that run to end.
-            var finished = Task.WhenAny(run, Task.Delay(TimeSpan.FromMinutes(2))).GetAwaiter().GetResult();
-            Assert.Same(run, finished);
-            Assert.ThrowsAny<OperationCanceledException>(() => run.GetAwaiter().GetResult());
+            Assert.True(await Finishes(run, TimeSpan.FromMinutes(2)), "the cancelled run still waited for the slot");
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
         }
         finally { held.Dispose(); }
         // The cancelled wait took no slot with it: the only one is free (a minute's cap instead of a hang if not).
@@ -93,7 +95,7 @@ public class InferenceGateTests
     }
 
     [Fact]
-    public void The_gate_lets_through_as_many_runs_as_it_has_slots_and_no_more()
+    public async Task The_gate_lets_through_as_many_runs_as_it_has_slots_and_no_more()
     {
         var gate = new InferenceGate(2);
         var first = gate.Enter();
@@ -102,7 +104,7 @@ public class InferenceGateTests
         var third = Task.Run(() => { using (gate.Enter()) thirdIn.Set(); });
         Assert.False(thirdIn.Wait(TimeSpan.FromMilliseconds(300)), "a third run entered a gate of two slots");
         first.Dispose();
-        third.GetAwaiter().GetResult(); // enters once a slot is free
+        await third; // enters once a slot is free
         Assert.True(thirdIn.IsSet);
         second.Dispose();
         Assert.Equal(2, gate.PeakInFlight);
