@@ -36,14 +36,22 @@ public static class TestData
     public static IEnumerable<object[]> AllDicomFilesData() =>
         AllDicomFiles().Select(p => new object[] { Path.GetRelativePath(SharedData, p) });
 
-    /// <summary>A loopback port free at the moment of asking.</summary>
+    private static readonly HashSet<int> IssuedPorts = [];
+
+    /// <summary>A loopback port free at the moment of asking, and not handed out before in this test process: the
+    /// kernel can give the same port to two binds in a row once the first is closed (an Orthanc once got its HTTP and
+    /// DICOM ports equal and could not start).</summary>
     public static int FreePort()
     {
-        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
+        while (true)
+        {
+            var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            l.Start();
+            var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+            l.Stop();
+            lock (IssuedPorts)
+                if (IssuedPorts.Add(port)) return port;
+        }
     }
 
     public static string TempDir(string name)
