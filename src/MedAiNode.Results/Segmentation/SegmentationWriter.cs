@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.Intrinsics;
 using MedAiNode.Dicom;
@@ -51,57 +50,49 @@ public static class SegmentationWriter
         Array.Fill(segIndex, -1);
         for (var i = 0; i < segNumbers.Length; i++) segIndex[segNumbers[i]] = i;
 
-        // Pack every (segment, slice) plane; keep the non-empty ones (or all when asked).
-        var packed = new byte[segNumbers.Length * source.Images.Count][];
-        var pool = ArrayPool<byte>.Shared;
+        // Which (segment, slice) planes hold any voxel; then each of them (or every plane, when asked) packed straight
+        // into the pixel data: no packed copy of each plane beside it (for 300 chest slices, ~1,000 frames of 32 KiB).
+        var slices = source.Images.Count;
+        var present = new bool[segNumbers.Length * slices];
         var unknownLabel = -1;
-        try
+        var scratch = new bool[256];
+        for (var z = 0; z < slices; z++)
         {
-            var scratch = new bool[256];
-            for (var z = 0; z < source.Images.Count; z++)
+            var img = source.Images[z];
+            if (!labels.TryGet(img.SopInstanceUid, out var map)) continue;
+            if (map.Length != pixels)
+                throw new ResultsInputException($"The label map for {img.SopInstanceUid} has {map.Length} bytes; its {cols}x{rows} grid needs {pixels}.");
+            Array.Clear(scratch);
+            LabelsPresent(map.Span, scratch);
+            for (var l = 1; l < 256; l++)
             {
-                var img = source.Images[z];
-                if (!labels.TryGet(img.SopInstanceUid, out var map)) continue;
-                if (map.Length != pixels)
-                    throw new ResultsInputException($"The label map for {img.SopInstanceUid} has {map.Length} bytes; its {cols}x{rows} grid needs {pixels}.");
-                Array.Clear(scratch);
-                LabelsPresent(map.Span, scratch);
-                for (var l = 1; l < 256; l++)
-                {
-                    if (!scratch[l]) continue;
-                    var si = segIndex[l];
-                    if (si < 0) { unknownLabel = l; continue; }
-                    var buf = pool.Rent(frameBytes);
-                    PackEquals(map.Span, (byte)l, buf.AsSpan(0, frameBytes));
-                    packed[si * source.Images.Count + z] = buf;
-                }
+                if (!scratch[l]) continue;
+                var si = segIndex[l];
+                if (si < 0) unknownLabel = l;
+                else present[si * slices + z] = true;
             }
-            if (unknownLabel > 0)
-                throw new ResultsInputException($"The label map holds value {unknownLabel}, which is no segment of the label table ({string.Join(", ", segNumbers)}).");
-
-            var frames = new List<SegmentationFrame>();
-            for (var s = 0; s < segNumbers.Length; s++)
-                for (var z = 0; z < source.Images.Count; z++)
-                    if (packed[s * source.Images.Count + z] is not null || options.IncludeEmptyFrames)
-                        frames.Add(new SegmentationFrame(frames.Count + 1, segNumbers[s], source.Images[z].SopInstanceUid, z));
-            if (frames.Count == 0)
-            {
-                // A SEG needs at least one frame; "nothing found" still travels as one empty frame per segment.
-                warnings.Add("No voxel is set in any segment; the SEG carries one empty frame per segment.");
-                foreach (var n in segNumbers) frames.Add(new SegmentationFrame(frames.Count + 1, n, source.Images[0].SopInstanceUid, 0));
-            }
-
-            var ds = BuildHeader(source, segments, algorithm, options, uids);
-            AddFunctionalGroups(ds, source, frames);
-            ds.Set(DicomTags.NumberOfFrames, DicomVR.IS, frames.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            ds.SetBytes(DicomTags.PixelData, DicomVR.OB, PackFrames(frames, packed, segIndex, source.Images.Count, pixels));
-            var file = new DicomFile(ds, DicomTransferSyntax.ExplicitVRLittleEndian);
-            return new SegmentationResult(file, frames, warnings);
         }
-        finally
+        if (unknownLabel > 0)
+            throw new ResultsInputException($"The label map holds value {unknownLabel}, which is no segment of the label table ({string.Join(", ", segNumbers)}).");
+
+        var frames = new List<SegmentationFrame>();
+        for (var s = 0; s < segNumbers.Length; s++)
+            for (var z = 0; z < slices; z++)
+                if (present[s * slices + z] || options.IncludeEmptyFrames)
+                    frames.Add(new SegmentationFrame(frames.Count + 1, segNumbers[s], source.Images[z].SopInstanceUid, z));
+        if (frames.Count == 0)
         {
-            foreach (var b in packed) if (b is not null) pool.Return(b);
+            // A SEG needs at least one frame; "nothing found" still travels as one empty frame per segment.
+            warnings.Add("No voxel is set in any segment; the SEG carries one empty frame per segment.");
+            foreach (var n in segNumbers) frames.Add(new SegmentationFrame(frames.Count + 1, n, source.Images[0].SopInstanceUid, 0));
         }
+
+        var ds = BuildHeader(source, segments, algorithm, options, uids);
+        AddFunctionalGroups(ds, source, frames);
+        ds.Set(DicomTags.NumberOfFrames, DicomVR.IS, frames.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        ds.SetBytes(DicomTags.PixelData, DicomVR.OB, PackFrames(frames, labels, source, segIndex, present, pixels));
+        var file = new DicomFile(ds, DicomTransferSyntax.ExplicitVRLittleEndian);
+        return new SegmentationResult(file, frames, warnings);
     }
 
     private static void ValidateSegments(IReadOnlyList<SegmentDescription> segments)
@@ -162,27 +153,32 @@ public static class SegmentationWriter
             if (map[i] == label) bits[i >> 3] |= (byte)(1 << (i & 7));
     }
 
-    /// <summary>Concatenates frames bit after bit: multi-frame 1-bit data is packed across frame boundaries (PS3.5 8.1.1).</summary>
-    private static byte[] PackFrames(List<SegmentationFrame> frames, byte[]?[] packed, int[] segIndex, int slices, int pixels)
+    /// <summary>Concatenates frames bit after bit: multi-frame 1-bit data is packed across frame boundaries (PS3.5 8.1.1).
+    /// Each frame's plane is packed in place when it starts on a byte; otherwise once into a scratch buffer, then bit by bit.</summary>
+    private static byte[] PackFrames(List<SegmentationFrame> frames, LabelMap labels, SourceSeries source, int[] segIndex, bool[] present, int pixels)
     {
         var totalBits = (long)frames.Count * pixels;
         var bytes = (totalBits + 7) / 8;
         if (bytes > int.MaxValue - 1) throw new ResultsInputException($"The SEG's pixel data would be {bytes} bytes, more than one DICOM element holds.");
         var result = new byte[(bytes + 1) & ~1L];
         var frameBytes = (pixels + 7) / 8;
+        byte[]? unaligned = null;
+        var slices = source.Images.Count;
         foreach (var f in frames)
         {
-            var src = packed[segIndex[f.SegmentNumber] * slices + f.SliceIndex];
-            if (src is null) continue; // an empty frame stays zero
+            if (!present[segIndex[f.SegmentNumber] * slices + f.SliceIndex]) continue; // an empty frame stays zero
+            labels.TryGet(f.SourceSopInstanceUid, out var map);
             var bitStart = (long)(f.FrameNumber - 1) * pixels;
             if ((bitStart & 7) == 0 && (pixels & 7) == 0)
             {
-                src.AsSpan(0, frameBytes).CopyTo(result.AsSpan((int)(bitStart >> 3)));
+                PackEquals(map.Span, (byte)f.SegmentNumber, result.AsSpan((int)(bitStart >> 3), frameBytes));
                 continue;
             }
+            unaligned ??= new byte[frameBytes];
+            PackEquals(map.Span, (byte)f.SegmentNumber, unaligned);
             for (var k = 0; k < pixels; k++)
             {
-                if ((src[k >> 3] >> (k & 7) & 1) == 0) continue;
+                if ((unaligned[k >> 3] >> (k & 7) & 1) == 0) continue;
                 var b = bitStart + k;
                 result[b >> 3] |= (byte)(1 << (int)(b & 7));
             }
