@@ -94,6 +94,7 @@ public static class LungNodules
 
         var taken = new HashSet<int>(); // the accepted candidates' voxels: a few thousand of millions
         var found = new List<NoduleCandidate>();
+        var growth = new GrowScratch();
         foreach (var (seed, r, scale) in seeds)
         {
             if (found.Count >= spec.MaxCandidates) break;
@@ -101,7 +102,7 @@ public static class LungNodules
             // One nodule, one candidate: a seed near an accepted candidate is another peak of the same lump.
             var at = grid.IndexToPatient(seed % nx, seed / nx % ny, seed / plane);
             if (found.Any(f => (f.CentroidMm - at).Length < f.EquivalentDiameterMm / 2 + 5)) continue;
-            var c = Grow(v, dims, grid, seed, (float)Scales[scale], taken);
+            var c = Grow(v, dims, grid, seed, (float)Scales[scale], taken, growth);
             if (c is null) continue;
             var (voxels, centroid) = c.Value;
             var volumeMl = voxels.Count / 1000.0; // 1 mm voxels
@@ -456,15 +457,25 @@ public static class LungNodules
     /// The seed's solid tissue within a sphere a little larger than its scale: the connected voxels above -400 HU
     /// (from the densest voxel next to the seed), cut at the sphere so an attached vessel does not run on.
     /// </summary>
-    private static (List<int> Voxels, Vec3 Centroid)? Grow<T>(Resampler.ResampledView<T> v, Dims d, Affine grid, int seed, float sigma, HashSet<int> taken)
+    private static (List<int> Voxels, Vec3 Centroid)? Grow<T>(Resampler.ResampledView<T> v, Dims d, Affine grid, int seed, float sigma, HashSet<int> taken, GrowScratch scratch)
         where T : unmanaged, INumberBase<T>
     {
-        var grown = GrowRegion(v, d, grid, seed, sigma, taken, out var touchesTaken);
+        var grown = GrowRegion(v, d, grid, seed, sigma, taken, scratch, out var touchesTaken);
         // A fragment of a lump already taken (the rest of a large nodule beyond the first one's sphere) is not a second nodule.
         return touchesTaken ? null : grown;
     }
 
-    private static (List<int> Voxels, Vec3 Centroid)? GrowRegion<T>(Resampler.ResampledView<T> v, Dims d, Affine grid, int seed, float sigma, HashSet<int> taken, out bool touchesTaken)
+    /// <summary>The region growing's sets, reused from seed to seed: a seed at the lung's edge can grow through the chest
+    /// wall up to its sphere's cap (161,000 voxels at the largest scale) before it is rejected, and every seed's sets
+    /// were garbage. The voxel list returned is this scratch's, valid until the next seed.</summary>
+    private sealed class GrowScratch
+    {
+        public readonly HashSet<int> Visited = [];
+        public readonly Queue<int> Queue = new();
+        public readonly List<int> Voxels = [];
+    }
+
+    private static (List<int> Voxels, Vec3 Centroid)? GrowRegion<T>(Resampler.ResampledView<T> v, Dims d, Affine grid, int seed, float sigma, HashSet<int> taken, GrowScratch scratch, out bool touchesTaken)
         where T : unmanaged, INumberBase<T>
     {
         int nx = d.X, ny = d.Y, plane = nx * ny;
@@ -483,10 +494,12 @@ public static class LungNodules
         if (bestValue < SolidHu || taken.Contains(best)) return null;
         var limit = Math.Max(4.0, 3 * sigma * Math.Sqrt(3));
         int sx = seed % nx, sy = seed / nx % ny, sz = seed / plane;
-        var visited = new HashSet<int> { best };
-        var queue = new Queue<int>();
+        var visited = scratch.Visited;
+        var queue = scratch.Queue;
+        var voxels = scratch.Voxels;
+        visited.Clear(); queue.Clear(); voxels.Clear();
+        visited.Add(best);
         queue.Enqueue(best);
-        var voxels = new List<int>();
         var cap = (int)(4.0 / 3 * Math.PI * limit * limit * limit) + 1;
         while (queue.Count > 0)
         {
