@@ -136,7 +136,7 @@ public class AdmissionTests(ITestOutputHelper output)
             // A burst of 1,000 SYNs on a loaded machine can overflow the backlog; a few then wait for a SYN retry.
             await idle.WaitForConnectsAsync(sockets * 98 / 100, TimeSpan.FromSeconds(120));
             // From the sender's own address, the idle sockets hold its whole per-peer quota: storescu's connection
-            // arrives on probation, talks at once, and takes the place of a silent one.
+            // takes the place of a silent one (on probation, or by eviction; see below).
             var sw = Stopwatch.StartNew();
             var r = await Storescu(scp.Port, timeoutSeconds: 30);
             sw.Stop();
@@ -151,7 +151,10 @@ public class AdmissionTests(ITestOutputHelper output)
             // probation. (OpenConnections also counts closed sockets whose tasks have not yet run to their end.)
             Assert.True(scp.Server.PendingConnections <= 2 * scp.Options.MaxConnections, $"{scp.Server.PendingConnections} pending");
             Assert.True(scp.Server.ProbationConnections <= scp.Server.ProbationCapacity, $"{scp.Server.ProbationConnections} on probation");
-            if (flood == "same-host-reconnecting") Assert.True(scp.Server.PromotedCount >= 1, "storescu's connection was not promoted from probation");
+            // Which way storescu's connection got in is the machine's timing, not a rule: on probation when its address's
+            // idle sockets are all within their grace, by evicting one that is past it otherwise (seen under load:
+            // promoted 0, storescu stored). A_talking_connection_replaces_a_fresh_silent_one_of_its_own_address shows
+            // the probation path round by round.
         }
         // Every idle connection is gone once the flood stops; nothing leaks.
         await WaitUntil(() => scp.Server.OpenConnections == 0 && scp.Server.PendingConnections == 0, TimeSpan.FromSeconds(60),
