@@ -31,14 +31,8 @@ public sealed class PeerProcess : IDisposable
     public string Output { get { lock (_out) return _out.ToString(); } }
     public bool HasExited => _p.HasExited;
 
-    public static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    /// <summary>The suite's one source of ports (never the same one twice in a process; see TestData.FreePort).</summary>
+    public static int FreePort() => TestData.FreePort();
 
     /// <summary>Waits until the peer accepts TCP connections on the port.</summary>
     public void WaitForPort(int port, int timeoutMs = 20000)
@@ -46,7 +40,11 @@ public sealed class PeerProcess : IDisposable
         var sw = Stopwatch.StartNew();
         while (sw.ElapsedMilliseconds < timeoutMs)
         {
-            if (_p.HasExited) throw new InvalidOperationException($"peer exited early ({_p.ExitCode}): {Output}");
+            if (_p.HasExited)
+            {
+                _p.WaitForExit(); // drains the output, so the message has the peer's last words
+                throw new InvalidOperationException($"peer exited early ({_p.ExitCode}): {Output}");
+            }
             try
             {
                 using var c = new TcpClient();

@@ -11,14 +11,7 @@ namespace MedAiNode.Results.Tests;
 /// storescu needs -R (propose the files' own SOP classes): its built-in proposal list has no Segmentation Storage.</summary>
 public class StorageInteropTests
 {
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    private static int FreePort() => TestData.FreePort();
 
     [Fact]
     public void Dcmtk_storage_scp_accepts_seg_and_sr()

@@ -73,7 +73,12 @@ public sealed class WorkerProcess : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < StartDeadline)
         {
-            if (_process.HasExited) throw new InvalidOperationException("worker exited: " + Output);
+            if (_process.HasExited)
+            {
+                // Exited is not drained: the last lines (the reason it stopped) may still be on their way to Output.
+                await _process.WaitForExitAsync();
+                lock (Output) throw new InvalidOperationException("worker exited: " + Output);
+            }
             try
             {
                 var r = await Http.GetAsync($"http://127.0.0.1:{HttpPort}/health/ready");
