@@ -25,7 +25,7 @@ public static class LabelProjection
         {
             // The usual case, an axial series assembled without regridding: each source image is exactly one plane of
             // the volume, so its frame is that plane, shared rather than copied (for 300 slices of 512x512, 75 MiB less
-            // at the results stage, where a chest analysis of that size peaks). Sampling would give the same bytes.
+            // at the results stage). Sampling would give the same bytes.
             var shared = new LabelMap();
             var plane = nx * ny;
             for (var i = 0; i < images.Count; i++)

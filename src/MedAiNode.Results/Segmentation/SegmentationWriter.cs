@@ -44,7 +44,6 @@ public static class SegmentationWriter
         var rows = source.Rows;
         var cols = source.Columns;
         var pixels = rows * cols;
-        var frameBytes = (pixels + 7) / 8;
         var segNumbers = segments.Select(s => s.Number).OrderBy(n => n).ToArray();
         var segIndex = new int[256];
         Array.Fill(segIndex, -1);
