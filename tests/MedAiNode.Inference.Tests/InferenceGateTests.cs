@@ -95,6 +95,34 @@ public class InferenceGateTests
     }
 
     [Fact]
+    public async Task A_cancelled_analysis_stops_its_run_inside_onnx_runtime()
+    {
+        // BLAST-CT's 110^3 tile on one thread: seconds inside one Session.Run, far longer than it takes to cancel it.
+        var manifest = Manifests.ModelManifest.Load(Path.Combine(Fixtures.ModelsDir, "blast-ct-v1", "manifest.json"));
+        using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"], IntraOpThreads = 1, MaxConcurrentRuns = 1 });
+        var runner = new PatchRunner(cache.Get(manifest));
+        var tile = Fixtures.Random(new Dims(110, 110, 110)).Data;
+        var output = Array.Empty<float>();
+        using var cancel = new CancellationTokenSource();
+        var run = StartOnItsOwnThread(() => runner.Run(tile, [1, 1, 110, 110, 110], ref output, ct: cancel.Token));
+        // The run holds the only slot from just before Session.Run until its output is read.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (cache.Gate.PeakInFlight == 0 && !run.IsCompleted && clock.Elapsed < TimeSpan.FromMinutes(2)) await Task.Delay(5);
+        Assert.False(run.IsCompleted, "the run ended before it could be cancelled");
+        cancel.Cancel();
+        // Before, the run went on to its end and returned the tile's output; now ONNX Runtime stops at its next operator.
+        var e = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+        Assert.Equal(cancel.Token, e.CancellationToken);
+        // The stopped run gave its slot back (a minute's cap instead of a hang if not).
+        using var cap = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        using (cache.Gate.Enter(cap.Token)) { }
+        // And the model still runs: terminating one run leaves the session usable.
+        var (again, shape) = runner.Run(tile, [1, 1, 110, 110, 110]);
+        Assert.Equal([1L, 5, 30, 30, 30], shape);
+        Assert.All(again.Take(1000), v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
     public async Task The_gate_lets_through_as_many_runs_as_it_has_slots_and_no_more()
     {
         var gate = new InferenceGate(2);

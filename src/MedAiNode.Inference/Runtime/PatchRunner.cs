@@ -31,7 +31,8 @@ public sealed class PatchRunner(LoadedModel model)
     /// <paramref name="buffer"/> directly instead of into memory of its own that is copied (for a whole volume, the size
     /// of the output once more). A model whose output has another shape runs again the ordinary way, so the caller's
     /// shape check names what it returned.</param>
-    /// <param name="ct">Cancels the wait for the node's run slot (a run that has started finishes).</param>
+    /// <param name="ct">Cancels the wait for the node's run slot, and a run already inside ONNX Runtime (its terminate
+    /// flag: the run stops at its next operator). Either way the caller gets OperationCanceledException.</param>
     public (float[] Output, long[] Shape) Run(float[] input, long[] shape, ref float[] buffer, long[]? expectedOutput = null, CancellationToken ct = default)
     {
         // The output buffer is allocated inside the slot too: with two analyses, one run's tensors at a time.
@@ -39,11 +40,11 @@ public sealed class PatchRunner(LoadedModel model)
         using var slot = model.Gate.Enter(ct);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         SlotWaitSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(waitStarted, started).TotalSeconds;
-        try { return RunInSlot(input, shape, ref buffer, expectedOutput); }
+        try { return RunInSlot(input, shape, ref buffer, expectedOutput, ct); }
         finally { RunSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds; }
     }
 
-    private (float[] Output, long[] Shape) RunInSlot(float[] input, long[] shape, ref float[] buffer, long[]? expectedOutput)
+    private (float[] Output, long[] Shape) RunInSlot(float[] input, long[] shape, ref float[] buffer, long[]? expectedOutput, CancellationToken ct)
     {
         if (!model.IsEnsemble && expectedOutput is not null && !model.InputIsFloat16 && !model.OutputIsFloat16)
         {
@@ -52,20 +53,22 @@ public sealed class PatchRunner(LoadedModel model)
             try
             {
                 using var runOptions = model.NewRunOptions();
+                using var stop = StopOnCancel(runOptions, ct);
                 using var inValue = OrtValue.CreateTensorValueFromMemory(input, shape);
                 using var outValue = OrtValue.CreateTensorValueFromMemory(into, expectedOutput);
                 model.Session.Run(runOptions, [model.Manifest.Input.Name], [inValue], [model.Manifest.Output.Name], [outValue]);
                 return (into, expectedOutput);
             }
-            catch (OnnxRuntimeException) { } // another output shape: run as usual below
+            catch (OnnxRuntimeException) when (!ct.IsCancellationRequested) { } // another output shape: run as usual below
+            catch (OnnxRuntimeException) { throw new OperationCanceledException(ct); }
         }
-        if (!model.IsEnsemble) return Run(model.Session, input, shape, ref buffer);
-        var (sum, oshape) = Run(model.Sessions[0], input, shape, ref buffer);
+        if (!model.IsEnsemble) return Run(model.Session, input, shape, ref buffer, ct);
+        var (sum, oshape) = Run(model.Sessions[0], input, shape, ref buffer, ct);
         var logits = model.Manifest.Output.Kind == OutputKind.Logits;
         if (logits) Softmax(sum, oshape);
         for (var k = 1; k < model.Sessions.Count; k++)
         {
-            var (member, mshape) = Run(model.Sessions[k], input, shape, ref _member);
+            var (member, mshape) = Run(model.Sessions[k], input, shape, ref _member, ct);
             if (!mshape.SequenceEqual(oshape)) throw new InvalidOperationException($"Model {model.Manifest.Id}: ensemble member {k + 1} returned shape [{string.Join(",", mshape)}], member 1 [{string.Join(",", oshape)}].");
             if (logits) Softmax(member, mshape);
             for (var i = 0; i < sum.Length; i++) sum[i] += member[i];
@@ -99,10 +102,16 @@ public sealed class PatchRunner(LoadedModel model)
         }
     }
 
-    private (float[] Output, long[] Shape) Run(InferenceSession session, float[] input, long[] shape, ref float[] buffer)
+    /// <summary>Sets the run's terminate flag when <paramref name="ct"/> is cancelled (at once if it already is).
+    /// Disposed before the options, and its disposal waits for a callback under way.</summary>
+    private static CancellationTokenRegistration StopOnCancel(RunOptions options, CancellationToken ct) =>
+        ct.Register(static o => ((RunOptions)o!).Terminate = true, options);
+
+    private (float[] Output, long[] Shape) Run(InferenceSession session, float[] input, long[] shape, ref float[] buffer, CancellationToken ct)
     {
         var m = model.Manifest;
         using var runOptions = model.NewRunOptions();
+        using var stop = StopOnCancel(runOptions, ct);
         OrtValue inValue;
         if (model.InputIsFloat16)
         {
@@ -113,7 +122,10 @@ public sealed class PatchRunner(LoadedModel model)
         else inValue = OrtValue.CreateTensorValueFromMemory(input, shape);
         using (inValue)
         {
-            using var outputs = session.Run(runOptions, [m.Input.Name], [inValue], [m.Output.Name]);
+            IDisposableReadOnlyCollection<OrtValue> outputs;
+            try { outputs = session.Run(runOptions, [m.Input.Name], [inValue], [m.Output.Name]); }
+            catch (OnnxRuntimeException) when (ct.IsCancellationRequested) { throw new OperationCanceledException(ct); }
+            using var _ = outputs;
             var o = outputs[0];
             var info = o.GetTensorTypeAndShape();
             var oshape = info.Shape;
