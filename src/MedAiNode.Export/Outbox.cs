@@ -250,7 +250,13 @@ public sealed class FolderDestination : IResultDestination
         {
             var dir = Path.Combine(_folder, item.StudyInstanceUid);
             Directory.CreateDirectory(dir);
-            File.Copy(item.Path, Path.Combine(dir, item.SopInstanceUid + ".dcm"), overwrite: true);
+            // Copied under another name, then renamed: whoever watches the folder sees a whole file or none (a copy
+            // straight to the final name was seen half-written and locked by a reader), and a re-delivery replaces
+            // the file at once.
+            var target = Path.Combine(dir, item.SopInstanceUid + ".dcm");
+            var partial = target + ".partial";
+            File.Copy(item.Path, partial, overwrite: true);
+            File.Move(partial, target, overwrite: true);
             done.Add(item.SopInstanceUid);
         }
         return Task.FromResult<IReadOnlyCollection<string>>(done);

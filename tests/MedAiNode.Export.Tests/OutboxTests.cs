@@ -43,6 +43,53 @@ public class OutboxTests
     }
 
     [Fact]
+    public async Task A_folder_destination_shows_a_reader_whole_files_only()
+    {
+        // A 32 MiB result delivered again and again (a re-analysis replaces it) while a reader opens every *.dcm it
+        // sees, as a folder watcher would: each must be complete and readable. Copied straight to its final name, the reader
+        // found it shorter than the source or locked by the copy.
+        var source = Path.Combine(TestData.TempDir("folder-source"), "big.dcm");
+        var bytes = new byte[32 << 20];
+        new Random(3).NextBytes(bytes);
+        await File.WriteAllBytesAsync(source, bytes);
+        var folder = TestData.TempDir("folder-results");
+        var destination = new FolderDestination("folder", folder);
+        var item = new OutboxItem("1.2.3", "1.2.3.9", DicomUids.SegmentationStorage, source);
+        using var stop = new CancellationTokenSource();
+        var seen = 0;
+        var reader = Task.Factory.StartNew(() =>
+        {
+            var dir = Path.Combine(folder, "1.2.3");
+            while (!stop.IsCancellationRequested)
+            {
+                if (!Directory.Exists(dir)) continue;
+                foreach (var f in Directory.GetFiles(dir, "*.dcm"))
+                {
+                    long length;
+                    try
+                    {
+                        using var s = new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.Read);
+                        length = s.Length;
+                    }
+                    catch (FileNotFoundException) { continue; } // replaced between the listing and the open
+                    Assert.Equal(bytes.Length, length);
+                    Interlocked.Increment(ref seen);
+                }
+            }
+        }, TaskCreationOptions.LongRunning);
+        // Deliveries go on until the reader has looked at the file 20 times while they ran (at least 5 deliveries;
+        // a cap of two minutes, not a fixed count, so a loaded machine still overlaps the two).
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; (i < 5 || Volatile.Read(ref seen) < 20) && !reader.IsCompleted && clock.Elapsed < TimeSpan.FromMinutes(2); i++)
+            await destination.DeliverAsync([item], default);
+        stop.Cancel();
+        await reader;
+        Assert.True(seen >= 20, $"the reader saw the file {seen} times during the deliveries");
+        Assert.Equal(["1.2.3.9.dcm"], Directory.GetFiles(Path.Combine(folder, "1.2.3")).Select(Path.GetFileName));
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(Path.Combine(folder, "1.2.3", "1.2.3.9.dcm")));
+    }
+
+    [Fact]
     public void Outbox_survives_a_restart_and_a_reanalysis_replaces_results()
     {
         var root = TestData.TempDir("outbox");
