@@ -1,5 +1,4 @@
 using MedAiNode.Imaging.Geometry;
-using MedAiNode.Imaging.Tests;
 using MedAiNode.Inference.Postprocessing;
 using MedAiNode.Results;
 
@@ -13,13 +12,8 @@ public class KeySliceAxesTests
     private const double Pixel = 0.7;
 
     /// <summary>Five axial 24x24 slices of 0.7 mm pixels, 2 mm apart.</summary>
-    private static SourceSeries Series() => SourceSeries.Create(Synthetic.Stack(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1),
-        [0, 2, 4, 6, 8], Pixel, Size, _ => 0, "1.2.826.0.1.3680043.10.543.71").Select(f =>
-        {
-            f.Dataset.Set(MedAiNode.Dicom.DicomTags.StudyInstanceUID, "1.2.826.0.1.3680043.10.543.72");
-            f.Dataset.Set(MedAiNode.Dicom.DicomTags.FrameOfReferenceUID, "1.2.826.0.1.3680043.10.543.73");
-            return SourceImage.FromFile(f);
-        }));
+    private static SourceSeries Series() =>
+        SyntheticSeries.Axial(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 1, 0), [0, 2, 4, 6, 8], Pixel, Size, "1.2.826.0.1.3680043.10.543.7");
 
     private static void Paint(byte[] slice, int label, int r0, int r1, int c0, int c1)
     {

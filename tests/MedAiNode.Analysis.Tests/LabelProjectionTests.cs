@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using MedAiNode.Imaging.Geometry;
-using MedAiNode.Imaging.Tests;
 using MedAiNode.Imaging.Volumes;
 using MedAiNode.Results;
 
@@ -15,12 +14,7 @@ public class LabelProjectionTests
     private const double Gap = 2.5;
 
     private static SourceSeries Series(Vec3 origin, Vec3 row, Vec3 col, double[] at) =>
-        SourceSeries.Create(Synthetic.Stack(origin, row, col, new Vec3(0, 0, 1), at, Pixel, Size, _ => 0, "1.2.826.0.1.3680043.10.543.81").Select(f =>
-        {
-            f.Dataset.Set(MedAiNode.Dicom.DicomTags.StudyInstanceUID, "1.2.826.0.1.3680043.10.543.82");
-            f.Dataset.Set(MedAiNode.Dicom.DicomTags.FrameOfReferenceUID, "1.2.826.0.1.3680043.10.543.83");
-            return SourceImage.FromFile(f);
-        }));
+        SyntheticSeries.Axial(origin, row, col, at, Pixel, Size, "1.2.826.0.1.3680043.10.543.8");
 
     /// <summary>Six axial planes at origin (10, -20, -50): labels 1 and 2 on planes 1 to 3, plane 0, 4 and 5 empty.</summary>
     private static LabelVolume Volume()
