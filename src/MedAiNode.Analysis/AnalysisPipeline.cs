@@ -44,6 +44,10 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
 {
     public const string DefaultCtModel = "ct-lung-quant";
 
+    /// <summary>Test seams: the volume as soon as it is assembled, and the moment the results stage begins.</summary>
+    internal Action<AssembledVolume>? Assembled { get; init; }
+    internal Action? ResultsBegin { get; init; }
+
     /// <summary>Opens every readable file (headers only; pixel data stays in the file until used); the rest are counted, not fatal.</summary>
     public static List<DicomFile> Open(IEnumerable<string> paths, out int unreadable)
     {
@@ -105,18 +109,27 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         AssembledVolume assembled;
         try { assembled = VolumeAssembler.Assemble(chosen.Files, options.Assembly, frameDecoder); }
         catch (VolumeAssemblyException e) { throw new AnalysisRejectedException("series cannot form a volume: " + e.Message); }
+        Assembled?.Invoke(assembled);
         notes.AddRange(assembled.Notes);
-        // Int16 when the series allows it (almost every CT): half the memory of float for the rest of the analysis.
-        notes.Add(assembled.Hu is { } hu ? ContentRule(manifest, chosen, hu) : ContentRule(manifest, chosen, assembled.Volume));
+        notes.Add(ContentRule(manifest, chosen, assembled));
         var assemble = clock.Elapsed.TotalSeconds;
-        StageMemory.Release(assembled.Dims.Count); // the decoded frames
+        var voxels = assembled.Dims.Count;
+        StageMemory.Release(voxels); // the decoded frames
 
-        var result = assembled.Hu is { } values ? RunModel(values, manifest, progress, ct) : RunModel(assembled.Volume, manifest, progress, ct);
+        var result = RunModel(assembled, manifest, progress, ct);
         notes.AddRange(result.Notes);
+        // The results read the labels and the received frames, never the volume's values: without this the volume (150
+        // MiB of int16 for 300 slices of 512x512) stayed alive through the SEG and the summary. Every reference is dropped
+        // by hand (a method run once per analysis keeps its locals alive until it returns), then the volume and the
+        // measuring's garbage (~190 MiB for those 300 slices) are collected before the SEG allocates.
+        var (frames, files, resampled) = (assembled.Frames, assembled.Files, assembled.Resampled);
+        assembled = null!;
+        StageMemory.Release(voxels);
+        ResultsBegin?.Invoke();
 
         clock.Restart();
         // The images that made the volume (localizers, other orientations and repeated instances dropped) are the SEG's source.
-        var source = SourceSeries.Create(assembled.Files.Select(SourceImage.FromFile));
+        var source = SourceSeries.Create(files.Select(SourceImage.FromFile));
         var present = result.PresentLabels.ToHashSet();
         var segments = manifest.Labels.Where(l => present.Contains(l.Value)).Select(Describe).ToList();
         var algorithm = Algorithm(manifest);
@@ -124,10 +137,10 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
             return NothingFound(result, $"model {manifest.Id} found none of its labels in series {chosen.SeriesInstanceUid}");
         // A manifest may report only some of a graph's output classes (ct-body uses the body channel of ct-lung-quant).
         var labelMap = LabelProjection.OntoSourceSlices(result.Labels, source, segments.Select(s => (byte)s.Number).ToHashSet());
-        if (assembled.Resampled)
+        if (resampled)
         {
             // The grid holds interpolated slices the SEG does not have: the SR measures the SEG's voxels instead.
-            result = SourceSliceMeasuring.Remeasure(result, labelMap, source, assembled.Frames, frameDecoder);
+            result = SourceSliceMeasuring.Remeasure(result, labelMap, source, frames, frameDecoder);
             present = result.PresentLabels.ToHashSet();
             segments = segments.Where(s => present.Contains(s.Number)).ToList();
             if (segments.Count == 0)
@@ -144,7 +157,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
             options.ReportFor());
         // The same segments, colours and numbers as the SEG and SR, drawn for viewers that show neither.
         var summary = options.Summary.Enabled
-            ? SummaryPages.ForFindings(source, assembled.Frames, frameDecoder, labelMap, segments, result.Measurements,
+            ? SummaryPages.ForFindings(source, frames, frameDecoder, labelMap, segments, result.Measurements,
                 result.Lesions.Where(l => present.Contains(l.Label)).ToList(), algorithm, options.SummaryFor()).Files
             : [];
 
@@ -167,7 +180,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
             var sr = MeasurementReportWriter.CreateNothingFound(source, manifest.Labels.Select(Describe).ToList(), algorithm,
                 options.ReportFor());
             var page = options.Summary.Enabled
-                ? SummaryPages.ForOutcome(assembled.Files, algorithm, SummaryOutcome.NothingFound($"{manifest.Id} found none of its labels"), options.SummaryFor())
+                ? SummaryPages.ForOutcome(files, algorithm, SummaryOutcome.NothingFound($"{manifest.Id} found none of its labels"), options.SummaryFor())
                 : null;
             return r with
             {
@@ -176,6 +189,14 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
             };
         }
     }
+
+    /// <summary>The model's stages on the assembled values: int16 when the series allows it (almost every CT), half the
+    /// memory of float for the rest of the analysis. A method of its own so that no local of the caller's holds the volume.</summary>
+    private AnalysisResult RunModel(AssembledVolume assembled, ModelManifest manifest, IProgress<double>? progress, CancellationToken ct) =>
+        assembled.Hu is { } values ? RunModel(values, manifest, progress, ct) : RunModel(assembled.Volume, manifest, progress, ct);
+
+    private static string ContentRule(ModelManifest manifest, SeriesCandidate chosen, AssembledVolume assembled) =>
+        assembled.Hu is { } hu ? ContentRule(manifest, chosen, hu) : ContentRule(manifest, chosen, assembled.Volume);
 
     /// <summary>
     /// Why the model may run on this series' anatomy: its Body Part Examined, or, when that is missing and the manifest
