@@ -266,6 +266,39 @@ public class AdmissionTests(ITestOutputHelper output)
         Assert.True(withinGrace > 0, "no round of 30 got its talking connection in within the grace: the probation path was not exercised");
     }
 
+    /// <summary>
+    /// A connection that has sent (part of) its A-ASSOCIATE-RQ is never closed to make room, however old: under load
+    /// the server may not have read a request that is already there. Seen under 2 busy loops: storescu, promoted from
+    /// probation during a same-address flood, was closed as "the oldest connection past its grace" before its request
+    /// was read ("Peer aborted Association"). Here the request is held back half-sent, so it stays unread.
+    /// </summary>
+    [Fact]
+    public async Task A_connection_that_has_sent_part_of_its_request_is_never_closed_to_make_room()
+    {
+        var log = new CapturingLogger();
+        await using var scp = new TestScp(o =>
+        {
+            o.MaxConnectionsPerPeer = 4;
+            o.AssociationRequestTimeout = TimeSpan.FromSeconds(120);
+        }, log: log);
+        var rq = PduCodec.EncodeAssociateRequest(RawPeer.Request());
+        using var talker = RawPeer.Connect(scp.Port);
+        talker.Send(rq[..(rq.Length / 2)]);
+        await WaitUntil(() => scp.Server.PendingConnections == 1, TimeSpan.FromSeconds(30), () => $"{scp.Server.PendingConnections} pending");
+        // Three idle sockets fill the address's quota with it; then all four age past their grace.
+        var idle = Enumerable.Range(0, 3).Select(_ => RawPeer.Connect(scp.Port)).ToList();
+        await WaitUntil(() => scp.Server.PendingConnections == 4, TimeSpan.FromSeconds(30), () => $"{scp.Server.PendingConnections} pending");
+        await WaitUntil(() => scp.Server.PendingPastGrace, TimeSpan.FromSeconds(30), () => "the pending connections never aged past their grace");
+        // Four newcomers from the same address: the three idle ones make room; the talker is the oldest and must not.
+        var newcomers = Enumerable.Range(0, 4).Select(_ => RawPeer.Connect(scp.Port)).ToList();
+        await WaitUntil(() => scp.Server.ConnectionsSeen == 8, TimeSpan.FromSeconds(30), () => $"{scp.Server.ConnectionsSeen} of 8 seen");
+        Assert.All(idle, s => Assert.True(s.WaitClosed(30_000), "an idle socket past its grace was not closed for a newcomer"));
+        talker.Send(rq[(rq.Length / 2)..]);
+        var ac = talker.Read(30_000);
+        Assert.True(ac?.Type == 2, $"the half-sent request's connection got {(ac is null ? "closed" : $"PDU type {ac.Value.Type}")} instead of A-ASSOCIATE-AC; evicted {scp.Server.EvictedConnectionCount}\n{log.Text}");
+        foreach (var s in idle.Concat(newcomers)) s.Dispose();
+    }
+
     /// <summary>A connection on probation gets its whole window to send its first byte (a slow real peer on a loaded
     /// machine must not lose the race), and is closed soon after when it stays silent.</summary>
     [Fact]

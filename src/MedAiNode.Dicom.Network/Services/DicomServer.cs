@@ -170,7 +170,7 @@ public sealed partial class DicomServer : IAsyncDisposable
 
     /// <summary>
     /// Backpressure before accept: each port holds at most MaxConnections open connections. When they are all taken, the
-    /// oldest one that has not sent its A-ASSOCIATE-RQ is closed to make room; when every one is negotiating or established,
+    /// oldest silent one (nothing received yet) is closed to make room; when every one is talking, negotiating or established,
     /// the loop waits (new connections wait in the kernel's backlog). An association slot is taken only once a complete
     /// A-ASSOCIATE-RQ is in, so silent sockets never hold one.
     /// </summary>
@@ -247,8 +247,8 @@ public sealed partial class DicomServer : IAsyncDisposable
 
     /// <summary>
     /// Decides at accept, before reading anything: a disallowed address is closed at once; a peer under its connection
-    /// limit gets a connection; a peer at its limit has its oldest connection without an A-ASSOCIATE-RQ past its grace
-    /// closed to make room; otherwise the new connection goes on probation (it waits for its first byte, then takes the
+    /// limit gets a connection; a peer at its limit has its oldest silent connection past its grace closed to make
+    /// room; otherwise the new connection goes on probation (it waits for its first byte, then takes the
     /// place of one of its peer's silent connections: see PromoteAsync). An address that floods idle sockets therefore
     /// cannot shut out a real sender behind the same address, whose request follows its connect at once. Null: close it.
     /// </summary>
@@ -475,7 +475,9 @@ public sealed partial class DicomServer : IAsyncDisposable
         return true;
     }
 
-    /// <summary>The oldest connection without a request that matches and has had its grace.</summary>
+    /// <summary>The oldest silent connection without a request that matches and has had its grace. One that has sent
+    /// anything is never chosen, however old: its request may simply not have been read yet (a loaded machine, or one
+    /// promoted from probation whose task has not run), and a half-sent request is the request timer's to close.</summary>
     private Connection? OldestPendingLocked(Func<Connection, bool> which)
     {
         var now = Environment.TickCount64;
@@ -483,7 +485,7 @@ public sealed partial class DicomServer : IAsyncDisposable
         {
             var c = n.Value;
             if (now - c.OpenedAt < EvictionGraceMs) return null; // oldest first: every later one is younger still
-            if (which(c)) return c;
+            if (which(c) && c.Silent) return c;
         }
         return null;
     }
