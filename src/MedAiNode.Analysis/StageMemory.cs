@@ -20,10 +20,6 @@ internal static class StageMemory
     public static void Release(long voxels)
     {
         if (voxels < MinVoxels) return;
-        Collect();
-    }
-
-    /// <summary>The collection itself (tests call it directly).</summary>
-    internal static void Collect() =>
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    }
 }

@@ -53,8 +53,9 @@ public class AnalyzeTests
     /// <summary>
     /// Issue 16: the results stage (SEG, SR, summary) reads the labels and the received frames, so the volume is
     /// garbage by then, and is collected and handed back to the system before the SEG is written. It was kept alive to
-    /// the end of the analysis (150 MiB of int16 for a 300-slice chest, the largest thing held while the SEG was written). The series is the tilted head CT: regridded, so the SR is measured
-    /// again on the received slices from the frames, not the volume.
+    /// the end of the analysis (150 MiB of int16 for a 300-slice chest, the largest thing held while the SEG was
+    /// written). The series is the tilted head CT: regridded, so the SR is measured again on the received slices from
+    /// the frames, not the volume.
     /// </summary>
     [Fact]
     public void The_results_stage_runs_with_the_volume_released()
