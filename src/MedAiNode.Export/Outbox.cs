@@ -255,8 +255,18 @@ public sealed class FolderDestination : IResultDestination
             // the file at once.
             var target = Path.Combine(dir, item.SopInstanceUid + ".dcm");
             var partial = target + ".partial";
-            File.Copy(item.Path, partial, overwrite: true);
-            File.Move(partial, target, overwrite: true);
+            try
+            {
+                File.Copy(item.Path, partial, overwrite: true);
+                File.Move(partial, target, overwrite: true);
+            }
+            catch
+            {
+                // A failed copy (disk full) or rename leaves nothing behind; the outbox tries the item again later.
+                // (A crash between the two leaves the .partial until that retry replaces it.)
+                try { File.Delete(partial); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+                throw;
+            }
             done.Add(item.SopInstanceUid);
         }
         return Task.FromResult<IReadOnlyCollection<string>>(done);

@@ -43,6 +43,26 @@ public class OutboxTests
     }
 
     [Fact]
+    public async Task A_failed_folder_delivery_leaves_no_partial_file_and_is_tried_again()
+    {
+        // The rename fails (the final name is taken by a folder, as a disk-full copy fails): the error reaches the
+        // outbox, nothing half-written stays beside the results, and the item is delivered once the cause is gone.
+        var outbox = new Outbox(TestData.TempDir("outbox-folder-fail"));
+        outbox.Put(Result("1.2.4", "1.2.4.1"));
+        var folder = TestData.TempDir("results-fail");
+        var blocked = Path.Combine(folder, "1.2.4", "1.2.4.1.dcm");
+        Directory.CreateDirectory(blocked);
+        var destination = new FolderDestination("folder", folder);
+
+        await Assert.ThrowsAsync<AggregateException>(() => outbox.DeliverAsync("1.2.4", [destination], default));
+        Assert.Equal([blocked], Directory.GetFileSystemEntries(Path.Combine(folder, "1.2.4")));
+
+        Directory.Delete(blocked);
+        Assert.True(await outbox.DeliverAsync("1.2.4", [destination], default));
+        Assert.Equal(["1.2.4.1.dcm"], Directory.GetFiles(Path.Combine(folder, "1.2.4")).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public async Task A_folder_destination_shows_a_reader_whole_files_only()
     {
         // A 32 MiB result delivered again and again (a re-analysis replaces it) while a reader opens every *.dcm it
