@@ -31,10 +31,32 @@ export MEDAINODE_SHARED_DATA="${MEDAINODE_SHARED_DATA:-$(cd .. && pwd)/shared/da
 
 dotnet build MedAiNode.sln -c Release -v q -nologo
 log="$(mktemp)"
+# Every test stops what it starts (`await using`), but a test host that is killed (Ctrl-C, a CI cancel, the OOM
+# killer) cannot: its Orthanc, PostgreSQL or `medainode serve` would run on. So the tests run in a process group of
+# their own (job control on), and whatever is still in that group when `dotnet test` ends, or when this script is
+# interrupted, is named and stopped here. MSBuild's reusable nodes would stay in the group by design: not reused here.
+export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_DO_NOT_USE_MSBUILD_SERVER=1
+stop_group() { # $1: the group's id; TERM, then KILL whatever has not ended within 15 s
+  local left; left="$(pgrep -a -g "$1" | cut -c1-160 || true)"
+  [ -z "$left" ] && return 0
+  echo "scripts/test.sh: stopping processes left in the test run's process group:"; echo "$left"
+  kill -TERM -- "-$1" 2>/dev/null || true
+  for _ in $(seq 150); do pgrep -g "$1" >/dev/null || return 0; sleep 0.1; done
+  kill -KILL -- "-$1" 2>/dev/null || true
+}
+set -m
+dotnet test MedAiNode.sln -c Release --no-build -nologo --logger "console;verbosity=normal" "$@" </dev/null >"$log" 2>&1 &
+group=$!
+set +m
+tail -n +1 -f --pid="$group" "$log" & # the output as it comes; ends once the tests have and the log is read out
+trap 'stop_group "$group"; rm -f "$log"; exit 130' INT TERM HUP
 set +e
-dotnet test MedAiNode.sln -c Release --no-build -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
+wait "$group"
+rc=$?
+wait $!
 set -e
+trap - INT TERM HUP
+stop_group "$group"
 # CI keeps only the tail of the output: repeat each failed test's name, message and the top of its stack at the end.
 awk '/^  Failed [A-Za-z_]/{n=40; print "----"} n>0 && t<400{print; n--; t++}' "$log"
 # One closing line over all test projects.
