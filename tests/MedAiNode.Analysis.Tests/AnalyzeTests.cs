@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
+using MedAiNode.Dicom;
+using MedAiNode.Dicom.IO;
 using MedAiNode.Imaging.Nifti;
 using MedAiNode.Inference.Manifests;
 using MedAiNode.Inference.Runtime;
@@ -88,6 +90,39 @@ public class AnalyzeTests
         var free = g.TotalCommittedBytes - g.HeapSizeBytes;
         Assert.True(g.Compacted && free < 16L << 20,
             $"after the collection before the results: {free >> 20} MiB committed beyond the {g.HeapSizeBytes >> 20} MiB heap, compacted {g.Compacted}");
+    }
+
+    /// <summary>
+    /// An instance received again while its study is analysed replaces its file (the store renames the new copy over
+    /// it). The analysis reads the frames again after the model (the SR re-measured on the received slices, the summary
+    /// images): from the new file at the old file's offsets those were other bytes, silently. It must fail as an I/O
+    /// condition instead (the worker retries it, on the files as they are then), never finish with shifted pixels.
+    /// </summary>
+    [Fact]
+    public void An_instance_received_again_during_the_analysis_fails_it_for_a_retry_never_gives_shifted_pixels()
+    {
+        using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"] });
+        var lung = Models.Single(m => m.Id == "ct-lung-quant");
+        lung.SeriesSelection!.BodyParts = [];
+        var dir = TestData.TempDir("resent-during-analysis");
+        foreach (var f in Directory.GetFiles(TestData.Path_("ct", "ge-head-tilt-varspacing"), "*.dcm"))
+            File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+        var resent = Path.Combine(dir, "14.dcm");
+        var pipeline = new AnalysisPipeline(cache)
+        {
+            Assembled = _ =>
+            {
+                // The same instance again with a longer header (so its pixels sit further into the file), filed as the store does.
+                var again = DicomFile.Open(resent);
+                again.Dataset.Set(DicomTags.PatientComments, new string('x', 64));
+                again.Save(resent + ".part");
+                File.Move(resent + ".part", resent, overwrite: true);
+            },
+        };
+        var e = Assert.Throws<DicomFileChangedException>(() => pipeline.Run(Files(dir), lung, new AnalysisOptions()));
+        Assert.Contains("14.dcm", e.Message);
+        // Run again, as the retry does, the analysis reads the new file and succeeds.
+        Assert.NotNull(new AnalysisPipeline(cache).Run(Files(dir), lung, new AnalysisOptions()).Seg);
     }
 
     [Fact]

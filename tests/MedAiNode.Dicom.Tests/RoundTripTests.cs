@@ -153,6 +153,36 @@ print(json.dumps({'ts': str(ds.file_meta.TransferSyntaxUID), 'pixels': hashlib.s
         Assert.Equal(file.Dataset.GetString(DicomTags.SOPInstanceUID), headerOnly.Dataset.GetString(DicomTags.SOPInstanceUID));
     }
 
+    [Fact]
+    public void A_file_replaced_after_its_header_was_read_is_never_read_at_the_old_offsets()
+    {
+        // The store files an instance received again by renaming it over the first copy. An analysis that opened the
+        // first copy reads its pixels later by path: with a longer header in the new copy the old offset lands in other
+        // bytes, which must fail as a changed file (retried), never give shifted pixels or a permanent format error.
+        var dir = TestData.TempDir("replaced-file");
+        var path = Path.Combine(dir, "I10.dcm");
+        File.Copy(TestData.Path_("ct", "philips-phantom-5mm", "I10.dcm"), path);
+        var first = DicomFile.Open(path);
+        var pixels = Pixels(first).ToArray();
+
+        var again = DicomFile.Open(path);
+        again.Dataset.Set(DicomTags.PatientComments, new string('x', 64)); // the same instance, a longer header
+        var sent = Path.Combine(dir, "incoming.part");
+        again.Save(sent);
+        File.Move(sent, path, overwrite: true);
+
+        var changed = Assert.Throws<DicomFileChangedException>(() => Pixels(first));
+        Assert.IsAssignableFrom<IOException>(changed);
+        Assert.DoesNotContain(dir, changed.Message); // names the file, not the store's folders
+        // Opened again, the new copy gives the same pixels (they were not changed, only moved).
+        Assert.Equal(pixels, Pixels(DicomFile.Open(path)).ToArray());
+        // A file removed since is the same case.
+        File.Delete(path);
+        Assert.Throws<DicomFileChangedException>(() => Pixels(first));
+    }
+
+    private static ReadOnlyMemory<byte> Pixels(DicomFile f) => Assert.IsType<DicomElement>(f.Dataset[DicomTags.PixelData]).Buffer.GetData();
+
     private static long FirstDiff(byte[] a, byte[] b)
     {
         var n = Math.Min(a.Length, b.Length);

@@ -66,7 +66,7 @@ public class FailureClassifierTests
 
     public static TheoryData<Exception> Transient() =>
     [
-        new IOException("disk full"), new HttpRequestException("connection refused"), new TimeoutException(), new OperationCanceledException(),
+        new IOException("disk full"), new DicomFileChangedException("/store/1.2/3.4/5.6.dcm"), new HttpRequestException("connection refused"), new TimeoutException(), new OperationCanceledException(),
         new TaskCanceledException(), new OutOfMemoryException(), new InvalidOperationException("no model is ready: model 'x' not found"),
         new AggregateException(new HttpRequestException("503"), new DicomFormatException("a")),
     ];

@@ -91,7 +91,12 @@ public sealed class DicomFile
             lazyPath = null;
         }
         dataInput.BigEndian = ts.IsBigEndian;
-        var reader = new DicomReader(dataInput, ts.IsExplicitVR, options, lazyPath);
+        // The version of the file the lazy values belong to, checked again whenever one is read (a replaced file must
+        // not give another file's bytes at this file's offsets).
+        FileStamp? stamp = lazyPath is null ? null
+            : stream is FileStream fs ? FileStamp.Of(fs.SafeFileHandle)
+            : new FileStamp(new FileInfo(lazyPath).Length, File.GetLastWriteTimeUtc(lazyPath));
+        var reader = new DicomReader(dataInput, ts.IsExplicitVR, options, lazyPath, stamp);
         reader.DetectVRFromData();
         Func<DicomTag, bool>? stop = options.StopBeforePixelData ? t => t.Value >= DicomTags.PixelData.Value : null;
         try

@@ -19,14 +19,16 @@ internal sealed class DicomReader
     private readonly DicomInput _in;
     private readonly DicomReadOptions _options;
     private readonly string? _filePath; // when set and the stream is the plain file, large values stay in the file
+    private readonly FileStamp? _fileStamp;
     private bool _explicitVR;
 
-    public DicomReader(DicomInput input, bool explicitVR, DicomReadOptions options, string? filePath)
+    public DicomReader(DicomInput input, bool explicitVR, DicomReadOptions options, string? filePath, FileStamp? fileStamp = null)
     {
         _in = input;
         _explicitVR = explicitVR;
         _options = options;
         _filePath = filePath;
+        _fileStamp = fileStamp;
     }
 
     public bool ExplicitVR => _explicitVR;
@@ -168,7 +170,7 @@ internal sealed class DicomReader
         if (vr == DicomVR.AT && _in.BigEndian) swap = 2;
         if (_filePath is not null && length >= _options.LazyThreshold && _in.CanSeek)
         {
-            var buffer = new FileByteBuffer(_filePath, _in.Position, (int)length, swap);
+            var buffer = new FileByteBuffer(_filePath, _in.Position, (int)length, swap, _fileStamp);
             _in.Skip(length, tag);
             return buffer;
         }
