@@ -85,6 +85,31 @@ public class LungNodulesTests
         }
     }
 
+    /// <summary>The region growing reuses one set of scratch collections from seed to seed (hundreds of seeds here, many
+    /// grown through the texture and rejected): each candidate must keep its own voxels, exactly its sphere's, none of
+    /// another seed's, as when every seed had fresh sets.</summary>
+    [Fact]
+    public void Each_candidate_keeps_its_own_voxels_while_the_growing_reuses_its_sets()
+    {
+        var (hu, labels, spheres) = Phantom();
+        var detection = LungNodules.Detect(hu, labels, Left, Right, new NoduleSpec { Label = 6, MaxCandidates = 50 });
+        var seen = new HashSet<int>();
+        foreach (var c in detection.Candidates)
+        {
+            var (centre, radius) = spheres.MinBy(s => (hu.Affine.IndexToPatient(s.Centre) - c.CentroidMm).Length);
+            var at = hu.Affine.IndexToPatient(centre);
+            Assert.Equal(c.VolumeMl * 1000, c.GridVoxels.Count, 6);
+            // Every voxel on the sphere (the phantom is on the crop's 1 mm grid, so its spheres' voxels are whole), none of another's.
+            foreach (var i in c.GridVoxels)
+            {
+                var p = detection.Grid.IndexToPatient(i % detection.Dims.X, i / detection.Dims.X % detection.Dims.Y, i / (detection.Dims.X * detection.Dims.Y));
+                Assert.True((p - at).Length <= radius + 1e-6, $"candidate at {c.CentroidMm} holds a voxel {(p - at).Length:0.0} mm from its sphere's centre (radius {radius})");
+                Assert.True(seen.Add(i), $"voxel {i} belongs to two candidates");
+            }
+        }
+        Assert.True(detection.Candidates.Count >= spheres.Length - 1, $"{detection.Candidates.Count} candidates for {spheres.Length} spheres");
+    }
+
     private static string Describe(NoduleDetection d) => string.Join("\n", d.Candidates.Select(c =>
         $"{c.CentroidMm.X:R} {c.CentroidMm.Y:R} {c.CentroidMm.Z:R} vol {c.VolumeMl:R} conf {c.Confidence:R} mean {c.MeanHu:R} shell {c.AeratedShell:R} side {c.Side}"));
 }
