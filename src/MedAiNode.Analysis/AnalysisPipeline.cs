@@ -46,6 +46,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
 
     /// <summary>Test seams: the volume as soon as it is assembled, and the moment the results stage begins.</summary>
     internal Action<AssembledVolume>? Assembled { get; init; }
+    internal Action? NetworkStarts { get; init; }
     internal Action? ResultsBegin { get; init; }
 
     /// <summary>Opens every readable file (headers only; pixel data stays in the file until used); the rest are counted, not fatal.</summary>
@@ -116,14 +117,13 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         var voxels = assembled.Dims.Count;
         StageMemory.Release(voxels); // the decoded frames
 
-        var result = RunModel(assembled, manifest, progress, ct);
-        notes.AddRange(result.Notes);
         // The results read the labels and the received frames, never the volume's values: without this the volume (150
-        // MiB of int16 for 300 slices of 512x512) stayed alive through the SEG and the summary. Every reference is dropped
-        // by hand (a method run once per analysis keeps its locals alive until it returns), then the volume and the
-        // measuring's garbage (~190 MiB for those 300 slices) are collected before the SEG allocates.
+        // MiB of int16 for 300 slices of 512x512) stayed alive through the SEG and the summary. Every reference is handed
+        // to the model stages (a method run once per analysis keeps its locals alive until it returns), then the volume
+        // and the measuring's garbage (~190 MiB for those 300 slices) are collected before the SEG allocates.
         var (frames, files, resampled) = (assembled.Frames, assembled.Files, assembled.Resampled);
-        assembled = null!;
+        var result = RunModel(ref assembled, manifest, progress, ct);
+        notes.AddRange(result.Notes);
         StageMemory.Release(voxels);
         ResultsBegin?.Invoke();
 
@@ -191,9 +191,33 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
     }
 
     /// <summary>The model's stages on the assembled values: int16 when the series allows it (almost every CT), half the
-    /// memory of float for the rest of the analysis. A method of its own so that no local of the caller's holds the volume.</summary>
-    private AnalysisResult RunModel(AssembledVolume assembled, ModelManifest manifest, IProgress<double>? progress, CancellationToken ct) =>
-        assembled.Hu is { } values ? RunModel(values, manifest, progress, ct) : RunModel(assembled.Volume, manifest, progress, ct);
+    /// memory of float for the rest of the analysis. The caller's reference is taken (by ref) and this method's dropped,
+    /// so that the model input is the volume's only holder and can let it go while the network runs.</summary>
+    private AnalysisResult RunModel(ref AssembledVolume assembled, ModelManifest manifest, IProgress<double>? progress, CancellationToken ct) =>
+        TakeInput(ref assembled) switch
+        {
+            ModelInput<short> hu => RunModel(hu, manifest, progress, ct),
+            var floats => RunModel((ModelInput<float>)floats, manifest, progress, ct),
+        };
+
+    /// <summary>The model input made from the assembled volume, the caller's reference cleared; a frame of its own, so that
+    /// no temporary of a frame that lives through the model run refers to the volume.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private object TakeInput(ref AssembledVolume assembled)
+    {
+        var a = assembled;
+        assembled = null!;
+        return a.Hu is { } hu ? new ModelInput<short>(hu, ReadAgain(a)) : new ModelInput<float>(a.Volume);
+    }
+
+    /// <summary>How an int16 stack is read again from its frames, or null where that is not cheap: a regridded stack (its
+    /// slices are blends) or compressed files (decoding JPEG 2000 again costs seconds, not the 0.5 s of 300 plain slices).</summary>
+    private Func<VoxelVolume<short>>? ReadAgain(AssembledVolume a)
+    {
+        if (a.Resampled || a.Frames.Any(f => f.File.TransferSyntax.IsEncapsulated || f.File.TransferSyntax.IsDeflated)) return null;
+        var (frames, dims, affine, slices, decoder) = (a.Frames, a.Hu!.Dims, a.Hu.Affine, a.Hu.Slices, frameDecoder);
+        return () => VolumeAssembler.DecodeAgain(frames, dims, affine, slices, decoder);
+    }
 
     private static string ContentRule(ModelManifest manifest, SeriesCandidate chosen, AssembledVolume assembled) =>
         assembled.Hu is { } hu ? ContentRule(manifest, chosen, hu) : ContentRule(manifest, chosen, assembled.Volume);
@@ -237,11 +261,15 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
     /// <summary>A volume already in memory (NIfTI, tests): the model's stages and measurements, no SEG or SR.</summary>
     /// <param name="volume">Float, or int16 HU (<see cref="HuVolume"/>): the same values give the same result.</param>
     public AnalysisResult RunModel<T>(VoxelVolume<T> volume, ModelManifest manifest, IProgress<double>? progress = null, CancellationToken ct = default)
+        where T : unmanaged, INumberBase<T> =>
+        RunModel(new ModelInput<T>(volume), manifest, progress, ct);
+
+    private AnalysisResult RunModel<T>(ModelInput<T> input, ModelManifest manifest, IProgress<double>? progress, CancellationToken ct)
         where T : unmanaged, INumberBase<T>
     {
         var model = sessions.Get(manifest);
         var inferenceProgress = progress is null ? null : new Fraction(progress);
-        var result = ModelStage.Run(model, volume, inferenceProgress, ct);
+        var result = ModelStage.Run(model, input, inferenceProgress, ct, NetworkStarts);
         return result with
         {
             Notes = [.. model.Attempts.Where(a => !a.Succeeded).Select(a => $"execution provider {a.Provider} unavailable ({a.Reason}); ran on {model.Provider}"), .. result.Notes],

@@ -20,18 +20,21 @@ namespace MedAiNode.Analysis;
 internal static class ModelStage
 {
     /// <param name="input">CT or MR values on the input grid: float, or int16 HU (<see cref="HuVolume"/>, half the
-    /// memory; every stage reads the same values from it, so the result is the same).</param>
-    public static AnalysisResult Run<T>(LoadedModel model, VoxelVolume<T> input, IProgress<InferenceProgress>? progress, CancellationToken ct)
+    /// memory; every stage reads the same values from it, so the result is the same). Let go while the network runs
+    /// when it can be read again.</param>
+    /// <param name="networkStarts">Test seam: called just before the network runs.</param>
+    public static AnalysisResult Run<T>(LoadedModel model, ModelInput<T> input, IProgress<InferenceProgress>? progress, CancellationToken ct,
+        Action? networkStarts = null)
         where T : unmanaged, INumberBase<T>
     {
         var m = model.Manifest;
         var clock = Stopwatch.StartNew();
-        var work = ModelGrid(input, m);
-        // Tiles worth running, judged on the values the manifest speaks in (HU), before normalisation clips them.
-        var tissue = m.SlidingWindow.TissueTiles is { } tt ? TissueMask.Compute(work, tt) : null;
-        var normalized = ReferenceEquals(work, input) ? new Volume(work.Dims, work.Affine, (float[])work.Data.Clone()) : work;
-        IntensityNormalizer.Apply(m.Intensity, normalized.Data);
+        var (normalized, tissue) = Prepare(input, m);
+        // Nothing reads the input's values again before the nodule search: when they can be read back from the frames,
+        // they are let go and collected before the network allocates its tensors (the peak of an analysis).
+        if (input.Release()) StageMemory.Release(input.Dims.Count);
         var preprocess = clock.Elapsed.TotalSeconds;
+        networkStarts?.Invoke();
 
         clock.Restart();
         var inferer = new SlidingWindowInferer(model);
@@ -51,7 +54,7 @@ internal static class ModelStage
         Postprocessor.ApplyFilters(modelLabels, m);
         var lesions = Postprocessor.Lesions(modelLabels, lesionScores, m);
         // Not needed past the lesions: the score map and the model-grid input.
-        lesionScores = null; normalized = null!; work = null!;
+        lesionScores = null; normalized = null!;
         var sameGrid = modelLabels.Dims == input.Dims && modelLabels.Affine == input.Affine;
         var labels = sameGrid ? modelLabels : Resampler.Resample(modelLabels, input.Dims, input.Affine);
         labels = new LabelVolume(labels.Dims, labels.Affine, labels.Data) { Slices = input.Slices };
@@ -61,13 +64,13 @@ internal static class ModelStage
             // The anatomy rules' scratch and the score map are garbage now: collected before the search allocates its crop.
             StageMemory.Release(input.Dims.Count);
             // On the input grid, at 1 mm: a 3 mm nodule is one voxel of the model's 2 mm grid.
-            var detection = LungNodules.Detect(input, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct);
+            var detection = LungNodules.Detect(input.Volume, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct);
             var painted = detection.Paint(labels, (byte)nodules.Label);
             for (var k = 0; k < detection.Candidates.Count; k++)
             {
                 var c = detection.Candidates[k];
                 if (painted[k].Count == 0) continue;
-                var st = RegionMeasurements.Measure(labels, painted[k], input.Data);
+                var st = RegionMeasurements.Measure(labels, painted[k], input.Volume.Data);
                 lesions.Add(new LesionCandidate(nodules.Label, lesions.Count(l => l.Label == nodules.Label) + 1, st.VoxelCount, st.VolumeMl, st.CentroidMm,
                     st.LongestDiameterMm, c.Confidence) { LongestDiameterEndsMm = st.LongestDiameterEndsMm, MeanValue = st.MeanValue });
                 notes.Add($"Nodule candidate {lesions.Count(l => l.Label == nodules.Label)}: {c.SideName}, {st.LongestDiameterMm:0.0} mm, {st.VolumeMl * 1000:0} mm³, mean {st.MeanValue:0} HU, confidence {c.Confidence:0.00}, centre ({st.CentroidMm.X:0.0}, {st.CentroidMm.Y:0.0}, {st.CentroidMm.Z:0.0}) mm LPS.");
@@ -80,9 +83,9 @@ internal static class ModelStage
 
         clock.Restart();
         // All labels in one pass over the (usually 512x512xN) input grid.
-        var perLabel = RegionMeasurements.Measure(labels, m.Labels.Select(l => (byte)l.Value).ToArray(), input.Data);
+        var perLabel = RegionMeasurements.Measure(labels, m.Labels.Select(l => (byte)l.Value).ToArray(), input.Volume.Data);
         var stats = m.Labels.Select((l, k) => new LabelSummary(l.Value, l.Name, perLabel[k])).ToList();
-        var measurements = Measuring.Measure(m, labels, input, stats, lesions);
+        var measurements = Measuring.Measure(m, labels, input.Volume, stats, lesions);
         return new AnalysisResult
         {
             Model = m,
@@ -101,6 +104,20 @@ internal static class ModelStage
                 Postprocess = postprocess, Measure = clock.Elapsed.TotalSeconds,
             },
         };
+    }
+
+    /// <summary>The preprocessing: the input on the model's grid, normalised, and the tiles worth running. A method of its
+    /// own so that no temporary of the caller's frame keeps the input alive while the network runs.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static (Volume Normalized, byte[]? Tissue) Prepare<T>(ModelInput<T> input, ModelManifest m) where T : unmanaged, INumberBase<T>
+    {
+        var volume = input.Volume;
+        var work = ModelGrid(volume, m);
+        // Tiles worth running, judged on the values the manifest speaks in (HU), before normalisation clips them.
+        var tissue = m.SlidingWindow.TissueTiles is { } tt ? TissueMask.Compute(work, tt) : null;
+        var normalized = ReferenceEquals(work, volume) ? new Volume(work.Dims, work.Affine, (float[])work.Data.Clone()) : work;
+        IntensityNormalizer.Apply(m.Intensity, normalized.Data);
+        return (normalized, tissue);
     }
 
     /// <summary>

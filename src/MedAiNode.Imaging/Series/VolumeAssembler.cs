@@ -277,6 +277,26 @@ public static class VolumeAssembler
     }
 
     /// <summary>Parallel loop that surfaces the first real error instead of an AggregateException.</summary>
+    /// <summary>
+    /// The int16 values of a stack assembled without regridding (<see cref="AssembledVolume.Hu"/>, one frame per slice in
+    /// <see cref="AssembledVolume.Frames"/> order), decoded again into a new volume: the analysis lets the volume go while
+    /// the model runs and reads it back after. A file that changed since throws (<c>DicomFileChangedException</c>, or an
+    /// <see cref="IOException"/> for a frame that no longer decodes to whole HU), so a changed input is never mixed in.
+    /// </summary>
+    public static HuVolume DecodeAgain(IReadOnlyList<FrameInfo> frames, Dims dims, Affine affine, IReadOnlyList<SliceReference> slices,
+        IDicomFrameDecoder? decoder = null)
+    {
+        if (frames.Count != dims.Z) throw new ArgumentException($"{frames.Count} frames for {dims.Z} slices: only a stack assembled without regridding is decoded again.", nameof(frames));
+        decoder ??= NativeFrameDecoder.Instance;
+        var hu = new HuVolume(dims, affine) { Slices = slices };
+        ParallelFor(frames.Count, z =>
+        {
+            if (!DecodeInto(frames[z], hu.Slice(z), decoder))
+                throw new IOException($"Instance {frames[z].SopInstanceUid} no longer decodes to the whole HU values it had when the series was assembled.");
+        });
+        return hu;
+    }
+
     private static void ParallelFor(int count, Action<int> body)
     {
         try { Parallel.For(0, count, body); }
