@@ -44,7 +44,7 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
 {
     public const string DefaultCtModel = "ct-lung-quant";
 
-    /// <summary>Test seams: the volume as soon as it is assembled, and the moment the results stage begins.</summary>
+    /// <summary>Test seams: the volume as soon as it is assembled, the moment the network starts, and the moment the results stage begins.</summary>
     internal Action<AssembledVolume>? Assembled { get; init; }
     internal Action? NetworkStarts { get; init; }
     internal Action? ResultsBegin { get; init; }
