@@ -276,7 +276,6 @@ public static class VolumeAssembler
         return main;
     }
 
-    /// <summary>Parallel loop that surfaces the first real error instead of an AggregateException.</summary>
     /// <summary>
     /// The int16 values of a stack assembled without regridding (<see cref="AssembledVolume.Hu"/>, one frame per slice in
     /// <see cref="AssembledVolume.Frames"/> order), decoded again into a new volume: the analysis lets the volume go while
@@ -297,6 +296,7 @@ public static class VolumeAssembler
         return hu;
     }
 
+    /// <summary>Parallel loop that surfaces the first real error instead of an AggregateException.</summary>
     private static void ParallelFor(int count, Action<int> body)
     {
         try { Parallel.For(0, count, body); }
