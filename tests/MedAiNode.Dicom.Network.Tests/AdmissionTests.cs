@@ -224,8 +224,12 @@ public class AdmissionTests(ITestOutputHelper output)
             Assert.Single(scp.StoredFiles());
 
             // The idle ones are closed by the request timer (10 s), however many there were; the address is clean again.
-            await WaitUntil(() => scp.Server.OpenConnections == 0, TimeSpan.FromSeconds(60), () => $"{scp.Server.OpenConnections} connections still open");
-            Assert.Equal(0, scp.Server.ProbationConnections);
+            // Waited on together: the flood's client side counts a socket connected once the kernel has completed it, so
+            // on a loaded machine a few are accepted late, and one admitted on probation is listed there an instant
+            // before it counts as open (seen once under 2 busy loops: open 0, probation 1).
+            await WaitUntil(() => scp.Server.OpenConnections == 0 && scp.Server.ProbationConnections == 0 && scp.Server.PendingConnections == 0,
+                TimeSpan.FromSeconds(60),
+                () => $"{scp.Server.OpenConnections} connections still open, {scp.Server.ProbationConnections} on probation, {scp.Server.PendingConnections} without a request");
             var after = Tool.Run("echoscu", ["-to", "30", "-ta", "30", "-td", "30", "-aec", "MEDAI", "127.0.0.1", scp.PortText]);
             Assert.True(after.ExitCode == 0, $"echoscu after the idle sockets timed out: {after.StdErr}{after.StdOut}");
         }
