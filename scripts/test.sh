@@ -36,12 +36,14 @@ log="$(mktemp)"
 # their own (job control on), and whatever is still in that group when `dotnet test` ends, or when this script is
 # interrupted, is named and stopped here. MSBuild's reusable nodes would stay in the group by design: not reused here.
 export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_DO_NOT_USE_MSBUILD_SERVER=1
+# The group's live members (pid, command); zombies are left out: they hold nothing and their parent reaps them.
+members() { ps -e -o pid=,pgid=,stat=,args= | awk -v g="$1" '$2 == g && $3 !~ /^Z/ { $2 = $3 = ""; print }' | cut -c1-160; }
 stop_group() { # $1: the group's id; TERM, then KILL whatever has not ended within 15 s
-  local left; left="$(pgrep -a -g "$1" | cut -c1-160 || true)"
+  local left; left="$(members "$1")"
   [ -z "$left" ] && return 0
   echo "scripts/test.sh: stopping processes left in the test run's process group:"; echo "$left"
   kill -TERM -- "-$1" 2>/dev/null || true
-  for _ in $(seq 150); do pgrep -g "$1" >/dev/null || return 0; sleep 0.1; done
+  for _ in $(seq 150); do [ -z "$(members "$1")" ] && return 0; sleep 0.1; done
   kill -KILL -- "-$1" 2>/dev/null || true
 }
 set -m
