@@ -69,4 +69,59 @@ public class ResampledViewTests
         var e = Assert.Throws<ArgumentException>(() => view.FillPlanes(0, 2, new float[plane]));
         Assert.Contains("2 planes", e.Message);
     }
+
+    /// <summary>The nodule search holds only the box of the CT its 1 mm grid reads (the input is read back for it box by
+    /// box). A view on that box gives every value the view on the whole volume gives, to the bit: the source indices are
+    /// computed on the whole grid and only offset when read.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_view_on_the_source_box_alone_equals_the_view_on_the_whole_volume(bool reachingOutside)
+    {
+        var rng = new Random(11);
+        var sd = new Dims(61, 53, 37);
+        var source = new HuVolume(sd, Affine.FromDirections(new Vec3(-40, 12, 300), new Vec3(0.7, 0.7, 2.5), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1)));
+        for (var i = 0; i < source.Data.Length; i++) source.Data[i] = (short)rng.Next(-1024, 2000);
+        double a = 0.3, b = 0.1;
+        var ex = new Vec3(Math.Cos(a), Math.Sin(a), 0);
+        var ey = new Vec3(-Math.Sin(a) * Math.Cos(b), Math.Cos(a) * Math.Cos(b), Math.Sin(b));
+        var ez = ex.Cross(ey).Normalized();
+        // Inside the source (a crop around an organ), or reaching beyond its corner (the box is clipped there).
+        var (origin, dims) = reachingOutside ? (new Vec3(-45, 8, 296), new Dims(18, 15, 40)) : (new Vec3(-25, 22, 330), new Dims(14, 11, 19));
+        var target = new Affine(origin, ex, ey, ez);
+
+        var box = Resampler.SourceBox(sd, source.Affine, dims, target);
+        Assert.True(box.Size.Count < sd.Count / 2, $"box {box} of {sd}: the grid reads a small part of the source");
+        var held = new HuVolume(box.Size, source.Affine);
+        for (var k = 0; k < box.Size.Z; k++)
+        for (var j = 0; j < box.Size.Y; j++)
+        for (var i = 0; i < box.Size.X; i++)
+            held[i, j, k] = source[box.X + i, box.Y + j, box.Z + k];
+
+        var whole = new Resampler.ResampledView<short>(source, dims, target, -1024f);
+        var part = new Resampler.ResampledView<short>(new VoxelWindow<short>(held, box), sd, source.Affine, dims, target, -1024f);
+        var planes = new float[dims.Count];
+        var partPlanes = new float[dims.Count];
+        whole.FillPlanes(0, dims.Z, planes);
+        part.FillPlanes(0, dims.Z, partPlanes);
+        var outside = 0;
+        for (long i = 0; i < dims.Count; i++)
+        {
+            if (BitConverter.SingleToInt32Bits(part[i]) != BitConverter.SingleToInt32Bits(whole[i])) Assert.Fail($"voxel {i}: box {part[i]}, whole {whole[i]}");
+            if (BitConverter.SingleToInt32Bits(partPlanes[i]) != BitConverter.SingleToInt32Bits(planes[i])) Assert.Fail($"plane voxel {i}: box {partPlanes[i]}, whole {planes[i]}");
+            if (planes[i] == -1024f) outside++;
+        }
+        if (reachingOutside) Assert.InRange(outside, 1, dims.Count - 1);
+        else Assert.Equal(0, outside);
+    }
+
+    [Fact]
+    public void A_box_that_is_not_inside_the_source_is_refused()
+    {
+        var (source, dims, target) = Oblique();
+        var box = new VoxelBox(20, 0, 0, new Dims(5, 2, 2));
+        var e = Assert.Throws<ArgumentException>(() => new Resampler.ResampledView<short>(new VoxelWindow<short>(new HuVolume(box.Size, source.Affine), box), source.Dims, source.Affine, dims, target));
+        Assert.Contains("not inside", e.Message);
+        Assert.Throws<ArgumentException>(() => new VoxelWindow<short>(new HuVolume(new Dims(2, 2, 2), source.Affine), box));
+    }
 }

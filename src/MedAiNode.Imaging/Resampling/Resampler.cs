@@ -27,17 +27,24 @@ public static class Resampler
     /// </summary>
     public sealed class ResampledView<T> where T : unmanaged, INumberBase<T>
     {
-        private readonly VoxelVolume<T> _source;
+        private readonly Window<T> _source;
         private readonly float _outside;
         private readonly Vec3 _o, _dx, _dy, _dz;
 
         public ResampledView(VoxelVolume<T> source, Dims dims, Affine target, float outside = 0f)
+            : this(VoxelWindow<T>.Whole(source), source.Dims, source.Affine, dims, target, outside) { }
+
+        /// <summary>A view of a volume of which only <paramref name="window"/> is in memory; it must hold every voxel the
+        /// target grid reads (<see cref="SourceBox"/>). The source indices are computed on the whole grid
+        /// (<paramref name="sourceDims"/>, <paramref name="sourceAffine"/>) and only offset when read, so each value is
+        /// the one the view of the whole volume gives, to the bit.</summary>
+        public ResampledView(VoxelWindow<T> window, Dims sourceDims, Affine sourceAffine, Dims dims, Affine target, float outside = 0f)
         {
-            _source = source;
+            _source = new Window<T>(window, sourceDims);
             _outside = outside;
             Dims = dims;
             Affine = target;
-            (_o, _dx, _dy, _dz) = Steps(source.Affine, target);
+            (_o, _dx, _dy, _dz) = Steps(sourceAffine, target);
         }
 
         public Dims Dims { get; }
@@ -116,7 +123,54 @@ public static class Resampler
         void Sample(long dst, double x, double y, double z);
     }
 
-    private readonly struct TrilinearSampler<T>(VoxelVolume<T> source, float[] result, float outside, long offset) : ISampler where T : unmanaged, INumberBase<T>
+    /// <summary>
+    /// The source voxels trilinear sampling of grid <paramref name="dims"/>/<paramref name="target"/> can read: the box
+    /// around the source indices of the grid's corners (the map is affine, so every sample lies between them), one voxel
+    /// wider on each side for rounding and the upper neighbour, clipped to the source.
+    /// </summary>
+    public static VoxelBox SourceBox(Dims sourceDims, Affine source, Dims dims, Affine target)
+    {
+        var (o, dx, dy, dz) = Steps(source, target);
+        double[] min = [double.MaxValue, double.MaxValue, double.MaxValue], max = [double.MinValue, double.MinValue, double.MinValue];
+        foreach (var i in new[] { 0, dims.X - 1 })
+        foreach (var j in new[] { 0, dims.Y - 1 })
+        foreach (var k in new[] { 0, dims.Z - 1 })
+        {
+            var p = o + dx * i + dy * j + dz * k;
+            double[] c = [p.X, p.Y, p.Z];
+            for (var q = 0; q < 3; q++) { min[q] = Math.Min(min[q], c[q]); max[q] = Math.Max(max[q], c[q]); }
+        }
+        Span<int> lo = stackalloc int[3], hi = stackalloc int[3];
+        for (var q = 0; q < 3; q++)
+        {
+            var n = sourceDims[q];
+            lo[q] = (int)Math.Clamp(Math.Floor(min[q]) - 1, 0, n - 1);
+            hi[q] = (int)Math.Clamp(Math.Floor(max[q]) + 2, 0, n - 1);
+            // The grid lies wholly outside on this axis: every sample is the outside value, none reads a voxel.
+            if (hi[q] < lo[q]) hi[q] = lo[q];
+        }
+        return new VoxelBox(lo[0], lo[1], lo[2], new Dims(hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1));
+    }
+
+    /// <summary>A source for trilinear sampling: the whole grid's size (for the bounds) and the values of a box of it.</summary>
+    private readonly struct Window<T> where T : unmanaged
+    {
+        public readonly T[] Data;
+        public readonly Dims Whole, Held;
+        public readonly int X0, Y0, Z0;
+
+        public Window(VoxelWindow<T> w, Dims whole)
+        {
+            var b = w.Box;
+            if (b.X < 0 || b.Y < 0 || b.Z < 0 || b.X + b.Size.X > whole.X || b.Y + b.Size.Y > whole.Y || b.Z + b.Size.Z > whole.Z)
+                throw new ArgumentException($"Box {b} is not inside a grid of {whole}.", nameof(w));
+            (Data, Whole, Held, X0, Y0, Z0) = (w.Values.Data, whole, b.Size, b.X, b.Y, b.Z);
+        }
+
+        public Window(VoxelVolume<T> v) => (Data, Whole, Held) = (v.Data, v.Dims, v.Dims);
+    }
+
+    private readonly struct TrilinearSampler<T>(Window<T> source, float[] result, float outside, long offset) : ISampler where T : unmanaged, INumberBase<T>
     {
         public void Sample(long dst, double x, double y, double z) => result[dst - offset] = Trilinear(source, x, y, z, outside);
     }
@@ -193,22 +247,25 @@ public static class Resampler
     }
 
     /// <summary>Trilinear sample at a continuous index; outside the grid (beyond half a voxel) gives <paramref name="outside"/>.</summary>
-    public static float Trilinear(Volume v, double x, double y, double z, float outside = 0f) => Trilinear<float>(v, x, y, z, outside);
+    public static float Trilinear(Volume v, double x, double y, double z, float outside = 0f) => Trilinear(new Window<float>(v), x, y, z, outside);
 
-    private static float Trilinear<T>(VoxelVolume<T> v, double x, double y, double z, float outside) where T : unmanaged, INumberBase<T>
+    private static float Trilinear<T>(in Window<T> v, double x, double y, double z, float outside) where T : unmanaged, INumberBase<T>
     {
-        var d = v.Dims;
+        var d = v.Whole;
         if (x < -0.5 || y < -0.5 || z < -0.5 || x > d.X - 0.5 || y > d.Y - 0.5 || z > d.Z - 0.5) return outside;
         x = Math.Clamp(x, 0, d.X - 1); y = Math.Clamp(y, 0, d.Y - 1); z = Math.Clamp(z, 0, d.Z - 1);
         int x0 = Math.Min((int)x, d.X - 1), y0 = Math.Min((int)y, d.Y - 1), z0 = Math.Min((int)z, d.Z - 1);
         int x1 = Math.Min(x0 + 1, d.X - 1), y1 = Math.Min(y0 + 1, d.Y - 1), z1 = Math.Min(z0 + 1, d.Z - 1);
         float fx = (float)(x - x0), fy = (float)(y - y0), fz = (float)(z - z0);
         var a = v.Data;
+        // Bounds and weights above are the whole grid's; only the reads are offset into the box held.
+        var h = v.Held;
+        x0 -= v.X0; x1 -= v.X0; y0 -= v.Y0; y1 -= v.Y0; z0 -= v.Z0; z1 -= v.Z0;
         // float.CreateTruncating is the identity for float and exact for int16: one compiled copy per type, no cost.
-        float c00 = Lerp(float.CreateTruncating(a[d.Index(x0, y0, z0)]), float.CreateTruncating(a[d.Index(x1, y0, z0)]), fx);
-        float c10 = Lerp(float.CreateTruncating(a[d.Index(x0, y1, z0)]), float.CreateTruncating(a[d.Index(x1, y1, z0)]), fx);
-        float c01 = Lerp(float.CreateTruncating(a[d.Index(x0, y0, z1)]), float.CreateTruncating(a[d.Index(x1, y0, z1)]), fx);
-        float c11 = Lerp(float.CreateTruncating(a[d.Index(x0, y1, z1)]), float.CreateTruncating(a[d.Index(x1, y1, z1)]), fx);
+        float c00 = Lerp(float.CreateTruncating(a[h.Index(x0, y0, z0)]), float.CreateTruncating(a[h.Index(x1, y0, z0)]), fx);
+        float c10 = Lerp(float.CreateTruncating(a[h.Index(x0, y1, z0)]), float.CreateTruncating(a[h.Index(x1, y1, z0)]), fx);
+        float c01 = Lerp(float.CreateTruncating(a[h.Index(x0, y0, z1)]), float.CreateTruncating(a[h.Index(x1, y0, z1)]), fx);
+        float c11 = Lerp(float.CreateTruncating(a[h.Index(x0, y1, z1)]), float.CreateTruncating(a[h.Index(x1, y1, z1)]), fx);
         return Lerp(Lerp(c00, c10, fy), Lerp(c01, c11, fy), fz);
     }
 

@@ -12,6 +12,31 @@ public readonly record struct Dims(int X, int Y, int Z)
     public override string ToString() => $"{X}x{Y}x{Z}";
 }
 
+/// <summary>A box of a grid's voxels: its first voxel (in the grid's indices) and its size.</summary>
+public readonly record struct VoxelBox(int X, int Y, int Z, Dims Size)
+{
+    public static VoxelBox Whole(Dims d) => new(0, 0, 0, d);
+    public bool IsWhole(Dims d) => X == 0 && Y == 0 && Z == 0 && Size == d;
+    public override string ToString() => $"{Size} at ({X}, {Y}, {Z})";
+}
+
+/// <summary>Some of a volume's values: <see cref="Values"/> holds box <see cref="Box"/> of the volume's grid (the whole
+/// volume when the box is the whole grid), so a stage that reads a region need not hold the rest.</summary>
+public sealed class VoxelWindow<T> where T : unmanaged
+{
+    public VoxelWindow(VoxelVolume<T> values, VoxelBox box)
+    {
+        if (values.Dims != box.Size) throw new ArgumentException($"Values of {values.Dims} for a box of {box.Size}.", nameof(values));
+        Values = values;
+        Box = box;
+    }
+
+    public VoxelVolume<T> Values { get; }
+    public VoxelBox Box { get; }
+
+    public static VoxelWindow<T> Whole(VoxelVolume<T> v) => new(v, VoxelBox.Whole(v.Dims));
+}
+
 /// <summary>Where one z slice of a volume came from: the SEG writer references source instances through this.</summary>
 public sealed record SliceReference(string SopInstanceUid, string SopClassUid, int FrameNumber, Vec3 ImagePositionPatient, Vec3 RowDirection, Vec3 ColumnDirection, string? SourcePath = null)
 {
