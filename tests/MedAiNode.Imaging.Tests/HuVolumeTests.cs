@@ -36,6 +36,32 @@ public class HuVolumeTests
         Assert.True(hu.Range().Min < -1000 && hu.Range().Max > 1000, $"range {hu.Range()}");
     }
 
+    /// <summary>The analysis reads back only the box of the input the nodule search needs: the box's values are the
+    /// assembled volume's at the same grid indices, and its grid sits where that box lies in the patient.</summary>
+    [Fact]
+    public void A_box_read_again_from_the_frames_holds_the_assembled_values_of_that_box()
+    {
+        var files = Directory.GetFiles(TestData.Path_("ct", "lidc-idri-0001-chest"), "*.dcm").Select(p => DicomFile.Open(p)).ToList();
+        var a = VolumeAssembler.Assemble(files);
+        var hu = Assert.IsType<HuVolume>(a.Hu);
+        var box = new VoxelBox(101, 77, 30, new Dims(250, 190, 61));
+        var w = VolumeAssembler.DecodeAgain(a.Frames, hu.Dims, hu.Affine, box);
+        Assert.Equal(box, w.Box);
+        Assert.Equal(box.Size, w.Values.Dims);
+        Assert.True((w.Values.Affine.IndexToPatient(0, 0, 0) - hu.Affine.IndexToPatient(box.X, box.Y, box.Z)).Length < 1e-9);
+        var differ = 0;
+        for (var k = 0; k < box.Size.Z; k++)
+        for (var j = 0; j < box.Size.Y; j++)
+        for (var i = 0; i < box.Size.X; i++)
+        {
+            var expected = hu[box.X + i, box.Y + j, box.Z + k];
+            if (w.Values[i, j, k] != expected) Assert.Fail($"box voxel ({i}, {j}, {k}): {w.Values[i, j, k]}, assembled {expected}");
+            if (expected != hu[i, j, k]) differ++;
+        }
+        Assert.True(differ > box.Size.Count / 2, "the box's values are not the corner's: an offset that is ignored would show");
+        Assert.Throws<ArgumentOutOfRangeException>(() => VolumeAssembler.DecodeAgain(a.Frames, hu.Dims, hu.Affine, box with { Z = hu.Dims.Z - 10 }));
+    }
+
     [Fact]
     public void One_slice_with_fractional_values_makes_the_whole_volume_float_and_loses_nothing()
     {

@@ -296,6 +296,38 @@ public static class VolumeAssembler
         return hu;
     }
 
+    /// <summary>
+    /// As <see cref="DecodeAgain(IReadOnlyList{FrameInfo}, Dims, Affine, IReadOnlyList{SliceReference}, IDicomFrameDecoder?)"/>,
+    /// box <paramref name="box"/> of the stack only: the frames of its slices are decoded (one at a time per thread, into a
+    /// pooled buffer) and its rows copied out, so a stage that reads a region holds that region, not the whole volume.
+    /// </summary>
+    public static VoxelWindow<short> DecodeAgain(IReadOnlyList<FrameInfo> frames, Dims dims, Affine affine, VoxelBox box,
+        IDicomFrameDecoder? decoder = null)
+    {
+        if (frames.Count != dims.Z) throw new ArgumentException($"{frames.Count} frames for {dims.Z} slices: only a stack assembled without regridding is decoded again.", nameof(frames));
+        var s = box.Size;
+        if (box.X < 0 || box.Y < 0 || box.Z < 0 || box.X + s.X > dims.X || box.Y + s.Y > dims.Y || box.Z + s.Z > dims.Z)
+            throw new ArgumentOutOfRangeException(nameof(box), $"Box {box} is not inside a stack of {dims}.");
+        decoder ??= NativeFrameDecoder.Instance;
+        var values = new HuVolume(s, affine with { Origin = affine.IndexToPatient(box.X, box.Y, box.Z) });
+        var plane = dims.X * dims.Y;
+        ParallelFor(s.Z, k =>
+        {
+            var f = frames[box.Z + k];
+            var buffer = System.Buffers.ArrayPool<short>.Shared.Rent(plane);
+            try
+            {
+                if (!DecodeInto(f, buffer.AsSpan(0, plane), decoder))
+                    throw new IOException($"Instance {f.SopInstanceUid} no longer decodes to the whole HU values it had when the series was assembled.");
+                var dst = values.Slice(k);
+                for (var j = 0; j < s.Y; j++)
+                    buffer.AsSpan((box.Y + j) * dims.X + box.X, s.X).CopyTo(dst.Slice(j * s.X, s.X));
+            }
+            finally { System.Buffers.ArrayPool<short>.Shared.Return(buffer); }
+        });
+        return new VoxelWindow<short>(values, box);
+    }
+
     /// <summary>Parallel loop that surfaces the first real error instead of an AggregateException.</summary>
     private static void ParallelFor(int count, Action<int> body)
     {
