@@ -85,6 +85,53 @@ public class LungNodulesTests
         }
     }
 
+    /// <summary>
+    /// The search asks for the CT once, as the box of its grid around the lungs, so that an analysis that let its input go
+    /// reads back only that box. On the phantom placed in a larger volume (air around it, as a chest lies in its field of
+    /// view, and an oblique grid: rows not along x), the box is a fraction of the volume and the candidates found from it
+    /// alone are those found from the whole volume, down to each voxel.
+    /// </summary>
+    [Fact]
+    public void The_candidates_from_the_box_around_the_lungs_alone_are_those_from_the_whole_volume()
+    {
+        var (phantom, phantomLabels, _) = Phantom();
+        var p = phantom.Dims;
+        var d = new Dims(p.X + 60, p.Y + 50, p.Z + 40);
+        (int X, int Y, int Z) at = (35, 20, 25);
+        // Voxels of 0.8 x 0.8 x 1.25 mm, turned in the plane: the 1 mm crop grid then cuts the voxels obliquely.
+        var t = 0.2;
+        var affine = new Affine(new Vec3(-60, -40, 10), new Vec3(Math.Cos(t), Math.Sin(t), 0) * 0.8, new Vec3(-Math.Sin(t), Math.Cos(t), 0) * 0.8, new Vec3(0, 0, 1.25));
+        var hu = new HuVolume(d, affine);
+        Array.Fill(hu.Data, (short)-1000);
+        var labels = new LabelVolume(d, affine);
+        for (var z = 0; z < p.Z; z++)
+        for (var y = 0; y < p.Y; y++)
+        for (var x = 0; x < p.X; x++)
+        {
+            hu[at.X + x, at.Y + y, at.Z + z] = (short)Math.Round(phantom[x, y, z]);
+            labels[at.X + x, at.Y + y, at.Z + z] = phantomLabels[x, y, z];
+        }
+        var spec = new NoduleSpec { Label = 6, MaxCandidates = 50 };
+        var whole = LungNodules.Detect(hu, labels, Left, Right, spec);
+        Assert.True(whole.Candidates.Count >= 5, Describe(whole));
+
+        var asked = new List<VoxelBox>();
+        var fromBox = LungNodules.Detect(box =>
+        {
+            asked.Add(box);
+            // Only the box's values: a read outside it would index the wrong voxel or fail.
+            var held = new HuVolume(box.Size, affine);
+            for (var z = 0; z < box.Size.Z; z++)
+            for (var y = 0; y < box.Size.Y; y++)
+                hu.Data.AsSpan((int)d.Index(box.X, box.Y + y, box.Z + z), box.Size.X).CopyTo(held.Data.AsSpan((int)box.Size.Index(0, y, z), box.Size.X));
+            return new VoxelWindow<short>(held, box);
+        }, labels, Left, Right, spec);
+        var only = Assert.Single(asked);
+        Assert.True(only.Size.Count < d.Count * 6 / 10, $"box {only} of {d}");
+        Assert.True(Describe(whole) == Describe(fromBox), $"from the box:\n{Describe(fromBox)}\nwhole volume:\n{Describe(whole)}");
+        Assert.Equal(whole.Candidates.Select(c => c.GridVoxels.Order().ToArray()), fromBox.Candidates.Select(c => c.GridVoxels.Order().ToArray()));
+    }
+
     /// <summary>The region growing reuses one set of scratch collections from seed to seed (hundreds of seeds here, many
     /// grown through the texture and rejected): each candidate must keep its own voxels, exactly its sphere's, none of
     /// another seed's, as when every seed had fresh sets.</summary>

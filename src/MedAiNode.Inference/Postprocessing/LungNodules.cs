@@ -76,9 +76,23 @@ public static class LungNodules
         where T : unmanaged, INumberBase<T> =>
         Detect(hu, labels, leftLung, rightLung, spec, SlabPlanes, ct);
 
+    /// <summary>As above, the CT given as the values of the box of its grid (the grid of <paramref name="labels"/>) that the
+    /// search reads: <paramref name="values"/> is asked once, for the box around the lungs, so a caller that let the
+    /// volume go reads back only that (about a third of a chest CT), not the whole volume.</summary>
+    public static NoduleDetection Detect<T>(Func<VoxelBox, VoxelWindow<T>> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default)
+        where T : unmanaged, INumberBase<T> =>
+        Detect(values, labels, leftLung, rightLung, spec, SlabPlanes, ct);
+
     /// <summary>As the public overload, with the slab depth of the response and seed search chosen (tests show the
     /// candidates do not depend on it).</summary>
     internal static NoduleDetection Detect<T>(VoxelVolume<T> hu, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, int slabDepth, CancellationToken ct = default)
+        where T : unmanaged, INumberBase<T>
+    {
+        if (hu.Dims != labels.Dims) throw new ArgumentException($"CT of {hu.Dims}, labels of {labels.Dims}: the labels must be on the CT's grid.", nameof(labels));
+        return Detect(_ => VoxelWindow<T>.Whole(hu), labels, leftLung, rightLung, spec, slabDepth, ct);
+    }
+
+    internal static NoduleDetection Detect<T>(Func<VoxelBox, VoxelWindow<T>> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, int slabDepth, CancellationToken ct = default)
         where T : unmanaged, INumberBase<T>
     {
         var lungLabels = new[] { leftLung, rightLung };
@@ -86,7 +100,8 @@ public static class LungNodules
         if (dims.Count == 0) return new NoduleDetection(grid, dims, []);
         // The CT on the 1 mm crop is never stored whole (4 bytes per crop voxel, more than the int16 input itself):
         // the seed search resamples the planes each slab needs, the growing and the shell read single voxels.
-        var v = new Resampler.ResampledView<T>(hu, dims, grid, -1024f);
+        var window = values(Resampler.SourceBox(labels.Dims, labels.Affine, dims, grid));
+        var v = new Resampler.ResampledView<T>(window, labels.Dims, labels.Affine, dims, grid, -1024f);
         var side = LungSides(labels, dims, grid, leftLung, rightLung);
 
         var seeds = Seeds(v.FillPlanes, dims, side, spec.MinResponse, slabDepth, ct);
