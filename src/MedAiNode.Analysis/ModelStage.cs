@@ -64,7 +64,8 @@ internal static class ModelStage
             // The anatomy rules' scratch and the score map are garbage now: collected before the search allocates its crop.
             StageMemory.Release(input.Dims.Count);
             // On the input grid, at 1 mm: a 3 mm nodule is one voxel of the model's 2 mm grid.
-            var detection = LungNodules.Detect(input.Volume, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct);
+            // The box around the lungs is all it reads: when the input was let go, only that box is read back for it.
+            var detection = LungNodules.Detect(input.Window, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct);
             var painted = detection.Paint(labels, (byte)nodules.Label);
             for (var k = 0; k < detection.Candidates.Count; k++)
             {
