@@ -111,18 +111,22 @@ public static class RegionMeasurements
             for (var s = 0; s < k; s++)
             {
                 long count = 0, sx = 0, sy = 0, sz = 0; double sv = 0; var integral = true; float maxAbs = 0;
-                merged[s] = new PointBuffer();
+                // Sized once, and each slab's part let go as it is copied: a body's surface is millions of points (24
+                // bytes each), and the slabs' and merged copies of every label at once set the analysis' memory peak.
+                merged[s] = new PointBuffer(slabs.Sum(slab => slab.Surface[s].Count));
                 foreach (var slab in slabs)
                 {
                     count += slab.N[s]; sx += slab.Sx[s]; sy += slab.Sy[s]; sz += slab.Sz[s];
                     sv += slab.Sum[s]; integral &= slab.Integral[s]; maxAbs = Math.Max(maxAbs, slab.MaxAbs[s]);
-                    merged[s].AddRange(slab.Surface[s]);
+                    foreach (var i in slab.Surface[s]) merged[s].Add(labels.IndexToPatient((int)(i % d.X), (int)(i / d.X % d.Y), (int)(i / ((long)d.X * d.Y))));
+                    slab.Surface[s] = [];
                 }
                 if (count == 0) { perLabel[s] = new RegionStatistics(0, 0, default, 0, null); continue; }
                 // Exact integer sums below 2^53 do not depend on the order; anything else is summed in index order.
                 if (values is not null && !(integral && count * (double)maxAbs < 9007199254740992.0)) sv = SumInIndexOrder(data, values, wanted[s]);
                 var centroid = labels.IndexToPatient((double)sx / count, (double)sy / count, (double)sz / count);
                 var (diameter, ends) = LongestDiameter(merged[s]);
+                merged[s].Dispose();
                 perLabel[s] = new RegionStatistics(count, count * labels.VoxelVolumeMm3 / 1000.0, centroid,
                     diameter, values is null ? null : sv / count) { LongestDiameterEndsMm = ends };
             }
@@ -133,7 +137,6 @@ public static class RegionMeasurements
         finally
         {
             foreach (var b in merged) b?.Dispose();
-            foreach (var slab in slabs) slab?.Dispose();
         }
     }
 
@@ -145,32 +148,27 @@ public static class RegionMeasurements
         slot[label] = 0;
         var parts = Enumerable.Range(0, slabs).Select(c => Scan<float>(labels, null, slot, System.Buffers.SearchValues.Create([label]), 1,
             (int)((long)c * labels.Dims.Z / slabs), (int)((long)(c + 1) * labels.Dims.Z / slabs))).ToList();
-        var points = parts.SelectMany(p => Enumerable.Range(0, p.Surface[0].Count).Select(i => new Vec3(p.Surface[0].X[i], p.Surface[0].Y[i], p.Surface[0].Z[i]))).ToList();
-        foreach (var p in parts) p.Dispose();
-        return points;
+        var d = labels.Dims;
+        return parts.SelectMany(p => p.Surface[0]).Select(i => labels.IndexToPatient((int)(i % d.X), (int)(i / d.X % d.Y), (int)(i / ((long)d.X * d.Y)))).ToList();
     }
 
-    /// <summary>Per-label sums and surface points of the slices z0..z1-1.</summary>
-    private sealed class Slab : IDisposable
+    /// <summary>Per-label sums and surface voxels of the slices z0..z1-1; the surface as grid indices (8 bytes a point, not
+    /// the 24 of its patient position, computed when the slabs are merged: a body's surface is millions of points).</summary>
+    private sealed class Slab
     {
         public Slab(int k)
         {
             N = new long[k]; Sx = new long[k]; Sy = new long[k]; Sz = new long[k]; Sum = new double[k]; MaxAbs = new float[k];
             Integral = new bool[k]; Array.Fill(Integral, true);
-            Surface = new PointBuffer[k];
-            for (var s = 0; s < k; s++) Surface[s] = new PointBuffer();
+            Surface = new List<long>[k];
+            for (var s = 0; s < k; s++) Surface[s] = [];
         }
 
         public long[] N, Sx, Sy, Sz;
         public double[] Sum;
         public bool[] Integral;
         public float[] MaxAbs;
-        public PointBuffer[] Surface;
-
-        public void Dispose()
-        {
-            foreach (var b in Surface) b.Dispose();
-        }
+        public List<long>[] Surface;
     }
 
     private static Slab Scan<TV>(LabelVolume labels, TV[]? values, int[] slot, System.Buffers.SearchValues<byte> search, int k, int z0, int z1)
@@ -207,15 +205,15 @@ public static class RegionMeasurements
                 var surface = r.Surface[s];
                 if (borderRow)
                 {
-                    for (var q = x; q < end; q++) surface.Add(labels.IndexToPatient(q, y, z));
+                    for (var q = x; q < end; q++) surface.Add(start + q);
                 }
                 else
                 {
                     // The ends of a run differ from their x neighbour (or touch the border); inside it only the rows
                     // above and below and the neighbouring slices can make a voxel surface.
-                    surface.Add(labels.IndexToPatient(x, y, z));
-                    if (len > 2) InteriorSurface(data, l, start + x + 1, len - 2, nx, plane, surface, labels, x + 1, y, z);
-                    if (len > 1) surface.Add(labels.IndexToPatient(end - 1, y, z));
+                    surface.Add(start + x);
+                    if (len > 2) InteriorSurface(data, l, start + x + 1, len - 2, nx, plane, surface);
+                    if (len > 1) surface.Add(start + end - 1);
                 }
                 x = end;
             }
@@ -223,7 +221,7 @@ public static class RegionMeasurements
         return r;
     }
 
-    private static void InteriorSurface(byte[] data, byte l, int at, int m, int nx, int plane, PointBuffer surface, LabelVolume labels, int x0, int y, int z)
+    private static void InteriorSurface(byte[] data, byte l, int at, int m, int nx, int plane, List<long> surface)
     {
         var up = data.AsSpan(at - nx, m); var down = data.AsSpan(at + nx, m);
         var front = data.AsSpan(at - plane, m); var back = data.AsSpan(at + plane, m);
@@ -235,10 +233,10 @@ public static class RegionMeasurements
             var same = Vector.Equals(new Vector<byte>(up[j..]), lv) & Vector.Equals(new Vector<byte>(down[j..]), lv)
                 & Vector.Equals(new Vector<byte>(front[j..]), lv) & Vector.Equals(new Vector<byte>(back[j..]), lv);
             if (same == Vector<byte>.AllBitsSet) continue;
-            for (var q = 0; q < w; q++) if (same[q] == 0) surface.Add(labels.IndexToPatient(x0 + j + q, y, z));
+            for (var q = 0; q < w; q++) if (same[q] == 0) surface.Add(at + j + q);
         }
         for (; j < m; j++)
-            if (up[j] != l || down[j] != l || front[j] != l || back[j] != l) surface.Add(labels.IndexToPatient(x0 + j, y, z));
+            if (up[j] != l || down[j] != l || front[j] != l || back[j] != l) surface.Add(at + j);
     }
 
     /// <summary>Adds a run's values (any order: only used when they are all integers), noting whether they are and their largest magnitude.</summary>
@@ -520,6 +518,16 @@ public static class RegionMeasurements
         private double[] _x = [], _y = [], _z = [];
         private int _capacity;
         public int Count { get; private set; }
+
+        public PointBuffer() { }
+
+        /// <summary>Room for <paramref name="capacity"/> points from the start (no growing, no slack).</summary>
+        public PointBuffer(int capacity)
+        {
+            if (capacity <= 0) return;
+            _x = Take(capacity); _y = Take(capacity); _z = Take(capacity);
+            _capacity = capacity;
+        }
         public double[] X => _x;
         public double[] Y => _y;
         public double[] Z => _z;
@@ -551,9 +559,11 @@ public static class RegionMeasurements
         /// the pool would keep them for the life of the process, on top of the next analysis.</summary>
         private const int PooledMax = 1 << 16;
 
+        private static double[] Take(int size) => size <= PooledMax ? ArrayPool<double>.Shared.Rent(size) : GC.AllocateUninitializedArray<double>(size);
+
         private double[] Regrow(double[] old, int size)
         {
-            var next = size <= PooledMax ? ArrayPool<double>.Shared.Rent(size) : GC.AllocateUninitializedArray<double>(size);
+            var next = Take(size);
             old.AsSpan(0, Count).CopyTo(next);
             Give(old);
             return next;
