@@ -8,18 +8,26 @@ namespace MedAiNode.Imaging.Tests;
 /// resampled volume holds, by planes and one voxel at a time.</summary>
 public class ResampledViewTests
 {
-    private static (HuVolume Source, Dims Dims, Affine Target) Oblique()
+    private static (HuVolume Source, Dims Dims, Affine Target) Oblique() =>
+        // Reaching beyond the source, so the outside value shows too.
+        (RandomSource(new Dims(23, 19, 11), 7), new Dims(21, 17, 31), Turned(new Vec3(-43, 9, 297)));
+
+    /// <summary>Random HU on an axial grid of 0.7 x 0.7 x 2.5 mm voxels.</summary>
+    private static HuVolume RandomSource(Dims sd, int seed)
     {
-        var rng = new Random(7);
-        var sd = new Dims(23, 19, 11);
+        var rng = new Random(seed);
         var source = new HuVolume(sd, Affine.FromDirections(new Vec3(-40, 12, 300), new Vec3(0.7, 0.7, 2.5), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1)));
         for (var i = 0; i < source.Data.Length; i++) source.Data[i] = (short)rng.Next(-1024, 2000);
-        // A 1 mm grid turned a little about z and y, reaching beyond the source so the outside value shows too.
+        return source;
+    }
+
+    /// <summary>A 1 mm grid turned a little about z and y.</summary>
+    private static Affine Turned(Vec3 origin)
+    {
         double a = 0.3, b = 0.1;
         var ex = new Vec3(Math.Cos(a), Math.Sin(a), 0);
         var ey = new Vec3(-Math.Sin(a) * Math.Cos(b), Math.Cos(a) * Math.Cos(b), Math.Sin(b));
-        var ez = ex.Cross(ey).Normalized();
-        return (source, new Dims(21, 17, 31), new Affine(new Vec3(-43, 9, 297), ex, ey, ez));
+        return new Affine(origin, ex, ey, ex.Cross(ey).Normalized());
     }
 
     [Fact]
@@ -78,17 +86,11 @@ public class ResampledViewTests
     [InlineData(true)]
     public void A_view_on_the_source_box_alone_equals_the_view_on_the_whole_volume(bool reachingOutside)
     {
-        var rng = new Random(11);
         var sd = new Dims(61, 53, 37);
-        var source = new HuVolume(sd, Affine.FromDirections(new Vec3(-40, 12, 300), new Vec3(0.7, 0.7, 2.5), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1)));
-        for (var i = 0; i < source.Data.Length; i++) source.Data[i] = (short)rng.Next(-1024, 2000);
-        double a = 0.3, b = 0.1;
-        var ex = new Vec3(Math.Cos(a), Math.Sin(a), 0);
-        var ey = new Vec3(-Math.Sin(a) * Math.Cos(b), Math.Cos(a) * Math.Cos(b), Math.Sin(b));
-        var ez = ex.Cross(ey).Normalized();
+        var source = RandomSource(sd, 11);
         // Inside the source (a crop around an organ), or reaching beyond its corner (the box is clipped there).
         var (origin, dims) = reachingOutside ? (new Vec3(-45, 8, 296), new Dims(18, 15, 40)) : (new Vec3(-25, 22, 330), new Dims(14, 11, 19));
-        var target = new Affine(origin, ex, ey, ez);
+        var target = Turned(origin);
 
         var box = Resampler.SourceBox(sd, source.Affine, dims, target);
         Assert.True(box.Size.Count < sd.Count / 2, $"box {box} of {sd}: the grid reads a small part of the source");
