@@ -162,7 +162,7 @@ public static class Resampler
         public Window(VoxelWindow<T> w, Dims whole)
         {
             var b = w.Box;
-            if (b.X < 0 || b.Y < 0 || b.Z < 0 || b.X + b.Size.X > whole.X || b.Y + b.Size.Y > whole.Y || b.Z + b.Size.Z > whole.Z)
+            if (!b.Within(whole))
                 throw new ArgumentException($"Box {b} is not inside a grid of {whole}.", nameof(w));
             (Data, Whole, Held, X0, Y0, Z0) = (w.Values.Data, whole, b.Size, b.X, b.Y, b.Z);
         }

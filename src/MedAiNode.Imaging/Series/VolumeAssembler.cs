@@ -306,7 +306,7 @@ public static class VolumeAssembler
     {
         if (frames.Count != dims.Z) throw new ArgumentException($"{frames.Count} frames for {dims.Z} slices: only a stack assembled without regridding is decoded again.", nameof(frames));
         var s = box.Size;
-        if (box.X < 0 || box.Y < 0 || box.Z < 0 || box.X + s.X > dims.X || box.Y + s.Y > dims.Y || box.Z + s.Z > dims.Z)
+        if (!box.Within(dims))
             throw new ArgumentOutOfRangeException(nameof(box), $"Box {box} is not inside a stack of {dims}.");
         decoder ??= NativeFrameDecoder.Instance;
         var values = new HuVolume(s, affine with { Origin = affine.IndexToPatient(box.X, box.Y, box.Z) });

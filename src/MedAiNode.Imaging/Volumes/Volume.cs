@@ -16,7 +16,8 @@ public readonly record struct Dims(int X, int Y, int Z)
 public readonly record struct VoxelBox(int X, int Y, int Z, Dims Size)
 {
     public static VoxelBox Whole(Dims d) => new(0, 0, 0, d);
-    public bool IsWhole(Dims d) => X == 0 && Y == 0 && Z == 0 && Size == d;
+    /// <summary>Whether the box lies inside a grid of <paramref name="d"/>.</summary>
+    public bool Within(Dims d) => X >= 0 && Y >= 0 && Z >= 0 && X + Size.X <= d.X && Y + Size.Y <= d.Y && Z + Size.Z <= d.Z;
     public override string ToString() => $"{Size} at ({X}, {Y}, {Z})";
 }
 
