@@ -118,7 +118,7 @@ public static class RegionMeasurements
                 {
                     count += slab.N[s]; sx += slab.Sx[s]; sy += slab.Sy[s]; sz += slab.Sz[s];
                     sv += slab.Sum[s]; integral &= slab.Integral[s]; maxAbs = Math.Max(maxAbs, slab.MaxAbs[s]);
-                    foreach (var i in slab.Surface[s]) merged[s].Add(labels.IndexToPatient((int)(i % d.X), (int)(i / d.X % d.Y), (int)(i / ((long)d.X * d.Y))));
+                    foreach (var i in slab.Surface[s]) merged[s].Add(Position(labels, i));
                     slab.Surface[s] = [];
                 }
                 if (count == 0) { perLabel[s] = new RegionStatistics(0, 0, default, 0, null); continue; }
@@ -148,8 +148,14 @@ public static class RegionMeasurements
         slot[label] = 0;
         var parts = Enumerable.Range(0, slabs).Select(c => Scan<float>(labels, null, slot, System.Buffers.SearchValues.Create([label]), 1,
             (int)((long)c * labels.Dims.Z / slabs), (int)((long)(c + 1) * labels.Dims.Z / slabs))).ToList();
+        return parts.SelectMany(p => p.Surface[0]).Select(i => Position(labels, i)).ToList();
+    }
+
+    /// <summary>The patient position of grid index <paramref name="i"/> (x fastest), as the pass computed it from x, y, z.</summary>
+    private static Vec3 Position(LabelVolume labels, long i)
+    {
         var d = labels.Dims;
-        return parts.SelectMany(p => p.Surface[0]).Select(i => labels.IndexToPatient((int)(i % d.X), (int)(i / d.X % d.Y), (int)(i / ((long)d.X * d.Y)))).ToList();
+        return labels.IndexToPatient((int)(i % d.X), (int)(i / d.X % d.Y), (int)(i / ((long)d.X * d.Y)));
     }
 
     /// <summary>Per-label sums and surface voxels of the slices z0..z1-1; the surface as grid indices (8 bytes a point, not
