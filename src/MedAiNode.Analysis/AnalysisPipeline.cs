@@ -208,26 +208,14 @@ public sealed class AnalysisPipeline(ModelSessionCache sessions, IDicomFrameDeco
         var a = assembled;
         assembled = null!;
         if (a.Hu is not { } hu) return new ModelInput<float>(a.Volume);
-        return CanReadAgain(a) ? new ModelInput<short>(hu, ReadAgain(a), ReadBox(a)) : new ModelInput<short>(hu);
+        return new ModelInput<short>(hu, CanReadAgain(a) ? new FrameStackReader(a.Frames, hu.Dims, hu.Affine, frameDecoder) : null);
     }
 
-    /// <summary>Whether an int16 stack is cheap to read again from its frames (whole, or a box of it): not when it was
-    /// regridded (its slices are blends) or its files are compressed (decoding JPEG 2000 again costs seconds, not the
-    /// 0.5 s of 300 plain slices).</summary>
+    /// <summary>Whether an int16 stack is cheap to read again from its frames (by box): not when it was regridded (its
+    /// slices are blends) or its files are compressed (decoding JPEG 2000 again costs seconds, not the 0.5 s of 300
+    /// plain slices).</summary>
     private static bool CanReadAgain(AssembledVolume a) =>
         !a.Resampled && !a.Frames.Any(f => f.File.TransferSyntax.IsEncapsulated || f.File.TransferSyntax.IsDeflated);
-
-    private Func<VoxelVolume<short>> ReadAgain(AssembledVolume a)
-    {
-        var (frames, dims, affine, slices, decoder) = (a.Frames, a.Hu!.Dims, a.Hu.Affine, a.Hu.Slices, frameDecoder);
-        return () => VolumeAssembler.DecodeAgain(frames, dims, affine, slices, decoder);
-    }
-
-    private Func<VoxelBox, VoxelWindow<short>> ReadBox(AssembledVolume a)
-    {
-        var (frames, dims, affine, decoder) = (a.Frames, a.Hu!.Dims, a.Hu.Affine, frameDecoder);
-        return box => VolumeAssembler.DecodeAgain(frames, dims, affine, box, decoder);
-    }
 
     private static string ContentRule(ModelManifest manifest, SeriesCandidate chosen, AssembledVolume assembled) =>
         assembled.Hu is { } hu ? ContentRule(manifest, chosen, hu) : ContentRule(manifest, chosen, assembled.Volume);

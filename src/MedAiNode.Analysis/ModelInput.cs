@@ -6,11 +6,11 @@ namespace MedAiNode.Analysis;
 /// <summary>
 /// The model stages' input volume. When it can be read again cheaply from its frames (an int16 stack of uncompressed
 /// files: about 0.5 s for 300 slices of 512x512), the stages let it go while the network runs, the analysis' memory
-/// peak, and read it back for the stages after it that need the values (the nodule search, the measurements).
+/// peak, and read back only what the stages after it need: the box around the lungs for the nodule search, the box
+/// around the nodules for their statistics, a few planes at a time for the measurements.
 /// </summary>
-/// <param name="readAgain">The whole volume read again.</param>
-/// <param name="readBox">A box of the volume's grid read again (the nodule search reads the box around the lungs only).</param>
-internal sealed class ModelInput<T>(VoxelVolume<T> volume, Func<VoxelVolume<T>>? readAgain = null, Func<VoxelBox, VoxelWindow<T>>? readBox = null)
+/// <param name="reader">Reads boxes of the volume again; null when it must be held.</param>
+internal sealed class ModelInput<T>(VoxelVolume<T> volume, IVoxelReader<T>? reader = null)
     where T : unmanaged
 {
     private VoxelVolume<T>? _volume = volume;
@@ -19,36 +19,34 @@ internal sealed class ModelInput<T>(VoxelVolume<T> volume, Func<VoxelVolume<T>>?
     public Affine Affine { get; } = volume.Affine;
     public IReadOnlyList<SliceReference> Slices { get; } = volume.Slices;
 
-    /// <summary>The values, read again first if they were let go.</summary>
-    public VoxelVolume<T> Volume
-    {
-        get
-        {
-            if (_volume is not null) return _volume;
-            // The stage before (the nodule search: its planes and its box of values) left garbage the size of the volume.
-            StageMemory.Release(Dims.Count);
-            _volume = readAgain!();
-            // Reading made as much garbage as the volume (each frame's bytes): collected before the next stage allocates.
-            StageMemory.Release(Dims.Count);
-            return _volume;
-        }
-    }
+    /// <summary>The whole volume, while it is held (the preprocessing reads it before it is let go).</summary>
+    public VoxelVolume<T> Volume => _volume
+        ?? throw new InvalidOperationException("The input was let go while the network ran; read it back by box (Window) or by planes (ReadPlanes).");
 
     /// <summary>The values of box <paramref name="box"/> of the grid: the volume itself while it is held, else that box
     /// read again (and not kept: the stage that asked holds it).</summary>
     public VoxelWindow<T> Window(VoxelBox box)
     {
-        if (_volume is not null || readBox is null) return VoxelWindow<T>.Whole(Volume);
-        var window = readBox(box);
+        if (_volume is not null || reader is null) return VoxelWindow<T>.Whole(Volume);
+        var window = reader.Read(box);
         // Each frame of the box's slices was read whole: garbage of that many planes.
         StageMemory.Release((long)box.Size.Z * Dims.X * Dims.Y);
         return window;
     }
 
+    /// <summary>Planes <paramref name="z0"/> to <paramref name="z0"/> + <paramref name="count"/> - 1 into the start of
+    /// <paramref name="into"/>: copied from the volume while it is held, else decoded again straight into it.</summary>
+    public void ReadPlanes(int z0, int count, T[] into)
+    {
+        var plane = Dims.X * Dims.Y;
+        if (_volume is not null || reader is null) Array.Copy(Volume.Data, (long)z0 * plane, into, 0, (long)count * plane);
+        else reader.Read(new VoxelBox(0, 0, z0, new Dims(Dims.X, Dims.Y, count)), into);
+    }
+
     /// <summary>Lets the values go when they can be read again; true if it did.</summary>
     public bool Release()
     {
-        if (readAgain is null || _volume is null) return false;
+        if (reader is null || _volume is null) return false;
         _volume = null;
         return true;
     }

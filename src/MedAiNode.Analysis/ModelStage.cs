@@ -67,11 +67,13 @@ internal static class ModelStage
             // The box around the lungs is all it reads: when the input was let go, only that box is read back for it.
             var detection = LungNodules.Detect(input.Window, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct);
             var painted = detection.Paint(labels, (byte)nodules.Label);
+            // The candidates' values: one box around them all (a few centimetres of the chest), read back once.
+            var around = painted.Any(p => p.Count > 0) ? input.Window(VoxelBox.Enclosing(labels.Dims, painted.SelectMany(p => p))) : null;
             for (var k = 0; k < detection.Candidates.Count; k++)
             {
                 var c = detection.Candidates[k];
                 if (painted[k].Count == 0) continue;
-                var st = RegionMeasurements.Measure(labels, painted[k], input.Volume.Data);
+                var st = RegionMeasurements.Measure(labels, painted[k], around!);
                 lesions.Add(new LesionCandidate(nodules.Label, lesions.Count(l => l.Label == nodules.Label) + 1, st.VoxelCount, st.VolumeMl, st.CentroidMm,
                     st.LongestDiameterMm, c.Confidence) { LongestDiameterEndsMm = st.LongestDiameterEndsMm, MeanValue = st.MeanValue });
                 notes.Add($"Nodule candidate {lesions.Count(l => l.Label == nodules.Label)}: {c.SideName}, {st.LongestDiameterMm:0.0} mm, {st.VolumeMl * 1000:0} mm³, mean {st.MeanValue:0} HU, confidence {c.Confidence:0.00}, centre ({st.CentroidMm.X:0.0}, {st.CentroidMm.Y:0.0}, {st.CentroidMm.Z:0.0}) mm LPS.");
@@ -83,10 +85,9 @@ internal static class ModelStage
         StageMemory.Release(input.Dims.Count);
 
         clock.Restart();
-        // All labels in one pass over the (usually 512x512xN) input grid.
-        var perLabel = RegionMeasurements.Measure(labels, m.Labels.Select(l => (byte)l.Value).ToArray(), input.Volume.Data);
-        var stats = m.Labels.Select((l, k) => new LabelSummary(l.Value, l.Name, perLabel[k])).ToList();
-        var measurements = Measuring.Measure(m, labels, input.Volume, stats, lesions);
+        // All labels' geometry in one pass over the (usually 512x512xN) input grid, their values in another that reads a
+        // few planes at a time: the whole input is never held again.
+        var (stats, measurements) = Measuring.Measure<T>(m, labels, input.ReadPlanes, lesions);
         return new AnalysisResult
         {
             Model = m,

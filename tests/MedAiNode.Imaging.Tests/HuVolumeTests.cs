@@ -60,6 +60,15 @@ public class HuVolumeTests
         }
         Assert.True(differ > box.Size.Count / 2, "the box's values are not the corner's: an offset that is ignored would show");
         Assert.Throws<ArgumentOutOfRangeException>(() => VolumeAssembler.DecodeAgain(a.Frames, hu.Dims, hu.Affine, box with { Z = hu.Dims.Z - 10 }));
+
+        // Whole planes (the measurements' reads) are decoded straight into a buffer the caller reuses, planes 40-44 at its start.
+        var plane = hu.Dims.X * hu.Dims.Y;
+        var into = new short[6 * plane];
+        Array.Fill(into, (short)12345);
+        new FrameStackReader(a.Frames, hu.Dims, hu.Affine).Read(new VoxelBox(0, 0, 40, hu.Dims with { Z = 5 }), into);
+        Assert.Equal(hu.Data.AsSpan(40 * plane, 5 * plane).ToArray(), into.AsSpan(0, 5 * plane).ToArray());
+        Assert.All(into.AsSpan(5 * plane).ToArray(), v => Assert.Equal(12345, v));
+        Assert.Throws<ArgumentException>(() => VolumeAssembler.DecodeAgain(a.Frames, hu.Dims, new VoxelBox(0, 0, 40, hu.Dims with { Z = 7 }), into));
     }
 
     [Fact]
@@ -127,6 +136,41 @@ public class HuVolumeTests
     }
 
     /// <summary>The stages that read the input volume: resampling, reorientation, region statistics, body region.</summary>
+    /// <summary>A nodule is measured on the box of values around it that the analysis reads back, not on the whole
+    /// input: the same statistics to the bit; a box that misses one of its voxels is refused, not read out of place.</summary>
+    [Fact]
+    public void A_region_measured_on_the_box_of_values_around_it_equals_the_region_measured_on_the_whole_volume()
+    {
+        var dims = new Dims(40, 30, 20);
+        var affine = new Affine(new Vec3(-20, 15, 30), new Vec3(0.7, 0.05, 0), new Vec3(0, -0.7, 0.1), new Vec3(0.02, 0, -2.5));
+        var rng = new Random(5);
+        var hu = new HuVolume(dims, affine, Enumerable.Range(0, (int)dims.Count).Select(_ => (short)rng.Next(-1000, 400)).ToArray());
+        var labels = new LabelVolume(dims, affine);
+        var ball = new List<long>();
+        for (var z = 0; z < dims.Z; z++)
+        for (var y = 0; y < dims.Y; y++)
+        for (var x = 0; x < dims.X; x++)
+            if ((x - 20) * (x - 20) + (y - 15) * (y - 15) + (z - 10) * (z - 10) <= 25) ball.Add(dims.Index(x, y, z));
+        var box = VoxelBox.Enclosing(dims, ball);
+        Assert.Equal(new VoxelBox(15, 10, 5, new Dims(11, 11, 11)), box);
+
+        var whole = RegionMeasurements.Measure(labels, ball, hu.Data);
+        Assert.NotNull(whole.MeanValue);
+        Assert.Equal(whole, RegionMeasurements.Measure(labels, ball, Cut(box)));
+        var short1 = box with { Size = box.Size with { Z = box.Size.Z - 1 } };
+        Assert.Throws<ArgumentException>(() => RegionMeasurements.Measure(labels, ball, Cut(short1)));
+
+        VoxelWindow<short> Cut(VoxelBox b)
+        {
+            var v = new HuVolume(b.Size, affine);
+            for (var k = 0; k < b.Size.Z; k++)
+            for (var j = 0; j < b.Size.Y; j++)
+            for (var i = 0; i < b.Size.X; i++)
+                v.Data[b.Size.Index(i, j, k)] = hu[b.X + i, b.Y + j, b.Z + k];
+            return new VoxelWindow<short>(v, b);
+        }
+    }
+
     [Fact]
     public void Stages_give_the_same_results_on_int16_as_on_the_same_values_as_float()
     {

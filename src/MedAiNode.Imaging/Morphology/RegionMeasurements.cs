@@ -55,7 +55,17 @@ public static class RegionMeasurements
         Measure<T, float>(grid, voxels, values);
 
     /// <summary>As above, with the values float or int16 (<see cref="HuVolume"/>): the same result for the same values.</summary>
-    public static RegionStatistics Measure<T, TV>(VoxelVolume<T> grid, IReadOnlyCollection<long> voxels, TV[]? values) where T : unmanaged where TV : unmanaged, INumberBase<TV>
+    public static RegionStatistics Measure<T, TV>(VoxelVolume<T> grid, IReadOnlyCollection<long> voxels, TV[]? values) where T : unmanaged where TV : unmanaged, INumberBase<TV> =>
+        Measure(grid, voxels, values is null ? null : (i, _, _, _) => double.CreateTruncating(values[i]));
+
+    /// <summary>As above, with the values of a box of the grid that holds the voxels (a region read back on its own).</summary>
+    public static RegionStatistics Measure<T, TV>(VoxelVolume<T> grid, IReadOnlyCollection<long> voxels, VoxelWindow<TV> values) where T : unmanaged where TV : unmanaged, INumberBase<TV> =>
+        Measure(grid, voxels, (_, x, y, z) => values.Box.Contains(x, y, z)
+            ? double.CreateTruncating(values.At(x, y, z))
+            : throw new ArgumentException($"Voxel ({x}, {y}, {z}) is outside the values' box {values.Box}.", nameof(values)));
+
+    /// <param name="value">The value of grid index i at (x, y, z); null for no mean.</param>
+    private static RegionStatistics Measure<T>(VoxelVolume<T> grid, IReadOnlyCollection<long> voxels, Func<long, int, int, int, double>? value) where T : unmanaged
     {
         var set = voxels as IReadOnlySet<long> ?? voxels.ToHashSet();
         var d = grid.Dims;
@@ -66,14 +76,14 @@ public static class RegionMeasurements
         {
             int z = (int)(i / plane), y = (int)(i % plane / d.X), x = (int)(i % d.X);
             n++; sx += x; sy += y; sz += z;
-            if (values is not null) sv += double.CreateTruncating(values[i]);
+            if (value is not null) sv += value(i, x, y, z);
             var onSurface = x == 0 || y == 0 || z == 0 || x == d.X - 1 || y == d.Y - 1 || z == d.Z - 1
                 || !set.Contains(i - 1) || !set.Contains(i + 1) || !set.Contains(i - d.X) || !set.Contains(i + d.X) || !set.Contains(i - plane) || !set.Contains(i + plane);
             if (onSurface) buffer.Add(grid.IndexToPatient(x, y, z));
         }
         if (n == 0) return new RegionStatistics(0, 0, default, 0, null);
         var (diameter, ends) = LongestDiameter(buffer);
-        return new RegionStatistics(n, n * grid.VoxelVolumeMm3 / 1000.0, grid.IndexToPatient(sx / n, sy / n, sz / n), diameter, values is null ? null : sv / n)
+        return new RegionStatistics(n, n * grid.VoxelVolumeMm3 / 1000.0, grid.IndexToPatient(sx / n, sy / n, sz / n), diameter, value is null ? null : sv / n)
             { LongestDiameterEndsMm = ends };
     }
 

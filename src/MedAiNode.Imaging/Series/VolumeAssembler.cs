@@ -277,55 +277,53 @@ public static class VolumeAssembler
     }
 
     /// <summary>
-    /// The int16 values of a stack assembled without regridding (<see cref="AssembledVolume.Hu"/>, one frame per slice in
-    /// <see cref="AssembledVolume.Frames"/> order), decoded again into a new volume: the analysis lets the volume go while
-    /// the model runs and reads it back after. A file that changed since throws (<c>DicomFileChangedException</c>, or an
-    /// <see cref="IOException"/> for a frame that no longer decodes to whole HU), so a changed input is never mixed in.
-    /// </summary>
-    public static HuVolume DecodeAgain(IReadOnlyList<FrameInfo> frames, Dims dims, Affine affine, IReadOnlyList<SliceReference> slices,
-        IDicomFrameDecoder? decoder = null)
-    {
-        if (frames.Count != dims.Z) throw new ArgumentException($"{frames.Count} frames for {dims.Z} slices: only a stack assembled without regridding is decoded again.", nameof(frames));
-        decoder ??= NativeFrameDecoder.Instance;
-        var hu = new HuVolume(dims, affine) { Slices = slices };
-        ParallelFor(frames.Count, z =>
-        {
-            if (!DecodeInto(frames[z], hu.Slice(z), decoder))
-                throw new IOException($"Instance {frames[z].SopInstanceUid} no longer decodes to the whole HU values it had when the series was assembled.");
-        });
-        return hu;
-    }
-
-    /// <summary>
-    /// As <see cref="DecodeAgain(IReadOnlyList{FrameInfo}, Dims, Affine, IReadOnlyList{SliceReference}, IDicomFrameDecoder?)"/>,
-    /// box <paramref name="box"/> of the stack only: the frames of its slices are decoded (one at a time per thread, into a
-    /// pooled buffer) and its rows copied out, so a stage that reads a region holds that region, not the whole volume.
+    /// Box <paramref name="box"/> of the int16 values of a stack assembled without regridding (<see cref="AssembledVolume.Hu"/>,
+    /// one frame per slice in <see cref="AssembledVolume.Frames"/> order), decoded again: the analysis lets the volume go
+    /// while the model runs and reads back the regions its later stages need. Only the box's slices are decoded (whole
+    /// planes straight into place, parts of planes through a pooled buffer). A file that changed since throws
+    /// (<c>DicomFileChangedException</c>, or an <see cref="IOException"/> for a frame that no longer decodes to whole HU),
+    /// so a changed input is never mixed in.
     /// </summary>
     public static VoxelWindow<short> DecodeAgain(IReadOnlyList<FrameInfo> frames, Dims dims, Affine affine, VoxelBox box,
         IDicomFrameDecoder? decoder = null)
+    {
+        var values = new HuVolume(box.Size, affine with { Origin = affine.IndexToPatient(box.X, box.Y, box.Z) });
+        DecodeAgain(frames, dims, box, values.Data, decoder);
+        return new VoxelWindow<short>(values, box);
+    }
+
+    /// <summary>As above, into the start of <paramref name="into"/> (x fastest, then y, then z), which the caller reuses.</summary>
+    public static void DecodeAgain(IReadOnlyList<FrameInfo> frames, Dims dims, VoxelBox box, short[] into, IDicomFrameDecoder? decoder = null)
     {
         if (frames.Count != dims.Z) throw new ArgumentException($"{frames.Count} frames for {dims.Z} slices: only a stack assembled without regridding is decoded again.", nameof(frames));
         var s = box.Size;
         if (!box.Within(dims))
             throw new ArgumentOutOfRangeException(nameof(box), $"Box {box} is not inside a stack of {dims}.");
+        if (into.LongLength < s.Count) throw new ArgumentException($"{into.LongLength} values cannot hold a box of {s}.", nameof(into));
         decoder ??= NativeFrameDecoder.Instance;
-        var values = new HuVolume(s, affine with { Origin = affine.IndexToPatient(box.X, box.Y, box.Z) });
         var plane = dims.X * dims.Y;
+        var wholePlanes = s.X == dims.X && s.Y == dims.Y;
         ParallelFor(s.Z, k =>
         {
             var f = frames[box.Z + k];
+            var dst = into.AsSpan(k * s.X * s.Y, s.X * s.Y);
+            if (wholePlanes)
+            {
+                if (!DecodeInto(f, dst, decoder)) throw Changed(f);
+                return;
+            }
             var buffer = System.Buffers.ArrayPool<short>.Shared.Rent(plane);
             try
             {
-                if (!DecodeInto(f, buffer.AsSpan(0, plane), decoder))
-                    throw new IOException($"Instance {f.SopInstanceUid} no longer decodes to the whole HU values it had when the series was assembled.");
-                var dst = values.Slice(k);
+                if (!DecodeInto(f, buffer.AsSpan(0, plane), decoder)) throw Changed(f);
                 for (var j = 0; j < s.Y; j++)
                     buffer.AsSpan((box.Y + j) * dims.X + box.X, s.X).CopyTo(dst.Slice(j * s.X, s.X));
             }
             finally { System.Buffers.ArrayPool<short>.Shared.Return(buffer); }
         });
-        return new VoxelWindow<short>(values, box);
+
+        static IOException Changed(FrameInfo f) =>
+            new($"Instance {f.SopInstanceUid} no longer decodes to the whole HU values it had when the series was assembled.");
     }
 
     /// <summary>Parallel loop that surfaces the first real error instead of an AggregateException.</summary>
@@ -410,4 +408,12 @@ public static class VolumeAssembler
         if (signed && (v >> (bits - 1) & 1) != 0) return (long)(v | ~((1UL << bits) - 1));
         return (long)v;
     }
+}
+
+/// <summary>An int16 stack assembled without regridding, read again from its frames by box
+/// (<see cref="VolumeAssembler.DecodeAgain(IReadOnlyList{FrameInfo}, Dims, Affine, VoxelBox, IDicomFrameDecoder?)"/>).</summary>
+public sealed class FrameStackReader(IReadOnlyList<FrameInfo> frames, Dims dims, Affine affine, IDicomFrameDecoder? decoder = null) : IVoxelReader<short>
+{
+    public VoxelWindow<short> Read(VoxelBox box) => VolumeAssembler.DecodeAgain(frames, dims, affine, box, decoder);
+    public void Read(VoxelBox box, short[] into) => VolumeAssembler.DecodeAgain(frames, dims, box, into, decoder);
 }

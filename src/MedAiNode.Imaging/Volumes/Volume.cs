@@ -16,8 +16,26 @@ public readonly record struct Dims(int X, int Y, int Z)
 public readonly record struct VoxelBox(int X, int Y, int Z, Dims Size)
 {
     public static VoxelBox Whole(Dims d) => new(0, 0, 0, d);
+    /// <summary>Whether voxel (<paramref name="x"/>, <paramref name="y"/>, <paramref name="z"/>) of the grid is in the box.</summary>
+    public bool Contains(int x, int y, int z) => Size.Contains(x - X, y - Y, z - Z);
     /// <summary>Whether the box lies inside a grid of <paramref name="d"/>.</summary>
     public bool Within(Dims d) => X >= 0 && Y >= 0 && Z >= 0 && X + Size.X <= d.X && Y + Size.Y <= d.Y && Z + Size.Z <= d.Z;
+
+    /// <summary>The smallest box holding every grid index of <paramref name="indices"/> (x fastest) of a grid of <paramref name="d"/>.</summary>
+    public static VoxelBox Enclosing(Dims d, IEnumerable<long> indices)
+    {
+        int x0 = int.MaxValue, y0 = int.MaxValue, z0 = int.MaxValue, x1 = -1, y1 = -1, z1 = -1;
+        var plane = (long)d.X * d.Y;
+        foreach (var i in indices)
+        {
+            int z = (int)(i / plane), y = (int)(i % plane / d.X), x = (int)(i % d.X);
+            x0 = Math.Min(x0, x); y0 = Math.Min(y0, y); z0 = Math.Min(z0, z);
+            x1 = Math.Max(x1, x); y1 = Math.Max(y1, y); z1 = Math.Max(z1, z);
+        }
+        if (x1 < 0) throw new ArgumentException("No index to enclose.", nameof(indices));
+        return new VoxelBox(x0, y0, z0, new Dims(x1 - x0 + 1, y1 - y0 + 1, z1 - z0 + 1));
+    }
+
     public override string ToString() => $"{Size} at ({X}, {Y}, {Z})";
 }
 
@@ -36,6 +54,19 @@ public sealed class VoxelWindow<T> where T : unmanaged
     public VoxelBox Box { get; }
 
     public static VoxelWindow<T> Whole(VoxelVolume<T> v) => new(v, VoxelBox.Whole(v.Dims));
+
+    /// <summary>The value at (<paramref name="x"/>, <paramref name="y"/>, <paramref name="z"/>) of the volume's grid (inside <see cref="Box"/>).</summary>
+    public T At(int x, int y, int z) => Values.Data[Values.Dims.Index(x - Box.X, y - Box.Y, z - Box.Z)];
+}
+
+/// <summary>A volume's values read again on demand (from the files they were assembled from) instead of held.</summary>
+public interface IVoxelReader<T> where T : unmanaged
+{
+    /// <summary>Box <paramref name="box"/> of the grid, as values of its own.</summary>
+    VoxelWindow<T> Read(VoxelBox box);
+
+    /// <summary>Box <paramref name="box"/>'s values into the start of <paramref name="into"/> (x fastest, then y, then z).</summary>
+    void Read(VoxelBox box, T[] into);
 }
 
 /// <summary>Where one z slice of a volume came from: the SEG writer references source instances through this.</summary>
