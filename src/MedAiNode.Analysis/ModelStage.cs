@@ -67,7 +67,8 @@ internal static class ModelStage
             // The box around the lungs is all it reads: when the input was let go, only that box is read back for it.
             var detection = LungNodules.Detect(input.Window, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct);
             var painted = detection.Paint(labels, (byte)nodules.Label);
-            // The candidates' values: one box around them all (a few centimetres of the chest), read back once.
+            // The candidates' values: one box around them all, read back once (with candidates in both lungs, at most the
+            // box around the lungs the search read).
             var around = painted.Any(p => p.Count > 0) ? input.Window(VoxelBox.Enclosing(labels.Dims, painted.SelectMany(p => p))) : null;
             for (var k = 0; k < detection.Candidates.Count; k++)
             {
