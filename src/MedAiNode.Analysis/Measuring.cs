@@ -30,7 +30,7 @@ public static class Measuring
         Action<int, int, T[]> readPlanes, IReadOnlyList<LesionCandidate> lesions)
         where T : unmanaged, INumberBase<T>
     {
-        var geometry = RegionMeasurements.Measure(labels, m.Labels.Select(l => (byte)l.Value).ToArray(), (T[]?)null);
+        var geometry = RegionMeasurements.Measure(labels, m.Labels.Select(l => (byte)l.Value).ToArray());
         var stats = m.Labels.Select((l, k) => new LabelSummary(l.Value, l.Name, geometry[k])).ToList();
         var regions = Regions(m, stats);
         // Each present label's mean, counted in the same pass as the manifest's regions.

@@ -85,7 +85,7 @@ public class MeasurementTests
             new MeasurementSpec { Id = "mean", Kind = MeasurementKind.MeanValue, Labels = [2, 3], Concept = new CodedConcept("X1", "99TEST", "Test mean") },
         ];
         m.Validate();
-        var stats = m.Labels.Select(l => new LabelSummary(l.Value, l.Name, RegionMeasurements.Measure(labels, (byte)l.Value, values.Data))).ToList();
+        var stats = m.Labels.Select(l => new LabelSummary(l.Value, l.Name, RegionMeasurements.Measure(labels, i => labels.Data[i] == l.Value, values.Data))).ToList();
         var lesion = new LesionCandidate(6, 1, 10, 0.25, new Vec3(1, 2, 3), 4.5, 0.9) { LongestDiameterEndsMm = new DiameterEnds(new Vec3(0, 2, 3), new Vec3(4.5, 2, 3)) };
         var measured = Measuring.Measure(m, labels, values, stats, [lesion]);
 
@@ -124,6 +124,33 @@ public class MeasurementTests
         Assert.All(volumes, v => Assert.Null(v.Geometry));
     }
 
+    /// <summary>Counting by planes sums each region in index order, so it equals a pass per region for the values the
+    /// old slab sums had special paths for: whole HU-like numbers, whole numbers too large to sum exactly in any order,
+    /// and a NaN among them.</summary>
+    [Theory]
+    [InlineData(4, 1f)]
+    [InlineData(5, 3e9f)]
+    [InlineData(6, float.NaN)]
+    public void Counting_by_planes_equals_a_pass_per_region_for_whole_large_and_nan_values(int seed, float scale)
+    {
+        // 600x500 planes: 6 a read, so two reads over 9 planes.
+        var (labels, values) = Random(seed, new Dims(600, 500, 9), rng => MathF.Round((float)(rng.NextDouble() * 4095 - 1024)) * (float.IsNaN(scale) ? 1 : scale));
+        if (float.IsNaN(scale)) (values.Data[values.Data.Length / 2], labels.Data[values.Data.Length / 2]) = (float.NaN, 2);
+        var regions = Enumerable.Range(1, 6).Select(l => (new MeasurementSpec { Id = "mean" + l, Kind = MeasurementKind.MeanValue }, new[] { l }))
+            .Append((new MeasurementSpec { Id = "lungs", Kind = MeasurementKind.MeanValue }, [2, 3]))
+            .Append((new MeasurementSpec { Id = "below", Kind = MeasurementKind.PercentBelow, Threshold = -100 }, [1, 4])).ToList();
+        var reads = 0;
+        var actual = Measuring.Count<float>(labels, (z0, count, into) =>
+        {
+            reads++;
+            Array.Copy(values.Data, z0 * 300_000L, into, 0, count * 300_000L);
+        }, regions);
+        Assert.Equal(2, reads);
+        for (var r = 0; r < regions.Count; r++)
+            Assert.Equal(Reference(regions[r].Item1, regions[r].Item2, labels, values), actual[r]);
+        Assert.Equal(float.IsNaN(scale), actual.Any(double.IsNaN));
+    }
+
     /// <summary>The analysis measures without holding its input: the geometry from the labels alone, the values read back
     /// a few planes at a time. Every statistic and measurement equals the one measured on the whole volume, to the bit,
     /// for int16 HU and for floats whose sum depends on the order; planes with no label are not read.</summary>
@@ -160,7 +187,15 @@ public class MeasurementTests
 
         void Check<T>(VoxelVolume<T> values) where T : unmanaged, System.Numerics.INumberBase<T>
         {
-            var expectedStats = m.Labels.Select(l => new LabelSummary(l.Value, l.Name, RegionMeasurements.Measure(labels, [(byte)l.Value], values.Data)[0])).ToList();
+            // The geometry (checked against its per-label reference in RegionMeasurementsTests) with each label's mean
+            // summed here voxel by voxel in index order.
+            var expectedStats = m.Labels.Select(l =>
+            {
+                var st = RegionMeasurements.Measure(labels, (byte)l.Value);
+                double sum = 0;
+                for (var i = 0; i < labels.Data.Length; i++) if (labels.Data[i] == l.Value) sum += double.CreateTruncating(values.Data[i]);
+                return new LabelSummary(l.Value, l.Name, st.VoxelCount == 0 ? st : st with { MeanValue = sum / st.VoxelCount });
+            }).ToList();
             var expected = Measuring.Measure(m, labels, values, expectedStats, [lesion]);
             var reads = new List<(int Z0, int Count)>();
             var (stats, measured) = Measuring.Measure<T>(m, labels, (z0, count, into) =>

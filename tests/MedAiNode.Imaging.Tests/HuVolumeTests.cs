@@ -192,7 +192,6 @@ public class HuVolumeTests
         var labels = new LabelVolume(dims, affine);
         for (var i = 0; i < labels.Data.Length; i++) labels.Data[i] = (byte)(i * 7 % 13 % 4);
         byte[] asked = [1, 2, 3];
-        Assert.Equal(RegionMeasurements.Measure(labels, asked, floats.Data), RegionMeasurements.Measure(labels, asked, hu.Data));
         var voxels = Enumerable.Range(0, 500).Select(i => (long)i * 31).ToHashSet();
         Assert.Equal(RegionMeasurements.Measure(labels, voxels, floats.Data), RegionMeasurements.Measure(labels, voxels, hu.Data));
 

@@ -48,7 +48,7 @@ public static class RegionMeasurements
         return new RegionStatistics(n, n * grid.VoxelVolumeMm3 / 1000.0, centroid, diameter, values is null ? null : sv / n) { LongestDiameterEndsMm = ends };
     }
 
-    public static RegionStatistics Measure(LabelVolume labels, byte label, float[]? values = null) => Measure(labels, [label], values)[0];
+    public static RegionStatistics Measure(LabelVolume labels, byte label) => Measure(labels, [label])[0];
 
     /// <summary>Measures the listed voxels (a small region: visits only them, not the whole grid).</summary>
     public static RegionStatistics Measure<T>(VoxelVolume<T> grid, IReadOnlyCollection<long> voxels, float[]? values = null) where T : unmanaged =>
@@ -88,23 +88,15 @@ public static class RegionMeasurements
     }
 
     /// <summary>
-    /// Statistics of several labels from one pass over the grid, without a call per voxel: slabs of slices on all
-    /// cores, runs of equal labels along x, vectorised neighbour tests. The results are bit-identical to
-    /// <see cref="Measure{T}(VoxelVolume{T}, Func{long, bool}, float[])"/> per label: coordinate sums are exact
-    /// integers, surface points are concatenated in index order, and value sums are exact when every value is an
-    /// integer (CT in HU) and the sum stays below 2^53, so any order gives the sum that index order gives; otherwise
-    /// that label's values are summed again one by one in index order.
+    /// Geometry of several labels (voxel count, volume, centroid, longest diameter; no mean: the analysis sums the values
+    /// a few planes at a time, <c>Measuring</c>) from one pass over the label map, without a call per voxel: slabs of
+    /// slices on all cores, runs of equal labels along x, vectorised neighbour tests. The results are bit-identical to
+    /// <see cref="Measure{T}(VoxelVolume{T}, Func{long, bool}, float[])"/> per label: coordinate sums are exact integers
+    /// and surface points are concatenated in index order.
     /// </summary>
-    public static RegionStatistics[] Measure(LabelVolume labels, ReadOnlySpan<byte> labelValues, float[]? values = null) =>
-        Measure<float>(labels, labelValues, values);
-
-    /// <summary>As above, with the values float or int16 (<see cref="HuVolume"/>): the same result for the same values.</summary>
-    public static RegionStatistics[] Measure<TV>(LabelVolume labels, ReadOnlySpan<byte> labelValues, TV[]? values) where TV : unmanaged, INumberBase<TV>
+    public static RegionStatistics[] Measure(LabelVolume labels, ReadOnlySpan<byte> labelValues)
     {
         var d = labels.Dims;
-        var data = labels.Data;
-        if (values is not null && values.LongLength != data.LongLength)
-            throw new ArgumentException($"{values.LongLength} values for {data.LongLength} voxels.", nameof(values));
         var slot = new int[256];
         Array.Fill(slot, -1);
         var wanted = new List<byte>();
@@ -116,29 +108,26 @@ public static class RegionMeasurements
         try
         {
             Parallel.For(0, slabs.Length, c =>
-                slabs[c] = Scan(labels, values, slot, search, k, (int)((long)c * d.Z / slabs.Length), (int)((long)(c + 1) * d.Z / slabs.Length)));
+                slabs[c] = Scan(labels, slot, search, k, (int)((long)c * d.Z / slabs.Length), (int)((long)(c + 1) * d.Z / slabs.Length)));
             var perLabel = new RegionStatistics[k];
             for (var s = 0; s < k; s++)
             {
-                long count = 0, sx = 0, sy = 0, sz = 0; double sv = 0; var integral = true; float maxAbs = 0;
+                long count = 0, sx = 0, sy = 0, sz = 0;
                 // Sized once, and each slab's part let go as it is copied: a body's surface is millions of points (24
                 // bytes each), and the slabs' and merged copies of every label at once set the analysis' memory peak.
                 merged[s] = new PointBuffer(slabs.Sum(slab => slab.Surface[s].Count));
                 foreach (var slab in slabs)
                 {
                     count += slab.N[s]; sx += slab.Sx[s]; sy += slab.Sy[s]; sz += slab.Sz[s];
-                    sv += slab.Sum[s]; integral &= slab.Integral[s]; maxAbs = Math.Max(maxAbs, slab.MaxAbs[s]);
                     foreach (var i in slab.Surface[s]) merged[s].Add(Position(labels, i));
                     slab.Surface[s] = [];
                 }
                 if (count == 0) { perLabel[s] = new RegionStatistics(0, 0, default, 0, null); continue; }
-                // Exact integer sums below 2^53 do not depend on the order; anything else is summed in index order.
-                if (values is not null && !(integral && count * (double)maxAbs < 9007199254740992.0)) sv = SumInIndexOrder(data, values, wanted[s]);
                 var centroid = labels.IndexToPatient((double)sx / count, (double)sy / count, (double)sz / count);
                 var (diameter, ends) = LongestDiameter(merged[s]);
                 merged[s].Dispose();
                 perLabel[s] = new RegionStatistics(count, count * labels.VoxelVolumeMm3 / 1000.0, centroid,
-                    diameter, values is null ? null : sv / count) { LongestDiameterEndsMm = ends };
+                    diameter, null) { LongestDiameterEndsMm = ends };
             }
             var result = new RegionStatistics[labelValues.Length];
             for (var j = 0; j < result.Length; j++) result[j] = perLabel[slot[labelValues[j]]];
@@ -156,7 +145,7 @@ public static class RegionMeasurements
         var slot = new int[256];
         Array.Fill(slot, -1);
         slot[label] = 0;
-        var parts = Enumerable.Range(0, slabs).Select(c => Scan<float>(labels, null, slot, System.Buffers.SearchValues.Create([label]), 1,
+        var parts = Enumerable.Range(0, slabs).Select(c => Scan(labels, slot, System.Buffers.SearchValues.Create([label]), 1,
             (int)((long)c * labels.Dims.Z / slabs), (int)((long)(c + 1) * labels.Dims.Z / slabs))).ToList();
         return parts.SelectMany(p => p.Surface[0]).Select(i => Position(labels, i)).ToList();
     }
@@ -174,21 +163,16 @@ public static class RegionMeasurements
     {
         public Slab(int k)
         {
-            N = new long[k]; Sx = new long[k]; Sy = new long[k]; Sz = new long[k]; Sum = new double[k]; MaxAbs = new float[k];
-            Integral = new bool[k]; Array.Fill(Integral, true);
+            N = new long[k]; Sx = new long[k]; Sy = new long[k]; Sz = new long[k];
             Surface = new List<long>[k];
             for (var s = 0; s < k; s++) Surface[s] = [];
         }
 
         public long[] N, Sx, Sy, Sz;
-        public double[] Sum;
-        public bool[] Integral;
-        public float[] MaxAbs;
         public List<long>[] Surface;
     }
 
-    private static Slab Scan<TV>(LabelVolume labels, TV[]? values, int[] slot, System.Buffers.SearchValues<byte> search, int k, int z0, int z1)
-        where TV : unmanaged, INumberBase<TV>
+    private static Slab Scan(LabelVolume labels, int[] slot, System.Buffers.SearchValues<byte> search, int k, int z0, int z1)
     {
         var d = labels.Dims;
         var data = labels.Data;
@@ -217,7 +201,6 @@ public static class RegionMeasurements
                 var end = rest < 0 ? nx : x + 1 + rest;
                 var len = end - x;
                 r.N[s] += len; r.Sx[s] += (long)(x + end - 1) * len / 2; r.Sy[s] += (long)y * len; r.Sz[s] += (long)z * len;
-                if (values is not null) SumRun(values.AsSpan(start + x, len), ref r.Sum[s], ref r.Integral[s], ref r.MaxAbs[s]);
                 var surface = r.Surface[s];
                 if (borderRow)
                 {
@@ -253,81 +236,6 @@ public static class RegionMeasurements
         }
         for (; j < m; j++)
             if (up[j] != l || down[j] != l || front[j] != l || back[j] != l) surface.Add(at + j);
-    }
-
-    /// <summary>Adds a run's values (any order: only used when they are all integers), noting whether they are and their largest magnitude.</summary>
-    private static void SumRun<TV>(ReadOnlySpan<TV> v, ref double sum, ref bool integral, ref float maxAbs) where TV : unmanaged, INumberBase<TV>
-    {
-        // Type tests on a type parameter are constants to the JIT: each instantiation keeps one branch.
-        if (typeof(TV) == typeof(float)) SumRun(MemoryMarshal.Cast<TV, float>(v), ref sum, ref integral, ref maxAbs);
-        else if (typeof(TV) == typeof(short)) SumRun(MemoryMarshal.Cast<TV, short>(v), ref sum, ref maxAbs);
-        else
-        {
-            // Any other value type: read as float (an exact widening for the integer types a volume holds).
-            var m = 0f;
-            foreach (var x in v)
-            {
-                var f = float.CreateTruncating(x);
-                sum += f;
-                integral &= MathF.Floor(f) == f;
-                m = Math.Max(m, MathF.Abs(f));
-            }
-            maxAbs = Math.Max(maxAbs, float.IsNaN(m) ? float.PositiveInfinity : m);
-        }
-    }
-
-    /// <summary>int16 values are whole numbers: their sum is exact (a long), only the largest magnitude is noted.</summary>
-    private static void SumRun(ReadOnlySpan<short> v, ref double sum, ref float maxAbs)
-    {
-        long s = 0; var m = 0;
-        foreach (var x in v) { s += x; m = Math.Max(m, Math.Abs((int)x)); }
-        sum += s;
-        maxAbs = Math.Max(maxAbs, m);
-    }
-
-    private static void SumRun(ReadOnlySpan<float> v, ref double sum, ref bool integral, ref float maxAbs)
-    {
-        var w = Vector<float>.Count;
-        var acc = Vector<double>.Zero;
-        var whole = Vector<int>.AllBitsSet;
-        var max = Vector<float>.Zero;
-        var j = 0;
-        for (; j + w <= v.Length; j += w)
-        {
-            var x = new Vector<float>(v[j..]);
-            Vector.Widen(x, out var lo, out var hi);
-            acc += lo + hi;
-            whole &= Vector.Equals(Vector.Floor(x), x);
-            max = Vector.Max(max, Vector.Abs(x));
-        }
-        var s = Vector.Sum(acc);
-        var ok = whole == Vector<int>.AllBitsSet;
-        var m = 0f;
-        for (var q = 0; q < w; q++) m = Math.Max(m, max[q]);
-        for (; j < v.Length; j++)
-        {
-            var f = v[j];
-            s += f;
-            ok &= MathF.Floor(f) == f;
-            m = Math.Max(m, MathF.Abs(f));
-        }
-        sum += s;
-        integral &= ok;
-        maxAbs = Math.Max(maxAbs, float.IsNaN(m) ? float.PositiveInfinity : m);
-    }
-
-    /// <summary>The value sum of one label voxel by voxel in index order, exactly as the per-label pass adds them.</summary>
-    private static double SumInIndexOrder<TV>(byte[] data, TV[] values, byte label) where TV : unmanaged, INumberBase<TV>
-    {
-        double sum = 0;
-        var span = data.AsSpan();
-        for (var i = 0; ; i++)
-        {
-            var next = span[i..].IndexOf(label);
-            if (next < 0) return sum;
-            i += next;
-            sum += double.CreateTruncating(values[i]);
-        }
     }
 
     /// <summary>Largest distance between two voxel centres (the farthest pair always lies on the surface).</summary>
