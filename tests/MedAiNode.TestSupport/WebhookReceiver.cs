@@ -110,7 +110,9 @@ public sealed class WebhookReceiver : IDisposable
     public void Dispose()
     {
         _released.TrySetResult();
-        try { _listener.Stop(); _listener.Close(); }
+        // Close alone: after Stop, the managed HttpListener's Close removes its prefixes again and binds the port anew to
+        // do so, which throws "Address already in use" when another test took the port in between (seen on a fresh machine).
+        try { _listener.Close(); }
         catch (ObjectDisposedException) { }
         try { _loop.Wait(TimeSpan.FromSeconds(5)); }
         catch (AggregateException) { }
