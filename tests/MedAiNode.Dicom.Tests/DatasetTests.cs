@@ -200,6 +200,31 @@ public class DatasetTests
         Assert.Throws<ArgumentException>(() => new DicomUidGenerator("1.2.0x"));
     }
 
+    /// <summary>Native frames copied into a caller's buffer (how a volume's planes are read back, without an array per
+    /// frame) are the frames GetFrame gives, from a file read lazily as from memory; encapsulated pixel data is refused.</summary>
+    [Fact]
+    public void A_native_frame_copied_into_a_buffer_is_the_frame_and_encapsulated_data_is_left_to_the_codecs()
+    {
+        var enhanced = DicomFile.Open(TestData.Path_("compressed", "other", "pydicomdata_eCT_Supplemental_EnhancedCT.dcm"));
+        var ep = new DicomPixelData(enhanced.Dataset, enhanced.TransferSyntax);
+        Assert.False(ep.IsEncapsulated);
+        Assert.True(ep.NumberOfFrames > 1);
+        var buffer = new byte[ep.FrameSize + 7];
+        for (var i = 0; i < ep.NumberOfFrames; i++)
+        {
+            Array.Fill(buffer, (byte)0xA5);
+            Assert.True(ep.TryCopyFrame(i, buffer));
+            Assert.Equal(ep.GetFrame(i).ToArray(), buffer.AsSpan(0, (int)ep.FrameSize).ToArray());
+            Assert.All(buffer.AsSpan((int)ep.FrameSize).ToArray(), b => Assert.Equal(0xA5, b));
+        }
+        Assert.NotEqual(ep.GetFrame(0).ToArray(), ep.GetFrame(ep.NumberOfFrames - 1).ToArray());
+        Assert.Throws<ArgumentException>(() => ep.TryCopyFrame(0, new byte[ep.FrameSize - 1]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ep.TryCopyFrame(ep.NumberOfFrames, buffer));
+
+        var rle = DicomFile.Open(TestData.Path_("compressed", "other", "fodicom_D_CLUNIE_CT1_RLE_FRAGS.dcm"));
+        Assert.False(new DicomPixelData(rle.Dataset, rle.TransferSyntax).TryCopyFrame(0, new byte[1 << 20]));
+    }
+
     [Fact]
     public void Encapsulated_frames_are_found_through_offset_tables()
     {

@@ -67,6 +67,23 @@ public sealed class DicomPixelData
         }
     }
 
+    /// <summary>
+    /// Copies native frame <paramref name="index"/> (<see cref="FrameSize"/> bytes) into <paramref name="destination"/>
+    /// without an array of its own, read straight from the file for a lazily read value; false when the pixel data is
+    /// encapsulated or bit-packed (use <see cref="GetFrame"/>).
+    /// </summary>
+    public bool TryCopyFrame(int index, Span<byte> destination)
+    {
+        if (index < 0 || index >= NumberOfFrames) throw new ArgumentOutOfRangeException(nameof(index), $"Frame {index} of {NumberOfFrames}.");
+        if ((_ds[DicomTags.PixelData] ?? _ds[DicomTags.FloatPixelData] ?? _ds[DicomTags.DoubleFloatPixelData]) is not DicomElement e || BitsAllocated == 1) return false;
+        var size = FrameSize;
+        if ((index + 1) * size > e.Length)
+            throw new DicomFormatException($"Pixel Data holds {e.Length} bytes; frame {index + 1} of {size} bytes needs {(index + 1) * size}", -1, e.Tag);
+        if (destination.Length < size) throw new ArgumentException($"{destination.Length} bytes cannot hold a frame of {size}.", nameof(destination));
+        e.Buffer.CopyTo(destination[..(int)size], checked((int)(index * size)));
+        return true;
+    }
+
     private ReadOnlyMemory<byte> ExtractBitFrame(DicomElement e, int index)
     {
         // Multi-frame 1-bit data is packed across frame boundaries.
