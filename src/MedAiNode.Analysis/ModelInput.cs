@@ -10,7 +10,7 @@ namespace MedAiNode.Analysis;
 /// around the nodules for their statistics, a few planes at a time for the measurements.
 /// </summary>
 /// <param name="reader">Reads boxes of the volume again; null when it must be held.</param>
-internal sealed class ModelInput<T>(VoxelVolume<T> volume, IVoxelReader<T>? reader = null)
+internal sealed class ModelInput<T>(VoxelVolume<T> volume, IVoxelReader<T>? reader = null) : IVoxelReader<T>
     where T : unmanaged
 {
     private VoxelVolume<T>? _volume = volume;
@@ -32,6 +32,16 @@ internal sealed class ModelInput<T>(VoxelVolume<T> volume, IVoxelReader<T>? read
         // Each frame of the box's slices was read whole: garbage of that many planes.
         StageMemory.Release((long)box.Size.Z * Dims.X * Dims.Y);
         return window;
+    }
+
+    VoxelWindow<T> IVoxelReader<T>.Read(VoxelBox box) => Window(box);
+
+    /// <summary>Box <paramref name="box"/> into the start of <paramref name="into"/>: copied from the volume while it is
+    /// held, else decoded again straight into it (no collection: a buffer reused for many small boxes leaves little).</summary>
+    public void Read(VoxelBox box, T[] into)
+    {
+        if (_volume is not null || reader is null) HeldVolumeReader<T>.CopyBox(Volume, box, into);
+        else reader.Read(box, into);
     }
 
     /// <summary>Planes <paramref name="z0"/> to <paramref name="z0"/> + <paramref name="count"/> - 1 into the start of

@@ -64,8 +64,9 @@ internal static class ModelStage
             // The anatomy rules' scratch and the score map are garbage now: collected before the search allocates its crop.
             StageMemory.Release(input.Dims.Count);
             // On the input grid, at 1 mm: a 3 mm nodule is one voxel of the model's 2 mm grid.
-            // The box around the lungs is all it reads: when the input was let go, only that box is read back for it.
-            var detection = LungNodules.Detect(input.Window, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct);
+            // The box around the lungs is all it reads: when the input was let go, only that box is read back for it, a few
+            // dozen planes at a time for the seed search, then whole for the growing.
+            var detection = LungNodules.Detect(input, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct);
             var painted = detection.Paint(labels, (byte)nodules.Label);
             // The candidates' values: one box around them all, read back once (with candidates in both lungs, at most the
             // box around the lungs the search read).

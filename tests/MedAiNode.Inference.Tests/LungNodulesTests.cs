@@ -86,8 +86,8 @@ public class LungNodulesTests
     }
 
     /// <summary>
-    /// The search asks for the CT once, as the box of its grid around the lungs, so that an analysis that let its input go
-    /// reads back only that box. On the phantom placed in a larger volume (air around it, as a chest lies in its field of
+    /// The search reads the CT only within the box of its grid around the lungs (a slab of its planes at a time for the
+    /// seeds, then the box once for the growing), so that an analysis that let its input go reads back only that box. On the phantom placed in a larger volume (air around it, as a chest lies in its field of
     /// view, and an oblique grid: rows not along x), the box is a fraction of the volume and the candidates found from it
     /// alone are those found from the whole volume, down to each voxel.
     /// </summary>
@@ -115,21 +115,49 @@ public class LungNodulesTests
         var whole = LungNodules.Detect(hu, labels, Left, Right, spec);
         Assert.True(whole.Candidates.Count >= 5, Describe(whole));
 
-        var asked = new List<VoxelBox>();
-        var fromBox = LungNodules.Detect(box =>
-        {
-            asked.Add(box);
-            // Only the box's values: a read outside it would index the wrong voxel or fail.
-            var held = new HuVolume(box.Size, affine);
-            for (var z = 0; z < box.Size.Z; z++)
-            for (var y = 0; y < box.Size.Y; y++)
-                hu.Data.AsSpan((int)d.Index(box.X, box.Y + y, box.Z + z), box.Size.X).CopyTo(held.Data.AsSpan((int)box.Size.Index(0, y, z), box.Size.X));
-            return new VoxelWindow<short>(held, box);
-        }, labels, Left, Right, spec);
-        var only = Assert.Single(asked);
+        var reader = new BoxOnlyReader(hu);
+        var fromBox = LungNodules.Detect(reader, labels, Left, Right, spec);
+        var only = Assert.Single(reader.Boxes);
         Assert.True(only.Size.Count < d.Count * 6 / 10, $"box {only} of {d}");
         Assert.True(Describe(whole) == Describe(fromBox), $"from the box:\n{Describe(fromBox)}\nwhole volume:\n{Describe(whole)}");
         Assert.Equal(whole.Candidates.Select(c => c.GridVoxels.Order().ToArray()), fromBox.Candidates.Select(c => c.GridVoxels.Order().ToArray()));
+        // The seed search read its planes a slab at a time, each within the box, all of them together covering it.
+        Assert.NotEmpty(reader.Slabs);
+        Assert.All(reader.Slabs, s => Assert.True(s.X == only.X && s.Y == only.Y && s.Size.X == only.Size.X && s.Size.Y == only.Size.Y
+            && s.Z >= only.Z && s.Z + s.Size.Z <= only.Z + only.Size.Z, $"slab {s} outside the box {only}"));
+        Assert.Equal(only.Z, reader.Slabs.Min(s => s.Z));
+        Assert.Equal(only.Z + only.Size.Z, reader.Slabs.Max(s => s.Z + s.Size.Z));
+
+        // With slabs of 5 planes, no read holds more than a fraction of the box, and the candidates are still the same.
+        var small = new BoxOnlyReader(hu);
+        var fromSlabs = LungNodules.Detect(small, labels, Left, Right, spec, slabDepth: 5);
+        Assert.True(Describe(whole) == Describe(fromSlabs), $"slabs of 5:\n{Describe(fromSlabs)}\nwhole volume:\n{Describe(whole)}");
+        Assert.Equal(whole.Candidates.Select(c => c.GridVoxels.Order().ToArray()), fromSlabs.Candidates.Select(c => c.GridVoxels.Order().ToArray()));
+        var largest = small.Slabs.Max(s => s.Size.Z);
+        Assert.True(largest * 2 < only.Size.Z, $"the largest slab read holds {largest} of the box's {only.Size.Z} planes");
+    }
+
+    /// <summary>A reader that holds only the boxes asked for: a read outside them indexes the wrong voxel or fails. Buffers
+    /// filled by <see cref="IVoxelReader{T}.Read(VoxelBox, T[])"/> get a poison value past the box.</summary>
+    private sealed class BoxOnlyReader(HuVolume hu) : IVoxelReader<short>
+    {
+        public List<VoxelBox> Boxes { get; } = [];
+        public List<VoxelBox> Slabs { get; } = [];
+
+        public VoxelWindow<short> Read(VoxelBox box)
+        {
+            Boxes.Add(box);
+            var held = new HuVolume(box.Size, hu.Affine);
+            HeldVolumeReader<short>.CopyBox(hu, box, held.Data);
+            return new VoxelWindow<short>(held, box);
+        }
+
+        public void Read(VoxelBox box, short[] into)
+        {
+            Slabs.Add(box);
+            Array.Fill(into, (short)3000);
+            HeldVolumeReader<short>.CopyBox(hu, box, into);
+        }
     }
 
     /// <summary>The region growing reuses one set of scratch collections from seed to seed (hundreds of seeds here, many

@@ -39,8 +39,16 @@ public static class Resampler
         /// (<paramref name="sourceDims"/>, <paramref name="sourceAffine"/>) and only offset when read, so each value is
         /// the one the view of the whole volume gives, to the bit.</summary>
         public ResampledView(VoxelWindow<T> window, Dims sourceDims, Affine sourceAffine, Dims dims, Affine target, float outside = 0f)
+            : this(new Window<T>(window, sourceDims), sourceAffine, dims, target, outside) { }
+
+        /// <summary>As above, the box's values at the start of <paramref name="values"/> (x fastest), which may be longer:
+        /// a buffer reused from one box to the next.</summary>
+        public ResampledView(T[] values, VoxelBox box, Dims sourceDims, Affine sourceAffine, Dims dims, Affine target, float outside = 0f)
+            : this(new Window<T>(values, box, sourceDims), sourceAffine, dims, target, outside) { }
+
+        private ResampledView(Window<T> source, Affine sourceAffine, Dims dims, Affine target, float outside)
         {
-            _source = new Window<T>(window, sourceDims);
+            _source = source;
             _outside = outside;
             Dims = dims;
             Affine = target;
@@ -128,13 +136,20 @@ public static class Resampler
     /// around the source indices of the grid's corners (the map is affine, so every sample lies between them), one voxel
     /// wider on each side for rounding and the upper neighbour, clipped to the source.
     /// </summary>
-    public static VoxelBox SourceBox(Dims sourceDims, Affine source, Dims dims, Affine target)
+    public static VoxelBox SourceBox(Dims sourceDims, Affine source, Dims dims, Affine target) =>
+        SourceBox(sourceDims, source, dims, target, 0, dims.Z);
+
+    /// <summary><see cref="SourceBox(Dims, Affine, Dims, Affine)"/> for target planes <paramref name="firstPlane"/> to
+    /// <paramref name="firstPlane"/> + <paramref name="planeCount"/> - 1 only.</summary>
+    public static VoxelBox SourceBox(Dims sourceDims, Affine source, Dims dims, Affine target, int firstPlane, int planeCount)
     {
+        if (firstPlane < 0 || planeCount <= 0 || firstPlane + planeCount > dims.Z)
+            throw new ArgumentOutOfRangeException(nameof(planeCount), $"planes {firstPlane}..{firstPlane + planeCount - 1} of {dims.Z}");
         var (o, dx, dy, dz) = Steps(source, target);
         double[] min = [double.MaxValue, double.MaxValue, double.MaxValue], max = [double.MinValue, double.MinValue, double.MinValue];
         foreach (var i in new[] { 0, dims.X - 1 })
         foreach (var j in new[] { 0, dims.Y - 1 })
-        foreach (var k in new[] { 0, dims.Z - 1 })
+        foreach (var k in new[] { firstPlane, firstPlane + planeCount - 1 })
         {
             var p = o + dx * i + dy * j + dz * k;
             double[] c = [p.X, p.Y, p.Z];
@@ -165,6 +180,15 @@ public static class Resampler
             if (!b.Within(whole))
                 throw new ArgumentException($"Box {b} is not inside a grid of {whole}.", nameof(w));
             (Data, Whole, Held, X0, Y0, Z0) = (w.Values.Data, whole, b.Size, b.X, b.Y, b.Z);
+        }
+
+        public Window(T[] values, VoxelBox b, Dims whole)
+        {
+            if (!b.Within(whole))
+                throw new ArgumentException($"Box {b} is not inside a grid of {whole}.", nameof(b));
+            if (values.LongLength < b.Size.Count)
+                throw new ArgumentException($"{values.LongLength} values cannot hold a box of {b.Size}.", nameof(values));
+            (Data, Whole, Held, X0, Y0, Z0) = (values, whole, b.Size, b.X, b.Y, b.Z);
         }
 
         public Window(VoxelVolume<T> v) => (Data, Whole, Held) = (v.Data, v.Dims, v.Dims);

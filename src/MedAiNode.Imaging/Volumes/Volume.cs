@@ -62,11 +62,34 @@ public sealed class VoxelWindow<T> where T : unmanaged
 /// <summary>A volume's values read again on demand (from the files they were assembled from) instead of held.</summary>
 public interface IVoxelReader<T> where T : unmanaged
 {
-    /// <summary>Box <paramref name="box"/> of the grid, as values of its own.</summary>
+    /// <summary>A window holding at least box <paramref name="box"/> of the grid (a reader of a volume held in memory gives
+    /// the whole volume); read values through the window's own <see cref="VoxelWindow{T}.Box"/>.</summary>
     VoxelWindow<T> Read(VoxelBox box);
 
     /// <summary>Box <paramref name="box"/>'s values into the start of <paramref name="into"/> (x fastest, then y, then z).</summary>
     void Read(VoxelBox box, T[] into);
+}
+
+/// <summary>A volume held in memory as an <see cref="IVoxelReader{T}"/>: boxes are the volume itself, or copied into a
+/// caller's buffer.</summary>
+public sealed class HeldVolumeReader<T>(VoxelVolume<T> volume) : IVoxelReader<T> where T : unmanaged
+{
+    public VoxelWindow<T> Read(VoxelBox box) =>
+        box.Within(volume.Dims) ? VoxelWindow<T>.Whole(volume) : throw new ArgumentOutOfRangeException(nameof(box), $"Box {box} is not inside a volume of {volume.Dims}.");
+
+    public void Read(VoxelBox box, T[] into) => CopyBox(volume, box, into);
+
+    /// <summary>Box <paramref name="box"/> of <paramref name="volume"/> into the start of <paramref name="into"/>, row by row.</summary>
+    public static void CopyBox(VoxelVolume<T> volume, VoxelBox box, T[] into)
+    {
+        var d = volume.Dims;
+        var s = box.Size;
+        if (!box.Within(d)) throw new ArgumentOutOfRangeException(nameof(box), $"Box {box} is not inside a volume of {d}.");
+        if (into.LongLength < s.Count) throw new ArgumentException($"{into.LongLength} values cannot hold a box of {s}.", nameof(into));
+        for (var z = 0; z < s.Z; z++)
+        for (var y = 0; y < s.Y; y++)
+            volume.Data.AsSpan(checked((int)d.Index(box.X, box.Y + y, box.Z + z)), s.X).CopyTo(into.AsSpan(checked((int)s.Index(0, y, z)), s.X));
+    }
 }
 
 /// <summary>Where one z slice of a volume came from: the SEG writer references source instances through this.</summary>

@@ -76,10 +76,10 @@ public static class LungNodules
         where T : unmanaged, INumberBase<T> =>
         Detect(hu, labels, leftLung, rightLung, spec, SlabPlanes, ct);
 
-    /// <summary>As above, the CT given as the values of the box of its grid (the grid of <paramref name="labels"/>) that the
-    /// search reads: <paramref name="values"/> is asked once, for the box around the lungs, so a caller that let the
-    /// volume go reads back only that (about a third of a chest CT), not the whole volume.</summary>
-    public static NoduleDetection Detect<T>(Func<VoxelBox, VoxelWindow<T>> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default)
+    /// <summary>As above, the CT read through <paramref name="values"/> (on the grid of <paramref name="labels"/>), so a
+    /// caller that let the volume go reads back only the box around the lungs (about a third of a chest CT): a few dozen
+    /// of its planes at a time while seeds are searched, then the box once for the growing.</summary>
+    public static NoduleDetection Detect<T>(IVoxelReader<T> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default)
         where T : unmanaged, INumberBase<T> =>
         Detect(values, labels, leftLung, rightLung, spec, SlabPlanes, ct);
 
@@ -89,22 +89,22 @@ public static class LungNodules
         where T : unmanaged, INumberBase<T>
     {
         if (hu.Dims != labels.Dims) throw new ArgumentException($"CT of {hu.Dims}, labels of {labels.Dims}: the labels must be on the CT's grid.", nameof(labels));
-        return Detect(_ => VoxelWindow<T>.Whole(hu), labels, leftLung, rightLung, spec, slabDepth, ct);
+        return Detect(new HeldVolumeReader<T>(hu), labels, leftLung, rightLung, spec, slabDepth, ct);
     }
 
-    internal static NoduleDetection Detect<T>(Func<VoxelBox, VoxelWindow<T>> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, int slabDepth, CancellationToken ct = default)
+    internal static NoduleDetection Detect<T>(IVoxelReader<T> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, int slabDepth, CancellationToken ct = default)
         where T : unmanaged, INumberBase<T>
     {
         var lungLabels = new[] { leftLung, rightLung };
         var (grid, dims) = CropGrid(labels, lungLabels, margin: 6);
         if (dims.Count == 0) return new NoduleDetection(grid, dims, []);
-        // The CT on the 1 mm crop is never stored whole (4 bytes per crop voxel, more than the int16 input itself):
-        // the seed search resamples the planes each slab needs, the growing and the shell read single voxels.
-        var window = values(Resampler.SourceBox(labels.Dims, labels.Affine, dims, grid));
-        var v = new Resampler.ResampledView<T>(window, labels.Dims, labels.Affine, dims, grid, -1024f);
+        var box = Resampler.SourceBox(labels.Dims, labels.Affine, dims, grid);
         var side = LungSides(labels, dims, grid, leftLung, rightLung);
-
-        var seeds = Seeds(v.FillPlanes, dims, side, spec.MinResponse, slabDepth, ct);
+        // The CT on the 1 mm crop is never stored whole (4 bytes per crop voxel, more than the int16 input itself): the
+        // seed search resamples the planes each slab needs from a few dozen source planes read into one buffer; only
+        // then, with the search's scratch garbage, is the box read for the growing and the shell, which read single voxels.
+        var seeds = Seeds(new SlabSource<T>(values, box, labels, dims, grid).FillPlanes, dims, side, spec.MinResponse, slabDepth, ct);
+        var v = new Resampler.ResampledView<T>(values.Read(box), labels.Dims, labels.Affine, dims, grid, -1024f);
         int nx = dims.X, ny = dims.Y, nz = dims.Z, plane = nx * ny;
 
         var taken = new HashSet<int>(); // the accepted candidates' voxels: a few thousand of millions
@@ -289,6 +289,26 @@ public static class LungNodules
             a = dst;
         }
         return a;
+    }
+
+    /// <summary>The 1 mm crop's planes resampled from the source planes they need alone (<see cref="Resampler.SourceBox(Dims, Affine, Dims, Affine, int, int)"/>),
+    /// read into one buffer reused from call to call; each value is the one a view of the whole box gives.</summary>
+    private sealed class SlabSource<T>(IVoxelReader<T> values, VoxelBox box, LabelVolume labels, Dims dims, Affine grid)
+        where T : unmanaged, INumberBase<T>
+    {
+        private T[] _buffer = [];
+
+        public void FillPlanes(int first, int count, float[] destination)
+        {
+            var needed = Resampler.SourceBox(labels.Dims, labels.Affine, dims, grid, first, count);
+            // The box's rows and columns (the planes' own are a subset), its planes limited to those these target planes read.
+            var z0 = Math.Clamp(needed.Z, box.Z, box.Z + box.Size.Z - 1);
+            var z1 = Math.Clamp(needed.Z + needed.Size.Z, z0 + 1, box.Z + box.Size.Z);
+            var slab = new VoxelBox(box.X, box.Y, z0, new Dims(box.Size.X, box.Size.Y, z1 - z0));
+            if (_buffer.LongLength < slab.Size.Count) _buffer = new T[slab.Size.Count];
+            values.Read(slab, _buffer);
+            new Resampler.ResampledView<T>(_buffer, slab, labels.Dims, labels.Affine, dims, grid, -1024f).FillPlanes(first, count, destination);
+        }
     }
 
     /// <summary>Planes per slab of the fine-scale blur and the seed search: their scratch is about (this + 2 x the largest
