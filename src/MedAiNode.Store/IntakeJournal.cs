@@ -63,6 +63,7 @@ public sealed class IntakeJournal : IDisposable
     private ulong _checkpointCounter;
 
     private readonly SemaphoreSlim _wake = new(0);
+    private bool _urgent; // a threshold was crossed: checkpoint without waiting for a pause
     private Task? _checkpointer;
     private volatile bool _disposed;
 
@@ -101,10 +102,13 @@ public sealed class IntakeJournal : IDisposable
     }
 
     public Counters Stats { get; } = new();
-    /// <summary>Checkpoint after this many filed records ...</summary>
-    public int CheckpointInstances { get; private set; } = 256;
-    /// <summary>... or this long after the oldest record not yet covered.</summary>
-    public TimeSpan CheckpointInterval { get; private set; } = TimeSpan.FromSeconds(1);
+    /// <summary>Checkpoint at once after this many records not yet covered (or with the journal half full) ...</summary>
+    public int CheckpointInstances { get; private set; } = 1024;
+    /// <summary>... else once no record came for <see cref="CheckpointQuiet"/>, the intake having paused: a checkpoint's
+    /// syncfs writes back every filed file, and the journal flushes of instances still arriving would wait behind it ...</summary>
+    public TimeSpan CheckpointQuiet { get; private set; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>... and at the latest this long after the oldest record not yet covered, for an intake that never pauses.</summary>
+    public TimeSpan CheckpointInterval { get; private set; } = TimeSpan.FromSeconds(10);
     /// <summary>False: no background checkpoints, only forced ones and the last at dispose (tests).</summary>
     public bool Background { get; private set; } = true;
     public string Path { get; }
@@ -138,7 +142,7 @@ public sealed class IntakeJournal : IDisposable
     /// </summary>
     public static IntakeJournal? Open(string path, long size, ILogger log, Func<Record, Stream, string?> replay,
         Action<IReadOnlyCollection<string>> syncFiled, Action<string>? fault = null,
-        int checkpointInstances = 256, TimeSpan? checkpointInterval = null, bool background = true)
+        int checkpointInstances = 1024, TimeSpan? checkpointInterval = null, bool background = true, TimeSpan? checkpointQuiet = null)
     {
         if (size != 0 && size < DataStart + Block) throw new ArgumentOutOfRangeException(nameof(size));
         var dir = System.IO.Path.GetDirectoryName(path)!;
@@ -160,6 +164,7 @@ public sealed class IntakeJournal : IDisposable
             {
                 journal.CheckpointInstances = checkpointInstances;
                 journal.CheckpointInterval = checkpointInterval ?? journal.CheckpointInterval;
+                journal.CheckpointQuiet = checkpointQuiet ?? journal.CheckpointQuiet;
                 journal.Background = background;
                 return journal;
             }
@@ -192,7 +197,8 @@ public sealed class IntakeJournal : IDisposable
         return new IntakeJournal(path, file, size, 1, DataStart, 1, log, fault, syncFiled)
         {
             CheckpointInstances = checkpointInstances,
-            CheckpointInterval = checkpointInterval ?? TimeSpan.FromSeconds(1),
+            CheckpointInterval = checkpointInterval ?? TimeSpan.FromSeconds(10),
+            CheckpointQuiet = checkpointQuiet ?? TimeSpan.FromMilliseconds(100),
             Background = background,
         };
     }
@@ -462,7 +468,11 @@ public sealed class IntakeJournal : IDisposable
         {
             lock (_stateLock) _checkpointer ??= Task.Run(CheckpointLoop);
         }
-        if (count >= CheckpointInstances || Used() > (_end - DataStart) / 2) _wake.Release();
+        if (count >= CheckpointInstances || Used() > (_end - DataStart) / 2) Volatile.Write(ref _urgent, true);
+        // Every record wakes the loop, which works out when the next checkpoint is due: a loop waiting with nothing
+        // pending would otherwise sleep until a threshold (it did: after the first checkpoint emptied the list, small
+        // studies were covered only once 256 records had piled up).
+        _wake.Release();
     }
 
     private long Used()
@@ -492,12 +502,25 @@ public sealed class IntakeJournal : IDisposable
     {
         while (!_disposed)
         {
-            DateTime? oldest;
-            lock (_stateLock) oldest = _pending.First?.Value.AppendedAt;
-            if (oldest is null) await _wake.WaitAsync().ConfigureAwait(false);
-            else if (oldest.Value + CheckpointInterval - DateTime.UtcNow is var wait && wait > TimeSpan.Zero)
-                await _wake.WaitAsync(wait).ConfigureAwait(false);
+            if (!Volatile.Read(ref _urgent))
+            {
+                DateTime? oldest, newest;
+                lock (_stateLock) (oldest, newest) = (_pending.First?.Value.AppendedAt, _pending.Last?.Value.AppendedAt);
+                if (oldest is null)
+                {
+                    await _wake.WaitAsync().ConfigureAwait(false);
+                    continue;
+                }
+                var due = oldest.Value + CheckpointInterval < newest!.Value + CheckpointQuiet ? oldest.Value + CheckpointInterval : newest.Value + CheckpointQuiet;
+                if (due - DateTime.UtcNow is var wait && wait > TimeSpan.Zero)
+                {
+                    // Woken by a new record (the pause starts again), by a threshold, or due now: look again.
+                    await _wake.WaitAsync(wait).ConfigureAwait(false);
+                    continue;
+                }
+            }
             if (_disposed) break;
+            Volatile.Write(ref _urgent, false);
             while (_wake.Wait(0)) { } // wake-ups that asked for this same checkpoint
             try
             {

@@ -77,7 +77,7 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
         try
         {
             return IntakeJournal.Open(JournalPath, size, _log, Replay, SyncFiled, what => JournalFault?.Invoke(what),
-                _options.JournalCheckpointInstances, _options.JournalCheckpointInterval, _options.JournalBackgroundCheckpoints);
+                _options.JournalCheckpointInstances, _options.JournalCheckpointInterval, _options.JournalBackgroundCheckpoints, _options.JournalCheckpointQuiet);
         }
         catch (IOException e) when (DurableFile.IsOutOfSpace(e))
         {

@@ -28,10 +28,12 @@ public sealed class StudyStoreOptions
     /// replayed at start. 0 turns it off (each instance's file and folder are flushed before Success). An instance
     /// larger than the free journal takes that path too.</summary>
     public int JournalSizeMiB { get; set; } = 512;
-    /// <summary>The background checkpoint runs after this many journaled instances ... (tests; not a configuration key)</summary>
-    internal int JournalCheckpointInstances { get; set; } = 256;
-    /// <summary>... or this long after the oldest one not yet covered (tests; not a configuration key).</summary>
-    internal TimeSpan JournalCheckpointInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>The background checkpoint runs at once after this many journaled instances not yet covered ... (tests; not a configuration key)</summary>
+    internal int JournalCheckpointInstances { get; set; } = 1024;
+    /// <summary>... else once the intake paused this long (tests; not a configuration key) ...</summary>
+    internal TimeSpan JournalCheckpointQuiet { get; set; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>... and at the latest this long after the oldest one not yet covered (tests; not a configuration key).</summary>
+    internal TimeSpan JournalCheckpointInterval { get; set; } = TimeSpan.FromSeconds(10);
     /// <summary>False: checkpoints only when the journal is full (on the writing thread) or at dispose (tests).</summary>
     internal bool JournalBackgroundCheckpoints { get; set; } = true;
     /// <summary>Studies delivered or failed this long ago (and with no arrival since) are deleted with their outbox
