@@ -233,7 +233,9 @@ public class AdmissionTests(ITestOutputHelper output)
             var after = Tool.Run("echoscu", ["-to", "30", "-ta", "30", "-td", "30", "-aec", "MEDAI", "127.0.0.1", scp.PortText]);
             Assert.True(after.ExitCode == 0, $"echoscu after the idle sockets timed out: {after.StdErr}{after.StdOut}");
         }
-        Assert.Equal(0, scp.Server.ActiveAssociations);
+        // Waited on: echoscu exits once it has the release answer, and the server's count drops a moment later, when its
+        // side of the release has finished (seen once on a quiet machine: still 1 at once). A leak still fails here.
+        await WaitUntil(() => scp.Server.ActiveAssociations == 0, TimeSpan.FromSeconds(30), () => $"{scp.Server.ActiveAssociations} associations still active");
         Assert.Equal(0, scp.Server.RejectedCount);
     }
 
