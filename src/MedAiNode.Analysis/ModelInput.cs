@@ -29,7 +29,8 @@ internal sealed class ModelInput<T>(VoxelVolume<T> volume, IVoxelReader<T>? read
     {
         if (_volume is not null || reader is null) return VoxelWindow<T>.Whole(Volume);
         var window = reader.Read(box);
-        // Each frame of the box's slices was read whole: garbage of that many planes.
+        // A large box comes after a stage's scratch (the seed search's): collected before the box is worked on. The
+        // frames themselves leave little since they are read through a pooled buffer.
         StageMemory.Release((long)box.Size.Z * Dims.X * Dims.Y);
         return window;
     }
@@ -46,12 +47,7 @@ internal sealed class ModelInput<T>(VoxelVolume<T> volume, IVoxelReader<T>? read
 
     /// <summary>Planes <paramref name="z0"/> to <paramref name="z0"/> + <paramref name="count"/> - 1 into the start of
     /// <paramref name="into"/>: copied from the volume while it is held, else decoded again straight into it.</summary>
-    public void ReadPlanes(int z0, int count, T[] into)
-    {
-        var plane = Dims.X * Dims.Y;
-        if (_volume is not null || reader is null) Array.Copy(Volume.Data, (long)z0 * plane, into, 0, (long)count * plane);
-        else reader.Read(new VoxelBox(0, 0, z0, new Dims(Dims.X, Dims.Y, count)), into);
-    }
+    public void ReadPlanes(int z0, int count, T[] into) => Read(new VoxelBox(0, 0, z0, Dims with { Z = count }), into);
 
     /// <summary>Lets the values go when they can be read again; true if it did.</summary>
     public bool Release()

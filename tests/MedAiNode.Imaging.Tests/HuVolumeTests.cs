@@ -70,6 +70,15 @@ public class HuVolumeTests
         Assert.All(into.AsSpan(5 * plane).ToArray(), v => Assert.Equal(12345, v));
         Assert.Throws<ArgumentException>(() => VolumeAssembler.DecodeAgain(a.Frames, hu.Dims, new VoxelBox(0, 0, 40, hu.Dims with { Z = 7 }), into));
 
+        // A volume held in memory copies the same boxes: whole planes at once, a smaller box row by row.
+        Array.Fill(into, (short)12345);
+        HeldVolumeReader<short>.CopyBox(hu, new VoxelBox(0, 0, 40, hu.Dims with { Z = 5 }), into);
+        Assert.Equal(hu.Data.AsSpan(40 * plane, 5 * plane).ToArray(), into.AsSpan(0, 5 * plane).ToArray());
+        Assert.All(into.AsSpan(5 * plane).ToArray(), v => Assert.Equal(12345, v));
+        var held = new short[box.Size.Count];
+        HeldVolumeReader<short>.CopyBox(hu, box, held);
+        Assert.Equal(w.Values.Data, held);
+
         // Reading a frame again leaves next to no garbage: its bytes go through a pooled buffer, not an array of their own
         // (512 KB per slice, 130 MiB at once when the box around a chest's lungs was read back). Counted on this thread
         // alone (other tests allocate in parallel), frame by frame as each worker of a box read decodes them.

@@ -86,6 +86,12 @@ public sealed class HeldVolumeReader<T>(VoxelVolume<T> volume) : IVoxelReader<T>
         var s = box.Size;
         if (!box.Within(d)) throw new ArgumentOutOfRangeException(nameof(box), $"Box {box} is not inside a volume of {d}.");
         if (into.LongLength < s.Count) throw new ArgumentException($"{into.LongLength} values cannot hold a box of {s}.", nameof(into));
+        if (s.X == d.X && s.Y == d.Y)
+        {
+            // Whole planes (the measurements' reads): one copy.
+            Array.Copy(volume.Data, d.Index(0, 0, box.Z), into, 0, s.Count);
+            return;
+        }
         for (var z = 0; z < s.Z; z++)
         for (var y = 0; y < s.Y; y++)
             volume.Data.AsSpan(checked((int)d.Index(box.X, box.Y + y, box.Z + z)), s.X).CopyTo(into.AsSpan(checked((int)s.Index(0, y, z)), s.X));
