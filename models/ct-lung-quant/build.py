@@ -4,7 +4,10 @@ No training: every step is a fixed operation (thresholds, separable max-pool dil
 "enclosed by tissue" fills, the body's centre line for left/right) written as a PyTorch module and exported to ONNX.
 Run with Debian's python3-torch and python3-onnx:  /usr/bin/python3 models/ct-lung-quant/build.py
 Input  "ct"     float32 [1, 1, z, y, x]: HU on a 2 mm LPS grid (x towards patient left, y posterior, z superior).
-Output "logits" float32 [1, 5, z, y, x]: argmax gives 0 background, 1 body, 2 left lung, 3 right lung, 4 airway.
+Output "labels" float32 [1, 1, z, y, x]: 0 background, 1 body, 2 left lung, 3 right lung, 4 airway (manifest output.kind
+"labels": the graph's own argmax). Until 2026-12-02 it returned five score channels (background 0.5, body 1, lungs 2,
+airway 3) for the node's argmax; the class map now comes straight from the masks, the same labels voxel for voxel, and
+the network's peak memory no longer holds five channels and their concatenation (docs/benchmarks.md).
 """
 import hashlib
 import json
@@ -80,16 +83,18 @@ class LungQuant(torch.nn.Module):
         left = erode(dilate(parenchyma * left_side, vox(4)), vox(4)) * body * left_side * (1.0 - airway)
         right = erode(dilate(parenchyma * (1.0 - left_side), vox(4)), vox(4)) * body * (1.0 - left_side) * (1.0 - airway)
 
-        background = torch.full_like(ct, 0.5)
-        return torch.cat([background, body, 2.0 * left, 2.0 * right, 3.0 * airway], dim=1)
+        # The masks are 0/1 and exclusive where it matters: the lungs and the airway lie in the body, the lungs exclude
+        # the airway and each other. So the sum is the argmax the five score channels gave (airway 4 over lung over
+        # body 1 over background 0), exact in float32.
+        return body + left + 2.0 * right + 3.0 * airway
 
 
 def main():
     out = os.path.join(HERE, "ct-lung-quant.onnx")
     model = LungQuant().eval()
     dummy = torch.full((1, 1, 40, 64, 64), -1000.0)
-    torch.onnx.export(model, dummy, out, input_names=["ct"], output_names=["logits"], opset_version=13,
-                      dynamic_axes={"ct": {0: "n", 2: "z", 3: "y", 4: "x"}, "logits": {0: "n", 2: "z", 3: "y", 4: "x"}})
+    torch.onnx.export(model, dummy, out, input_names=["ct"], output_names=["labels"], opset_version=13,
+                      dynamic_axes={"ct": {0: "n", 2: "z", 3: "y", 4: "x"}, "labels": {0: "n", 2: "z", 3: "y", 4: "x"}})
     digest = hashlib.sha256(open(out, "rb").read()).hexdigest()
     # ct-body runs the same file for its body label.
     for manifest_path in (os.path.join(HERE, "manifest.json"), os.path.join(HERE, "..", "ct-body", "manifest.json")):

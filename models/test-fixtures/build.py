@@ -7,6 +7,8 @@ sigmoid1.onnx        [N,1,D,H,W] -> [N,1,D,H,W] (x): one sigmoid channel.
 valid_box3.onnx      [N,1,D,H,W] -> [N,2,D-2,H-2,W-2] logits (-m, m), m the mean of each 3x3x3 block (no padding):
                      a valid-convolution network with a 1-voxel margin, for tiling with padding.
 valid_box3_x2.onnx   the same with logits (-2m, 2m), a second ensemble member whose softmax differs.
+argmax2.onnx         [N,1,D,H,W] -> [N,1,D,H,W] int64: identity2's argmax inside the graph (1 where x > 0, else 0), an
+                     output.kind labels model.
 """
 import os
 import onnx
@@ -52,3 +54,10 @@ def valid_box3(scale, name):
 
 valid_box3(1, "valid_box3.onnx")
 valid_box3(2, "valid_box3_x2.onnx")
+
+
+x = helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)
+y = helper.make_tensor_value_info("output", TensorProto.INT64, shape)
+nodes = [helper.make_node("Neg", ["input"], ["neg"]), helper.make_node("Concat", ["neg", "input"], ["logits"], axis=1),
+         helper.make_node("ArgMax", ["logits"], ["output"], axis=1, keepdims=1, select_last_index=0)]
+save(helper.make_graph(nodes, "argmax2", [x], [y]), "argmax2.onnx")

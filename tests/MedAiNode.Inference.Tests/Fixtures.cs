@@ -18,7 +18,8 @@ internal static class Fixtures
     }
 
     /// <summary>A manifest for one of the tiny fixture models (built by models/test-fixtures/build.py).</summary>
-    public static ModelManifest Manifest(string onnx = "identity2.onnx", int[]? patch = null, OutputKind kind = OutputKind.Logits, int channels = 2)
+    /// <param name="whole">The whole volume in one run (no patch size).</param>
+    public static ModelManifest Manifest(string onnx = "identity2.onnx", int[]? patch = null, OutputKind kind = OutputKind.Logits, int channels = 2, bool whole = false)
     {
         var m = new ModelManifest
         {
@@ -26,7 +27,7 @@ internal static class Fixtures
             Onnx = new OnnxFileInfo { File = onnx, Sha256 = Sha(Path.Combine(FixtureDir, onnx)) },
             Input = new TensorSpec { Name = "input" },
             Output = new OutputSpec { Name = "output", Kind = kind, Channels = channels },
-            SlidingWindow = new SlidingWindowSpec { PatchSize = patch ?? [16, 16, 8], Overlap = 0.5 },
+            SlidingWindow = new SlidingWindowSpec { PatchSize = whole ? null : patch ?? [16, 16, 8], Overlap = 0.5 },
             Labels = [new LabelSpec { Value = 1, Name = "positive", Category = new("91723000", "SCT", "Anatomical Structure"), Type = new("39607008", "SCT", "Lung") }],
             Directory = FixtureDir,
         };

@@ -63,6 +63,39 @@ public class ManifestAndRuntimeTests
     }
 
     [Fact]
+    public void A_labels_output_is_refused_where_scores_would_be_averaged_or_read_as_probabilities()
+    {
+        ManifestException Refused(Action<ModelManifest> change)
+        {
+            var m = Fixtures.Manifest("argmax2.onnx", kind: OutputKind.Labels, whole: true);
+            change(m);
+            return Assert.Throws<ManifestException>(() => m.Validate());
+        }
+        Assert.Contains("slidingWindow.patchSize", Refused(m => m.SlidingWindow.PatchSize = [16, 16, 8]).Message);
+        Assert.Contains("slidingWindow.mirrorAxes", Refused(m => m.SlidingWindow.MirrorAxes = [0]).Message);
+        Assert.Contains("labels[1].postprocessing.lesions", Refused(m => m.Labels[0].Postprocessing = new LabelPostprocessing { Lesions = true }).Message);
+        Assert.Contains("output.kind", Refused(m => { m.Ensemble = [m.Onnx, m.Onnx]; m.Onnx = new OnnxFileInfo(); }).Message);
+        // Tiles that place each output voxel once are fine.
+        var tiled = Fixtures.Manifest("argmax2.onnx", kind: OutputKind.Labels, whole: true);
+        tiled.SlidingWindow.PatchSize = [12, 12, 12];
+        tiled.SlidingWindow.OutputSize = [10, 10, 10];
+        tiled.SlidingWindow.Blending = BlendMode.None;
+        tiled.Validate();
+    }
+
+    [Fact]
+    public void An_output_whose_channels_or_type_do_not_match_its_kind_is_refused_at_load()
+    {
+        using var cache = new ModelSessionCache(new InferenceOptions { ExecutionProviders = ["CPU"], IntraOpThreads = 1 });
+        // Scores declared as indices: two channels.
+        var e = Assert.Throws<ManifestException>(() => cache.Get(Fixtures.Manifest("identity2.onnx", kind: OutputKind.Labels, whole: true)));
+        Assert.Contains("takes one channel of class indices", e.Message);
+        // Indices (int64) declared as sigmoid scores.
+        e = Assert.Throws<ManifestException>(() => cache.Get(Fixtures.Manifest("argmax2.onnx", kind: OutputKind.Sigmoid, channels: 1)));
+        Assert.Contains("output element type Int64", e.Message);
+    }
+
+    [Fact]
     public void ChecksumMismatch_IsRefused()
     {
         var m = Fixtures.Manifest();

@@ -124,6 +124,44 @@ public class SlidingWindowTests
     }
 
     [Fact]
+    public void A_graph_ending_in_its_own_argmax_gives_the_labels_the_nodes_argmax_gives()
+    {
+        // identity2's logits through the node's argmax, and the same logits through ArgMax inside the graph (int64 out).
+        var logits = Fixtures.Manifest(whole: true);
+        var inGraph = Fixtures.Manifest("argmax2.onnx", kind: OutputKind.Labels, whole: true);
+        var v = Fixtures.Random(new Dims(23, 19, 11), seed: 5);
+        for (var i = 0; i < v.Data.Length; i += 7) v.Data[i] = 0; // ties: both argmaxes pick the first channel
+        var expected = Postprocessor.ToLabels(new SlidingWindowInferer(Cache.Get(logits)).Run(v), logits.Output, v);
+        var scores = new SlidingWindowInferer(Cache.Get(inGraph)).Run(v);
+        Assert.Equal(1, scores.Channels); // one channel of indices, not two of scores
+        var labels = Postprocessor.ToLabels(scores, inGraph.Output, v);
+        Assert.Equal(expected.Data, labels.Data);
+        Assert.Contains((byte)1, labels.Data);
+        Assert.Contains((byte)0, labels.Data);
+    }
+
+    [Theory]
+    [InlineData(1.5f, "holds 1.5 at voxel (4, 2, 1)")]
+    [InlineData(3f, "holds 3 at voxel (4, 2, 1)")]
+    [InlineData(-1f, "holds -1 at voxel (4, 2, 1)")]
+    [InlineData(float.NaN, "holds NaN at voxel (4, 2, 1)")]
+    public void A_labels_output_that_is_not_class_indices_fails_naming_the_voxel(float value, string expected)
+    {
+        // sigmoid1 returns its input: a float output whose values the test chooses.
+        var m = Fixtures.Manifest("sigmoid1.onnx", kind: OutputKind.Labels, channels: 3, whole: true);
+        var model = Cache.Get(m);
+        var v = new Volume(new Dims(6, 5, 4), Fixtures.Random(new Dims(1, 1, 1)).Affine);
+        for (var i = 0; i < v.Data.Length; i++) v.Data[i] = i % 3;
+        Assert.Equal(v.Data.Select(x => (byte)x), Postprocessor.ToLabels(new SlidingWindowInferer(model).Run(v), m.Output, v).Data);
+        v.Data[v.Dims.Index(4, 2, 1)] = value;
+        v.Data[v.Dims.Index(5, 4, 3)] = 2.5f; // a later one is not the one named
+        // A manifest that does not describe its model: the study fails at once (FailureClassifier), not retried.
+        var e = Assert.Throws<ManifestException>(() => Postprocessor.ToLabels(new SlidingWindowInferer(model).Run(v), m.Output, v));
+        Assert.Contains(expected, e.Message);
+        Assert.Contains("0..2", e.Message);
+    }
+
+    [Fact]
     public void Cancellation_StopsBetweenBatches()
     {
         var model = Cache.Get(Fixtures.Manifest(patch: [8, 8, 8]));

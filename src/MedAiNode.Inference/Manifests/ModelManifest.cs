@@ -24,14 +24,20 @@ public sealed class TensorSpec
     public string Layout { get; set; } = "zyx";
 }
 
-public enum OutputKind { Logits, Softmax, Sigmoid }
+/// <summary>What the network's output holds. <see cref="Labels"/>: the graph ends in its own argmax and returns one channel
+/// of class indices (float or integer), as many exports do; a fifth of the memory of five score channels, but no
+/// probabilities (no lesion confidences, no blending of overlapping windows, no ensembles).</summary>
+public enum OutputKind { Logits, Softmax, Sigmoid, Labels }
 
 public sealed class OutputSpec
 {
     public string Name { get; set; } = "";
     public OutputKind Kind { get; set; } = OutputKind.Logits;
-    /// <summary>Channels the model emits (background included for Logits/Softmax).</summary>
+    /// <summary>Channels the model emits (background included for Logits/Softmax); for Labels, the classes its argmax
+    /// chooses from (background included), so its values are 0..Channels-1.</summary>
     public int Channels { get; set; }
+    /// <summary>Channels of the output tensor: one for Labels, else <see cref="Channels"/>.</summary>
+    [JsonIgnore] public int TensorChannels => Kind == OutputKind.Labels ? 1 : Channels;
     /// <summary>For Sigmoid outputs: channel c becomes label c+1 where its probability exceeds this.</summary>
     public float Threshold { get; set; } = 0.5f;
 }
@@ -326,7 +332,7 @@ public sealed class ModelManifest
                 if (string.IsNullOrWhiteSpace(Ensemble[i].File)) Fail($"ensemble[{i}].file", "is required.");
                 if (Ensemble[i].Sha256.Length != 64 || !Ensemble[i].Sha256.All(Uri.IsHexDigit)) Fail($"ensemble[{i}].sha256", "must be 64 hex digits.");
             }
-            if (Output.Kind == OutputKind.Sigmoid) Fail("output.kind", "must be logits or softmax for an ensemble (members' softmax outputs are averaged).");
+            if (Output.Kind is OutputKind.Sigmoid or OutputKind.Labels) Fail("output.kind", "must be logits or softmax for an ensemble (members' softmax outputs are averaged).");
         }
         else
         {
@@ -338,7 +344,16 @@ public sealed class ModelManifest
         if (Input.Layout is not ("zyx" or "xyz")) Fail("input.layout", $"must be \"zyx\" or \"xyz\", got \"{Input.Layout}\".");
         if (string.IsNullOrWhiteSpace(Output.Name)) Fail("output.name", "is required.");
         if (Output.Channels < 1) Fail("output.channels", "must be at least 1.");
-        if (Output.Kind != OutputKind.Sigmoid && Output.Channels < 2) Fail("output.channels", "must be at least 2 for softmax/logits (background + labels).");
+        if (Output.Kind != OutputKind.Sigmoid && Output.Channels < 2) Fail("output.channels", "must be at least 2 for softmax/logits/labels (background + labels).");
+        if (Output.Kind == OutputKind.Labels)
+        {
+            // Class indices cannot be averaged: only tilings that place each output voxel once.
+            if (SlidingWindow.PatchSize is not null && SlidingWindow.OutputSize is null)
+                Fail("slidingWindow.patchSize", "must be left out (the whole volume) or come with outputSize for output.kind labels: overlapping windows are blended, class indices cannot be.");
+            if (SlidingWindow.MirrorAxes.Length > 0) Fail("slidingWindow.mirrorAxes", "cannot be used with output.kind labels (mirrored outputs are averaged).");
+            if (Labels.FirstOrDefault(l => l.Postprocessing?.Lesions == true) is { } lesion)
+                Fail($"labels[{lesion.Value}].postprocessing.lesions", "needs probabilities, which output.kind labels does not give.");
+        }
         if (Spacing is not null && (Spacing.Length != 3 || Spacing.Any(s => s <= 0))) Fail("spacing", "must be three positive numbers (x, y, z mm).");
         if (Orientation is not null && (Orientation.Length != 3 || Orientation.Any(c => !"LRAPSI".Contains(char.ToUpperInvariant(c))))) Fail("orientation", $"\"{Orientation}\" is not a three-letter code like LPS.");
         var sw = SlidingWindow;

@@ -17,13 +17,17 @@ public sealed record LesionCandidate(int Label, int Index, long Voxels, double V
 
 public static class Postprocessor
 {
-    /// <summary>Argmax for softmax/logits outputs; per-channel threshold for sigmoid outputs (the highest label wins overlaps).</summary>
+    /// <summary>Argmax for softmax/logits outputs; per-channel threshold for sigmoid outputs (the highest label wins overlaps);
+    /// the values themselves for a labels output, which must be class indices 0..channels-1.</summary>
+    /// <exception cref="ManifestException">A labels output holds a value that is not such an index: the manifest does not
+    /// describe the model, the same on every run (so the study fails at once, not retried).</exception>
     public static LabelVolume ToLabels(ScoreMap scores, OutputSpec output, Volume grid)
     {
         var labels = new LabelVolume(scores.Dims, grid.Affine);
         var n = scores.Voxels;
         var s = scores.Scores;
         var c = scores.Channels;
+        if (output.Kind == OutputKind.Labels) return CopyLabels(scores, output.Channels, labels);
         Parallel.For(0, (int)((n + 65535) / 65536), block =>
         {
             var end = Math.Min(n, (block + 1) * 65536L);
@@ -48,6 +52,39 @@ public static class Postprocessor
 
     public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
 
+    private static LabelVolume CopyLabels(ScoreMap scores, int classes, LabelVolume labels)
+    {
+        if (scores.Channels != 1) throw new InvalidOperationException($"A labels output has one channel, not {scores.Channels}.");
+        var s = scores.Scores;
+        var n = scores.Voxels;
+        var bad = long.MaxValue;
+        Parallel.For(0, (int)((n + 65535) / 65536), block =>
+        {
+            var end = Math.Min(n, (block + 1) * 65536L);
+            for (var i = block * 65536L; i < end; i++)
+            {
+                var v = s[i];
+                // Whole numbers only (NaN fails too): a fraction means the output is scores, not the argmax's indices.
+                if (v >= 0 && v < classes && v == MathF.Floor(v)) { labels.Data[i] = (byte)v; continue; }
+                InterlockedMin(ref bad, i);
+                return;
+            }
+        });
+        if (bad != long.MaxValue)
+        {
+            var d = scores.Dims;
+            var (x, y, z) = (bad % d.X, bad / d.X % d.Y, bad / ((long)d.X * d.Y));
+            throw new ManifestException($"The model's output (kind labels) holds {s[bad]} at voxel ({x}, {y}, {z}); a labels output holds class indices 0..{classes - 1} (output.channels {classes}). Is the output scores rather than its argmax?");
+        }
+        return labels;
+    }
+
+    private static void InterlockedMin(ref long target, long value)
+    {
+        for (var seen = Volatile.Read(ref target); value < seen; seen = Volatile.Read(ref target))
+            if (Interlocked.CompareExchange(ref target, value, seen) == seen) return;
+    }
+
     /// <summary>Probability of <paramref name="label"/> at voxel <paramref name="i"/>.</summary>
     public static float Probability(ScoreMap scores, OutputKind kind, int label, long i)
     {
@@ -56,6 +93,7 @@ public static class Postprocessor
         {
             case OutputKind.Sigmoid: return Sigmoid(s[(label - 1) * n + i]);
             case OutputKind.Softmax: return s[label * n + i];
+            case OutputKind.Labels: throw new InvalidOperationException("A labels output gives no probabilities (the manifest refuses lesions with it).");
             default:
                 var max = float.NegativeInfinity;
                 for (var k = 0; k < scores.Channels; k++) max = Math.Max(max, s[k * n + i]);

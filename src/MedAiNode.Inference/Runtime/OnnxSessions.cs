@@ -335,8 +335,14 @@ public sealed class ModelSessionCache : IDisposable
         if (input.Dimensions.Length != 5) throw new ManifestException($"Model {m.Id}: input '{m.Input.Name}' has rank {input.Dimensions.Length}; a 3D model takes [N, C, D, H, W].");
         if (input.ElementDataType is not (TensorElementType.Float or TensorElementType.Float16))
             throw new ManifestException($"Model {m.Id}: input element type {input.ElementDataType} is not float32 or float16.");
-        if (output.Dimensions.Length == 5 && output.Dimensions[1] > 0 && output.Dimensions[1] != m.Output.Channels)
-            throw new ManifestException($"Model {m.Id}: output has {output.Dimensions[1]} channels, the manifest says {m.Output.Channels}.");
+        var channels = m.Output.TensorChannels;
+        if (output.Dimensions.Length == 5 && output.Dimensions[1] > 0 && output.Dimensions[1] != channels)
+            throw new ManifestException(m.Output.Kind == OutputKind.Labels
+                ? $"Model {m.Id}: output has {output.Dimensions[1]} channels; output.kind labels takes one channel of class indices."
+                : $"Model {m.Id}: output has {output.Dimensions[1]} channels, the manifest says {channels}.");
+        var types = m.Output.Kind == OutputKind.Labels ? PatchRunner.LabelOutputTypes : [TensorElementType.Float, TensorElementType.Float16];
+        if (!types.Contains(output.ElementDataType))
+            throw new ManifestException($"Model {m.Id}: output element type {output.ElementDataType} is not one output.kind {m.Output.Kind.ToString().ToLowerInvariant()} reads ({string.Join(", ", types)}).");
     }
 
     private void WarmUp(LoadedModel model)

@@ -129,21 +129,31 @@ public sealed class PatchRunner(LoadedModel model)
             var o = outputs[0];
             var info = o.GetTensorTypeAndShape();
             var oshape = info.Shape;
-            float[] result;
-            if (info.ElementDataType == TensorElementType.Float16)
+            var result = info.ElementDataType switch
             {
-                var span = o.GetTensorDataAsSpan<Float16>();
-                result = Buffer(ref buffer, span.Length);
-                for (var i = 0; i < span.Length; i++) result[i] = (float)span[i];
-            }
-            else
-            {
-                var span = o.GetTensorDataAsSpan<float>();
-                result = Buffer(ref buffer, span.Length);
-                span.CopyTo(result);
-            }
+                TensorElementType.Float16 => Widen<Float16>(o, ref buffer, static v => (float)v),
+                // Class indices from a graph that ends in its own argmax (output.kind labels).
+                TensorElementType.Int64 => Widen<long>(o, ref buffer, static v => v),
+                TensorElementType.Int32 => Widen<int>(o, ref buffer, static v => v),
+                TensorElementType.UInt8 => Widen<byte>(o, ref buffer, static v => v),
+                TensorElementType.Float => Widen<float>(o, ref buffer, static v => v),
+                var t => throw new InvalidOperationException($"Model {m.Id}: output element type {t} is not float32, float16 or (for output.kind labels) an integer type."),
+            };
             return (result, oshape);
         }
+    }
+
+    /// <summary>The element types a labels output may have (besides float32 and float16).</summary>
+    internal static readonly TensorElementType[] LabelOutputTypes =
+        [TensorElementType.Float, TensorElementType.Float16, TensorElementType.Int64, TensorElementType.Int32, TensorElementType.UInt8];
+
+    private static float[] Widen<TElement>(OrtValue value, ref float[] buffer, Func<TElement, float> convert) where TElement : unmanaged
+    {
+        var span = value.GetTensorDataAsSpan<TElement>();
+        var result = Buffer(ref buffer, span.Length);
+        if (typeof(TElement) == typeof(float)) System.Runtime.InteropServices.MemoryMarshal.Cast<TElement, float>(span).CopyTo(result);
+        else for (var i = 0; i < span.Length; i++) result[i] = convert(span[i]);
+        return result;
     }
 
     private static float[] Buffer(ref float[] buffer, int length)

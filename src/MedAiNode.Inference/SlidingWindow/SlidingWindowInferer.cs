@@ -100,7 +100,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
                        from x in WindowStarts(padded.X, patch.X, sw.Overlap)
                        select (X: x - before.Item1, Y: y - before.Item2, Z: z - before.Item3)).ToList();
         var mirrors = MirrorSets(sw.MirrorAxes);
-        var channels = m.Output.Channels;
+        var channels = m.Output.TensorChannels;
         var voxels = d.Count;
         if (windows.Count == 1 && patch == d && mirrors.Count == 1 && m.Input.Layout != "xyz")
             return RunWhole(normalized, channels, progress, ct);
@@ -230,7 +230,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         var shift = tissue is not null && sw.TilePhase is { } phase ? BestShift(tissue, d, outTile, phase) : (X: 0, Y: 0, Z: 0);
         var tiles = (from z in TileStarts(d.Z, outTile.Z, shift.Z) from y in TileStarts(d.Y, outTile.Y, shift.Y) from x in TileStarts(d.X, outTile.X, shift.X)
                      select (X: x, Y: y, Z: z)).ToList();
-        var channels = m.Output.Channels;
+        var channels = m.Output.TensorChannels;
         var voxels = d.Count;
         var scores = new float[checked(channels * voxels)];
         var patchVoxels = (int)patch.Count;
