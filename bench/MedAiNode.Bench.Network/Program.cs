@@ -9,7 +9,7 @@ using MedAiNode.Store;
 
 // The same DCMTK storescu sends the same synthetic 300-slice 512x512 CT series over loopback to DCMTK storescp and to
 // our SCP (fsync on), alternating, several runs; prints per-run times, medians, MB/s and the ratio.
-// Usage: dotnet run -c Release --project bench/MedAiNode.Bench.Network -- [--runs N] [--slices N] [--source FILE] [--series DIR] [--no-fsync] [--no-dirsync] [--no-journal | --journal-compare]
+// Usage: dotnet run -c Release --project bench/MedAiNode.Bench.Network -- [--runs N] [--slices N] [--source FILE] [--series DIR] [--no-fsync] [--no-dirsync] [--no-journal | --journal-compare] [--warmup N (series per receiver, default 4)] [--delete-between]
 // --series DIR sends the files of a real series (e.g. ct/lidc-idri-0001-chest) instead of the generated one.
 // Our store runs with its intake journal (Store:JournalSizeMiB, 512 MiB) as the service does; --no-journal turns it off
 // (every instance's file and folder flushed before Success); --journal-compare runs both, interleaved with storescp.
@@ -20,6 +20,12 @@ var fsync = !args.Contains("--no-fsync");
 var dirSync = !args.Contains("--no-dirsync");
 var compare = args.Contains("--journal-compare");
 var journalOn = !args.Contains("--no-journal");
+// Each run's files are moved aside (deleted at the end), not deleted before the next run: ext4 without a journal (as on
+// the development VMs) skips inodes freed in the last 60-300 s when it allocates one, scanning past them, so creating
+// 300 files right after deleting the last run's 600 cost both receivers most of their time (docs/benchmarks.md).
+// --delete-between restores the old behaviour.
+var deleteBetween = args.Contains("--delete-between");
+var warmups = ArgInt("--warmup", 4);
 var source = ArgStr("--source") ?? Path.Combine(FindShared(), "ct", "philips-phantom-5mm", "I10.dcm");
 var realSeries = ArgStr("--series") is { } rs ? (Path.IsPathRooted(rs) ? rs : Path.Combine(FindShared(), rs)) : null;
 
@@ -63,12 +69,31 @@ try
 
     var tDcmtk = new List<double>();
     var checkpointAfter = new List<double>();
-    Send("STORESCP", dcmtkPort); // warm-up each receiver (page cache, JIT)
-    foreach (var o in ours) Send("MEDAI", o.Server.Port);
+    // Warm-up: the page cache, and for ours the JIT: tiered compilation recompiles the hot paths for about the first
+    // 1,000 instances (perf: its thread busy for 4-5 s of a 7-run bench that warmed up with one series), taking one
+    // of the two cores from the runs it overlapped. A node runs for weeks: its steady state is what is measured.
+    for (var w = 0; w < warmups; w++)
+    {
+        Send("STORESCP", dcmtkPort);
+        foreach (var o in ours) Send("MEDAI", o.Server.Port);
+        if (!deleteBetween)
+        {
+            MoveAside(dcmtkDir, $"w{w}-storescp");
+            foreach (var o in ours) MoveAside(o.Store.StudiesRoot, $"w{w}-{o.Name}");
+        }
+    }
     for (var i = 0; i < runs; i++)
     {
-        Clean(dcmtkDir);
-        foreach (var o in ours) Clean(o.Store.StudiesRoot);
+        if (deleteBetween)
+        {
+            Clean(dcmtkDir);
+            foreach (var o in ours) Clean(o.Store.StudiesRoot);
+        }
+        else
+        {
+            MoveAside(dcmtkDir, $"{i}-storescp");
+            foreach (var o in ours) MoveAside(o.Store.StudiesRoot, $"{i}-{o.Name}");
+        }
         tDcmtk.Add(Send("STORESCP", dcmtkPort));
         foreach (var o in ours)
         {
@@ -174,6 +199,15 @@ static Process Start(string program, string[] a)
     foreach (var x in a) psi.ArgumentList.Add(x);
     psi.Environment["TCP_NODELAY"] = "1";
     return Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {program} (apt-get install dcmtk)");
+}
+
+void MoveAside(string dir, string name)
+{
+    if (!Directory.Exists(dir)) return;
+    var aside = Path.Combine(work, "aside");
+    Directory.CreateDirectory(aside);
+    Directory.Move(dir, Path.Combine(aside, name.Replace(' ', '_')));
+    Directory.CreateDirectory(dir);
 }
 
 static void Clean(string dir)
