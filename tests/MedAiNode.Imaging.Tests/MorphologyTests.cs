@@ -101,6 +101,31 @@ public class MorphologyTests
         }
     }
 
+    [Theory]
+    [InlineData(4, Connectivity.Full26)]
+    [InlineData(5, Connectivity.Faces6)]
+    public void ComponentsOf_a_label_are_Labels_components_of_its_mask_in_the_order_found(int seed, Connectivity connectivity)
+    {
+        var rng = new Random(seed);
+        var d = new Dims(29, 23, 15);
+        var v = new LabelVolume(d, new Affine(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1)));
+        for (var i = 0; i < v.Data.Length; i++) v.Data[i] = rng.NextDouble() < 0.6 ? (byte)0 : (byte)rng.Next(1, 3);
+        foreach (var label in new byte[] { 1, 2, 7 })
+        {
+            var expected = BinaryMorphology.Label(BinaryMorphology.MaskOf(v, label), d, connectivity);
+            var actual = BinaryMorphology.ComponentsOf(v, label, connectivity);
+            Assert.Equal(expected.Count, actual.Count);
+            // Label numbers by size, ties in the order found: the same order as actual's, sorted stably by size.
+            var bySize = Enumerable.Range(0, actual.Count).OrderByDescending(actual.Size).ToArray();
+            for (var id = 1; id <= expected.Count; id++)
+            {
+                var members = Enumerable.Range(0, v.Data.Length).Where(i => expected.Labels[i] == id).ToArray();
+                Assert.Equal(members, actual.Of(bySize[id - 1]).ToArray().Order().ToArray());
+            }
+            Assert.Equal(v.Data.Count(x => x == label), actual.Voxels.Length);
+        }
+    }
+
     [Fact]
     public void FilterComponents_KeepsTheFirstOfEquallyLargeComponents()
     {

@@ -116,21 +116,29 @@ public static class Postprocessor
         }
     }
 
-    /// <summary>Connected components of lesion labels with centroid, longest diameter, volume and mean probability.</summary>
+    /// <summary>Connected components of lesion labels with centroid, longest diameter, volume and mean probability;
+    /// numbered per label from the largest (ties in index order of their first voxel).</summary>
     public static List<LesionCandidate> Lesions(LabelVolume labels, ScoreMap? scores, ModelManifest manifest)
     {
         var result = new List<LesionCandidate>();
         foreach (var l in manifest.Labels.Where(l => l.Postprocessing?.Lesions == true))
         {
-            var comps = BinaryMorphology.Label(BinaryMorphology.MaskOf(labels, (byte)l.Value), labels.Dims);
-            for (var id = 1; id <= comps.Count; id++)
+            // Each component's own voxels, not a component map of the whole grid per label: a 1 mm head's four lesion
+            // labels made 180 MB of volume-sized scratch, the peak of a BLAST-CT analysis (docs/benchmarks.md).
+            var comps = BinaryMorphology.ComponentsOf(labels, (byte)l.Value);
+            var bySize = Enumerable.Range(0, comps.Count).OrderByDescending(comps.Size).ToArray(); // stable: ties keep scan order
+            for (var id = 1; id <= bySize.Length; id++)
             {
-                var cid = id;
-                var stats = RegionMeasurements.Measure(labels, i => comps.Labels[i] == cid);
+                var voxels = new long[comps.Size(bySize[id - 1])];
+                var k = 0;
+                foreach (var v in comps.Of(bySize[id - 1])) voxels[k++] = v;
+                // In index order, as a scan of the grid sums them.
+                Array.Sort(voxels);
+                var stats = RegionMeasurements.Measure(labels, voxels);
                 double p = 0;
                 if (scores is not null)
                 {
-                    for (long i = 0; i < comps.Labels.LongLength; i++) if (comps.Labels[i] == cid) p += Probability(scores, scores.Kind, l.Value, i);
+                    foreach (var i in voxels) p += Probability(scores, scores.Kind, l.Value, i);
                     p /= stats.VoxelCount;
                 }
                 else p = double.NaN;
