@@ -158,6 +158,47 @@ public class ValidTilingTests
 
     private static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
 
+    [Theory]
+    [InlineData(false, "zyx")]
+    [InlineData(false, "xyz")]
+    [InlineData(true, "zyx")]
+    public void Classes_only_give_the_full_maps_labels_and_each_voxels_probability_to_the_bit(bool ensemble, string layout)
+    {
+        var m = Box3(PadMode.Edge, skip: true, layout: layout, ensemble: ensemble ? ["valid_box3.onnx", "valid_box3_x2.onnx"] : null);
+        var inferer = new SlidingWindowInferer(Cache.Get(m));
+        var v = Fixtures.Random(new Dims(27, 19, 14), seed: 7);
+        for (var z = 0; z < 6; z++) for (var y = 0; y < v.Dims.Y; y++) for (var x = 0; x < v.Dims.X; x++) v[x, y, z] = -1f; // uniform tiles
+        for (var i = 0; i < v.Data.Length; i += 11) if (v.Data[i] > -1f) v.Data[i] = 0f; // ties between the channels where m is 0
+        var full = inferer.Run(v);
+        var compact = inferer.Run(v, classesOnly: true);
+
+        Assert.Equal(OutputKind.Labels, compact.Kind);
+        Assert.Equal(v.Data.Length, compact.Scores.Length); // one value per voxel, not one per channel
+        var expectedLabels = Postprocessing.Postprocessor.ToLabels(full, m.Output, v);
+        var labels = Postprocessing.Postprocessor.ToLabels(compact, m.Output, v);
+        Assert.Equal(expectedLabels.Data, labels.Data);
+        Assert.Contains((byte)0, labels.Data);
+        Assert.Contains((byte)1, labels.Data);
+        for (var i = 0; i < v.Data.Length; i++)
+        {
+            var label = labels.Data[i];
+            Assert.Equal(Postprocessing.Postprocessor.Probability(full, full.Kind, label, i), Postprocessing.Postprocessor.Probability(compact, compact.Kind, label, i));
+        }
+        // Another class's probability was not kept: asked for, it is refused rather than made up.
+        var other = labels.Data[0] == 0 ? 1 : 0;
+        Assert.Throws<InvalidOperationException>(() => Postprocessing.Postprocessor.Probability(compact, compact.Kind, other, 0));
+    }
+
+    [Fact]
+    public void Classes_only_is_ignored_by_blended_windows()
+    {
+        var m = Fixtures.Manifest(patch: [8, 8, 8]);
+        var v = Fixtures.Random(new Dims(12, 10, 9), seed: 8);
+        var compact = new SlidingWindowInferer(Cache.Get(m)).Run(v, classesOnly: true);
+        Assert.Equal(2, compact.Channels);
+        Assert.Equal(OutputKind.Logits, compact.Kind);
+    }
+
     [Fact]
     public void Ensemble_IdentityCoversEveryMember_AndAWrongMemberHashIsRefused()
     {

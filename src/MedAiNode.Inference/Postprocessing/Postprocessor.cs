@@ -27,7 +27,8 @@ public static class Postprocessor
         var n = scores.Voxels;
         var s = scores.Scores;
         var c = scores.Channels;
-        if (output.Kind == OutputKind.Labels) return CopyLabels(scores, output.Channels, labels);
+        // A labels output, or the classes the inferer kept of a scores output (classesOnly).
+        if (scores.Kind == OutputKind.Labels) return CopyLabels(scores, output.Channels, labels);
         Parallel.For(0, (int)((n + 65535) / 65536), block =>
         {
             var end = Math.Min(n, (block + 1) * 65536L);
@@ -93,7 +94,12 @@ public static class Postprocessor
         {
             case OutputKind.Sigmoid: return Sigmoid(s[(label - 1) * n + i]);
             case OutputKind.Softmax: return s[label * n + i];
-            case OutputKind.Labels: throw new InvalidOperationException("A labels output gives no probabilities (the manifest refuses lesions with it).");
+            case OutputKind.Labels:
+                // Only the probability of each voxel's own class was kept; a voxel relabelled after the network has none.
+                if (scores.Probabilities is { } p && s[i] == label) return p[i];
+                throw new InvalidOperationException(scores.Probabilities is null
+                    ? "A labels output gives no probabilities (the manifest refuses lesions with it)."
+                    : $"Only the probability of the network's own class was kept; voxel {i} is label {label}, the network's class {s[i]}.");
             default:
                 var max = float.NegativeInfinity;
                 for (var k = 0; k < scores.Channels; k++) max = Math.Max(max, s[k * n + i]);
