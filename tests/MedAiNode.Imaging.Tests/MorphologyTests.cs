@@ -69,17 +69,23 @@ public class MorphologyTests
         Assert.Equal(0, RegionMeasurements.Measure(labels, 7).VoxelCount);
     }
 
+    /// <summary>Random labels 1..<paramref name="labels"/>: many components, many of equal size (single voxels), touching the borders.</summary>
+    private static LabelVolume RandomLabels(int seed, Dims d, double empty, int labels)
+    {
+        var rng = new Random(seed);
+        var v = new LabelVolume(d, new Affine(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1)));
+        for (var i = 0; i < v.Data.Length; i++) v.Data[i] = rng.NextDouble() < empty ? (byte)0 : (byte)rng.Next(1, labels + 1);
+        return v;
+    }
+
     [Theory]
     [InlineData(1, Connectivity.Full26)]
     [InlineData(2, Connectivity.Faces6)]
     [InlineData(3, Connectivity.Full26)]
     public void FilterComponents_EqualsKeepLargestThenRemoveSmallOnTheMask(int seed, Connectivity connectivity)
     {
-        // Random labels: many components, many of equal size (single voxels), touching the borders.
-        var rng = new Random(seed);
-        var d = new Dims(31, 26, 17);
-        var original = new LabelVolume(d, new Affine(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1)));
-        for (var i = 0; i < original.Data.Length; i++) original.Data[i] = rng.NextDouble() < 0.55 ? (byte)0 : (byte)rng.Next(1, 4);
+        var original = RandomLabels(seed, new Dims(31, 26, 17), empty: 0.55, labels: 3);
+        var d = original.Dims;
         foreach (var largest in new[] { true, false })
         foreach (var minVoxels in new long[] { 0, 1, 2, 5, 40, 100000 })
         foreach (var label in new byte[] { 1, 2, 3, 9 })
@@ -106,10 +112,8 @@ public class MorphologyTests
     [InlineData(5, Connectivity.Faces6)]
     public void ComponentsOf_a_label_are_Labels_components_of_its_mask_in_the_order_found(int seed, Connectivity connectivity)
     {
-        var rng = new Random(seed);
-        var d = new Dims(29, 23, 15);
-        var v = new LabelVolume(d, new Affine(new Vec3(0, 0, 0), new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1)));
-        for (var i = 0; i < v.Data.Length; i++) v.Data[i] = rng.NextDouble() < 0.6 ? (byte)0 : (byte)rng.Next(1, 3);
+        var v = RandomLabels(seed, new Dims(29, 23, 15), empty: 0.6, labels: 2);
+        var d = v.Dims;
         foreach (var label in new byte[] { 1, 2, 7 })
         {
             var expected = BinaryMorphology.Label(BinaryMorphology.MaskOf(v, label), d, connectivity);
