@@ -143,7 +143,7 @@ public sealed class PatchRunner(LoadedModel model)
         }
     }
 
-    /// <summary>The element types a labels output may have (besides float32 and float16).</summary>
+    /// <summary>The element types a labels output may have (scores are float32 or float16 only).</summary>
     internal static readonly TensorElementType[] LabelOutputTypes =
         [TensorElementType.Float, TensorElementType.Float16, TensorElementType.Int64, TensorElementType.Int32, TensorElementType.UInt8];
 

@@ -10,7 +10,8 @@ public readonly record struct InferenceProgress(int PatchesDone, int PatchesTota
     public double Fraction => PatchesTotal == 0 ? 1 : (double)PatchesDone / PatchesTotal;
 }
 
-/// <summary>Blended network output on the volume grid: <c>Scores[c * voxels + i]</c>.</summary>
+/// <summary>Network output on the volume grid: <c>Scores[c * voxels + i]</c>; with <see cref="OutputKind.Labels"/> one
+/// channel, each voxel's class.</summary>
 public sealed record ScoreMap(float[] Scores, int Channels, Dims Dims)
 {
     /// <summary>What the scores are: the manifest's output kind, or softmax for an ensemble's averaged probabilities.</summary>
