@@ -49,9 +49,10 @@ internal static class ModelStage
 
         clock.Restart();
         var modelLabels = Postprocessor.ToLabels(scores, m.Output, normalized);
-        // The score map (channels x model grid, 108 MB for a chest) is read again only for the lesions' probabilities: a
-        // model without lesion labels drops it here, before the anatomy rules allocate their scratch. Dropped by hand:
-        // the first (unoptimised) compilation of a method keeps every local alive until it returns.
+        // The score map (channels x model grid; one channel of classes for the chest graph and valid-convolution tiling)
+        // is read again only for the lesions' probabilities: a model without lesion labels drops it here, before the
+        // anatomy rules allocate their scratch. Dropped by hand: the first (unoptimised) compilation of a method keeps
+        // every local alive until it returns.
         var lesionScores = m.Labels.Any(l => l.Postprocessing?.Lesions == true) ? scores : null;
         scores = null!; tissue = null;
         // intensity "none" is required with anatomy rules, so the model grid still holds HU.
