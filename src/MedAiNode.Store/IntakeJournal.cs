@@ -64,6 +64,7 @@ public sealed class IntakeJournal : IDisposable
 
     private readonly SemaphoreSlim _wake = new(0);
     private bool _urgent; // a threshold was crossed: checkpoint without waiting for a pause
+    private bool _loopIdle; // the loop waits with nothing pending, no timeout: the next filed record wakes it (_stateLock)
     private Task? _checkpointer;
     private volatile bool _disposed;
 
@@ -142,7 +143,7 @@ public sealed class IntakeJournal : IDisposable
     /// </summary>
     public static IntakeJournal? Open(string path, long size, ILogger log, Func<Record, Stream, string?> replay,
         Action<IReadOnlyCollection<string>> syncFiled, Action<string>? fault = null,
-        int checkpointInstances = 1024, TimeSpan? checkpointInterval = null, bool background = true, TimeSpan? checkpointQuiet = null)
+        int? checkpointInstances = null, TimeSpan? checkpointInterval = null, bool background = true, TimeSpan? checkpointQuiet = null)
     {
         if (size != 0 && size < DataStart + Block) throw new ArgumentOutOfRangeException(nameof(size));
         var dir = System.IO.Path.GetDirectoryName(path)!;
@@ -160,14 +161,7 @@ public sealed class IntakeJournal : IDisposable
                 handle.Dispose();
                 throw;
             }
-            if (journal is not null && journal._end == size)
-            {
-                journal.CheckpointInstances = checkpointInstances;
-                journal.CheckpointInterval = checkpointInterval ?? journal.CheckpointInterval;
-                journal.CheckpointQuiet = checkpointQuiet ?? journal.CheckpointQuiet;
-                journal.Background = background;
-                return journal;
-            }
+            if (journal is not null && journal._end == size) return Configure(journal);
             // Replayed and checkpointed: its content is in the study tree. Replaced by one of the configured size (or none).
             // One whose checkpoint blocks are both unreadable (never seen: they are written alternately) is kept aside for
             // a person, not deleted.
@@ -194,13 +188,16 @@ public sealed class IntakeJournal : IDisposable
         DurableFile.FsyncDirectory(dir);
         var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
         log.LogInformation("Intake journal created: {Size} MiB", size >> 20);
-        return new IntakeJournal(path, file, size, 1, DataStart, 1, log, fault, syncFiled)
+        return Configure(new IntakeJournal(path, file, size, 1, DataStart, 1, log, fault, syncFiled));
+
+        IntakeJournal Configure(IntakeJournal j)
         {
-            CheckpointInstances = checkpointInstances,
-            CheckpointInterval = checkpointInterval ?? TimeSpan.FromSeconds(10),
-            CheckpointQuiet = checkpointQuiet ?? TimeSpan.FromMilliseconds(100),
-            Background = background,
-        };
+            j.CheckpointInstances = checkpointInstances ?? j.CheckpointInstances;
+            j.CheckpointInterval = checkpointInterval ?? j.CheckpointInterval;
+            j.CheckpointQuiet = checkpointQuiet ?? j.CheckpointQuiet;
+            j.Background = background;
+            return j;
+        }
     }
 
     private static IntakeJournal? Recover(string path, SafeFileHandle handle, ILogger log, Func<Record, Stream, string?> replay,
@@ -462,17 +459,24 @@ public sealed class IntakeJournal : IDisposable
         entry.Path = path;
         entry.Done = true;
         if (!Background) return;
-        var count = 0;
-        lock (_stateLock) count = _pending.Count;
-        if (_checkpointer is null)
+        int count;
+        bool wake;
+        lock (_stateLock)
         {
-            lock (_stateLock) _checkpointer ??= Task.Run(CheckpointLoop);
+            count = _pending.Count;
+            _checkpointer ??= Task.Run(CheckpointLoop);
+            // A loop waiting with nothing pending has no due time and must be woken (it once slept until a threshold:
+            // after the first checkpoint emptied the list, small studies were covered only once 256 records had piled
+            // up). A loop with a due time finds a newer record when it looks again: no wake-up per instance.
+            wake = _loopIdle;
+            _loopIdle = false;
         }
-        if (count >= CheckpointInstances || Used() > (_end - DataStart) / 2) Volatile.Write(ref _urgent, true);
-        // Every record wakes the loop, which works out when the next checkpoint is due: a loop waiting with nothing
-        // pending would otherwise sleep until a threshold (it did: after the first checkpoint emptied the list, small
-        // studies were covered only once 256 records had piled up).
-        _wake.Release();
+        if (count >= CheckpointInstances || Used() > (_end - DataStart) / 2)
+        {
+            Volatile.Write(ref _urgent, true);
+            wake = true;
+        }
+        if (wake) _wake.Release();
     }
 
     private long Used()
@@ -505,7 +509,11 @@ public sealed class IntakeJournal : IDisposable
             if (!Volatile.Read(ref _urgent))
             {
                 DateTime? oldest, newest;
-                lock (_stateLock) (oldest, newest) = (_pending.First?.Value.AppendedAt, _pending.Last?.Value.AppendedAt);
+                lock (_stateLock)
+                {
+                    (oldest, newest) = (_pending.First?.Value.AppendedAt, _pending.Last?.Value.AppendedAt);
+                    _loopIdle = oldest is null;
+                }
                 if (oldest is null)
                 {
                     await _wake.WaitAsync().ConfigureAwait(false);
@@ -514,7 +522,7 @@ public sealed class IntakeJournal : IDisposable
                 var due = oldest.Value + CheckpointInterval < newest!.Value + CheckpointQuiet ? oldest.Value + CheckpointInterval : newest.Value + CheckpointQuiet;
                 if (due - DateTime.UtcNow is var wait && wait > TimeSpan.Zero)
                 {
-                    // Woken by a new record (the pause starts again), by a threshold, or due now: look again.
+                    // Due, or woken by a threshold: look again (a newer record then moves the pause's end).
                     await _wake.WaitAsync(wait).ConfigureAwait(false);
                     continue;
                 }
