@@ -101,11 +101,7 @@ public static class Postprocessor
                     ? "A labels output gives no probabilities (the manifest refuses lesions with it)."
                     : $"Only the probability of the network's own class was kept; voxel {i} is label {label}, the network's class {s[i]}.");
             default:
-                var max = float.NegativeInfinity;
-                for (var k = 0; k < scores.Channels; k++) max = Math.Max(max, s[k * n + i]);
-                double sum = 0;
-                for (var k = 0; k < scores.Channels; k++) sum += Math.Exp(s[k * n + i] - max);
-                return (float)(Math.Exp(s[label * n + i] - max) / sum);
+                return ScoreMap.Softmax(s.AsSpan(checked((int)i)), checked((int)n), scores.Channels, label);
         }
     }
 

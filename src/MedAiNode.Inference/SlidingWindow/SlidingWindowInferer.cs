@@ -21,6 +21,18 @@ public sealed record ScoreMap(float[] Scores, int Channels, Dims Dims)
     public float[]? Probabilities { get; init; }
     public long Voxels => Dims.Count;
     public Span<float> Channel(int c) => Scores.AsSpan(checked((int)(c * Voxels)), checked((int)Voxels));
+
+    /// <summary>Softmax of <paramref name="label"/> among <paramref name="channels"/> logits at <c>values[k * stride]</c>:
+    /// the largest subtracted, summed in double. The one formula for a voxel's probability, in the score map and in a
+    /// tile, so both give the same float.</summary>
+    public static float Softmax(ReadOnlySpan<float> values, int stride, int channels, int label)
+    {
+        var max = float.NegativeInfinity;
+        for (var k = 0; k < channels; k++) max = Math.Max(max, values[k * stride]);
+        double sum = 0;
+        for (var k = 0; k < channels; k++) sum += Math.Exp(values[k * stride] - max);
+        return (float)(Math.Exp(values[label * stride] - max) / sum);
+    }
 }
 
 public sealed record SlidingWindowStats(int Patches, int Runs, double TotalSeconds, double ModelSeconds)
@@ -402,19 +414,9 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             var q = xyz ? (x * t.Y + y) * t.Z + z : (z * t.Y + y) * t.X + x;
             var best = 0; var bv = tile[q];
             for (var k = 1; k < channels; k++) { var v = tile[k * tv + q]; if (v > bv) { bv = v; best = k; } }
-            float p;
-            if (kind == OutputKind.Softmax) p = bv;
-            else
-            {
-                var max = float.NegativeInfinity;
-                for (var k = 0; k < channels; k++) max = Math.Max(max, tile[k * tv + q]);
-                double sum = 0;
-                for (var k = 0; k < channels; k++) sum += Math.Exp(tile[k * tv + q] - max);
-                p = (float)(Math.Exp(tile[best * tv + q] - max) / sum);
-            }
             var at = d.Index(s.X + x, s.Y + y, s.Z + z);
             classes[at] = best;
-            probabilities[at] = p;
+            probabilities[at] = kind == OutputKind.Softmax ? bv : ScoreMap.Softmax(tile[q..], tv, channels, best);
         }
     }
 
