@@ -75,6 +75,8 @@ public sealed class IntakeJournal : IDisposable
         internal long Offset, End;
         internal string? Path;
         internal volatile bool Done;
+        // Its filing after the answer failed: it stays in the journal, uncovered, and the next start files it.
+        internal volatile bool Kept;
         internal DateTime AppendedAt;
     }
 
@@ -114,6 +116,8 @@ public sealed class IntakeJournal : IDisposable
     public bool Background { get; private set; } = true;
     public string Path { get; }
     public long Size => _end;
+    /// <summary>The largest payload a record can hold (the whole data area).</summary>
+    public long MaxPayload => (_end - DataStart) / Block * Block - HeaderSize;
 
     private IntakeJournal(string path, SafeFileHandle file, long size, ulong nextSeq, long head, ulong checkpointCounter,
         ILogger log, Action<string>? fault, Action<IReadOnlyCollection<string>> syncFiled)
@@ -293,7 +297,35 @@ public sealed class IntakeJournal : IDisposable
     {
         if (_failed is not null || _disposed) return null;
         using var src = File.OpenHandle(tempPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        var length = RandomAccess.GetLength(src);
+        return Append(new Payload(src, default, RandomAccess.GetLength(src)), studyUid, seriesUid, sopUid, callingAE);
+    }
+
+    /// <summary>As <see cref="Append(string,string,string,string,string)"/>, for a whole Part 10 file held in memory (the
+    /// SCP's in-memory intake: no temporary file before the answer).</summary>
+    public Entry? Append(ReadOnlyMemory<byte> content, string studyUid, string seriesUid, string sopUid, string callingAE)
+    {
+        if (_failed is not null || _disposed) return null;
+        return Append(new Payload(null, content, content.Length), studyUid, seriesUid, sopUid, callingAE);
+    }
+
+    /// <summary>A record's payload: a file read at offsets, or bytes in memory.</summary>
+    private readonly struct Payload(SafeFileHandle? file, ReadOnlyMemory<byte> memory, long length)
+    {
+        public long Length => length;
+
+        public int Read(Span<byte> into, long at)
+        {
+            if (file is not null) return RandomAccess.Read(file, into, at);
+            var n = (int)Math.Min(into.Length, memory.Length - at);
+            if (n <= 0) return 0;
+            memory.Span.Slice((int)at, n).CopyTo(into);
+            return n;
+        }
+    }
+
+    private Entry? Append(Payload src, string studyUid, string seriesUid, string sopUid, string callingAE)
+    {
+        var length = src.Length;
         var need = RecordSize(length);
         if (need > _end - DataStart)
         {
@@ -314,6 +346,11 @@ public sealed class IntakeJournal : IDisposable
                 Interlocked.Increment(ref Stats.ForcedCheckpoints);
                 Checkpoint();
                 at = FindSpace(need);
+                if (at < 0 && WaitForOldestFiling())
+                {
+                    Checkpoint();
+                    at = FindSpace(need);
+                }
                 if (at < 0)
                 {
                     Interlocked.Increment(ref Stats.TooLarge);
@@ -379,12 +416,12 @@ public sealed class IntakeJournal : IDisposable
 
     /// <summary>Fills <paramref name="into"/>[<paramref name="from"/>..<paramref name="to"/>) with the payload from
     /// <paramref name="payloadAt"/> on, and zeros past the payload's end; returns the hash chained over that piece.</summary>
-    private static ulong Fill(SafeFileHandle src, ulong hash, byte[] into, int from, int to, long payloadAt, long length)
+    private static ulong Fill(in Payload src, ulong hash, byte[] into, int from, int to, long payloadAt, long length)
     {
         var pos = from;
         while (pos < to && payloadAt < length)
         {
-            var n = RandomAccess.Read(src, into.AsSpan(pos, (int)Math.Min(to - pos, length - payloadAt)), payloadAt);
+            var n = src.Read(into.AsSpan(pos, (int)Math.Min(to - pos, length - payloadAt)), payloadAt);
             if (n <= 0) throw new IOException("the received file became shorter while it was being journaled");
             pos += n;
             payloadAt += n;
@@ -453,11 +490,40 @@ public sealed class IntakeJournal : IDisposable
         _log.LogError("Intake journal stopped after a write or flush error ({Error}); instances now take the plain path (their own file and folder flushes) until restart", e.Message);
     }
 
+    /// <summary>The oldest record not yet covered is still being filed (an instance filed after its answer, while the
+    /// next arrived): waits for it, bounded, so a full journal frees its space rather than sending the next instance down
+    /// the plain path. True when it was filed.</summary>
+    private bool WaitForOldestFiling()
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        lock (_stateLock)
+        {
+            while (_pending.First?.Value is { Done: false, Kept: false } && deadline - DateTime.UtcNow is var left && left > TimeSpan.Zero)
+                Monitor.Wait(_stateLock, left);
+            return _pending.First?.Value is { Done: true };
+        }
+    }
+
+    /// <summary>The record's filing after its answer failed: it stays in the journal, never covered by a checkpoint in
+    /// this run, and is filed from it at the next start.</summary>
+    public void Keep(Entry entry)
+    {
+        lock (_stateLock)
+        {
+            entry.Kept = true;
+            Monitor.PulseAll(_stateLock);
+        }
+    }
+
     /// <summary>Says where the record's file was filed (null: it was not, the commit failed), so the checkpoint syncs it.</summary>
     public void Filed(Entry entry, string? path)
     {
         entry.Path = path;
-        entry.Done = true;
+        lock (_stateLock)
+        {
+            entry.Done = true;
+            Monitor.PulseAll(_stateLock); // a forced checkpoint may wait for it (WaitForOldestFiling)
+        }
         if (!Background) return;
         int count;
         bool wake;
@@ -532,8 +598,15 @@ public sealed class IntakeJournal : IDisposable
             while (_wake.Wait(0)) { } // wake-ups that asked for this same checkpoint
             try
             {
-                // Nothing covered: the oldest record's commit is still running; look again shortly.
-                if (Checkpoint() == 0) await _wake.WaitAsync(TimeSpan.FromMilliseconds(5)).ConfigureAwait(false);
+                // Nothing covered: the oldest record's commit is still running; look again shortly. A record kept (its
+                // filing after the answer failed; filed from here at the next start) blocks every later checkpoint of
+                // this run: looked at again only at the interval, not every 5 ms.
+                if (Checkpoint() == 0)
+                {
+                    bool kept;
+                    lock (_stateLock) kept = _pending.First?.Value.Kept == true;
+                    await _wake.WaitAsync(kept ? CheckpointInterval : TimeSpan.FromMilliseconds(5)).ConfigureAwait(false);
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -64,8 +64,8 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
     /// <summary>At start: records filed again from the journal, and records whose file was found intact.</summary>
     public (int Filed, int Intact) Replayed => (_replayedFiled, _replayedIntact);
 
-    /// <summary>Called with "write", "sync" or "checkpoint" just before the journal does it; a test throws here to inject
-    /// an I/O error.</summary>
+    /// <summary>Called with "write", "sync" or "checkpoint" just before the journal does it, and "file" before an instance
+    /// held in memory is filed after its answer; a test throws here to inject an I/O error.</summary>
     public Action<string>? JournalFault { get; set; }
 
     /// <summary>Opens the intake journal before anything is received: records a previous run acknowledged but had not
@@ -205,6 +205,75 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
     /// does not sync it.</summary>
     public bool SyncsOnCommit => _journal is not null;
 
+    /// <summary>With the intake journal on, the SCP holds an instance of up to this size in memory (no temporary file
+    /// before its answer): one journal flush makes it durable and it is filed after the answer. Larger ones take the
+    /// temporary file. 8 MiB covers CT, MR and most radiographs; an association holds at most two (one being filed).</summary>
+    int IDicomStoreTarget.BufferedCommitLimit => _journal is null ? 0 : (int)Math.Min(8 << 20, _journal.MaxPayload);
+
+    /// <summary>An instance received into memory: quarantined (from memory) when its UIDs cannot file it; else appended
+    /// to the intake journal and flushed, and filed by the returned action after the answer. Without room in the journal
+    /// (or with it stopped), written to a temporary file and filed now, its file and folder flushed as before.</summary>
+    ValueTask<BufferedCommit> IDicomStoreTarget.CommitBufferedAsync(ReceivedInstance instance, PooledContent content, CancellationToken ct)
+    {
+        if (instance.IdentityProblem() is { } reason)
+        {
+            var part = WriteIncoming(content, sync: false);
+            Quarantine(part, reason);
+            throw new InvalidDataException("instance refused by the store: " + reason);
+        }
+        var journaled = _journal?.Append(content.Memory, instance.StudyInstanceUid, instance.SeriesInstanceUid, instance.SopInstanceUid, instance.CallingAE);
+        if (journaled is null)
+        {
+            var part = WriteIncoming(content, sync: _options.Fsync);
+            try { return ValueTask.FromResult(new BufferedCommit(Store(instance with { TempPath = part, SyncLeftToTarget = false }).Path, null)); }
+            catch (StoreRejectedException e) { throw new InvalidDataException("instance refused by the store: " + e.Message, e); }
+        }
+        var target = Path.Combine(StudiesRoot, instance.StudyInstanceUid, instance.SeriesInstanceUid, instance.SopInstanceUid + ".dcm");
+        return ValueTask.FromResult(new BufferedCommit(target, () => FileJournaled(instance, content, journaled)));
+    }
+
+    /// <summary>Files an instance whose journal record is durable, after its answer. A failure (disk full) leaves the
+    /// record in the journal, not covered by any checkpoint, so the next start files it from there.</summary>
+    private void FileJournaled(ReceivedInstance instance, PooledContent content, IntakeJournal.Entry journaled)
+    {
+        string? part = null;
+        try
+        {
+            part = WriteIncoming(content, sync: false);
+            FileInto(instance with { TempPath = part }, journaled, keepRecordOnFailure: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (part is not null) TryDelete(part);
+            _journal!.Keep(journaled);
+            _log.LogError("Instance {SopInstanceUid} of study {StudyInstanceUid} is durable in the intake journal but could not be filed ({Error}); it is filed from the journal at the next start",
+                instance.SopInstanceUid, instance.StudyInstanceUid, e.Message);
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>A new file in the incoming folder holding <paramref name="content"/>, synced when asked.</summary>
+    private string WriteIncoming(PooledContent content, bool sync)
+    {
+        var part = Path.Combine(IncomingRoot, Guid.NewGuid().ToString("N") + ".part");
+        try
+        {
+            using var fs = new FileStream(part, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.None);
+            fs.Write(content.Memory.Span);
+            if (sync) DurableFile.DataSync(fs);
+        }
+        catch
+        {
+            TryDelete(part);
+            throw;
+        }
+        return part;
+    }
+
     /// <summary>Null while the store's file system is at most Store:MaxFillPercent full; else why not (C-STORE 0xA700).</summary>
     public string? CheckCapacity()
     {
@@ -238,6 +307,24 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
             Quarantine(partFile, reason);
             throw new StoreRejectedException(reason);
         }
+        // Left to the store by the SCP: one journal flush makes the content durable (the file and its name are synced by
+        // the checkpoint later, and filed again from the journal after a crash); without room in the journal, the file's
+        // own flush, and its folder's below, as before.
+        IntakeJournal.Entry? journaled = null;
+        if (instance.SyncLeftToTarget)
+        {
+            journaled = _journal?.Append(partFile, instance.StudyInstanceUid, instance.SeriesInstanceUid, instance.SopInstanceUid, instance.CallingAE);
+            if (journaled is null) DurableFile.DataSync(partFile);
+        }
+        return FileInto(instance, journaled, keepRecordOnFailure: false);
+    }
+
+    /// <summary>Moves the instance's file into the study tree and updates the study's record. With a journal record:
+    /// tells the journal where it went; when filing fails, the record is released (the sender was answered a failure)
+    /// or, with <paramref name="keepRecordOnFailure"/> (it was answered Success), kept for the next start.</summary>
+    private StoredInstance FileInto(ReceivedInstance instance, IntakeJournal.Entry? journaled, bool keepRecordOnFailure)
+    {
+        var partFile = instance.TempPath;
         var study = instance.StudyInstanceUid;
         var series = instance.SeriesInstanceUid;
         var sop = instance.SopInstanceUid;
@@ -249,21 +336,13 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
         var dir = Path.Combine(StudiesRoot, study!, series!);
         var target = Path.Combine(dir, sop + ".dcm");
         var now = _time.GetUtcNow();
-        // Left to the store by the SCP: one journal flush makes the content durable (the file and its name are synced by
-        // the checkpoint later, and filed again from the journal after a crash); without room in the journal, the file's
-        // own flush, and its folder's below, as before.
-        IntakeJournal.Entry? journaled = null;
-        if (instance.SyncLeftToTarget)
-        {
-            journaled = _journal?.Append(partFile, study!, series!, sop!, callingAeTitle);
-            if (journaled is null) DurableFile.DataSync(partFile);
-        }
         string? filedPath = null;
         StoredInstance stored;
         try
         {
         lock (LockFor(study!))
         {
+            if (keepRecordOnFailure) JournalFault?.Invoke("file");
             var replaced = File.Exists(target);
             // A duplicate SOP Instance UID replaces the earlier copy; the folder is synced so the name survives a power cut
             // (by the journal's checkpoint when the instance is in the journal).
@@ -316,7 +395,7 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
         }
         finally
         {
-            if (journaled is not null) _journal!.Filed(journaled, filedPath);
+            if (journaled is not null && (filedPath is not null || !keepRecordOnFailure)) _journal!.Filed(journaled, filedPath);
         }
         InstanceStored?.Invoke(stored);
         return stored;

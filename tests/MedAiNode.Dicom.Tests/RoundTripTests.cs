@@ -207,4 +207,33 @@ print(json.dumps({'ts': str(ds.file_meta.TransferSyntaxUID), 'pixels': hashlib.s
     }
 
     private static string Flatten(SortedDictionary<string, object?> d) => System.Text.Json.JsonSerializer.Serialize(d);
+
+    /// <summary>The SCP's in-memory intake parses a whole Part 10 file from its buffer: large values are slices of that
+    /// buffer (no second copy of the pixels), equal to a copying read; small values and big-endian data are copies.</summary>
+    [Fact]
+    public void Reading_a_memory_stream_with_SliceMemoryStreams_slices_large_values_and_copies_the_rest()
+    {
+        var bytes = File.ReadAllBytes(TestData.Path_("ct", "philips-phantom-5mm", "I10.dcm"));
+        var copied = DicomFile.Read(new MemoryStream(bytes, 0, bytes.Length, writable: false, publiclyVisible: true));
+        var sliced = DicomFile.Read(new MemoryStream(bytes, 0, bytes.Length, writable: false, publiclyVisible: true),
+            new DicomReadOptions { SliceMemoryStreams = true });
+        var pixels = ((DicomElement)sliced.Dataset[DicomTags.PixelData]!).Buffer.GetData();
+        Assert.True(pixels.Length >= 64 * 1024);
+        Assert.True(pixels.Span.SequenceEqual(((DicomElement)copied.Dataset[DicomTags.PixelData]!).Buffer.GetData().Span));
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(pixels, out var segment) && ReferenceEquals(segment.Array, bytes),
+            "the pixel data is not a slice of the source buffer");
+        Assert.Equal(copied.Dataset.GetString(DicomTags.SOPInstanceUID), sliced.Dataset.GetString(DicomTags.SOPInstanceUID));
+        var uid = ((DicomElement)sliced.Dataset[DicomTags.SOPInstanceUID]!).Buffer.GetData();
+        Assert.False(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(uid, out var small) && ReferenceEquals(small.Array, bytes));
+        // A stream that does not expose its buffer: copied as before.
+        var hidden = DicomFile.Read(new MemoryStream(bytes, writable: false), new DicomReadOptions { SliceMemoryStreams = true });
+        var hiddenPixels = ((DicomElement)hidden.Dataset[DicomTags.PixelData]!).Buffer.GetData();
+        Assert.False(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(hiddenPixels, out var h) && ReferenceEquals(h.Array, bytes));
+        // Big endian: the reader swaps each value into little-endian order, so it cannot be a slice.
+        var big = copied.ToBytes(DicomTransferSyntax.ExplicitVRBigEndian);
+        var bigRead = DicomFile.Read(new MemoryStream(big, 0, big.Length, writable: false, publiclyVisible: true), new DicomReadOptions { SliceMemoryStreams = true });
+        var bigPixels = ((DicomElement)bigRead.Dataset[DicomTags.PixelData]!).Buffer.GetData();
+        Assert.True(bigPixels.Span.SequenceEqual(pixels.Span));
+        Assert.False(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(bigPixels, out var b) && ReferenceEquals(b.Array, big));
+    }
 }

@@ -240,7 +240,9 @@ public class IntakeJournalTests
         foreach (var p in filed.Keys)
             Assert.Equal(Path.GetFileNameWithoutExtension(p) == slice9 ? "round 4" : "round 3", DicomFile.Open(p).Dataset.GetString(DicomTags.ImageComments));
         var uncovered = store.Journal.PendingPaths();
-        Assert.Equal(2, uncovered.Count);
+        // Two, or three when the last forced checkpoint ran while the record before was still being filed (an instance
+        // held in memory is filed after its answer, while the next one arrives).
+        Assert.InRange(uncovered.Count, 2, 3);
         Assert.Contains(uncovered, p => Path.GetFileNameWithoutExtension(p) == slice9);
         store.SimulateCrash();
         foreach (var p in uncovered) File.Delete(p);
@@ -310,6 +312,114 @@ public class IntakeJournalTests
         Assert.Equal(1, store2.Journal.Stats.TooLarge);
         Assert.Single(Directory.GetFiles(store2.StudiesRoot, "*.dcm", SearchOption.AllDirectories));
         store2.Dispose();
+    }
+
+    /// <summary>The study store as the SCP's target, its in-memory limit overridden (0: every instance through a
+    /// temporary file, as before), counting the temporary files the SCP creates.</summary>
+    private sealed class CountingTarget(StudyStore store, int? bufferedLimit) : IDicomStoreTarget
+    {
+        private readonly IDicomStoreTarget _store = store;
+        public int TempFiles;
+        public string TempDirectory => _store.TempDirectory;
+        public bool Fsync => _store.Fsync;
+        public bool SyncsOnCommit => _store.SyncsOnCommit;
+        public int BufferedCommitLimit => bufferedLimit ?? _store.BufferedCommitLimit;
+        public string? CheckCapacity() => _store.CheckCapacity();
+        public ValueTask<string> CommitAsync(ReceivedInstance instance, CancellationToken ct) => _store.CommitAsync(instance, ct);
+        public ValueTask<BufferedCommit> CommitBufferedAsync(ReceivedInstance instance, PooledContent content, CancellationToken ct) =>
+            _store.CommitBufferedAsync(instance, content, ct);
+
+        public FileStream CreateTempFile(string path)
+        {
+            Interlocked.Increment(ref TempFiles);
+            return _store.CreateTempFile(path);
+        }
+    }
+
+    private static async Task<List<StoreResult>> ThroughScpAsync(IDicomStoreTarget target, params string[] files)
+    {
+        await using var server = new DicomServer(new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0 }, target);
+        server.Start();
+        var results = await SendAsync(server.Port, files);
+        await server.StopAsync();
+        return results;
+    }
+
+    /// <summary>With the journal on, an instance is held in memory, journaled and answered, and filed after its answer:
+    /// no temporary file is created for it before the answer. What is filed is byte for byte what the temporary-file path
+    /// files, also for an instance over the in-memory limit (it spills to a temporary file mid-stream), and every file
+    /// is in place once the association has ended.</summary>
+    [Fact]
+    public async Task Instances_held_in_memory_are_filed_after_their_answer_byte_identical_to_the_temporary_file_path()
+    {
+        var files = Enumerable.Range(1, 6).Select(Philips).ToArray();
+        var held = new StudyStore(Options(TestData.TempDir("journal-held")));
+        var plain = new StudyStore(Options(TestData.TempDir("journal-held-plain")));
+        var spilled = new StudyStore(Options(TestData.TempDir("journal-held-spill")));
+        Assert.True(((IDicomStoreTarget)held).BufferedCommitLimit >= 1 << 20);
+        var heldTarget = new CountingTarget(held, null);
+        var plainTarget = new CountingTarget(plain, 0);
+        // 64 KiB: above the File Meta and the header, below a 512 x 512 slice, so each spills while its pixels arrive.
+        var spillTarget = new CountingTarget(spilled, 64 << 10);
+
+        foreach (var (target, name) in new[] { (heldTarget, "held"), (plainTarget, "plain"), (spillTarget, "spilled") })
+            Assert.All(await ThroughScpAsync(target, files), r => Assert.True(r.Success, $"{name}: 0x{r.Status:X4} {r.ErrorComment}"));
+
+        Assert.Equal(0, heldTarget.TempFiles);
+        Assert.Equal(6, plainTarget.TempFiles);
+        Assert.Equal(6, spillTarget.TempFiles);
+        static Dictionary<string, byte[]> Relative(StudyStore s) =>
+            Snapshot(s).ToDictionary(kv => Path.GetRelativePath(s.StudiesRoot, kv.Key), kv => kv.Value, StringComparer.Ordinal);
+        var expected = Relative(plain);
+        Assert.Equal(6, expected.Count);
+        foreach (var other in new[] { held, spilled })
+        {
+            var got = Relative(other);
+            Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), got.Keys.Order(StringComparer.Ordinal));
+            foreach (var (p, bytes) in expected) Assert.True(bytes.AsSpan().SequenceEqual(got[p]), $"{p} differs");
+            Assert.Equal(6, other.Journal!.Stats.Appended);
+            Assert.Equal(6, other.List().Single().InstanceCount);
+            Assert.Empty(Directory.GetFiles(other.IncomingRoot));
+        }
+        foreach (var s in new[] { held, plain, spilled }) s.Dispose();
+    }
+
+    /// <summary>An instance answered Success whose filing after the answer fails (disk full) is not lost: its record
+    /// stays in the journal, no checkpoint of that run covers it, and the next start files it.</summary>
+    [Fact]
+    public async Task A_filing_that_fails_after_the_answer_keeps_the_record_and_the_next_start_files_it()
+    {
+        var root = TestData.TempDir("journal-file-fault");
+        var log = new StudyLifecycleTests.ListLogger();
+        var store = new StudyStore(Options(root), log);
+        var faults = 0;
+        store.JournalFault = what =>
+        {
+            if (what == "file" && Interlocked.Increment(ref faults) == 1) throw new IOException("simulated errno 28", 28);
+        };
+
+        var results = await ThroughScpAsync(store, Philips(1), Philips(2));
+
+        Assert.All(results, r => Assert.True(r.Success, $"0x{r.Status:X4} {r.ErrorComment}"));
+        var filed = Assert.Single(Directory.GetFiles(store.StudiesRoot, "*.dcm", SearchOption.AllDirectories));
+        Assert.Equal(results[1].SopInstanceUid, Path.GetFileNameWithoutExtension(filed));
+        Assert.Contains(log.Lines, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Error && l.Text.Contains("could not be filed") && l.Text.Contains(results[0].SopInstanceUid));
+        Assert.Empty(Directory.GetFiles(store.IncomingRoot));
+        // The last checkpoint (at dispose) stops before the kept record; the one after it is covered only from there on.
+        store.Dispose();
+        Assert.Equal(0, store.Journal!.Stats.Checkpoints);
+
+        var restarted = new StudyStore(Options(root));
+
+        Assert.Equal((1, 1), restarted.Replayed);
+        var study = restarted.List().Single();
+        Assert.Equal(2, study.InstanceCount);
+        var plain = new StudyStore(Options(TestData.TempDir("journal-file-fault-plain")));
+        await ThroughScpAsync(new CountingTarget(plain, 0), Philips(1), Philips(2));
+        foreach (var p in Directory.GetFiles(plain.StudiesRoot, "*.dcm", SearchOption.AllDirectories))
+            Assert.Equal(File.ReadAllBytes(p), File.ReadAllBytes(Path.Combine(restarted.StudiesRoot, Path.GetRelativePath(plain.StudiesRoot, p))));
+        restarted.Dispose();
+        plain.Dispose();
     }
 
     [Fact]

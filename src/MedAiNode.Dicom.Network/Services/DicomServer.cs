@@ -660,26 +660,55 @@ public sealed partial class DicomServer : IAsyncDisposable
             cmd.Field == CommandField.CStoreRequest
                 ? _store.BeginAsync(cmd, pc, calling, ct)
                 : ValueTask.FromResult<IDatasetSink>(StoreSink.Refuse(DimseStatus.UnrecognizedOperation, "not supported"));
-        while (true)
+        // An instance held in memory is filed after its answer, while the peer sends the next one: one filing at a time
+        // per association (in order; at most two instances held), all done before the release is answered.
+        var filings = new Filings(this, calling);
+        try
         {
-            var ev = await assoc.ReceiveAsync(sinkFor, _options.IdleTimeout, ct);
-            switch (ev)
+            while (true)
             {
-                case ReleaseRequestedEvent:
-                    await assoc.AnswerReleaseAsync(ct);
-                    return;
-                case AbortedEvent a:
-                    Interlocked.Increment(ref _aborted);
-                    Log.PeerAborted(_log, calling, a.Abort);
-                    return;
-                case DimseMessageEvent m:
-                    await HandleAsync(assoc, m, ct);
-                    break;
+                var ev = await assoc.ReceiveAsync(sinkFor, _options.IdleTimeout, ct);
+                switch (ev)
+                {
+                    case ReleaseRequestedEvent:
+                        await filings.DrainAsync();
+                        await assoc.AnswerReleaseAsync(ct);
+                        return;
+                    case AbortedEvent a:
+                        Interlocked.Increment(ref _aborted);
+                        Log.PeerAborted(_log, calling, a.Abort);
+                        return;
+                    case DimseMessageEvent m:
+                        await HandleAsync(assoc, m, filings, ct);
+                        break;
+                }
             }
+        }
+        finally
+        {
+            await filings.DrainAsync();
         }
     }
 
-    private async Task HandleAsync(DicomAssociation assoc, DimseMessageEvent m, CancellationToken ct)
+    /// <summary>One association's filings after answers, run one at a time in order.</summary>
+    private sealed class Filings(DicomServer server, string calling)
+    {
+        private Task _last = Task.CompletedTask;
+
+        public async Task AddAsync(Action file)
+        {
+            await _last;
+            _last = Task.Run(() =>
+            {
+                try { file(); }
+                catch (Exception e) { Log.FilingFailed(server._log, e, calling); } // the target reports and recovers its own failures
+            });
+        }
+
+        public Task DrainAsync() => _last;
+    }
+
+    private async Task HandleAsync(DicomAssociation assoc, DimseMessageEvent m, Filings filings, CancellationToken ct)
     {
         var cmd = m.Command;
         switch (cmd.Field)
@@ -691,18 +720,29 @@ public sealed partial class DicomServer : IAsyncDisposable
             {
                 ushort status;
                 string? comment;
+                Action? after = null;
                 if (m.Data is StoreSink sink)
                 {
                     // The answer waits for the data to be on disk; shutdown must not cut that short.
                     var r = await _store.CompleteAsync(sink, cmd, m.Context, assoc.CallingAE, assoc.CalledAE, CancellationToken.None);
-                    (status, comment) = (r.Status, r.Comment);
+                    (status, comment, after) = (r.Status, r.Comment, r.AfterAnswer);
                 }
                 else (status, comment) = (DimseStatus.CannotUnderstand, "C-STORE-RQ without a dataset");
                 if (status == DimseStatus.Success)
                     Log.Stored(_log, StoreScp.Quotable(cmd.AffectedSopInstanceUid), assoc.CallingAE);
                 else
                     Log.StoreAnswered(_log, StoreScp.Quotable(cmd.AffectedSopInstanceUid), assoc.CallingAE, DimseStatus.Describe(status), comment);
-                await assoc.SendMessageAsync(m.Context, DimseCommand.Response(cmd, status, errorComment: comment), ReadOnlyMemory<byte>.Empty, ct);
+                try
+                {
+                    await assoc.SendMessageAsync(m.Context, DimseCommand.Response(cmd, status, errorComment: comment), ReadOnlyMemory<byte>.Empty, ct);
+                }
+                catch when (after is not null)
+                {
+                    // The instance is durable whether or not the answer reached the peer: file it all the same.
+                    await filings.AddAsync(after);
+                    throw;
+                }
+                if (after is not null) await filings.AddAsync(after);
                 return;
             }
             case CommandField.CCancelRequest:
@@ -738,6 +778,8 @@ public sealed partial class DicomServer : IAsyncDisposable
         public static partial void ListeningTlsOnly(ILogger log, string ae, IPAddress address, int tlsPort);
         [LoggerMessage(LogLevel.Warning, "DICOM SCP listens on {Address} and accepts any peer and any calling AE title: set Dicom:AllowedPeerAddresses or Dicom:AllowedCallingAETitles (or Dicom:UserIdentity Required)")]
         public static partial void OpenToAnyone(ILogger log, IPAddress address);
+        [LoggerMessage(LogLevel.Error, "Filing an instance from {Calling} after its answer failed")]
+        public static partial void FilingFailed(ILogger log, Exception e, string calling);
         [LoggerMessage(LogLevel.Warning, "Accept failed: {Error}")]
         public static partial void AcceptFailed(ILogger log, SocketError error);
         [LoggerMessage(LogLevel.Debug, "Connection from {Peer} closed at once: {Why}")]

@@ -6,12 +6,18 @@ namespace MedAiNode.Dicom.Network.Services;
 
 /// <summary>
 /// Where one incoming C-STORE dataset goes: straight into a temporary Part 10 file (File Meta first, then each P-DATA
-/// fragment as it arrives), or nowhere when the request is already refused (its status decided up front).
+/// fragment as it arrives); or, when the target makes held instances durable itself (<see
+/// cref="IDicomStoreTarget.BufferedCommitLimit"/>), into a pooled buffer, spilling to a temporary file past the limit;
+/// or nowhere when the request is already refused (its status decided up front).
 /// </summary>
 internal sealed class StoreSink : IDatasetSink
 {
-    private readonly FileStream? _file;
-    public string? TempPath { get; }
+    private FileStream? _file;
+    private readonly IDicomStoreTarget? _target;
+    private byte[]? _buffer; // rented; the whole Part 10 file so far while it fits the target's limit
+    private int _used;
+    private readonly int _limit;
+    public string? TempPath { get; private set; }
     /// <summary>A status decided before the data arrived (refusal); null while the data is being written.</summary>
     public ushort? PresetStatus { get; }
     public string? PresetComment { get; }
@@ -19,6 +25,8 @@ internal sealed class StoreSink : IDatasetSink
     /// <summary>The error that stopped writing the data (disk full, I/O error): the file is gone, the rest of the data
     /// is read and dropped, and the request is answered with a failure once the last fragment arrived.</summary>
     public Exception? WriteFailure { get; private set; }
+    /// <summary>True while the instance is held in memory (no temporary file).</summary>
+    public bool IsBuffered => _buffer is not null;
 
     private StoreSink(ushort status, string comment)
     {
@@ -32,28 +40,44 @@ internal sealed class StoreSink : IDatasetSink
         _file = file;
     }
 
+    private StoreSink(IDicomStoreTarget target, byte[] buffer, int used, int limit)
+    {
+        _target = target;
+        _buffer = buffer;
+        _used = used;
+        _limit = limit;
+    }
+
     public static StoreSink Refuse(ushort status, string comment) => new(status, comment);
 
     public static async ValueTask<StoreSink> CreateAsync(IDicomStoreTarget target, DimseCommand cmd, DicomTransferSyntax ts, string callingAE, CancellationToken ct)
     {
+        var meta = new DicomDataset();
+        meta.SetBytes(DicomTags.FileMetaInformationVersion, DicomVR.OB, new byte[] { 0, 1 });
+        meta.Set(DicomTags.MediaStorageSOPClassUID, cmd.AffectedSopClassUid);
+        meta.Set(DicomTags.MediaStorageSOPInstanceUID, cmd.AffectedSopInstanceUid);
+        meta.Set(DicomTags.TransferSyntaxUID, ts.Uid);
+        meta.Set(DicomTags.ImplementationClassUID, DicomFile.ImplementationClassUid);
+        meta.Set(DicomTags.ImplementationVersionName, DicomFile.ImplementationVersionName);
+        if (callingAE.Length > 0) meta.Set(DicomTags.SourceApplicationEntityTitle, callingAE);
+        using var head = new MemoryStream(512);
+        head.Write(new byte[128]);
+        head.Write("DICM"u8);
+        DicomWriter.WriteFileMeta(head, meta);
+        if (target.Fsync && target.SyncsOnCommit && target.BufferedCommitLimit > head.Length)
+        {
+            // Held in memory: no file is created before the answer (creating one is most of what storing costs on a
+            // busy file system); the target makes it durable in one journal flush and files it after the answer.
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Min(InitialBuffer, target.BufferedCommitLimit));
+            head.GetBuffer().AsSpan(0, (int)head.Length).CopyTo(buffer);
+            return new StoreSink(target, buffer, (int)head.Length, target.BufferedCommitLimit);
+        }
         var path = Path.Combine(target.TempDirectory, Guid.NewGuid().ToString("N") + ".part");
         // Unbuffered: P-DATA fragments are already large, and the fsync below must see every byte. Synchronous: a write
         // into the page cache takes microseconds, less than the thread-pool hop an async file write costs on Linux.
         var fs = target.CreateTempFile(path);
         try
         {
-            var meta = new DicomDataset();
-            meta.SetBytes(DicomTags.FileMetaInformationVersion, DicomVR.OB, new byte[] { 0, 1 });
-            meta.Set(DicomTags.MediaStorageSOPClassUID, cmd.AffectedSopClassUid);
-            meta.Set(DicomTags.MediaStorageSOPInstanceUID, cmd.AffectedSopInstanceUid);
-            meta.Set(DicomTags.TransferSyntaxUID, ts.Uid);
-            meta.Set(DicomTags.ImplementationClassUID, DicomFile.ImplementationClassUid);
-            meta.Set(DicomTags.ImplementationVersionName, DicomFile.ImplementationVersionName);
-            if (callingAE.Length > 0) meta.Set(DicomTags.SourceApplicationEntityTitle, callingAE);
-            using var head = new MemoryStream(512);
-            head.Write(new byte[128]);
-            head.Write("DICM"u8);
-            DicomWriter.WriteFileMeta(head, meta);
             fs.Write(head.GetBuffer().AsSpan(0, (int)head.Length));
             return new StoreSink(path, fs);
         }
@@ -65,13 +89,17 @@ internal sealed class StoreSink : IDatasetSink
         }
     }
 
+    // A CT or MR image with its header fits: one rent for most instances.
+    private const int InitialBuffer = 1 << 20;
+
     public ValueTask WriteAsync(ReadOnlyMemory<byte> fragment, CancellationToken ct)
     {
         // Refused, or writing failed: the peer still sends the data, which is dropped, and gets its answer at the end.
-        if (_file is null || WriteFailure is not null) return ValueTask.CompletedTask;
+        if (WriteFailure is not null || _file is null && _buffer is null) return ValueTask.CompletedTask;
         try
         {
-            _file.Write(fragment.Span);
+            if (_buffer is not null && !Hold(fragment.Span)) Spill();
+            if (_buffer is null) _file!.Write(fragment.Span);
             DatasetBytes += fragment.Length;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -81,6 +109,43 @@ internal sealed class StoreSink : IDatasetSink
             Discard();
         }
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Appends to the buffer, growing it; false when the instance would pass the target's limit.</summary>
+    private bool Hold(ReadOnlySpan<byte> fragment)
+    {
+        if ((long)_used + fragment.Length > _limit) return false;
+        if (_used + fragment.Length > _buffer!.Length)
+        {
+            var bigger = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Min(_limit, Math.Max((long)_buffer.Length * 2, _used + fragment.Length)));
+            _buffer.AsSpan(0, _used).CopyTo(bigger);
+            System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = bigger;
+        }
+        fragment.CopyTo(_buffer.AsSpan(_used));
+        _used += fragment.Length;
+        return true;
+    }
+
+    /// <summary>Too large to hold: what arrived so far goes to a temporary file, and the rest follows it there.</summary>
+    private void Spill()
+    {
+        var path = Path.Combine(_target!.TempDirectory, Guid.NewGuid().ToString("N") + ".part");
+        var fs = _target.CreateTempFile(path);
+        TempPath = path;
+        _file = fs;
+        var held = _buffer!;
+        _buffer = null;
+        try { fs.Write(held.AsSpan(0, _used)); }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(held); }
+    }
+
+    /// <summary>The instance held in memory, handed over (the sink no longer owns it).</summary>
+    public PooledContent TakeContent()
+    {
+        var content = new PooledContent(_buffer ?? throw new InvalidOperationException("not held in memory"), _used);
+        _buffer = null;
+        return content;
     }
 
     /// <summary>Closes the file, fsynced when asked; the data is on disk when this returns. A write or sync error
@@ -98,6 +163,11 @@ internal sealed class StoreSink : IDatasetSink
 
     public void Discard()
     {
+        if (_buffer is { } held)
+        {
+            _buffer = null;
+            System.Buffers.ArrayPool<byte>.Shared.Return(held);
+        }
         if (_file is null) return;
         try { _file.Dispose(); } catch (IOException) { }
         if (TempPath is not null) TryDelete(TempPath);
@@ -156,11 +226,105 @@ public sealed class StoreScp
     /// 64), since a malformed element's value can run over the elements after it, patient name included.</summary>
     internal static string Quotable(string? uid) => ReceivedInstance.IsValidUid(uid) ? uid! : "(not a valid UID)";
 
-    /// <summary>Called when the last fragment arrived: returns the status to answer and the stored path on success.</summary>
-    internal async ValueTask<(ushort Status, string? Comment, ReceivedInstance? Instance, string? Path)> CompleteAsync(
+    /// <summary>Called when the last fragment arrived: returns the status to answer, the stored path on success, and,
+    /// for an instance held in memory, its filing, which the caller runs after answering (see
+    /// <see cref="IDicomStoreTarget.CommitBufferedAsync"/>).</summary>
+    internal async ValueTask<(ushort Status, string? Comment, ReceivedInstance? Instance, string? Path, Action? AfterAnswer)> CompleteAsync(
         StoreSink sink, DimseCommand cmd, PresentationContext pc, string callingAE, string calledAE, CancellationToken ct)
     {
-        if (sink.PresetStatus is { } preset) return (preset, sink.PresetComment, null, null);
+        if (sink.PresetStatus is { } preset) return (preset, sink.PresetComment, null, null, null);
+        if (sink.IsBuffered && sink.WriteFailure is null) return await CompleteBufferedAsync(sink, cmd, pc, callingAE, calledAE, ct);
+        var (status, comment, instance, path) = await CompleteFileAsync(sink, cmd, pc, callingAE, calledAE, ct);
+        return (status, comment, instance, path, null);
+    }
+
+    private async ValueTask<(ushort Status, string? Comment, ReceivedInstance? Instance, string? Path, Action? AfterAnswer)> CompleteBufferedAsync(
+        StoreSink sink, DimseCommand cmd, PresentationContext pc, string callingAE, string calledAE, CancellationToken ct)
+    {
+        var content = sink.TakeContent();
+        var handedOver = false;
+        try
+        {
+            DicomFile file;
+            try
+            {
+                // The one parse, from memory; pixel data and other large values are slices of the buffer, not copies.
+                file = DicomFile.Read(new MemoryStream(content.Array, 0, content.Length, writable: false, publiclyVisible: true), SliceLarge);
+            }
+            catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException)
+            {
+                return (DimseStatus.CannotUnderstand, "dataset cannot be decoded: " + e.Message, null, null, null);
+            }
+            catch (ArgumentException e)
+            {
+                return (DimseStatus.CannotUnderstand, "dataset cannot be decoded: " + (e is DicomValidationException v ? $"{v.Tag} has a value its VR ({v.VR}) does not allow" : "a value is invalid"), null, null, null);
+            }
+            var instance = new ReceivedInstance("", file.Dataset, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, calledAE, sink.DatasetBytes)
+            {
+                SyncLeftToTarget = true,
+            };
+            if (Mismatch(instance, cmd) is { } mismatch) return (mismatch.Status, mismatch.Comment, null, null, null);
+            BufferedCommit commit;
+            try
+            {
+                commit = await _target.CommitBufferedAsync(instance, content, ct);
+            }
+            catch (InvalidDataException e)
+            {
+                return (DimseStatus.CannotUnderstand, e.Message, null, null, null);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                var (status, comment) = WriteFailed("cannot store", e);
+                return (status, comment, null, null, null);
+            }
+            handedOver = true;
+            // Durable now (answered Success); filed after the answer. The buffer lives until the filing is done.
+            void FileIt()
+            {
+                try
+                {
+                    commit.File?.Invoke();
+                    RaiseStored(instance, commit.Path);
+                }
+                finally { content.Dispose(); }
+            }
+            if (commit.File is null)
+            {
+                FileIt();
+                return (DimseStatus.Success, null, instance, commit.Path, null);
+            }
+            return (DimseStatus.Success, null, instance, commit.Path, FileIt);
+        }
+        finally
+        {
+            if (!handedOver) content.Dispose();
+        }
+    }
+
+    private static readonly DicomReadOptions SliceLarge = new() { SliceMemoryStreams = true };
+
+    /// <summary>The dataset's SOP class or instance differs from the request's: the status and comment; else null.</summary>
+    private static (ushort Status, string Comment)? Mismatch(ReceivedInstance instance, DimseCommand cmd)
+    {
+        var sopClass = instance.SopClassUid;
+        var sop = instance.SopInstanceUid;
+        if (sopClass.Length > 0 && sopClass != cmd.AffectedSopClassUid)
+            return (DimseStatus.DataSetDoesNotMatchSopClass, $"dataset SOP class {Quotable(sopClass)} differs from the request's {Quotable(cmd.AffectedSopClassUid)}");
+        if (sop.Length > 0 && sop != cmd.AffectedSopInstanceUid)
+            return ((ushort)(DimseStatus.CannotUnderstand + 1), $"dataset SOP instance {Quotable(sop)} differs from the request's {Quotable(cmd.AffectedSopInstanceUid)}");
+        return null;
+    }
+
+    private void RaiseStored(ReceivedInstance instance, string path)
+    {
+        try { Stored?.Invoke(instance, path); }
+        catch (Exception e) { Microsoft.Extensions.Logging.LoggerExtensions.LogError(_log, e, "Stored handler failed for {Sop}", Quotable(instance.SopInstanceUid)); }
+    }
+
+    private async ValueTask<(ushort Status, string? Comment, ReceivedInstance? Instance, string? Path)> CompleteFileAsync(
+        StoreSink sink, DimseCommand cmd, PresentationContext pc, string callingAE, string calledAE, CancellationToken ct)
+    {
         var temp = sink.TempPath!;
         try
         {
@@ -191,21 +355,13 @@ public sealed class StoreScp
             {
                 SyncLeftToTarget = leftToTarget,
             };
-            var sopClass = instance.SopClassUid;
-            var sop = instance.SopInstanceUid;
-            if (sopClass.Length > 0 && sopClass != cmd.AffectedSopClassUid)
+            if (Mismatch(instance, cmd) is { } mismatch)
             {
                 StoreSink.TryDelete(temp);
-                return (DimseStatus.DataSetDoesNotMatchSopClass, $"dataset SOP class {Quotable(sopClass)} differs from the request's {Quotable(cmd.AffectedSopClassUid)}", null, null);
-            }
-            if (sop.Length > 0 && sop != cmd.AffectedSopInstanceUid)
-            {
-                StoreSink.TryDelete(temp);
-                return (DimseStatus.CannotUnderstand + 1, $"dataset SOP instance {Quotable(sop)} differs from the request's {Quotable(cmd.AffectedSopInstanceUid)}", null, null);
+                return (mismatch.Status, mismatch.Comment, null, null);
             }
             var path = await _target.CommitAsync(instance, ct);
-            try { Stored?.Invoke(instance, path); }
-            catch (Exception e) { Microsoft.Extensions.Logging.LoggerExtensions.LogError(_log, e, "Stored handler failed for {Sop}", Quotable(instance.SopInstanceUid)); }
+            RaiseStored(instance, path);
             return (DimseStatus.Success, null, instance, path);
         }
         catch (InvalidDataException e)

@@ -159,6 +159,18 @@ internal sealed class DicomInput : IDisposable
         return ms.ToArray();
     }
 
+    /// <summary>The next <paramref name="length"/> bytes as a slice of the source's own array, skipped, when the source
+    /// is a <see cref="MemoryStream"/> that exposes its buffer; false (nothing read) otherwise.</summary>
+    public bool TrySlice(long length, DicomTag? tag, out ReadOnlyMemory<byte> slice)
+    {
+        slice = default;
+        if (_stream is not MemoryStream ms || !ms.TryGetBuffer(out var source) || _length < 0) return false;
+        if (length > Remaining) throw new DicomFormatException($"Value length {length} runs past the end of the data ({Remaining} bytes left)", Position, tag);
+        slice = source.AsMemory((int)Position, (int)length);
+        Skip(length, tag);
+        return true;
+    }
+
     public void Skip(long length, DicomTag? tag)
     {
         if (length > Remaining) throw new DicomFormatException($"Value length {length} runs past the end of the data ({Remaining} bytes left)", Position, tag);

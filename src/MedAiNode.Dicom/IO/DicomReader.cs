@@ -7,6 +7,10 @@ public sealed class DicomReadOptions
     public static DicomReadOptions Default { get; } = new();
     /// <summary>Values at least this long are left in the file and read on demand (file sources only).</summary>
     public int LazyThreshold { get; init; } = 64 * 1024;
+    /// <summary>Values at least <see cref="LazyThreshold"/> long, read from a <see cref="MemoryStream"/> that exposes its
+    /// buffer, are slices of that buffer, not copies: the caller keeps the buffer unchanged while the dataset is used
+    /// (the SCP's in-memory intake: no second copy of each instance's pixel data).</summary>
+    public bool SliceMemoryStreams { get; init; }
     /// <summary>Stop before Pixel Data: reads only what is needed to sort and select instances.</summary>
     public bool StopBeforePixelData { get; init; }
     /// <summary>Nested sequences deeper than this are refused as malformed.</summary>
@@ -174,6 +178,8 @@ internal sealed class DicomReader
             _in.Skip(length, tag);
             return buffer;
         }
+        if (_options.SliceMemoryStreams && swap == 1 && length >= _options.LazyThreshold && _in.TrySlice(length, tag, out var slice))
+            return new MemoryByteBuffer(slice);
         var bytes = _in.ReadBytes(length, tag);
         if (swap > 1) ByteOrder.Swap(bytes, swap);
         return new MemoryByteBuffer(bytes);

@@ -6,7 +6,8 @@ namespace MedAiNode.Dicom.IO;
 // DICOM layer only, not on the DIMSE stack, and lets the DICOMweb path use it without referencing the network library.
 
 /// <summary>
-/// An instance complete on disk in a temporary file (in <see cref="IDicomStoreTarget.TempDirectory"/>), parsed once by
+/// An instance complete on disk in a temporary file (in <see cref="IDicomStoreTarget.TempDirectory"/>), or held in memory
+/// (<see cref="TempPath"/> empty, handed over with <see cref="IDicomStoreTarget.CommitBufferedAsync"/>), parsed once by
 /// whoever received it. The target files it from <see cref="Dataset"/> and never opens <see cref="TempPath"/> to parse
 /// it again. Values of 64 KiB or more may have been left in the file (read on demand): read them before the commit
 /// moves it.
@@ -121,8 +122,50 @@ public interface IDicomStoreTarget
     /// 0xC000; the target keeps or removes the file as its policy says), an IOException when it cannot be written.</summary>
     ValueTask<string> CommitAsync(ReceivedInstance instance, CancellationToken ct);
 
+    /// <summary>The largest instance (a whole Part 10 file) a receiver may hold in memory and hand over with
+    /// <see cref="CommitBufferedAsync"/> instead of writing a temporary file; 0 (the default): never.</summary>
+    int BufferedCommitLimit => 0;
+
+    /// <summary>
+    /// For an instance received whole into memory (<see cref="ReceivedInstance.TempPath"/> empty, its dataset parsed
+    /// from <paramref name="content"/>): makes the content durable before it returns (the study store's intake journal)
+    /// and returns where it will be filed and the filing itself, which the receiver runs after it answered, before its
+    /// association's next filing and before the association ends. The receiver keeps <paramref name="content"/> unchanged
+    /// until the filing has run (the dataset's large values may be slices of it) and disposes it then; the target does
+    /// not keep it. Throws as <see cref="CommitAsync"/> does.
+    /// </summary>
+    ValueTask<BufferedCommit> CommitBufferedAsync(ReceivedInstance instance, PooledContent content, CancellationToken ct) =>
+        throw new NotSupportedException("this target files instances from temporary files only");
+
     /// <summary>Creates the temporary file a receiver writes an instance into (<paramref name="path"/> is in
     /// <see cref="TempDirectory"/>): unbuffered, so a sync sees every byte. Every write and sync error on it must reach
     /// the receiver, which then answers a failure, never Success. Overridden by tests to inject such errors.</summary>
     FileStream CreateTempFile(string path) => new(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.None);
 }
+
+/// <summary>Bytes in an array rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/>, given back once when disposed.</summary>
+public sealed class PooledContent : IDisposable
+{
+    private byte[]? _array;
+
+    public PooledContent(byte[] rented, int length)
+    {
+        _array = rented;
+        Length = length;
+    }
+
+    public int Length { get; }
+    public byte[] Array => _array ?? throw new ObjectDisposedException(nameof(PooledContent));
+    public ReadOnlyMemory<byte> Memory => Array.AsMemory(0, Length);
+
+    public void Dispose()
+    {
+        var a = Interlocked.Exchange(ref _array, null);
+        if (a is not null) System.Buffers.ArrayPool<byte>.Shared.Return(a);
+    }
+}
+
+/// <summary>What <see cref="IDicomStoreTarget.CommitBufferedAsync"/> returns: the instance is durable; <see cref="File"/>
+/// moves it into <see cref="Path"/> (null: already filed). The filing never throws; a failure is the target's to report
+/// and to recover (the study store files it from its journal at the next start).</summary>
+public sealed record BufferedCommit(string Path, Action? File);
