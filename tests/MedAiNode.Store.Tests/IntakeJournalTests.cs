@@ -362,7 +362,16 @@ public class IntakeJournalTests
         // 64 KiB: above the File Meta and the header, below a 512 x 512 slice, so each spills while its pixels arrive.
         var spillTarget = new CountingTarget(spilled, 64 << 10);
 
-        foreach (var (target, name) in new[] { (heldTarget, "held"), (plainTarget, "plain"), (spillTarget, "spilled") })
+        // Each filing after its answer made slow: the association's release must still be answered only once all are
+        // filed, so they are all there when the sender is done, before the server stops.
+        held.JournalFault = what => { if (what == "file") Thread.Sleep(100); };
+        await using (var server = new DicomServer(new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0 }, heldTarget))
+        {
+            server.Start();
+            Assert.All(await SendAsync(server.Port, files), r => Assert.True(r.Success, $"held: 0x{r.Status:X4} {r.ErrorComment}"));
+            Assert.Equal(6, Snapshot(held).Count);
+        }
+        foreach (var (target, name) in new[] { (plainTarget, "plain"), (spillTarget, "spilled") })
             Assert.All(await ThroughScpAsync(target, files), r => Assert.True(r.Success, $"{name}: 0x{r.Status:X4} {r.ErrorComment}"));
 
         Assert.Equal(0, heldTarget.TempFiles);
