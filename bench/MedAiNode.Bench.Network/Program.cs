@@ -68,6 +68,14 @@ try
     }
 
     var tDcmtk = new List<double>();
+    long firstFiled = 0, lastFiled = 0;
+    foreach (var o in ours) o.Store.InstanceStored += _ =>
+    {
+        var now = Stopwatch.GetTimestamp();
+        Interlocked.CompareExchange(ref firstFiled, now, 0);
+        Volatile.Write(ref lastFiled, now);
+    };
+    var phases = new List<(double Start, double Steady, double End)>();
     var checkpointAfter = new List<double>();
     // Warm-up: the page cache, and for ours the JIT: tiered compilation recompiles the hot paths for about the first
     // 1,000 instances (perf: its thread busy for 4-5 s of a 7-run bench that warmed up with one series), taking one
@@ -97,7 +105,12 @@ try
         tDcmtk.Add(Send("STORESCP", dcmtkPort));
         foreach (var o in ours)
         {
+            firstFiled = lastFiled = 0;
+            var t0 = Stopwatch.GetTimestamp();
             o.Times.Add(Send("MEDAI", o.Server.Port));
+            var t1 = Stopwatch.GetTimestamp();
+            double Ms(long a, long b) => (b - a) * 1000.0 / Stopwatch.Frequency;
+            phases.Add((Ms(t0, firstFiled), Ms(firstFiled, lastFiled) / (files.Length - 1), Ms(lastFiled, t1)));
             // What the journal leaves for the pause after a series (its checkpoint) is done before the next receiver
             // runs, untimed, so that it neither slows storescp's run nor goes unseen: its seconds are printed apart.
             if (o.Store.Journal is { } journal)
@@ -146,6 +159,8 @@ try
                 Console.WriteLine($"  checkpoint after each series (untimed above): median {Median(checkpointAfter) * 1000:0} ms ({checkpointAfter.Min() * 1000:0}-{checkpointAfter.Max() * 1000:0})");
         }
     }
+    if (phases.Count > 0)
+        Console.WriteLine($"  ours, per run: storescu start to first instance filed {Median(phases.Select(p => p.Start)):0} ms ({phases.Min(p => p.Start):0}-{phases.Max(p => p.Start):0}), then {Median(phases.Select(p => p.Steady)):0.00} ms per instance ({phases.Min(p => p.Steady):0.00}-{phases.Max(p => p.Steady):0.00}), last filed to storescu's exit {Median(phases.Select(p => p.End)):0} ms ({phases.Min(p => p.End):0}-{phases.Max(p => p.End):0})");
     Console.WriteLine($"Load average at end: {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
     foreach (var o in ours)
     {
