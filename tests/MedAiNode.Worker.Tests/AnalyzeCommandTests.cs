@@ -74,4 +74,29 @@ print(frames, len(refs), len(seg.SegmentSequence), sr.ContentTemplateSequence[0]
         Assert.Equal(2, refused.ExitCode);
         Assert.Contains("body part HEAD", refused.StdErr);
     }
+
+    /// <summary>An invalid manifest in a model folder (a newer manifest kind, a researcher's work in progress) does not
+    /// stop `analyze` of another model: it is reported on stderr and left out; asking for that model names its error.</summary>
+    [Fact]
+    public void An_invalid_manifest_is_reported_and_left_out_unless_it_is_the_model_asked_for()
+    {
+        var extra = TestData.TempDir("analyze-bad-manifest");
+        Directory.CreateDirectory(Path.Combine(extra, "half-done"));
+        File.WriteAllText(Path.Combine(extra, "half-done", "manifest.json"), """{ "id": "half-done", "output": { "kind": "nonsense" """);
+        var models = Path.Combine(AppContext.BaseDirectory, "models");
+        var output = TestData.TempDir("analyze-bad-manifest-out");
+        var exe = Path.Combine(AppContext.BaseDirectory, "medainode.dll");
+
+        var r = Tool.Run("dotnet", [exe, "analyze", TestData.Path_("ct", "ge-head-tilt-varspacing"), "--out", output, "--model", "ct-body", "--no-summary", "--models", extra, models]);
+
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        Assert.Contains($"warning: model manifest {Path.Combine(extra, "half-done", "manifest.json")} left out: ", r.StdErr);
+        Assert.True(File.Exists(Path.Combine(output, "seg.dcm")));
+
+        var asked = Tool.Run("dotnet", [exe, "analyze", TestData.Path_("ct", "ge-head-tilt-varspacing"), "--out", output, "--model", "half-done", "--models", extra, models]);
+
+        Assert.Equal(2, asked.ExitCode);
+        Assert.Contains("model half-done: ", asked.StdErr);
+        Assert.Contains("not a valid model manifest", asked.StdErr);
+    }
 }

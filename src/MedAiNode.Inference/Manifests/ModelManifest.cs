@@ -483,7 +483,22 @@ public static class ModelCatalog
     }
 
     public static IReadOnlyList<ModelManifest> LoadAll(IEnumerable<string> roots) =>
+        ManifestPaths(roots).Select(ModelManifest.Load).ToList();
+
+    /// <summary>As <see cref="LoadAll(IEnumerable{string})"/>, but a manifest that cannot be read or is invalid is left
+    /// out and reported in <paramref name="skipped"/> (its path and why), so one bad folder does not stop the others.</summary>
+    public static IReadOnlyList<ModelManifest> LoadAll(IEnumerable<string> roots, List<(string Path, string Error)> skipped)
+    {
+        var loaded = new List<ModelManifest>();
+        foreach (var path in ManifestPaths(roots))
+        {
+            try { loaded.Add(ModelManifest.Load(path)); }
+            catch (Exception e) when (e is ManifestException or IOException or UnauthorizedAccessException) { skipped.Add((path, e.Message)); }
+        }
+        return loaded;
+    }
+
+    private static IEnumerable<string> ManifestPaths(IEnumerable<string> roots) =>
         roots.Where(System.IO.Directory.Exists)
-            .SelectMany(r => System.IO.Directory.EnumerateFiles(r, "manifest.json", SearchOption.AllDirectories))
-            .Select(ModelManifest.Load).ToList();
+            .SelectMany(r => System.IO.Directory.EnumerateFiles(r, "manifest.json", SearchOption.AllDirectories));
 }

@@ -29,7 +29,14 @@ internal static class AnalyzeCommand
             try
             {
                 var roots = parse.GetValue(models) is { Length: > 0 } r ? r : ModelCatalog.DefaultRoots();
-                var manifests = ModelCatalog.LoadAll(roots);
+                // Every folder's manifest is read to choose a model; an invalid one other than the model asked for (an
+                // older build reading a newer manifest, a researcher's work in progress) is reported and left out.
+                var skipped = new List<(string Path, string Error)>();
+                var manifests = ModelCatalog.LoadAll(roots, skipped);
+                if (parse.GetValue(model) is { } wanted && manifests.All(m => m.Id != wanted)
+                    && skipped.FirstOrDefault(s => Path.GetFileName(Path.GetDirectoryName(s.Path)) == wanted) is { Error: { } invalid })
+                    throw new ManifestException($"model {wanted}: {invalid}");
+                foreach (var (manifestPath, error) in skipped) Console.Error.WriteLine($"medainode analyze: warning: model manifest {manifestPath} left out: {error}");
                 using var sessions = new ModelSessionCache(new InferenceOptions
                 {
                     ExecutionProviders = parse.GetValue(providers) is { Length: > 0 } p ? p : ["CUDA", "CPU"],
