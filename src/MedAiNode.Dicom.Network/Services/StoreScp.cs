@@ -14,7 +14,8 @@ internal sealed class StoreSink : IDatasetSink
 {
     private FileStream? _file;
     private readonly IDicomStoreTarget? _target;
-    private byte[]? _buffer; // rented; the whole Part 10 file so far while it fits the target's limit
+    private readonly HeldMemory? _held;
+    private byte[]? _buffer; // rented (its length counted in _held); the whole Part 10 file so far while it fits
     private int _used;
     private readonly int _limit;
     public string? TempPath { get; private set; }
@@ -40,9 +41,10 @@ internal sealed class StoreSink : IDatasetSink
         _file = file;
     }
 
-    private StoreSink(IDicomStoreTarget target, byte[] buffer, int used, int limit)
+    private StoreSink(IDicomStoreTarget target, HeldMemory held, byte[] buffer, int used, int limit)
     {
         _target = target;
+        _held = held;
         _buffer = buffer;
         _used = used;
         _limit = limit;
@@ -50,7 +52,7 @@ internal sealed class StoreSink : IDatasetSink
 
     public static StoreSink Refuse(ushort status, string comment) => new(status, comment);
 
-    public static async ValueTask<StoreSink> CreateAsync(IDicomStoreTarget target, DimseCommand cmd, DicomTransferSyntax ts, string callingAE, CancellationToken ct)
+    public static async ValueTask<StoreSink> CreateAsync(IDicomStoreTarget target, HeldMemory held, DimseCommand cmd, DicomTransferSyntax ts, string callingAE, CancellationToken ct)
     {
         var meta = new DicomDataset();
         meta.SetBytes(DicomTags.FileMetaInformationVersion, DicomVR.OB, new byte[] { 0, 1 });
@@ -64,13 +66,15 @@ internal sealed class StoreSink : IDatasetSink
         head.Write(new byte[128]);
         head.Write("DICM"u8);
         DicomWriter.WriteFileMeta(head, meta);
-        if (target.Fsync && target.SyncsOnCommit && target.BufferedCommitLimit > head.Length)
+        var initial = Math.Min(InitialBuffer, target.BufferedCommitLimit);
+        if (target.Fsync && target.SyncsOnCommit && target.BufferedCommitLimit > head.Length && held.TryTake(initial))
         {
             // Held in memory: no file is created before the answer (creating one is most of what storing costs on a
             // busy file system); the target makes it durable in one journal flush and files it after the answer.
-            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Min(InitialBuffer, target.BufferedCommitLimit));
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(initial);
+            held.Adjust(buffer.Length - initial);
             head.GetBuffer().AsSpan(0, (int)head.Length).CopyTo(buffer);
-            return new StoreSink(target, buffer, (int)head.Length, target.BufferedCommitLimit);
+            return new StoreSink(target, held, buffer, (int)head.Length, target.BufferedCommitLimit);
         }
         var path = Path.Combine(target.TempDirectory, Guid.NewGuid().ToString("N") + ".part");
         // Unbuffered: P-DATA fragments are already large, and the fsync below must see every byte. Synchronous: a write
@@ -111,13 +115,17 @@ internal sealed class StoreSink : IDatasetSink
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Appends to the buffer, growing it; false when the instance would pass the target's limit.</summary>
+    /// <summary>Appends to the buffer, growing it; false when the instance would pass the target's limit or the
+    /// memory all associations may hold.</summary>
     private bool Hold(ReadOnlySpan<byte> fragment)
     {
         if ((long)_used + fragment.Length > _limit) return false;
         if (_used + fragment.Length > _buffer!.Length)
         {
-            var bigger = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Min(_limit, Math.Max((long)_buffer.Length * 2, _used + fragment.Length)));
+            var size = (int)Math.Min(_limit, Math.Max((long)_buffer.Length * 2, _used + fragment.Length));
+            if (!_held!.TryTake(size)) return false;
+            var bigger = System.Buffers.ArrayPool<byte>.Shared.Rent(size);
+            _held.Adjust(bigger.Length - size - _buffer.Length);
             _buffer.AsSpan(0, _used).CopyTo(bigger);
             System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = bigger;
@@ -137,15 +145,20 @@ internal sealed class StoreSink : IDatasetSink
         var held = _buffer!;
         _buffer = null;
         try { fs.Write(held.AsSpan(0, _used)); }
-        finally { System.Buffers.ArrayPool<byte>.Shared.Return(held); }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(held);
+            _held!.Adjust(-held.Length);
+        }
     }
 
     /// <summary>The instance held in memory, handed over (the sink no longer owns it).</summary>
     public PooledContent TakeContent()
     {
-        var content = new PooledContent(_buffer ?? throw new InvalidOperationException("not held in memory"), _used);
+        var buffer = _buffer ?? throw new InvalidOperationException("not held in memory");
+        var held = _held!;
         _buffer = null;
-        return content;
+        return new PooledContent(buffer, _used, () => held.Adjust(-buffer.Length));
     }
 
     /// <summary>Closes the file, fsynced when asked; the data is on disk when this returns. A write or sync error
@@ -163,20 +176,43 @@ internal sealed class StoreSink : IDatasetSink
 
     public void Discard()
     {
-        if (_buffer is { } held)
+        if (_buffer is { } buffer)
         {
             _buffer = null;
-            System.Buffers.ArrayPool<byte>.Shared.Return(held);
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            _held!.Adjust(-buffer.Length);
         }
         if (_file is null) return;
         try { _file.Dispose(); } catch (IOException) { }
         if (TempPath is not null) TryDelete(TempPath);
     }
 
-    internal static void TryDelete(string path)
+    internal static void TryDelete(string? path)
     {
+        if (path is null) return; // the file was never created
         try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
+}
+
+/// <summary>The bytes of instances held in memory by all of an SCP's associations, against a limit: past it, an
+/// instance goes through a temporary file instead (so many associations sending large instances cannot take the
+/// node's memory).</summary>
+internal sealed class HeldMemory
+{
+    private long _used;
+    public long Limit { get; set; }
+    public long Used => Interlocked.Read(ref _used);
+
+    public HeldMemory(long limit) => Limit = limit;
+
+    public bool TryTake(long bytes)
+    {
+        if (Interlocked.Add(ref _used, bytes) <= Limit) return true;
+        Interlocked.Add(ref _used, -bytes);
+        return false;
+    }
+
+    public void Adjust(long bytes) => Interlocked.Add(ref _used, bytes);
 }
 
 /// <summary>The C-STORE SCP: checks each request, streams its dataset to disk, validates and commits it, then answers.</summary>
@@ -184,6 +220,14 @@ public sealed class StoreScp
 {
     private readonly IDicomStoreTarget _target;
     private readonly Microsoft.Extensions.Logging.ILogger _log;
+    private readonly HeldMemory _held = new(64L << 20);
+
+    /// <summary>How much memory (bytes of buffers) all associations together may use for instances held before they are
+    /// filed (see <see cref="IDicomStoreTarget.BufferedCommitLimit"/>); past it instances go through temporary files.
+    /// 64 MiB: two 512 x 512 CT slices (1 MiB buffers) for each of 32 associations.</summary>
+    public long HeldBytesLimit { get => _held.Limit; set => _held.Limit = value; }
+    /// <summary>The bytes held now (0 once every association's filings are done).</summary>
+    public long HeldBytes => _held.Used;
 
     /// <summary>Capacity, UIDs and durability are the target's: the SCP asks it, it has no limits or fsync switch of its own.</summary>
     public StoreScp(IDicomStoreTarget target, Microsoft.Extensions.Logging.ILogger? logger = null)
@@ -207,7 +251,7 @@ public sealed class StoreScp
         if (_target.CheckCapacity() is { } full) return StoreSink.Refuse(DimseStatus.OutOfResources, full);
         try
         {
-            return await StoreSink.CreateAsync(_target, cmd, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, ct);
+            return await StoreSink.CreateAsync(_target, _held, cmd, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, ct);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

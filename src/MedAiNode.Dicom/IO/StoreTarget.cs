@@ -147,11 +147,14 @@ public interface IDicomStoreTarget
 public sealed class PooledContent : IDisposable
 {
     private byte[]? _array;
+    private readonly Action? _released;
 
-    public PooledContent(byte[] rented, int length)
+    /// <param name="released">Called once after the array went back (the receiver's count of memory held).</param>
+    public PooledContent(byte[] rented, int length, Action? released = null)
     {
         _array = rented;
         Length = length;
+        _released = released;
     }
 
     public int Length { get; }
@@ -161,7 +164,9 @@ public sealed class PooledContent : IDisposable
     public void Dispose()
     {
         var a = Interlocked.Exchange(ref _array, null);
-        if (a is not null) System.Buffers.ArrayPool<byte>.Shared.Return(a);
+        if (a is null) return;
+        System.Buffers.ArrayPool<byte>.Shared.Return(a);
+        _released?.Invoke();
     }
 }
 
