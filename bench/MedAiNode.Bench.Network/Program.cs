@@ -153,6 +153,7 @@ try
             var ms = (long ticks, long n) => n == 0 ? 0 : ticks * 1000.0 / Stopwatch.Frequency / n;
             Console.WriteLine($"  journal: {j.Stats.Appended} appended, {j.Stats.Flushes} flushes, {j.Stats.Checkpoints} checkpoints ({j.Stats.ForcedCheckpoints} forced), {j.Stats.Wraps} wraps, {j.Stats.TooLarge} too large;"
                 + $" mean ms per instance: record write {ms(j.Stats.WriteTicks, j.Stats.Appended):0.000}, flush {ms(j.Stats.FlushTicks, j.Stats.Appended):0.000}; per checkpoint {ms(j.Stats.CheckpointTicks, j.Stats.Checkpoints):0.0} ms");
+            Console.WriteLine($"  buffers of instances held in memory, still held at the end: {o.Server.Store.HeldBytes} bytes (0: none leaked)");
             var (p10, p50, p90) = j.Stats.FlushMillis();
             Console.WriteLine($"  journal flush ms: median {p50:0.000} (10th percentile {p10:0.000}, 90th {p90:0.000})");
             if (checkpointAfter.Count > 0)
