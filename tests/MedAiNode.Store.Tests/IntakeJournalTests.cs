@@ -24,15 +24,6 @@ public class IntakeJournalTests
         JournalBackgroundCheckpoints = false,
     };
 
-    private static async Task<List<StoreResult>> ThroughScpAsync(StudyStore store, params string[] files)
-    {
-        await using var server = new DicomServer(new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0 }, store);
-        server.Start();
-        var results = await SendAsync(server.Port, files);
-        await server.StopAsync();
-        return results;
-    }
-
     private static Dictionary<string, byte[]> Snapshot(StudyStore store) =>
         Directory.GetFiles(store.StudiesRoot, "*.dcm", SearchOption.AllDirectories).ToDictionary(p => p, File.ReadAllBytes, StringComparer.Ordinal);
 
@@ -336,6 +327,7 @@ public class IntakeJournalTests
         }
     }
 
+    /// <summary>Sends the files through an SCP on <paramref name="target"/> (the study store, or a wrapper of it).</summary>
     private static async Task<List<StoreResult>> ThroughScpAsync(IDicomStoreTarget target, params string[] files)
     {
         await using var server = new DicomServer(new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0 }, target);
