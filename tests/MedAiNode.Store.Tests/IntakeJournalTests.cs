@@ -386,6 +386,30 @@ public class IntakeJournalTests
         foreach (var s in new[] { held, plain, spilled }) s.Dispose();
     }
 
+    /// <summary>A record kept after its filing failed is never waited for: a journal too small for the next record then
+    /// sends it down the plain path at once (without the mark, each such instance would wait out the 10 s bound).</summary>
+    [Fact]
+    public async Task A_kept_record_is_not_waited_for_when_the_journal_needs_its_space()
+    {
+        var store = new StudyStore(Options(TestData.TempDir("journal-kept-full"), mib: 1));
+        var faults = 0;
+        store.JournalFault = what =>
+        {
+            if (what == "file" && Interlocked.Increment(ref faults) == 1) throw new IOException("simulated errno 28", 28);
+        };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        // One slice fits a 1 MiB journal; the first is kept (its filing failed), so the second finds no room.
+        var results = await ThroughScpAsync(store, Philips(1), Philips(2));
+
+        Assert.All(results, r => Assert.True(r.Success, $"0x{r.Status:X4} {r.ErrorComment}"));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(9), $"took {clock.Elapsed.TotalSeconds:0.0} s: waited for the kept record");
+        Assert.Equal(1, store.Journal!.Stats.Appended);
+        Assert.Equal(1, store.Journal.Stats.TooLarge);
+        Assert.Equal(results[1].SopInstanceUid, Path.GetFileNameWithoutExtension(Assert.Single(Snapshot(store).Keys)));
+        store.Dispose();
+    }
+
     /// <summary>Four associations at once, each filing after its answers, through a 3 MiB journal (five slices a lap) that
     /// must checkpoint while other associations' records are still being filed: every instance answered Success is
     /// filed, no buffer is left held, and after a crash that loses every file not yet covered by a checkpoint, the
