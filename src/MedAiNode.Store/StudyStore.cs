@@ -98,12 +98,7 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
             _replayedIntact++;
             return target;
         }
-        var part = Path.Combine(IncomingRoot, Guid.NewGuid().ToString("N") + ".part");
-        using (var fs = new FileStream(part, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-        {
-            payload.CopyTo(fs, 1 << 20);
-            DurableFile.DataSync(fs);
-        }
+        var part = WriteIncoming(fs => payload.CopyTo(fs, 1 << 20), sync: true);
         ReceivedInstance instance;
         try { instance = ReceivedInstance.Read(part, r.CallingAE); }
         catch (DicomFormatException)
@@ -244,31 +239,29 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            if (part is not null) TryDelete(part);
+            DurableFile.TryDelete(part);
             _journal!.Keep(journaled);
             _log.LogError("Instance {SopInstanceUid} of study {StudyInstanceUid} is durable in the intake journal but could not be filed ({Error}); it is filed from the journal at the next start",
                 instance.SopInstanceUid, instance.StudyInstanceUid, e.Message);
         }
     }
 
-    private static void TryDelete(string path)
-    {
-        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
+    private string WriteIncoming(PooledContent content, bool sync) => WriteIncoming(fs => fs.Write(content.Memory.Span), sync);
 
-    /// <summary>A new file in the incoming folder holding <paramref name="content"/>, synced when asked.</summary>
-    private string WriteIncoming(PooledContent content, bool sync)
+    /// <summary>A new file in the incoming folder written by <paramref name="write"/>, synced when asked; removed again
+    /// when writing fails.</summary>
+    private string WriteIncoming(Action<FileStream> write, bool sync)
     {
         var part = Path.Combine(IncomingRoot, Guid.NewGuid().ToString("N") + ".part");
         try
         {
             using var fs = new FileStream(part, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.None);
-            fs.Write(content.Memory.Span);
+            write(fs);
             if (sync) DurableFile.DataSync(fs);
         }
         catch
         {
-            TryDelete(part);
+            DurableFile.TryDelete(part);
             throw;
         }
         return part;

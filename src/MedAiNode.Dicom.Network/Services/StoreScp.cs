@@ -88,7 +88,7 @@ internal sealed class StoreSink : IDatasetSink
         catch
         {
             await fs.DisposeAsync();
-            TryDelete(path);
+            DurableFile.TryDelete(path);
             throw;
         }
     }
@@ -184,14 +184,9 @@ internal sealed class StoreSink : IDatasetSink
         }
         if (_file is null) return;
         try { _file.Dispose(); } catch (IOException) { }
-        if (TempPath is not null) TryDelete(TempPath);
+        DurableFile.TryDelete(TempPath);
     }
 
-    internal static void TryDelete(string? path)
-    {
-        if (path is null) return; // the file was never created
-        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
 }
 
 /// <summary>The bytes of instances held in memory by all of an SCP's associations, against a limit: past it, an
@@ -277,7 +272,7 @@ public sealed class StoreScp
         StoreSink sink, DimseCommand cmd, PresentationContext pc, string callingAE, string calledAE, CancellationToken ct)
     {
         if (sink.PresetStatus is { } preset) return (preset, sink.PresetComment, null, null, null);
-        if (sink.IsBuffered && sink.WriteFailure is null) return await CompleteBufferedAsync(sink, cmd, pc, callingAE, calledAE, ct);
+        if (sink.IsBuffered) return await CompleteBufferedAsync(sink, cmd, pc, callingAE, calledAE, ct);
         var (status, comment, instance, path) = await CompleteFileAsync(sink, cmd, pc, callingAE, calledAE, ct);
         return (status, comment, instance, path, null);
     }
@@ -386,13 +381,13 @@ public sealed class StoreScp
             catch (Exception e) when (e is DicomFormatException or InvalidDataException or EndOfStreamException)
             {
                 // The parser's messages name tags, lengths and offsets, never values.
-                StoreSink.TryDelete(temp);
+                DurableFile.TryDelete(temp);
                 return (DimseStatus.CannotUnderstand, "dataset cannot be decoded: " + e.Message, null, null);
             }
             catch (ArgumentException e)
             {
                 // A value its VR refuses: the message would quote the value, so only the element is named.
-                StoreSink.TryDelete(temp);
+                DurableFile.TryDelete(temp);
                 return (DimseStatus.CannotUnderstand, "dataset cannot be decoded: " + (e is DicomValidationException v ? $"{v.Tag} has a value its VR ({v.VR}) does not allow" : "a value is invalid"), null, null);
             }
             var instance = new ReceivedInstance(temp, file.Dataset, DicomTransferSyntax.Get(pc.AcceptedTransferSyntax!), callingAE, calledAE, sink.DatasetBytes)
@@ -401,7 +396,7 @@ public sealed class StoreScp
             };
             if (Mismatch(instance, cmd) is { } mismatch)
             {
-                StoreSink.TryDelete(temp);
+                DurableFile.TryDelete(temp);
                 return (mismatch.Status, mismatch.Comment, null, null);
             }
             var path = await _target.CommitAsync(instance, ct);
@@ -411,13 +406,13 @@ public sealed class StoreScp
         catch (InvalidDataException e)
         {
             // The target refused the content itself (the study store has quarantined it: no valid Study UID, ...).
-            StoreSink.TryDelete(temp);
+            DurableFile.TryDelete(temp);
             return (DimseStatus.CannotUnderstand, e.Message, null, null);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Writing, syncing or filing failed: the data may not be on disk, so never Success.
-            StoreSink.TryDelete(temp);
+            DurableFile.TryDelete(temp);
             var (status, comment) = WriteFailed("cannot store", e);
             return (status, comment, null, null);
         }

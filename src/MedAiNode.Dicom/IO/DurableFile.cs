@@ -144,6 +144,14 @@ public static partial class DurableFile
         if (created) FsyncDirectory(Path.GetDirectoryName(dir)!);
     }
 
+    /// <summary>Deletes a temporary file that is no longer wanted; a file already gone, or one that cannot be deleted,
+    /// is left as it is (cleanup after a failure must not hide the failure). Null: nothing was created.</summary>
+    public static void TryDelete(string? path)
+    {
+        if (path is null) return;
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
     /// <summary>How full the file system holding <paramref name="path"/> is, in percent.</summary>
     public static double FillPercent(string path)
     {
