@@ -79,9 +79,12 @@ public static class LungNodules
     /// <summary>As above, the CT read through <paramref name="values"/> (on the grid of <paramref name="labels"/>), so a
     /// caller that let the volume go reads back only the box around the lungs (about a third of a chest CT): a few dozen
     /// of its planes at a time while seeds are searched, then the box once for the growing.</summary>
-    public static NoduleDetection Detect<T>(IVoxelReader<T> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default)
+    /// <param name="seedsFound">Called once the seeds are found, before the box is read: the search's scratch (on a chest
+    /// CT about twice the box) is garbage then, and a caller that collects it there keeps the two from adding up.</param>
+    public static NoduleDetection Detect<T>(IVoxelReader<T> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default,
+        Action? seedsFound = null)
         where T : unmanaged, INumberBase<T> =>
-        Detect(values, labels, leftLung, rightLung, spec, SlabPlanes, ct);
+        Detect(values, labels, leftLung, rightLung, spec, SlabPlanes, ct, seedsFound);
 
     /// <summary>As the public overload, with the slab depth of the response and seed search chosen (tests show the
     /// candidates do not depend on it).</summary>
@@ -92,7 +95,8 @@ public static class LungNodules
         return Detect(new HeldVolumeReader<T>(hu), labels, leftLung, rightLung, spec, slabDepth, ct);
     }
 
-    internal static NoduleDetection Detect<T>(IVoxelReader<T> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, int slabDepth, CancellationToken ct = default)
+    internal static NoduleDetection Detect<T>(IVoxelReader<T> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, int slabDepth, CancellationToken ct = default,
+        Action? seedsFound = null)
         where T : unmanaged, INumberBase<T>
     {
         var lungLabels = new[] { leftLung, rightLung };
@@ -104,6 +108,7 @@ public static class LungNodules
         // seed search resamples the planes each slab needs from a few dozen source planes read into one buffer; only
         // then, with the search's scratch garbage, is the box read for the growing and the shell, which read single voxels.
         var seeds = Seeds(new SlabSource<T>(values, box, labels, dims, grid).FillPlanes, dims, side, spec.MinResponse, slabDepth, ct);
+        seedsFound?.Invoke();
         var v = new Resampler.ResampledView<T>(values.Read(box), labels.Dims, labels.Affine, dims, grid, -1024f);
         int nx = dims.X, ny = dims.Y, nz = dims.Z, plane = nx * ny;
 
@@ -123,7 +128,9 @@ public static class LungNodules
             var volumeMl = voxels.Count / 1000.0; // 1 mm voxels
             var eq = Math.Cbrt(6 * voxels.Count / Math.PI);
             if (eq < spec.MinDiameterMm || eq > spec.MaxDiameterMm) continue;
-            var points = voxels.Select(i => grid.IndexToPatient(i % nx, i / nx % ny, i / plane)).ToList();
+            var points = growth.Points; // reused: every seed of a nodule's size builds one, up to 14,000 points
+            points.Clear();
+            foreach (var i in voxels) points.Add(grid.IndexToPatient(i % nx, i / nx % ny, i / plane));
             var longest = RegionMeasurements.LongestDiameter(points);
             if (longest > spec.MaxDiameterMm || longest > 2.5 * Math.Max(eq, 3)) continue;
             if (Elongation(voxels, dims) > spec.MaxElongation) continue; // a vessel segment: long one way, thin the others
@@ -510,6 +517,7 @@ public static class LungNodules
         public readonly HashSet<int> Visited = [];
         public readonly Queue<int> Queue = new();
         public readonly List<int> Voxels = [];
+        public readonly List<Vec3> Points = [];
     }
 
     private static (List<int> Voxels, Vec3 Centroid)? GrowRegion<T>(Resampler.ResampledView<T> v, Dims d, Affine grid, int seed, float sigma, HashSet<int> taken, GrowScratch scratch, out bool touchesTaken)
