@@ -28,11 +28,11 @@ internal sealed class ModelInput<T>(VoxelVolume<T> volume, IVoxelReader<T>? read
     public VoxelWindow<T> Window(VoxelBox box)
     {
         if (_volume is not null || reader is null) return VoxelWindow<T>.Whole(Volume);
-        var window = reader.Read(box);
-        // A large box comes after a stage's scratch (the seed search's): collected before the box is worked on. The
-        // frames themselves leave little since they are read through a pooled buffer.
+        // A large box comes after a stage's scratch (the seed search leaves about 130 MiB for 300 slices, the box is 55):
+        // collected before the read, so the box takes its place instead of coming on top of it (it did, and was a fresh
+        // node's peak). The frames themselves leave little since they are read through a pooled buffer.
         StageMemory.Release((long)box.Size.Z * Dims.X * Dims.Y);
-        return window;
+        return reader.Read(box);
     }
 
     VoxelWindow<T> IVoxelReader<T>.Read(VoxelBox box) => Window(box);

@@ -72,10 +72,7 @@ internal static class ModelStage
             // On the input grid, at 1 mm: a 3 mm nodule is one voxel of the model's 2 mm grid.
             // The box around the lungs is all it reads: when the input was let go, only that box is read back for it, a few
             // dozen planes at a time for the seed search, then whole for the growing.
-            // Its seed search leaves about 130 MiB of scratch (300 slices) just as it reads the box around the lungs (55
-            // MiB): collected in between, the box takes their place instead of adding to them (the analysis' peak).
-            var detection = LungNodules.Detect(input, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct,
-                seedsFound: () => StageMemory.Release(input.Dims.Count));
+            var detection = LungNodules.Detect(input, labels, (byte)a.LeftLung, (byte)a.RightLung, nodules, ct);
             var painted = detection.Paint(labels, (byte)nodules.Label);
             // The candidates' values: one box around them all, read back once (with candidates in both lungs, at most the
             // box around the lungs the search read).

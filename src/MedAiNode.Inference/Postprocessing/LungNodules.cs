@@ -79,12 +79,9 @@ public static class LungNodules
     /// <summary>As above, the CT read through <paramref name="values"/> (on the grid of <paramref name="labels"/>), so a
     /// caller that let the volume go reads back only the box around the lungs (about a third of a chest CT): a few dozen
     /// of its planes at a time while seeds are searched, then the box once for the growing.</summary>
-    /// <param name="seedsFound">Called once the seeds are found, before the box is read: the search's scratch (on a chest
-    /// CT about twice the box) is garbage then, and a caller that collects it there keeps the two from adding up.</param>
-    public static NoduleDetection Detect<T>(IVoxelReader<T> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default,
-        Action? seedsFound = null)
+    public static NoduleDetection Detect<T>(IVoxelReader<T> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, CancellationToken ct = default)
         where T : unmanaged, INumberBase<T> =>
-        Detect(values, labels, leftLung, rightLung, spec, SlabPlanes, ct, seedsFound);
+        Detect(values, labels, leftLung, rightLung, spec, SlabPlanes, ct);
 
     /// <summary>As the public overload, with the slab depth of the response and seed search chosen (tests show the
     /// candidates do not depend on it).</summary>
@@ -95,8 +92,7 @@ public static class LungNodules
         return Detect(new HeldVolumeReader<T>(hu), labels, leftLung, rightLung, spec, slabDepth, ct);
     }
 
-    internal static NoduleDetection Detect<T>(IVoxelReader<T> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, int slabDepth, CancellationToken ct = default,
-        Action? seedsFound = null)
+    internal static NoduleDetection Detect<T>(IVoxelReader<T> values, LabelVolume labels, byte leftLung, byte rightLung, NoduleSpec spec, int slabDepth, CancellationToken ct = default)
         where T : unmanaged, INumberBase<T>
     {
         var lungLabels = new[] { leftLung, rightLung };
@@ -108,7 +104,6 @@ public static class LungNodules
         // seed search resamples the planes each slab needs from a few dozen source planes read into one buffer; only
         // then, with the search's scratch garbage, is the box read for the growing and the shell, which read single voxels.
         var seeds = Seeds(new SlabSource<T>(values, box, labels, dims, grid).FillPlanes, dims, side, spec.MinResponse, slabDepth, ct);
-        seedsFound?.Invoke();
         var v = new Resampler.ResampledView<T>(values.Read(box), labels.Dims, labels.Affine, dims, grid, -1024f);
         int nx = dims.X, ny = dims.Y, nz = dims.Z, plane = nx * ny;
 
