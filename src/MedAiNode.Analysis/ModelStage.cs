@@ -123,6 +123,14 @@ internal static class ModelStage
     {
         var volume = input.Volume;
         var work = ModelGrid(volume, m);
+        if (!ReferenceEquals(work, volume))
+        {
+            // The model grid has its own copy: the input is let go now rather than after the tissue mask and the
+            // normalisation, which allocate on top of it (a 300-slice head CT: 150 MiB of int16 under the head model's
+            // mask of the skull's inside, its peak). Dropped by hand: this method's first compilation keeps its locals.
+            volume = null!;
+            if (input.Release()) StageMemory.Release(input.Dims.Count);
+        }
         // Tiles worth running, judged on the values the manifest speaks in (HU), before normalisation clips them.
         var tissue = m.SlidingWindow.TissueTiles is { } tt ? TissueMask.Compute(work, tt) : null;
         var normalized = ReferenceEquals(work, volume) ? new Volume(work.Dims, work.Affine, (float[])work.Data.Clone()) : work;
