@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A thin-slice chest CT of the size issue 16 names (300 slices of 512x512, 150 MiB of int16) for the memory
 benchmark, made from a real one: LIDC-IDRI-0001 (133 slices at 2.5 mm) resampled in z by linear interpolation to N
-slices over the same extent (300: 1.10 mm apart). Every other attribute is the source's; each file gets new Study,
+slices over the same extent (300: 1.10 mm apart). Also makes a thin head CT of the same size from the tilted one
+(--source ../shared/data/ct/ge-head-tilt-varspacing), for the head model's memory. Every other attribute is the source's; each file gets new Study,
 Series and SOP Instance UIDs. Nothing is written into the repository (the data's licence is in ../shared/data/README.md).
 
     /usr/bin/python3 bench/make-thin-chest.py OUT_DIR [--slices 300] [--source ../shared/data/ct/lidc-idri-0001-chest]
@@ -43,8 +44,11 @@ for n, zz in enumerate(new_z):
     d.StudyInstanceUID, d.SeriesInstanceUID = study, series
     d.SOPInstanceUID = d.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     d.InstanceNumber = n + 1
-    pos = [float(v) for v in d.ImagePositionPatient]
-    d.ImagePositionPatient = [pos[0], pos[1], float(f"{zz:.4f}")]
+    # x and y interpolated too: on a tilted series (the head CT) each slice's corner moves in y with z.
+    # Where the two neighbours agree (an axial series), the value as the source has it.
+    a0, a1 = ([float(v) for v in files[j].ImagePositionPatient] for j in (k, k + 1))
+    xy = [a0[i] if a0[i] == a1[i] else float(f"{(1 - t) * a0[i] + t * a1[i]:.4f}") for i in (0, 1)]
+    d.ImagePositionPatient = [xy[0], xy[1], float(f"{zz:.4f}")]
     d.SliceLocation = f"{zz:.4f}"
     d.SliceThickness = f"{spacing:.4f}"
     d.PixelData = plane.tobytes()
