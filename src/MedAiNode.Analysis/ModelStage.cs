@@ -61,14 +61,16 @@ internal static class ModelStage
         var lesions = Postprocessor.Lesions(modelLabels, lesionScores, m);
         // Not needed past the lesions: the score map and the model-grid input.
         lesionScores = null; normalized = null!;
+        // The anatomy rules' scratch and the score map are garbage now: collected before the labels are resampled onto
+        // the input grid (75 MiB for 300 slices of 512x512), which otherwise came on top of them (a fresh node's peak in
+        // some runs), and before the nodule search allocates its crop.
+        StageMemory.Release(input.Dims.Count);
         var sameGrid = modelLabels.Dims == input.Dims && modelLabels.Affine == input.Affine;
         var labels = sameGrid ? modelLabels : Resampler.Resample(modelLabels, input.Dims, input.Affine);
         labels = new LabelVolume(labels.Dims, labels.Affine, labels.Data) { Slices = input.Slices };
         var notes = new List<string>(anatomy?.Notes ?? []);
         if (m.Anatomy is { Nodules: { } nodules } a && anatomy is { LungInFieldOfView: true })
         {
-            // The anatomy rules' scratch and the score map are garbage now: collected before the search allocates its crop.
-            StageMemory.Release(input.Dims.Count);
             // On the input grid, at 1 mm: a 3 mm nodule is one voxel of the model's 2 mm grid.
             // The box around the lungs is all it reads: when the input was let go, only that box is read back for it, a few
             // dozen planes at a time for the seed search, then whole for the growing.
