@@ -31,7 +31,8 @@ internal static class ModelStage
         var clock = Stopwatch.StartNew();
         var (normalized, tissue) = Prepare(input, m);
         // Nothing reads the input's values again before the nodule search: when they can be read back from the frames,
-        // they are let go and collected before the network allocates its tensors (the peak of an analysis).
+        // they are let go and collected before the network allocates its tensors (the preprocessing did so already when
+        // it made its own copy; an input already on the model's grid is let go here, after its normalised clone).
         if (input.Release()) StageMemory.Release(input.Dims.Count);
         // The C heap's free pages too: a node's intake leaves glibc arenas of tens of MiB freed but resident (80 MiB
         // after a 300-slice series), under the network's run.
@@ -125,17 +126,16 @@ internal static class ModelStage
     {
         var volume = input.Volume;
         var work = ModelGrid(volume, m);
-        if (!ReferenceEquals(work, volume))
-        {
-            // The model grid has its own copy: the input is let go now rather than after the tissue mask and the
-            // normalisation, which allocate on top of it (a 300-slice head CT: 150 MiB of int16 under the head model's
-            // mask of the skull's inside, its peak). Dropped by hand: this method's first compilation keeps its locals.
-            volume = null!;
-            if (input.Release()) StageMemory.Release(input.Dims.Count);
-        }
+        var copied = !ReferenceEquals(work, volume);
+        // Dropped by hand: this method's first compilation keeps its locals alive until it returns.
+        volume = null!;
+        // With its own copy on the model grid, the input is let go now rather than after the tissue mask and the
+        // normalisation, which allocate on top of it (a 300-slice head CT: 150 MiB of int16 under the head model's mask
+        // of the skull's inside, its peak).
+        if (copied && input.Release()) StageMemory.Release(input.Dims.Count);
         // Tiles worth running, judged on the values the manifest speaks in (HU), before normalisation clips them.
         var tissue = m.SlidingWindow.TissueTiles is { } tt ? TissueMask.Compute(work, tt) : null;
-        var normalized = ReferenceEquals(work, volume) ? new Volume(work.Dims, work.Affine, (float[])work.Data.Clone()) : work;
+        var normalized = copied ? work : new Volume(work.Dims, work.Affine, (float[])work.Data.Clone());
         IntensityNormalizer.Apply(m.Intensity, normalized.Data);
         return (normalized, tissue);
     }
