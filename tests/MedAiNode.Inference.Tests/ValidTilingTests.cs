@@ -173,7 +173,8 @@ public class ValidTilingTests
         var compact = inferer.Run(v, classesOnly: true);
 
         Assert.Equal(OutputKind.Labels, compact.Kind);
-        Assert.Equal(v.Data.Length, compact.Scores.Length); // one value per voxel, not one per channel
+        Assert.Empty(compact.Scores);
+        Assert.Equal(v.Data.Length, compact.Classes!.Length); // one byte per voxel, not a float per channel
         var expectedLabels = Postprocessing.Postprocessor.ToLabels(full, m.Output, v);
         var labels = Postprocessing.Postprocessor.ToLabels(compact, m.Output, v);
         Assert.Equal(expectedLabels.Data, labels.Data);
@@ -182,11 +183,52 @@ public class ValidTilingTests
         for (var i = 0; i < v.Data.Length; i++)
         {
             var label = labels.Data[i];
+            // The background's is not kept (never read: lesions are foreground labels).
+            if (label == 0) { Assert.Throws<InvalidOperationException>(() => Postprocessing.Postprocessor.Probability(compact, compact.Kind, 0, i)); continue; }
             Assert.Equal(Postprocessing.Postprocessor.Probability(full, full.Kind, label, i), Postprocessing.Postprocessor.Probability(compact, compact.Kind, label, i));
         }
         // Another class's probability was not kept: asked for, it is refused rather than made up.
         var other = labels.Data[0] == 0 ? 1 : 0;
         Assert.Throws<InvalidOperationException>(() => Postprocessing.Postprocessor.Probability(compact, compact.Kind, other, 0));
+    }
+
+    [Fact]
+    public void Classes_only_keep_probabilities_only_on_the_pages_a_foreground_class_reaches()
+    {
+        var m = Box3(PadMode.Edge, skip: true);
+        var inferer = new SlidingWindowInferer(Cache.Get(m));
+        // Five pages of voxels, all class 0 (m = -1) but for a block of class 1 in the first page.
+        var v = Fixtures.Random(new Dims(128, 128, 20));
+        Array.Fill(v.Data, -1f);
+        for (var z = 1; z < 3; z++) for (var y = 5; y < 15; y++) for (var x = 5; x < 25; x++) v[x, y, z] = 1f;
+        var full = inferer.Run(v);
+        var compact = inferer.Run(v, classesOnly: true);
+
+        Assert.Equal(5, (int)((v.Data.Length + PagedFloats.PageLength - 1) / PagedFloats.PageLength));
+        Assert.Equal(1, compact.Probabilities!.PagesAllocated);
+        var labels = Postprocessing.Postprocessor.ToLabels(compact, m.Output, v);
+        Assert.Equal(Postprocessing.Postprocessor.ToLabels(full, m.Output, v).Data, labels.Data);
+        var foreground = Enumerable.Range(0, labels.Data.Length).Where(i => labels.Data[i] == 1).ToList();
+        Assert.NotEmpty(foreground);
+        foreach (var i in foreground)
+            Assert.Equal(Postprocessing.Postprocessor.Probability(full, full.Kind, 1, i), Postprocessing.Postprocessor.Probability(compact, compact.Kind, 1, i));
+    }
+
+    [Fact]
+    public void Paged_floats_allocate_a_page_on_its_first_write_and_tell_unwritten_from_zero()
+    {
+        var map = new PagedFloats(3L * PagedFloats.PageLength + 5);
+        Assert.Equal(0, map.PagesAllocated);
+        Assert.False(map.TryGet(70_000, out _));
+        map[70_000] = 0.25f;
+        map[3L * PagedFloats.PageLength + 4] = 0.5f;
+        Assert.Equal(2, map.PagesAllocated);
+        Assert.True(map.TryGet(70_000, out var a)); Assert.Equal(0.25f, a);
+        Assert.True(map.TryGet(70_001, out var b)); Assert.Equal(0f, b); // same page, never set
+        Assert.True(map.TryGet(3L * PagedFloats.PageLength + 4, out var c)); Assert.Equal(0.5f, c);
+        Assert.False(map.TryGet(5, out _));
+        Assert.Throws<ArgumentOutOfRangeException>(() => map[3L * PagedFloats.PageLength + 5] = 1f);
+        Assert.Throws<ArgumentOutOfRangeException>(() => map.TryGet(-1, out _));
     }
 
     [Fact]

@@ -27,7 +27,12 @@ public static class Postprocessor
         var n = scores.Voxels;
         var s = scores.Scores;
         var c = scores.Channels;
-        // A labels output, or the classes the inferer kept of a scores output (classesOnly).
+        // The classes the inferer kept of a scores output (classesOnly), or a labels output.
+        if (scores.Classes is { } classes)
+        {
+            classes.CopyTo(labels.Data, 0);
+            return labels;
+        }
         if (scores.Kind == OutputKind.Labels) return CopyLabels(scores, output.Channels, labels);
         Parallel.For(0, (int)((n + 65535) / 65536), block =>
         {
@@ -95,11 +100,13 @@ public static class Postprocessor
             case OutputKind.Sigmoid: return Sigmoid(s[(label - 1) * n + i]);
             case OutputKind.Softmax: return s[label * n + i];
             case OutputKind.Labels:
-                // Only the probability of each voxel's own class was kept; a voxel relabelled after the network has none.
-                if (scores.Probabilities is { } p && s[i] == label) return p[i];
+                // Only the probability of each voxel's own foreground class was kept; a voxel relabelled after the network
+                // has none.
+                if (scores is { Classes: { } classes, Probabilities: { } p } && label != 0 && classes[i] == label && p.TryGet(i, out var kept)) return kept;
                 throw new InvalidOperationException(scores.Probabilities is null
                     ? "A labels output gives no probabilities (the manifest refuses lesions with it)."
-                    : $"Only the probability of the network's own class was kept; voxel {i} is label {label}, the network's class {s[i]}.");
+                    : label == 0 ? "The probability of the background (class 0) was not kept."
+                    : $"Only the probability of the network's own class was kept; voxel {i} is label {label}, the network's class {scores.Classes![i]}.");
             default:
                 return ScoreMap.Softmax(s.AsSpan(checked((int)i)), checked((int)n), scores.Channels, label);
         }

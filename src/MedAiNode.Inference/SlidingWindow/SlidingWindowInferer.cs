@@ -11,14 +11,17 @@ public readonly record struct InferenceProgress(int PatchesDone, int PatchesTota
 }
 
 /// <summary>Network output on the volume grid: <c>Scores[c * voxels + i]</c>; with <see cref="OutputKind.Labels"/> one
-/// channel, each voxel's class.</summary>
+/// channel, each voxel's class (in <see cref="Classes"/> when the inferer kept only the classes of a scores output).</summary>
 public sealed record ScoreMap(float[] Scores, int Channels, Dims Dims)
 {
     /// <summary>What the scores are: the manifest's output kind, or softmax for an ensemble's averaged probabilities.</summary>
     public OutputKind Kind { get; init; } = OutputKind.Logits;
     /// <summary>With <see cref="OutputKind.Labels"/> from scores (<see cref="SlidingWindowInferer.Run"/> with classesOnly):
-    /// the probability of each voxel's class, as <c>Postprocessor.Probability</c> computes it from the scores.</summary>
-    public float[]? Probabilities { get; init; }
+    /// each voxel's class, one byte per voxel (<see cref="Scores"/> is then empty).</summary>
+    public byte[]? Classes { get; init; }
+    /// <summary>With <see cref="Classes"/>: the probability of each voxel's class, as <c>Postprocessor.Probability</c>
+    /// computes it from the scores, kept for the voxels of a foreground class (not 0) only.</summary>
+    public PagedFloats? Probabilities { get; init; }
     public long Voxels => Dims.Count;
     public Span<float> Channel(int c) => Scores.AsSpan(checked((int)(c * Voxels)), checked((int)Voxels));
 
@@ -108,7 +111,8 @@ public sealed class SlidingWindowInferer(LoadedModel model)
     {
         var m = model.Manifest;
         var sw = m.SlidingWindow;
-        if (sw.IsValidConvolution) return RunValid(normalized, progress, ct, tissue, classesOnly && ScoreKind is OutputKind.Logits or OutputKind.Softmax);
+        if (sw.IsValidConvolution)
+            return RunValid(normalized, progress, ct, tissue, classesOnly && ScoreKind is OutputKind.Logits or OutputKind.Softmax && m.Output.TensorChannels <= 256);
         if (tissue is not null) throw new ArgumentException("A tissue mask needs valid-convolution tiling (slidingWindow.outputSize).", nameof(tissue));
         var d = normalized.Dims;
         var patch = sw.PatchSize is { } p ? new Dims(p[0], p[1], p[2]) : d;
@@ -253,14 +257,17 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         var channels = m.Output.TensorChannels;
         var voxels = d.Count;
         // Tiles do not overlap, so each voxel's class can be taken as its tile is placed: a BLAST-CT head's five channels
-        // on the 1 mm grid were 180 MB, the analysis' peak.
-        var scores = new float[checked((classesOnly ? 1 : channels) * voxels)];
-        var probabilities = classesOnly ? new float[voxels] : null;
+        // on the 1 mm grid were 180 MB, the analysis' peak. The classes take a byte each, and the probabilities are kept
+        // only where a tile places a foreground class (lesions' voxels; background's probability is never read): a
+        // 300-slice head's two float maps were 64 MiB under the network's tiles, then its peak.
+        var scores = classesOnly ? [] : new float[checked(channels * voxels)];
+        var classes = classesOnly ? new byte[voxels] : null;
+        var probabilities = classesOnly ? new PagedFloats(voxels) : null;
         var kind = ScoreKind;
         void Place(ReadOnlySpan<float> tile, int channels, float[] scores, Dims d, (int X, int Y, int Z) s, Dims t, bool xyz)
         {
             if (probabilities is null) PlaceScores(tile, channels, scores, d, s, t, xyz);
-            else PlaceClasses(tile, channels, kind, scores, probabilities, d, s, t, xyz);
+            else PlaceClasses(tile, channels, kind, classes!, probabilities, d, s, t, xyz);
         }
         var patchVoxels = (int)patch.Count;
         var outVoxels = (int)outTile.Count;
@@ -327,7 +334,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         LastStats = new SlidingWindowStats(tiles.Count, runs, total.Elapsed.TotalSeconds, _runner.RunSeconds - runSecondsBefore) { SkippedUniform = skipped, SkippedNoTissue = noTissue, TileShift = shift };
         return probabilities is null
             ? new ScoreMap(scores, channels, d) { Kind = ScoreKind }
-            : new ScoreMap(scores, 1, d) { Kind = OutputKind.Labels, Probabilities = probabilities };
+            : new ScoreMap(scores, 1, d) { Kind = OutputKind.Labels, Classes = classes, Probabilities = probabilities };
 
         // The network's output for a tile of the volume's minimum throughout (air), run once, outside any pending batch.
         float[] AirOutput()
@@ -401,8 +408,9 @@ public sealed class SlidingWindowInferer(LoadedModel model)
     }
 
     /// <summary>As <see cref="PlaceScores"/>, keeping each voxel's class (first maximum, as Postprocessor.ToLabels
-    /// takes it) and that class's probability (as Postprocessor.Probability computes it: softmax in double for logits).</summary>
-    private static void PlaceClasses(ReadOnlySpan<float> tile, int channels, OutputKind kind, float[] classes, float[] probabilities, Dims d, (int X, int Y, int Z) s, Dims t, bool xyz)
+    /// takes it) and, for a foreground class, its probability (as Postprocessor.Probability computes it: softmax in
+    /// double for logits).</summary>
+    private static void PlaceClasses(ReadOnlySpan<float> tile, int channels, OutputKind kind, byte[] classes, PagedFloats probabilities, Dims d, (int X, int Y, int Z) s, Dims t, bool xyz)
     {
         var tv = (int)t.Count;
         int x0 = Math.Max(0, -s.X), y0 = Math.Max(0, -s.Y), z0 = Math.Max(0, -s.Z);
@@ -415,8 +423,8 @@ public sealed class SlidingWindowInferer(LoadedModel model)
             var best = 0; var bv = tile[q];
             for (var k = 1; k < channels; k++) { var v = tile[k * tv + q]; if (v > bv) { bv = v; best = k; } }
             var at = d.Index(s.X + x, s.Y + y, s.Z + z);
-            classes[at] = best;
-            probabilities[at] = kind == OutputKind.Softmax ? bv : ScoreMap.Softmax(tile[q..], tv, channels, best);
+            classes[at] = (byte)best;
+            if (best != 0) probabilities[at] = kind == OutputKind.Softmax ? bv : ScoreMap.Softmax(tile[q..], tv, channels, best);
         }
     }
 
