@@ -112,7 +112,7 @@ public sealed class SlidingWindowInferer(LoadedModel model)
         var m = model.Manifest;
         var sw = m.SlidingWindow;
         if (sw.IsValidConvolution)
-            return RunValid(normalized, progress, ct, tissue, classesOnly && ScoreKind is OutputKind.Logits or OutputKind.Softmax && m.Output.TensorChannels <= 256);
+            return RunValid(normalized, progress, ct, tissue, classesOnly && (ScoreKind is OutputKind.Logits or OutputKind.Softmax) && m.Output.TensorChannels <= 256);
         if (tissue is not null) throw new ArgumentException("A tissue mask needs valid-convolution tiling (slidingWindow.outputSize).", nameof(tissue));
         var d = normalized.Dims;
         var patch = sw.PatchSize is { } p ? new Dims(p[0], p[1], p[2]) : d;
