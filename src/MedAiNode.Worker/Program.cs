@@ -2,6 +2,10 @@ using MedAiNode.Dicom.Codecs;
 using MedAiNode.Worker.Commands;
 
 // The one executable: `medainode serve` (the default) runs the service; the other verbs are for people operating it.
+// First: glibc's arenas capped, which means starting again with MALLOC_ARENA_MAX set (the C heap a node keeps after
+// analyses; ArenaCap).
+MedAiNode.Worker.ArenaCap.Apply();
+
 // Verbs that read pixels decode through one codec registry (the service registers its own in DI).
 var codecs = DicomCodecRegistry.CreateDefault();
 

@@ -231,6 +231,7 @@ public sealed class ModelSessionCache : IDisposable
         _options = options;
         _log = logger ?? NullLogger.Instance;
         Gate = new InferenceGate(options.MaxConcurrentRuns);
+        if (NativeHeap.ArenaPolicy is { } arenas) _log.LogInformation("{ArenaPolicy}", arenas);
         // Before anything calls into ONNX Runtime: which native library serves this process.
         if (OrtNativeLibrary.Use(options.NativeLibraryPath) is { } loaded)
             _log.LogInformation("ONNX Runtime {Version} native library from {Path} (Inference:NativeLibraryPath)", OrtEnv.Instance().GetVersionString(), loaded);
