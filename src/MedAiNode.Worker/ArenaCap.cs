@@ -33,6 +33,7 @@ internal static partial class ArenaCap
             envp = [.. File.ReadAllBytes("/proc/self/environ"), .. System.Text.Encoding.ASCII.GetBytes($"{Variable}={NativeHeap.DefaultArenaMax}\0")];
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { NativeHeap.LimitArenas(); return; }
+        ForgetDiagnosticsSocket();
         var blocks = new List<nint>();
         try
         {
@@ -50,6 +51,21 @@ internal static partial class ArenaCap
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { }
         finally { foreach (var p in blocks) Marshal.FreeHGlobal(p); }
         NativeHeap.LimitArenas();
+    }
+
+    /// <summary>
+    /// The runtime's diagnostics endpoint (dotnet-counters, dotnet-trace, dotnet-dump) is a socket file named by process
+    /// id and start time, both unchanged by exec: left in place, the started-again runtime cannot bind it and the node
+    /// answers no diagnostics tool. Removed first; the new runtime makes it again.
+    /// </summary>
+    private static void ForgetDiagnosticsSocket()
+    {
+        try
+        {
+            foreach (var f in Directory.EnumerateFiles(Path.GetTempPath(), $"dotnet-diagnostic-{Environment.ProcessId}-*-socket"))
+                File.Delete(f);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>A pointer to each NUL-terminated string in <paramref name="strings"/> (copied to <paramref name="at"/>), then null.</summary>

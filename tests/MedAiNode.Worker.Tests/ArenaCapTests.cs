@@ -42,6 +42,9 @@ public class ArenaCapTests
         // 15 without the cap on 2 cores).
         Assert.InRange(GlibcHeaps(node.ProcessId), 0, 2);
         lock (node.Output) Assert.Contains("glibc arenas: MALLOC_ARENA_MAX=2 in the environment", node.Output.ToString());
+        // The started-again runtime still answers diagnostics tools (dotnet-counters, dotnet-trace): its endpoint, named by
+        // the unchanged process id, is listening, not left to the runtime before the exec.
+        Assert.Contains($"/dotnet-diagnostic-{node.ProcessId}-", File.ReadAllText("/proc/net/unix"));
     }
 
     [Fact]
