@@ -7,8 +7,8 @@ namespace MedAiNode.Worker;
 /// Starts the process again, in place (same PID, arguments, environment and open streams), with MALLOC_ARENA_MAX set
 /// when the operator set none. glibc reads it at start only; mallopt from Main comes too late, because the runtime's
 /// own threads have made eight or more arenas by then, and glibc keeps them (one warm head analysis 464 MiB with mallopt,
-/// 449.5 with the exec, 471.5 uncapped; docs/benchmarks.md, "glibc's arenas capped"). Costs one runtime start (lost in the noise of `--version`'s 0.14-0.43 s);
-/// if exec fails, mallopt caps what it still can.
+/// 449.5 with the exec, 471.5 uncapped; docs/benchmarks.md, "glibc's arenas capped"). Costs one runtime start (lost
+/// in the noise of `--version`'s 0.14-0.43 s); if exec fails, mallopt caps what it still can.
 /// </summary>
 internal static partial class ArenaCap
 {
