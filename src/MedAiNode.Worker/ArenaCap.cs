@@ -39,13 +39,12 @@ internal static partial class ArenaCap
         {
             nint Native(byte[] bytes)
             {
-                var p = Marshal.AllocHGlobal(bytes.Length + 1);
+                var p = Marshal.AllocHGlobal(bytes.Length);
                 blocks.Add(p);
                 Marshal.Copy(bytes, 0, p, bytes.Length);
-                Marshal.WriteByte(p, bytes.Length, 0);
                 return p;
             }
-            var path = Native(System.Text.Encoding.UTF8.GetBytes(exe));
+            var path = Native([.. System.Text.Encoding.UTF8.GetBytes(exe), 0]);
             Execve(path, Pointers(Native(argv), argv), Pointers(Native(envp), envp)); // returns only on failure
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { }
@@ -68,13 +67,13 @@ internal static partial class ArenaCap
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
-    /// <summary>A pointer to each NUL-terminated string in <paramref name="strings"/> (copied to <paramref name="at"/>), then null.</summary>
+    /// <summary>A pointer to each NUL-terminated string in <paramref name="strings"/> (copied to <paramref name="at"/>), then null.
+    /// The kernel ends /proc/self/cmdline and environ with a NUL, and the added variable ends with one.</summary>
     private static nint[] Pointers(nint at, byte[] strings)
     {
         var list = new List<nint>();
         for (int i = 0, start = 0; i < strings.Length; i++)
             if (strings[i] == 0) { list.Add(at + start); start = i + 1; }
-        if (strings.Length > 0 && strings[^1] != 0) list.Add(at + strings.LastIndexOf((byte)0) + 1); // unterminated last (Native added its NUL)
         list.Add(0);
         return [.. list];
     }
