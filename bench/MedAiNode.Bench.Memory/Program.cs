@@ -106,7 +106,7 @@ catch (Exception e)
 }
 finally
 {
-    if (!node.HasExited) { node.Kill(); node.WaitForExit(10_000); }
+    if (!node.HasExited) { node.Kill(); node.WaitForExit(10_000); TestData.RemoveDiagnosticsSocket(node.Id); }
     if (Environment.GetEnvironmentVariable("MEDAINODE_BENCH_NODE_LOG") is { Length: > 0 } nodeLog) lock (log) File.WriteAllText(nodeLog, log.ToString());
     try { Directory.Delete(work, true); } catch (IOException) { }
 }

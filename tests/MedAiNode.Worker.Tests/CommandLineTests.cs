@@ -118,6 +118,7 @@ public class CommandLineTests
         {
             if (!p.HasExited) p.Kill(true);
             p.WaitForExit();
+            TestData.RemoveDiagnosticsSocket(p.Id);
         }
     }
 

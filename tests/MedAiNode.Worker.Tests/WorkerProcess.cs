@@ -93,8 +93,10 @@ public sealed class WorkerProcess : IAsyncDisposable
     /// <summary>SIGKILL: no shutdown code runs, as in a crash or power loss.</summary>
     public void Kill()
     {
-        _process?.Kill(entireProcessTree: true);
-        _process?.WaitForExit();
+        if (_process is null) return;
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+        TestData.RemoveDiagnosticsSocket(_process.Id);
     }
 
     /// <summary>SIGTERM, as systemd or an operator stops the service; returns the exit code and how long the exit took.</summary>
@@ -172,6 +174,7 @@ public sealed class WorkerProcess : IAsyncDisposable
         {
             _process.Kill(entireProcessTree: true);
             await _process.WaitForExitAsync();
+            TestData.RemoveDiagnosticsSocket(_process.Id);
         }
         _process?.Dispose();
         _process = null; // disposing twice (explicitly, then by 'await using') is harmless
