@@ -10,16 +10,8 @@
 # is removed at the end.
 set -u
 series=$1; n=${2:-2}
-dll=${3:-$(cd "$(dirname "$0")/.." && pwd)/src/MedAiNode.Worker/bin/Release/net10.0/medainode.dll}
-[ -f "$dll" ] || { echo "$dll not found: dotnet build -c Release src/MedAiNode.Worker" >&2; exit 2; }
-work=$(mktemp -d /tmp/medainode-warm-memory.XXXXXX)
-fp() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-dp=$(fp); hp=$(fp)
-TCP_NODELAY=1 dotnet "$dll" serve --Store:Root="$work/store" --Dicom:Port="$dp" --Http:Urls="http://127.0.0.1:$hp" \
-  --Store:QuietPeriod=00:00:01 --Jobs:InferenceSlots=2 > "$work/node.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
-until curl -sf "http://127.0.0.1:$hp/health/live" > /dev/null; do kill -0 $pid || { cat "$work/node.log"; exit 1; }; sleep 0.3; done
+source "$(dirname "$0")/node-lib.sh"
+start_node "${3:-$(cd "$(dirname "$0")/.." && pwd)/src/MedAiNode.Worker/bin/Release/net10.0/medainode.dll}"
 by_mapping() { /usr/bin/python3 - "$1" <<'PY'
 import collections, sys
 rss = collections.Counter(); name = None
@@ -39,20 +31,7 @@ for i in $(seq 1 "$n"); do
   dcmodify -nb -m "(0020,000D)=$st" -m "(0020,000E)=$se" -gin "$work"/send/*.dcm > /dev/null 2>&1
   before=$(awk '/VmRSS/ {print int($2/1024)}' /proc/$pid/status)
   echo 5 > /proc/$pid/clear_refs
-  /usr/bin/python3 - $pid > "$work/hwm$i" <<'PY' &
-import datetime, re, sys, time
-pid, last = sys.argv[1], 0
-while True:
-    try: s = open(f"/proc/{pid}/status").read()
-    except OSError: break
-    h = int(re.search(r"VmHWM:\s+(\d+)", s).group(1)) // 1024
-    if h > last + 4:
-        a = int(re.search(r"RssAnon:\s+(\d+)", s).group(1)) // 1024
-        f = int(re.search(r"RssFile:\s+(\d+)", s).group(1)) // 1024
-        print(datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3], "HWM", h, "anon", a, "file", f, flush=True)
-        last = h
-    time.sleep(0.002)
-PY
+  hwm_monitor $pid > "$work/hwm$i" &
   mon=$!
   TCP_NODELAY=1 storescu -aec MEDAINODE -aet CT 127.0.0.1 "$dp" +sd "$work/send" > /dev/null
   until [ "$(curl -s "http://127.0.0.1:$hp/api/studies" | grep -o '"state":"\(Delivered\|Analysed\|Failed\)"' | wc -l)" -ge "$i" ]; do sleep 0.25; done
