@@ -20,6 +20,12 @@ var fsync = !args.Contains("--no-fsync");
 var dirSync = !args.Contains("--no-dirsync");
 var compare = args.Contains("--journal-compare");
 var journalOn = !args.Contains("--no-journal");
+if (compare && !fsync)
+{
+    // With Store:Fsync off the store opens no journal, so both stores would be the same plain one.
+    Console.Error.WriteLine("--journal-compare needs fsync on: with --no-fsync the study store has no intake journal");
+    Environment.Exit(2);
+}
 // Each run's files are moved aside (deleted at the end), not deleted before the next run: ext4 without a journal (as on
 // the development VMs) skips inodes freed in the last 60-300 s when it allocates one, scanning past them, so creating
 // 300 files right after deleting the last run's 600 cost both receivers most of their time (docs/benchmarks.md).
