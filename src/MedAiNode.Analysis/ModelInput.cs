@@ -49,6 +49,9 @@ internal sealed class ModelInput<T>(VoxelVolume<T> volume, IVoxelReader<T>? read
     /// <paramref name="into"/>: copied from the volume while it is held, else decoded again straight into it.</summary>
     public void ReadPlanes(int z0, int count, T[] into) => Read(new VoxelBox(0, 0, z0, Dims with { Z = count }), into);
 
+    /// <summary>Whether the values can be read again from the frames (so they may be let go).</summary>
+    public bool CanReadAgain => reader is not null;
+
     /// <summary>Lets the values go when they can be read again; true if it did.</summary>
     public bool Release()
     {

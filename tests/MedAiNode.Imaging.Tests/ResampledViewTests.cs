@@ -126,4 +126,47 @@ public class ResampledViewTests
         Assert.Contains("not inside", e.Message);
         Assert.Throws<ArgumentException>(() => new VoxelWindow<short>(new HuVolume(new Dims(2, 2, 2), source.Affine), box));
     }
+
+    /// <summary>Counts what the resampling read: boxes, their largest plane count and all planes together.</summary>
+    private sealed class CountingReader(HuVolume volume) : IVoxelReader<short>
+    {
+        private readonly HeldVolumeReader<short> _inner = new(volume);
+        public int Reads, WidestPlanes, Planes;
+        public VoxelWindow<short> Read(VoxelBox box) => throw new InvalidOperationException("whole boxes only, into a buffer");
+        public void Read(VoxelBox box, short[] into)
+        {
+            Reads++;
+            WidestPlanes = Math.Max(WidestPlanes, box.Size.Z);
+            Planes += box.Size.Z;
+            _inner.Read(box, into);
+        }
+    }
+
+    /// <summary>The model's grid made from a volume that is not in memory (read back a window of planes at a time, the
+    /// planes a slab shares with the next kept): each value is the whole volume's resampled value to the bit, for a
+    /// gantry-tilted stack (its slices shifted along y) onto an orthogonal 1 mm grid, and each plane is read once.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    [InlineData(64)]
+    public void A_grid_made_from_windows_of_planes_equals_the_resampled_volume(int slab)
+    {
+        var sd = new Dims(40, 36, 48);
+        var tilt = Math.Tan(18.5 * Math.PI / 180);
+        var affine = new Affine(new Vec3(-10, 4, 120), new Vec3(0.5, 0, 0), new Vec3(0, 0.5, 0), new Vec3(0, 0.625 * tilt, 0.625));
+        var source = new HuVolume(sd, affine);
+        var rng = new Random(11);
+        for (var i = 0; i < source.Data.Length; i++) source.Data[i] = (short)rng.Next(-1024, 2000);
+        var (dims, target) = Resampler.OrthogonalGrid(sd, affine, new Vec3(1, 1, 1));
+        var whole = Resampler.ResampleScalar(source, dims, target, -1024f);
+        var reader = new CountingReader(source);
+        var fromPlanes = Resampler.ResampleFromReader(reader, sd, affine, dims, target, -1024f, slab);
+        Assert.Equal(dims, fromPlanes.Dims);
+        for (long i = 0; i < dims.Count; i++)
+            if (BitConverter.SingleToInt32Bits(fromPlanes.Data[i]) != BitConverter.SingleToInt32Bits(whole.Data[i]))
+                Assert.Fail($"voxel {i}: from planes {fromPlanes.Data[i]}, resampled {whole.Data[i]}");
+        Assert.Contains(whole.Data, x => x != MathF.Round(x) && x != -1024f);
+        Assert.Equal(sd.Z, reader.Planes); // every plane read once: the shared ones are kept, not read again
+        if (slab < dims.Z) Assert.True(reader.WidestPlanes < sd.Z, $"a window of {reader.WidestPlanes} planes: the whole stack");
+    }
 }

@@ -79,6 +79,66 @@ public static class Resampler
             if (destination.LongLength < count * planeSize) throw new ArgumentException($"{count} planes need {count * planeSize} values; the buffer holds {destination.LongLength}", nameof(destination));
             Run(_o, _dx, _dy, _dz, Dims, first, count, new TrilinearSampler<T>(_source, destination, _outside, first * planeSize));
         }
+
+        /// <summary>As <see cref="FillPlanes"/>, into <paramref name="whole"/>, which holds the whole target grid: each
+        /// plane at its own place.</summary>
+        public void FillPlanesInPlace(int first, int count, float[] whole)
+        {
+            if (first < 0 || count < 0 || first + count > Dims.Z) throw new ArgumentOutOfRangeException(nameof(count), $"planes {first}..{first + count - 1} of {Dims.Z}");
+            if (whole.LongLength < Dims.Count) throw new ArgumentException($"the grid has {Dims.Count} values; the buffer holds {whole.LongLength}", nameof(whole));
+            Run(_o, _dx, _dy, _dz, Dims, first, count, new TrilinearSampler<T>(_source, whole, _outside, 0));
+        }
+    }
+
+    /// <summary>
+    /// <see cref="ResampleScalar{T}"/> of a volume that is not in memory, read from <paramref name="reader"/> a window of
+    /// whole source planes at a time: the target is made <paramref name="slab"/> planes at a time from the source planes
+    /// those need (<see cref="SourceBox(Dims, Affine, Dims, Affine, int, int)"/>), keeping the planes the next slab shares
+    /// and reading only the new ones. Each value is the one <see cref="ResampleScalar{T}"/> gives, to the bit (the same
+    /// view, offset reads). Memory: the target plus the widest window (a few planes for a stack parallel to the target's
+    /// planes, more for a tilted one), not the whole source.
+    /// </summary>
+    public static Volume ResampleFromReader<T>(IVoxelReader<T> reader, Dims sourceDims, Affine sourceAffine, Dims dims, Affine target,
+        float outside = 0f, int slab = 8) where T : unmanaged, INumberBase<T>
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(slab, 1);
+        var result = new Volume(dims, target);
+        var plane = (long)sourceDims.X * sourceDims.Y;
+        var ranges = new List<(int First, int Count, int Z0, int Z1)>();
+        var widest = 0;
+        for (var first = 0; first < dims.Z; first += slab)
+        {
+            var count = Math.Min(slab, dims.Z - first);
+            var box = SourceBox(sourceDims, sourceAffine, dims, target, first, count);
+            ranges.Add((first, count, box.Z, box.Z + box.Size.Z - 1));
+            widest = Math.Max(widest, box.Size.Z);
+        }
+        var window = new T[widest * plane];
+        T[]? fresh = null;
+        int w0 = 0, w1 = -1; // source planes held at the window's start, inclusive; none yet
+        foreach (var (first, count, z0, z1) in ranges)
+        {
+            var n = z1 - z0 + 1;
+            var kept = z0 >= w0 && z0 <= w1 ? Math.Min(w1, z1) - z0 + 1 : 0;
+            if (kept > 0)
+            {
+                // Moving forward: the shared planes to the front, the new ones read after them.
+                if (z0 > w0) Array.Copy(window, (z0 - w0) * plane, window, 0, kept * plane);
+                var missing = n - kept;
+                if (missing > 0)
+                {
+                    // Not pooled: the caller collects the window and this with it, and a pool would keep them.
+                    if (fresh is null || fresh.LongLength < missing * plane) fresh = new T[missing * plane];
+                    reader.Read(new VoxelBox(0, 0, z0 + kept, sourceDims with { Z = missing }), fresh);
+                    Array.Copy(fresh, 0, window, kept * plane, missing * plane);
+                }
+            }
+            else reader.Read(new VoxelBox(0, 0, z0, sourceDims with { Z = n }), window);
+            (w0, w1) = (z0, z1);
+            new ResampledView<T>(window, new VoxelBox(0, 0, z0, sourceDims with { Z = n }), sourceDims, sourceAffine, dims, target, outside)
+                .FillPlanesInPlace(first, count, result.Data);
+        }
+        return result;
     }
 
     public static LabelVolume Resample(LabelVolume source, Dims dims, Affine target, byte outside = 0)
