@@ -153,8 +153,8 @@ internal static class ModelStage
     /// The model's grid made without the whole input beside it, when the input can be read again from its frames and is
     /// to be resampled (another spacing, or a tilted stack): the input is let go first, then the grid is made from windows
     /// of source planes read back (<see cref="Resampler.ResampleFromReader{T}"/>, the same values to the bit). Else null
-    /// (the grid is made from the volume in memory). A 300-slice head CT: its 150 MiB of int16 and the 52 MiB grid were
-    /// both alive, a warm node's peak; now the grid and a window of at most ~140 planes.
+    /// (the grid is made from the volume in memory). A 300-slice head CT: its 150 MiB of int16 and the grid were both
+    /// alive, one of a warm node's two peaks; now the grid and a window of at most 19 planes (docs/benchmarks.md).
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static Volume? GridFromPlanes<T>(ModelInput<T> input, ModelManifest m) where T : unmanaged, INumberBase<T>
