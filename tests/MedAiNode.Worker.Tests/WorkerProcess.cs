@@ -117,6 +117,17 @@ public sealed class WorkerProcess : IAsyncDisposable
         get { lock (Output) return Output.ToString(); }
     }
 
+    /// <summary>Waits until the node's output holds <paramref name="text"/>; the output so far is in the failure.</summary>
+    public async Task WaitForLogAsync(string text, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!Log.Contains(text, StringComparison.Ordinal))
+        {
+            if (sw.Elapsed > timeout || HasExited) throw new TimeoutException($"'{text}' not logged after {sw.Elapsed.TotalSeconds:0} s (exited: {HasExited})\n{Log}");
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>/health/ready as JSON: overall status and each check's status and description.</summary>
     public async Task<JsonNode> ReadyAsync() =>
         JsonNode.Parse(await Http.GetStringAsync($"http://127.0.0.1:{HttpPort}/health/ready"))!;
