@@ -166,7 +166,9 @@ public class CrashRecoveryTests
         Assert.True(made >= 4, $"{made} results in the outbox: SEG, SR and at least two summary pages expected");
         Assert.Equal(made, uids.Count);
         Assert.Equal(made, uids.Distinct().Count());
-        var metrics = await second.Http.GetStringAsync($"http://127.0.0.1:{second.HttpPort}/metrics");
+        // The counter is added to just after the move to Delivered.
+        var metrics = await Metrics.WaitForLineAsync(() => second.Http.GetStringAsync($"http://127.0.0.1:{second.HttpPort}/metrics"),
+            l => l.StartsWith("medainode_studies_completed_total{", StringComparison.Ordinal));
         Assert.Contains("medainode_studies_completed_total{otel_scope_name=\"MedAiNode\"} 1", metrics);
         await second.DisposeAsync();
 

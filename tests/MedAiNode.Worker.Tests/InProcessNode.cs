@@ -25,18 +25,7 @@ internal sealed class InProcessNode : IAsyncDisposable
     }
 
     /// <summary>Prometheus scrapes are cached briefly: wait until a line of /metrics matches.</summary>
-    public async Task<string> WaitForMetricAsync(Func<string, bool> line)
-    {
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        string text;
-        do
-        {
-            text = await GetTextAsync("/metrics");
-            if (text.Split('\n').Any(line)) return text;
-            await Task.Delay(200);
-        } while (sw.Elapsed < TimeSpan.FromSeconds(30));
-        throw new TimeoutException("metric not found in:\n" + text);
-    }
+    public Task<string> WaitForMetricAsync(Func<string, bool> line) => Metrics.WaitForLineAsync(() => GetTextAsync("/metrics"), line);
 
     public static readonly TimeSpan QuietPeriod = TimeSpan.FromSeconds(30);
 
@@ -164,5 +153,25 @@ internal sealed class InProcessNode : IAsyncDisposable
             await App.DisposeAsync();
             Http.Dispose();
         }
+    }
+}
+
+internal static class Metrics
+{
+    /// <summary>
+    /// Scrapes until a line matches: a counter may be added to just after the state a test waited on is visible, and
+    /// Prometheus scrapes are cached briefly.
+    /// </summary>
+    public static async Task<string> WaitForLineAsync(Func<Task<string>> scrape, Func<string, bool> line)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        string text;
+        do
+        {
+            text = await scrape();
+            if (text.Split('\n').Any(line)) return text;
+            await Task.Delay(200);
+        } while (sw.Elapsed < TimeSpan.FromSeconds(30));
+        throw new TimeoutException("metric not found in:\n" + text);
     }
 }
