@@ -656,12 +656,13 @@ public sealed class IntakeJournal : IDisposable
                     }
                 }
             }
+            // Counted before the records leave the pending list, so whoever sees them covered sees the checkpoint too.
+            Interlocked.Increment(ref Stats.Checkpoints);
+            Interlocked.Add(ref Stats.CheckpointTicks, System.Diagnostics.Stopwatch.GetTimestamp() - started);
             lock (_stateLock)
             {
                 for (var i = 0; i < covered.Count; i++) _pending.RemoveFirst();
             }
-            Interlocked.Increment(ref Stats.Checkpoints);
-            Interlocked.Add(ref Stats.CheckpointTicks, System.Diagnostics.Stopwatch.GetTimestamp() - started);
             return covered.Count;
         }
     }
