@@ -107,14 +107,16 @@ public class ProtocolTests
     [Fact]
     public async Task PeerStopsMidDataset_TimesOut_PartialFileDiscarded()
     {
-        await using var scp = new TestScp(o => o.IdleTimeout = TimeSpan.FromMilliseconds(700));
+        await using var scp = new TestScp(o => o.IdleTimeout = TimeSpan.FromSeconds(2));
         using var peer = Associate(scp);
         peer.Send(RawPeer.PData(3, true, true, RawPeer.StoreCommand("1.2.3.4.5")));
         peer.Send(RawPeer.PData(3, false, false, new byte[1000]));
         peer.Send([4, 0, 0, 0, 0x10, 0]); // and then half a PDU header... and silence
-        await Task.Delay(200);
+        // Waited for, not a fixed pause: a loaded machine may take a while to read the data (but less than the timeout).
+        var sw = Stopwatch.StartNew();
+        while (scp.IncomingFiles().Length == 0 && sw.ElapsedMilliseconds < 1500) await Task.Delay(10);
         Assert.Single(scp.IncomingFiles()); // streaming to disk while the data arrives
-        var pdu = peer.Read(5000);
+        var pdu = peer.Read(10000);
         Assert.Equal(7, pdu!.Value.Type);
         Assert.Empty(scp.IncomingFiles());
         Assert.Empty(scp.StoredFiles());

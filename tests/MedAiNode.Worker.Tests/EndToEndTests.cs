@@ -99,8 +99,8 @@ public class EndToEndTests
         Assert.Equal(StoredResults(worker.Root, studyUid) - 2, results.Count(r => r.Modality == "OT"));
         await AssertValidAsync(orthanc, results);
         // Job log lines carry the study and job they belong to.
-        Assert.Matches($@"=> study {System.Text.RegularExpressions.Regex.Escape(studyUid)} job \d+ on \w+\s+Study {System.Text.RegularExpressions.Regex.Escape(studyUid)}: model ct-body", worker.Output.ToString());
-        Assert.DoesNotContain(MedAiNode.Dicom.IO.DicomFile.Open(Directory.GetFiles(TestData.Path_("ct", Series), "*.dcm")[0]).Dataset.GetString(MedAiNode.Dicom.DicomTags.PatientName) ?? "\u0000", worker.Output.ToString());
+        Assert.Matches($@"=> study {System.Text.RegularExpressions.Regex.Escape(studyUid)} job \d+ on \w+\s+Study {System.Text.RegularExpressions.Regex.Escape(studyUid)}: model ct-body", worker.Log);
+        Assert.DoesNotContain(MedAiNode.Dicom.IO.DicomFile.Open(Directory.GetFiles(TestData.Path_("ct", Series), "*.dcm")[0]).Dataset.GetString(MedAiNode.Dicom.DicomTags.PatientName) ?? "\u0000", worker.Log);
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public class IntakeTests
         Assert.Contains($"medainode_instances_received_total{{otel_scope_name=\"MedAiNode\"}} {files.Length}", metrics);
         // Logs name UIDs, never the patient.
         var patient = sent.GetString(MedAiNode.Dicom.DicomTags.PatientName);
-        if (!string.IsNullOrWhiteSpace(patient)) Assert.DoesNotContain(patient, worker.Output.ToString());
+        if (!string.IsNullOrWhiteSpace(patient)) Assert.DoesNotContain(patient, worker.Log);
     }
 
     /// <summary>Issue 16: with scripts/run.sh the store landed under whatever folder the service ran from. Without

@@ -209,6 +209,8 @@ public class NotAnalysedServiceTests(ITestOutputHelper output)
             Assert.Single(page);
             Assert.Equal(StudyState.Failed, node.Store.Get(on)!.State);
             Assert.Empty(Delivered(root, off));
+            // The page is visible in the folder before the outbox marks it delivered: wait for the job to end first.
+            await node.AssertJobStatesAsync("Succeeded");
             Assert.Equal(0, node.Monitor.Recover()); // delivered now: nothing left to re-queue
         }
     }
