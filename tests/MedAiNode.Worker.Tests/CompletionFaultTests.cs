@@ -6,6 +6,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace MedAiNode.Worker.Tests;
 
 /// <summary>Issue 16 F4 in the running service: the disk is full when a quiet period ends, then has room again.</summary>
+[Collection(InProcessNodes.Name)]
 public class CompletionFaultTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);

@@ -10,6 +10,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace MedAiNode.Worker.Tests;
 
 /// <summary>Issue 16 on the HTTP side and the SCP's start-up: proxies, Host and Origin checks, Kestrel endpoints, TLS-only.</summary>
+[Collection(InProcessNodes.Name)]
 public class NetworkHardeningTests
 {
     private const string Key = "s3cret-key-for-the-tests";

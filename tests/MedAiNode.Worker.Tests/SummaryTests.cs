@@ -107,6 +107,7 @@ public class AnalyzeSummaryTests
 /// The service sends the "not analysed: why" page too: a study every enabled model refuses ends Failed with the reason,
 /// and its one summary page goes to the destinations (here the results folder) like any result.
 /// </summary>
+[Collection(InProcessNodes.Name)]
 public class NotAnalysedServiceTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
