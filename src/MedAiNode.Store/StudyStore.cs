@@ -540,8 +540,11 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
         return counts;
     }
 
-    /// <summary>Deletes studies that finished (Delivered or Failed) and saw no arrival for <paramref name="olderThan"/>; returns their UIDs.</summary>
-    public IReadOnlyList<string> RemoveFinished(TimeSpan olderThan)
+    /// <summary>Deletes studies that finished (Delivered or Failed) and saw no arrival for <paramref name="olderThan"/>; returns their UIDs.
+    /// <paramref name="beforeRemoving"/> runs for each first (the caller's own files of the study, e.g. its results): a
+    /// crash or an error after it leaves the study in the store, so the next retention finds it again; done the other way
+    /// round, a crash in between left those files with no study to be found by.</summary>
+    public IReadOnlyList<string> RemoveFinished(TimeSpan olderThan, Action<string>? beforeRemoving = null)
     {
         var cutoff = _time.GetUtcNow() - olderThan;
         var removed = new List<string>();
@@ -550,6 +553,7 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
             lock (LockFor(r.StudyInstanceUid))
             {
                 if (!StudyLifecycle.IsFinal(r.State) || r.UpdatedAt > cutoff || r.LastArrival > cutoff) continue;
+                beforeRemoving?.Invoke(r.StudyInstanceUid);
                 Directory.CreateDirectory(TrashRoot);
                 // One rename takes the whole study out of the store atomically; the delete that follows may be interrupted.
                 Directory.Move(Path.Combine(StudiesRoot, r.StudyInstanceUid), Path.Combine(TrashRoot, r.StudyInstanceUid + "-" + Guid.NewGuid().ToString("N")));

@@ -252,7 +252,14 @@ public class StudyStoreTests
 
         Assert.Empty(store.RemoveFinished(TimeSpan.FromDays(7))); // too recent
         _clock.Now += TimeSpan.FromDays(8);
-        Assert.Equal([delivered], store.RemoveFinished(TimeSpan.FromDays(7)));
+        // The caller's files of the study go first; when that fails (or the process dies there) the study stays in the
+        // store for the next retention, rather than leaving files of a study no longer known.
+        Assert.Throws<IOException>(() => store.RemoveFinished(TimeSpan.FromDays(7), _ => throw new IOException("results folder busy")));
+        Assert.Equal(StudyState.Delivered, store.Get(delivered)!.State);
+        Assert.True(Directory.Exists(Path.Combine(store.StudiesRoot, delivered)));
+        var before = new List<string>();
+        Assert.Equal([delivered], store.RemoveFinished(TimeSpan.FromDays(7), uid => { before.Add(uid); Assert.NotNull(store.Get(uid)); }));
+        Assert.Equal([delivered], before);
         Assert.Null(store.Get(delivered));
         Assert.False(Directory.Exists(Path.Combine(store.StudiesRoot, delivered)));
         Assert.Empty(Directory.GetDirectories(store.TrashRoot));

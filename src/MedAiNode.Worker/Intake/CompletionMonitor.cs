@@ -124,8 +124,8 @@ public sealed class CompletionMonitor : BackgroundService
     public int ApplyRetention()
     {
         if (_storeOptions.RetainFinishedFor <= TimeSpan.Zero) return 0;
-        var removed = _store.RemoveFinished(_storeOptions.RetainFinishedFor);
-        foreach (var uid in removed) _outbox.Clear(uid);
+        // Its results first: a crash in between then leaves a study that the next retention removes, not results of none.
+        var removed = _store.RemoveFinished(_storeOptions.RetainFinishedFor, _outbox.Clear);
         if (removed.Count > 0)
             _log.LogInformation("Removed {Count} studies finished more than {Retention} ago (Store:RetainFinishedFor)", removed.Count, _storeOptions.RetainFinishedFor);
         return removed.Count;
