@@ -9,7 +9,7 @@ using MedAiNode.Store;
 
 // The same DCMTK storescu sends the same synthetic 300-slice 512x512 CT series over loopback to DCMTK storescp and to
 // our SCP (fsync on), alternating, several runs; prints per-run times, medians, MB/s and the ratio.
-// Usage: dotnet run -c Release --project bench/MedAiNode.Bench.Network -- [--runs N] [--slices N] [--source FILE] [--series DIR] [--no-fsync] [--no-dirsync] [--no-journal | --journal-compare] [--warmup N (series per receiver, default 4)] [--delete-between]
+// Usage: dotnet run -c Release --project bench/MedAiNode.Bench.Network -- [--runs N] [--slices N] [--source FILE] [--series DIR] [--no-fsync] [--no-dirsync] [--no-journal | --journal-compare] [--cached-filing | --filing-compare] [--warmup N (series per receiver, default 4)] [--delete-between]
 // --series DIR sends the files of a real series (e.g. ct/lidc-idri-0001-chest) instead of the generated one.
 // Our store runs with its intake journal (Store:JournalSizeMiB, 512 MiB) as the service does; --no-journal turns it off
 // (every instance's file and folder flushed before Success); --journal-compare runs both, interleaved with storescp.
@@ -20,10 +20,14 @@ var fsync = !args.Contains("--no-fsync");
 var dirSync = !args.Contains("--no-dirsync");
 var compare = args.Contains("--journal-compare");
 var journalOn = !args.Contains("--no-journal");
-if (compare && !fsync)
+// Store:UncachedFiling: journaled instances are filed around the page cache (default) or, with --cached-filing, through
+// it; --filing-compare runs both, journal on.
+var uncachedFiling = !args.Contains("--cached-filing");
+var filingCompare = args.Contains("--filing-compare");
+if ((compare || filingCompare) && !fsync)
 {
     // With Store:Fsync off the store opens no journal, so both stores would be the same plain one.
-    Console.Error.WriteLine("--journal-compare needs fsync on: with --no-fsync the study store has no intake journal");
+    Console.Error.WriteLine("--journal-compare and --filing-compare need fsync on: with --no-fsync the study store has no intake journal");
     Environment.Exit(2);
 }
 // Each run's files are moved aside (deleted at the end), not deleted before the next run: ext4 without a journal (as on
@@ -61,15 +65,18 @@ try
     // The service's own target: the study store, with its Store:Fsync / Store:FsyncDirectory / Store:JournalSizeMiB set
     // from the flags; with --journal-compare a second store without the journal, in its own folder.
     var ours = new List<(string Name, StudyStore Store, DicomServer Server, List<double> Times)>();
-    foreach (var journal in compare ? [true, false] : new[] { journalOn })
+    (bool Journal, bool Uncached)[] settings = compare ? [(true, uncachedFiling), (false, uncachedFiling)]
+        : filingCompare ? [(true, true), (true, false)] : [(journalOn, uncachedFiling)];
+    foreach (var (journal, uncached) in settings)
     {
         var store = new StudyStore(new StudyStoreOptions
         {
-            Root = Path.Combine(oursDir, journal ? "journal" : "plain"), Fsync = fsync, FsyncDirectory = dirSync, JournalSizeMiB = journal ? 512 : 0,
+            Root = Path.Combine(oursDir, (journal ? "journal" : "plain") + (uncached ? "" : "-cached")), Fsync = fsync, FsyncDirectory = dirSync,
+            JournalSizeMiB = journal ? 512 : 0, UncachedFiling = uncached,
         });
         var server = new DicomServer(new DicomServerOptions { AETitle = "MEDAI", BindAddress = "127.0.0.1", Port = 0, MaxPduLength = 131072 }, store);
         server.Start();
-        var name = !fsync ? "fsync off" : store.Journal is not null ? "journal" : dirSync ? "file + folder fsync" : "file fsync";
+        var name = !fsync ? "fsync off" : store.Journal is not null ? (uncached ? "journal" : "journal, cached filing") : dirSync ? "file + folder fsync" : "file fsync";
         ours.Add((name, store, server, new List<double>()));
     }
 

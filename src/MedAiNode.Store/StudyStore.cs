@@ -50,7 +50,17 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
         JournalPath = Path.Combine(Root, "journal", "intake.journal");
         if (OperatingSystem.IsLinux() && (options.Fsync && options.JournalSizeMiB > 0 || File.Exists(JournalPath))) _fsSync = new DurableFile.FileSystemSync(StudiesRoot);
         _journal = OpenJournal();
+        if (_journal is not null && options.UncachedFiling) _uncached = new UncachedFileWriter();
     }
+
+    private UncachedFileWriter? _uncached;
+    private int _uncachedRefusedLogged, _uncachedFilings;
+
+    /// <summary>The writer of instances filed around the page cache (null with Store:UncachedFiling off or without the
+    /// journal); tests swap in one that refuses.</summary>
+    internal UncachedFileWriter? Uncached { get => _uncached; set => _uncached = value; }
+    /// <summary>Instances filed around the page cache since start.</summary>
+    internal int UncachedFilings => Volatile.Read(ref _uncachedFilings);
 
     private readonly DurableFile.FileSystemSync? _fsSync;
 
@@ -173,6 +183,7 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
     {
         _journal?.Dispose();
         _fsSync?.Dispose();
+        _uncached?.Dispose();
     }
 
     public string Root { get; }
@@ -234,7 +245,7 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
         string? part = null;
         try
         {
-            part = WriteIncoming(content, sync: false);
+            part = WriteFiled(content);
             FileInto(instance with { TempPath = part }, journaled, keepRecordOnFailure: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -244,6 +255,25 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
             _log.LogError("Instance {SopInstanceUid} of study {StudyInstanceUid} is durable in the intake journal but could not be filed ({Error}); it is filed from the journal at the next start",
                 instance.SopInstanceUid, instance.StudyInstanceUid, e.Message);
         }
+    }
+
+    /// <summary>The file of an instance already durable in the journal, in the incoming folder: written around the page
+    /// cache (Store:UncachedFiling) where the file system takes it, else through it.</summary>
+    private string WriteFiled(PooledContent content)
+    {
+        if (_uncached is { } uncached)
+        {
+            var part = Path.Combine(IncomingRoot, Guid.NewGuid().ToString("N") + ".part");
+            if (uncached.TryWriteNew(part, content.Memory.Span))
+            {
+                Interlocked.Increment(ref _uncachedFilings);
+                return part;
+            }
+            if (Interlocked.Exchange(ref _uncachedRefusedLogged, 1) == 0)
+                _log.LogInformation("The store's file system does not take uncached (O_DIRECT) writes: instances are filed through the page cache ({Key})",
+                    $"{StudyStoreOptions.Section}:{nameof(StudyStoreOptions.UncachedFiling)}");
+        }
+        return WriteIncoming(content, sync: false);
     }
 
     private string WriteIncoming(PooledContent content, bool sync) => WriteIncoming(fs => fs.Write(content.Memory.Span), sync);

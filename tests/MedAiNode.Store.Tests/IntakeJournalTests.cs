@@ -348,6 +348,12 @@ public class IntakeJournalTests
         var held = new StudyStore(Options(TestData.TempDir("journal-held")));
         var plain = new StudyStore(Options(TestData.TempDir("journal-held-plain")));
         var spilled = new StudyStore(Options(TestData.TempDir("journal-held-spill")));
+        // Filed through the page cache: by choice (Store:UncachedFiling off), and because the file system refused O_DIRECT.
+        var cachedOptions = Options(TestData.TempDir("journal-held-cached"));
+        cachedOptions.UncachedFiling = false;
+        var cached = new StudyStore(cachedOptions);
+        var refusedLog = new StudyLifecycleTests.ListLogger();
+        var refused = new StudyStore(Options(TestData.TempDir("journal-held-refused")), refusedLog) { Uncached = new UncachedFileWriter(0) };
         Assert.True(((IDicomStoreTarget)held).BufferedCommitLimit >= 1 << 20);
         var heldTarget = new CountingTarget(held, null);
         var plainTarget = new CountingTarget(plain, 0);
@@ -364,9 +370,14 @@ public class IntakeJournalTests
             Assert.Equal(6, Snapshot(held).Count);
             Assert.Equal(0, server.Store.HeldBytes); // every buffer given back once filed
         }
-        foreach (var (target, name) in new[] { (plainTarget, "plain"), (spillTarget, "spilled") })
+        foreach (var (target, name) in new[] { (plainTarget, "plain"), (spillTarget, "spilled"), (new CountingTarget(cached, null), "cached"), (new CountingTarget(refused, null), "refused") })
             Assert.All(await ThroughScpAsync(target, files), r => Assert.True(r.Success, $"{name}: 0x{r.Status:X4} {r.ErrorComment}"));
 
+        // Held instances are filed around the page cache where the file system takes it (ext4 and tmpfs do on Linux).
+        Assert.Equal(OperatingSystem.IsLinux() ? 6 : 0, held.UncachedFilings);
+        Assert.Equal(0, cached.UncachedFilings);
+        Assert.Equal(0, refused.UncachedFilings);
+        Assert.Single(refusedLog.Lines, l => l.Text.Contains("does not take uncached (O_DIRECT) writes") && l.Text.Contains("Store:UncachedFiling"));
         Assert.Equal(0, heldTarget.TempFiles);
         Assert.Equal(6, plainTarget.TempFiles);
         Assert.Equal(6, spillTarget.TempFiles);
@@ -374,7 +385,7 @@ public class IntakeJournalTests
             Snapshot(s).ToDictionary(kv => Path.GetRelativePath(s.StudiesRoot, kv.Key), kv => kv.Value, StringComparer.Ordinal);
         var expected = Relative(plain);
         Assert.Equal(6, expected.Count);
-        foreach (var other in new[] { held, spilled })
+        foreach (var other in new[] { held, spilled, cached, refused })
         {
             var got = Relative(other);
             Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), got.Keys.Order(StringComparer.Ordinal));
@@ -383,7 +394,7 @@ public class IntakeJournalTests
             Assert.Equal(6, other.List().Single().InstanceCount);
             Assert.Empty(Directory.GetFiles(other.IncomingRoot));
         }
-        foreach (var s in new[] { held, plain, spilled }) s.Dispose();
+        foreach (var s in new[] { held, plain, spilled, cached, refused }) s.Dispose();
     }
 
     /// <summary>A record kept after its filing failed is never waited for: a journal too small for the next record then

@@ -119,7 +119,7 @@ public static partial class DurableFile
     public static bool IsOutOfSpace(Exception e) => e is IOException
         && (e.HResult is ENOSPC or EDQUOT || e.HResult == unchecked((int)0x80070070) || e.HResult == unchecked((int)0x80070027));
 
-    private static IOException Error(string what, int errno) => new($"{what} failed: {Describe(errno)} (errno {errno})", errno);
+    internal static IOException Error(string what, int errno) => new($"{what} failed: {Describe(errno)} (errno {errno})", errno);
 
     private static string Describe(int errno) => errno switch
     {
