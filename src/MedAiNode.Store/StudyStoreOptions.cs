@@ -31,7 +31,7 @@ public sealed class StudyStoreOptions
     /// <summary>With the intake journal on, an instance held in memory is filed after its answer by a write around the
     /// page cache (O_DIRECT): it is already durable in the journal and read again only when analysed, and a buffered
     /// write of a new file costs page-cache pages and a copy into them. False: filed through the page cache. Where the
-    /// file system refuses O_DIRECT (tmpfs, some FUSE) the store falls back on its own and says so once.</summary>
+    /// file system refuses O_DIRECT (tmpfs before Linux 6.6, some FUSE) the store falls back on its own and says so once.</summary>
     public bool UncachedFiling { get; set; } = true;
     /// <summary>The background checkpoint runs at once after this many journaled instances not yet covered ... (tests; not a configuration key)</summary>
     internal int JournalCheckpointInstances { get; set; } = 1024;

@@ -10,7 +10,7 @@ namespace MedAiNode.Dicom.IO;
 /// for a 512 KiB CT slice, measured in docs/benchmarks.md), then writes them back later; this writes straight from a
 /// page-aligned buffer and costs about a tenth of that CPU. The data is on the device (not yet past its cache) when a
 /// write returns; the file's name and size are made durable by whoever syncs the folder or the file system.
-/// Where the file system refuses O_DIRECT (tmpfs, some FUSE) or the platform has none, <see cref="Supported"/> is false
+/// Where the file system refuses O_DIRECT (tmpfs before Linux 6.6, some FUSE) or the platform has none, <see cref="Supported"/> is false
 /// and the caller writes as usual.
 /// </summary>
 public sealed partial class UncachedFileWriter : IDisposable
@@ -33,6 +33,7 @@ public sealed partial class UncachedFileWriter : IDisposable
     private const int EINTR = 4, EINVAL = 22;
     // Buffers kept for the next file: one per association filing at the same time, up to this many.
     private const int MaxPooled = 4;
+    private const int MaxPooledBytes = (2 << 20) + Alignment;
 
     private readonly int _oDirect;
     private readonly ConcurrentBag<byte[]> _free = new();
@@ -88,7 +89,8 @@ public sealed partial class UncachedFileWriter : IDisposable
                 {
                     var errno = Marshal.GetLastPInvokeError();
                     if (errno == EINTR) continue;
-                    if (errno == EINVAL && offset == 0) return Refused();
+                    // Alignment refused (a device with larger blocks), also after a short write: buffered from now on.
+                    if (errno == EINVAL) return Refused();
                     throw Error("writing an instance's file", errno);
                 }
                 offset += n;
@@ -126,7 +128,8 @@ public sealed partial class UncachedFileWriter : IDisposable
 
     private void Return(byte[] array)
     {
-        if (!_disposed && _free.Count < MaxPooled) _free.Add(array);
+        // A buffer for a rare large instance (up to the 8 MiB an SCP holds) is not kept: pinned memory for good.
+        if (!_disposed && array.Length <= MaxPooledBytes && _free.Count < MaxPooled) _free.Add(array);
     }
 
     private static IOException Error(string what, int errno) => DurableFile.Error(what, errno);
