@@ -54,7 +54,7 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
     }
 
     private UncachedFileWriter? _uncached;
-    private int _uncachedRefusedLogged, _uncachedFilings;
+    private int _uncachedFilings;
 
     /// <summary>The writer of instances filed around the page cache (null with Store:UncachedFiling off or without the
     /// journal); tests swap in one that refuses.</summary>
@@ -263,18 +263,21 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
     {
         if (_uncached is { } uncached)
         {
-            var part = Path.Combine(IncomingRoot, Guid.NewGuid().ToString("N") + ".part");
+            var part = NewIncomingPath();
             if (uncached.TryWriteNew(part, content.Memory.Span))
             {
                 Interlocked.Increment(ref _uncachedFilings);
                 return part;
             }
-            if (Interlocked.Exchange(ref _uncachedRefusedLogged, 1) == 0)
+            // Refused by the file system: through the page cache from now on, said once (by whoever drops the writer).
+            if (Interlocked.CompareExchange(ref _uncached, null, uncached) == uncached)
                 _log.LogInformation("The store's file system does not take uncached (O_DIRECT) writes: instances are filed through the page cache ({Key})",
                     $"{StudyStoreOptions.Section}:{nameof(StudyStoreOptions.UncachedFiling)}");
         }
         return WriteIncoming(content, sync: false);
     }
+
+    private string NewIncomingPath() => Path.Combine(IncomingRoot, Guid.NewGuid().ToString("N") + ".part");
 
     private string WriteIncoming(PooledContent content, bool sync) => WriteIncoming(fs => fs.Write(content.Memory.Span), sync);
 
@@ -282,7 +285,7 @@ public sealed class StudyStore : IDicomStoreTarget, IDisposable
     /// when writing fails.</summary>
     private string WriteIncoming(Action<FileStream> write, bool sync)
     {
-        var part = Path.Combine(IncomingRoot, Guid.NewGuid().ToString("N") + ".part");
+        var part = NewIncomingPath();
         try
         {
             using var fs = new FileStream(part, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.None);

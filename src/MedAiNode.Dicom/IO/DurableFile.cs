@@ -15,7 +15,7 @@ public static partial class DurableFile
     private static partial int fsync(int fd);
 
     [LibraryImport("libc", SetLastError = true)]
-    private static partial int close(int fd);
+    internal static partial int close(int fd);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fdatasync(int fd);

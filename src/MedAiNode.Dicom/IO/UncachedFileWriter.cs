@@ -24,9 +24,6 @@ public sealed partial class UncachedFileWriter : IDisposable
     [LibraryImport("libc", EntryPoint = "ftruncate", SetLastError = true)]
     private static partial int FTruncate(int fd, long length);
 
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int Close(int fd);
-
     // Offsets, lengths and buffers a multiple of this: a 4 KiB-sector device's logical block, and a 512-byte one's too.
     private const int Alignment = 4096;
     private const int O_WRONLY = 0x1, O_CREAT = 0x40, O_EXCL = 0x80, O_CLOEXEC = 0x80000;
@@ -72,7 +69,7 @@ public sealed partial class UncachedFileWriter : IDisposable
         {
             var errno = Marshal.GetLastPInvokeError();
             if (errno == EINVAL) return Refused();
-            throw Error("creating a file to file an instance in", errno);
+            throw DurableFile.Error("creating a file to file an instance in", errno);
         }
         var written = false;
         var buffer = Rent(content.Length, out var span);
@@ -91,18 +88,18 @@ public sealed partial class UncachedFileWriter : IDisposable
                     if (errno == EINTR) continue;
                     // Alignment refused (a device with larger blocks), also after a short write: buffered from now on.
                     if (errno == EINVAL) return Refused();
-                    throw Error("writing an instance's file", errno);
+                    throw DurableFile.Error("writing an instance's file", errno);
                 }
                 offset += n;
             }
-            if (FTruncate(fd, content.Length) != 0) throw Error("setting an instance's file length", Marshal.GetLastPInvokeError());
+            if (FTruncate(fd, content.Length) != 0) throw DurableFile.Error("setting an instance's file length", Marshal.GetLastPInvokeError());
             written = true;
             return true;
         }
         finally
         {
             Return(buffer);
-            Close(fd);
+            DurableFile.close(fd);
             if (!written) DurableFile.TryDelete(path);
         }
     }
@@ -131,8 +128,6 @@ public sealed partial class UncachedFileWriter : IDisposable
         // A buffer for a rare large instance (up to the 8 MiB an SCP holds) is not kept: pinned memory for good.
         if (!_disposed && array.Length <= MaxPooledBytes && _free.Count < MaxPooled) _free.Add(array);
     }
-
-    private static IOException Error(string what, int errno) => DurableFile.Error(what, errno);
 
     public void Dispose()
     {
